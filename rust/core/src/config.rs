@@ -1,0 +1,124 @@
+//! What a wallet needs to know before it starts: network, where it stores its state, where it
+//! reads the chain, and which LSP it leans on. Plain data, so it maps to a uniffi record.
+
+use std::str::FromStr;
+
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::lightning::ln::msgs::SocketAddress;
+
+use crate::error::WalletError;
+
+/// The Bitcoin network a wallet runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// Mainnet.
+    Bitcoin,
+    /// Testnet3.
+    Testnet,
+    /// Signet.
+    Signet,
+    /// Local regtest (the devnet).
+    Regtest,
+}
+
+impl Network {
+    pub(crate) fn to_bitcoin(self) -> ldk_node::bitcoin::Network {
+        match self {
+            Network::Bitcoin => ldk_node::bitcoin::Network::Bitcoin,
+            Network::Testnet => ldk_node::bitcoin::Network::Testnet,
+            Network::Signet => ldk_node::bitcoin::Network::Signet,
+            Network::Regtest => ldk_node::bitcoin::Network::Regtest,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Network::Bitcoin => "bitcoin mainnet",
+            Network::Testnet => "testnet",
+            Network::Signet => "signet",
+            Network::Regtest => "regtest",
+        }
+    }
+}
+
+/// Where the wallet reads the chain from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainSource {
+    /// An Esplora HTTP server, e.g. `https://blockstream.info/api`.
+    Esplora {
+        /// Base URL of the server.
+        url: String,
+    },
+    /// An Electrum server, e.g. `ssl://electrum.blockstream.info:50002`.
+    Electrum {
+        /// Server URL.
+        url: String,
+    },
+}
+
+/// The Lightning Service Provider the phone opens channels with and receives through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LspConfig {
+    /// The LSP's node id (hex public key).
+    pub node_id: String,
+    /// The LSP's address, `host:port`.
+    pub address: String,
+    /// An access token, if the LSP requires one for LSPS2.
+    pub token: Option<String>,
+}
+
+/// Everything a wallet needs besides its recovery phrase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletConfig {
+    /// The network.
+    pub network: Network,
+    /// A directory the wallet owns (the app and its extension share it). The node's SQLite
+    /// store and Doze's own files live here; the recovery phrase never does.
+    pub storage_dir: String,
+    /// Where to read the chain.
+    pub chain_source: ChainSource,
+    /// The LSP, if any.
+    pub lsp: Option<LspConfig>,
+    /// A Rapid Gossip Sync server URL. Without one the phone learns gossip from its peers (its
+    /// LSP), which is what the devnet uses; production phones should set one.
+    pub rgs_url: Option<String>,
+    /// Whether the node syncs the chain on a timer while running. Apps in the foreground want
+    /// this; tests and short wakes call [`crate::Wallet::sync`] instead.
+    pub background_sync: bool,
+}
+
+/// An [`LspConfig`] checked and parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedLsp {
+    pub node_id: PublicKey,
+    pub address: SocketAddress,
+    pub token: Option<String>,
+}
+
+impl LspConfig {
+    pub(crate) fn parse(&self) -> Result<ParsedLsp, WalletError> {
+        let node_id = PublicKey::from_str(self.node_id.trim()).map_err(|_| {
+            WalletError::InvalidConfig(format!("lsp.node_id {:?} is not a node public key", self.node_id))
+        })?;
+        let address = SocketAddress::from_str(self.address.trim()).map_err(|_| {
+            WalletError::InvalidConfig(format!("lsp.address {:?} is not host:port", self.address))
+        })?;
+        Ok(ParsedLsp { node_id, address, token: self.token.clone() })
+    }
+}
+
+impl WalletConfig {
+    /// Checks the configuration without touching disk or network.
+    pub(crate) fn validate(&self) -> Result<Option<ParsedLsp>, WalletError> {
+        if self.storage_dir.trim().is_empty() {
+            return Err(WalletError::InvalidConfig("storage_dir is empty".into()));
+        }
+        let url = match &self.chain_source {
+            ChainSource::Esplora { url } | ChainSource::Electrum { url } => url,
+        };
+        if url.trim().is_empty() {
+            return Err(WalletError::InvalidConfig("chain_source url is empty".into()));
+        }
+        self.lsp.as_ref().map(LspConfig::parse).transpose()
+    }
+}

@@ -1,0 +1,125 @@
+//! The errors an app can see. Every variant says what went wrong in words a person can act
+//! on, and none ever carries a secret (mnemonic words, seed, preimage).
+
+use ldk_node::NodeError;
+
+/// Why a mnemonic was refused. Positions are 1-based; the words themselves are never echoed,
+/// because a mistyped word is still most of a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MnemonicError {
+    /// The phrase does not have 12 or 24 words.
+    #[error("a recovery phrase has 12 or 24 words, this one has {count}")]
+    WrongWordCount {
+        /// How many words were given.
+        count: u32,
+    },
+    /// A word is not in the BIP39 English word list.
+    #[error("word {position} is not a BIP39 English word; check its spelling")]
+    UnknownWord {
+        /// 1-based position of the word.
+        position: u32,
+    },
+    /// All words are valid but the checksum does not match: a word is wrong or out of order.
+    #[error("the recovery phrase's checksum does not match: a word is wrong or out of order")]
+    BadChecksum,
+}
+
+/// Errors of the wallet's operations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WalletError {
+    /// `start()` was called on a running wallet.
+    #[error("the wallet is already running")]
+    AlreadyRunning,
+    /// An operation that needs the node was called before `start()` or after `stop()`.
+    #[error("the wallet is not running; call start() first")]
+    NotRunning,
+    /// Another process (the app or its notification extension) runs this wallet.
+    #[error("another process is running this wallet (storage {storage_dir} is locked); try again when it has stopped")]
+    StorageLocked {
+        /// The wallet's storage directory.
+        storage_dir: String,
+    },
+    /// The configuration cannot work; the message names the field.
+    #[error("invalid wallet configuration: {0}")]
+    InvalidConfig(String),
+    /// The recovery phrase was refused.
+    #[error("invalid recovery phrase: {0}")]
+    InvalidMnemonic(#[from] MnemonicError),
+    /// The wallet's storage could not be read or written.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The chain source (Esplora/Electrum) could not be reached or answered badly.
+    #[error("could not sync with the chain source: {0}")]
+    ChainSync(String),
+    /// The text is not a valid BOLT11 invoice.
+    #[error("invalid invoice: {0}")]
+    InvalidInvoice(String),
+    /// The invoice or address belongs to another network.
+    #[error("this is for {found}, but the wallet is on {expected}")]
+    WrongNetwork {
+        /// The wallet's network.
+        expected: String,
+        /// The network the input belongs to.
+        found: String,
+    },
+    /// The invoice has expired.
+    #[error("the invoice expired {seconds_ago} seconds ago; ask the recipient for a new one")]
+    InvoiceExpired {
+        /// How long ago it expired.
+        seconds_ago: u64,
+    },
+    /// The text is not a valid bitcoin address.
+    #[error("invalid bitcoin address: {0}")]
+    InvalidAddress(String),
+    /// The amount is missing, zero, or out of range.
+    #[error("invalid amount: {0}")]
+    InvalidAmount(String),
+    /// Not enough funds for the operation.
+    #[error("insufficient funds: {0}")]
+    InsufficientFunds(String),
+    /// The operation needs an LSP and none is configured.
+    #[error("no LSP is configured; set WalletConfig.lsp to receive without a channel")]
+    NoLsp,
+    /// The LSP could not be reached or refused the request.
+    #[error("the LSP could not help: {0}")]
+    LspUnavailable(String),
+    /// This payment was already made or is in flight.
+    #[error("this invoice was already paid or is being paid")]
+    DuplicatePayment,
+    /// Sending failed before any money left.
+    #[error("could not send the payment: {0}")]
+    PaymentFailed(String),
+    /// Any other failure of the Lightning node.
+    #[error("lightning node error: {0}")]
+    Node(String),
+}
+
+impl From<NodeError> for WalletError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::AlreadyRunning => WalletError::AlreadyRunning,
+            NodeError::NotRunning => WalletError::NotRunning,
+            NodeError::InsufficientFunds => {
+                WalletError::InsufficientFunds("the balance does not cover the amount and fees".into())
+            }
+            NodeError::InvalidInvoice => WalletError::InvalidInvoice(e.to_string()),
+            NodeError::InvalidAddress => WalletError::InvalidAddress(e.to_string()),
+            NodeError::InvalidAmount => WalletError::InvalidAmount(e.to_string()),
+            NodeError::InvalidNetwork => WalletError::InvalidConfig(e.to_string()),
+            NodeError::DuplicatePayment => WalletError::DuplicatePayment,
+            NodeError::PaymentSendingFailed => WalletError::PaymentFailed(e.to_string()),
+            NodeError::LiquiditySourceUnavailable
+            | NodeError::LiquidityRequestFailed
+            | NodeError::LiquidityFeeTooHigh
+            | NodeError::ConnectionFailed => WalletError::LspUnavailable(e.to_string()),
+            NodeError::TxSyncFailed
+            | NodeError::TxSyncTimeout
+            | NodeError::WalletOperationFailed
+            | NodeError::WalletOperationTimeout
+            | NodeError::FeerateEstimationUpdateFailed
+            | NodeError::FeerateEstimationUpdateTimeout => WalletError::ChainSync(e.to_string()),
+            NodeError::PersistenceFailed => WalletError::Storage(e.to_string()),
+            other => WalletError::Node(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Events for the app: payments and channels from the node, and sync progress.
+//!
+//! Delivery guarantee: node events come from ldk-node's persisted queue and are marked handled
+//! only after the app's [`EventListener`] returned, so a crash or kill between the two delivers
+//! the event again on the next start, with the same [`WalletEvent::id`]: an app that remembers
+//! the ids it has processed sees each event exactly once. Events are delivered one at a time,
+//! in order.
+
+use ldk_node::Event;
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalletEventKind {
+    /// A payment to this wallet was claimed.
+    PaymentReceived {
+        /// The payment's id in the history.
+        payment_id: String,
+        /// The payment hash (hex).
+        payment_hash: String,
+        /// What arrived, after any LSP fee.
+        amount_msat: u64,
+    },
+    /// A payment from this wallet succeeded.
+    PaymentSent {
+        /// The payment's id in the history.
+        payment_id: String,
+        /// The payment hash (hex).
+        payment_hash: String,
+        /// Routing fees paid.
+        fee_paid_msat: Option<u64>,
+    },
+    /// A payment from this wallet failed; no money left.
+    PaymentFailed {
+        /// The payment's id in the history.
+        payment_id: String,
+        /// The payment hash (hex), if known.
+        payment_hash: Option<String>,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A channel is being opened (waiting for confirmation, or zero-conf from the LSP).
+    ChannelPending {
+        /// The channel id (hex).
+        channel_id: String,
+        /// The peer.
+        counterparty_node_id: String,
+    },
+    /// A channel can be used.
+    ChannelReady {
+        /// The channel id (hex).
+        channel_id: String,
+        /// The peer, if known.
+        counterparty_node_id: Option<String>,
+    },
+    /// A channel was closed.
+    ChannelClosed {
+        /// The channel id (hex).
+        channel_id: String,
+        /// The peer, if known.
+        counterparty_node_id: Option<String>,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A chain sync started.
+    SyncStarted,
+    /// A chain sync finished.
+    SyncCompleted,
+    /// A chain sync failed.
+    SyncFailed {
+        /// Why.
+        message: String,
+    },
+}
+
+/// An event with a stable id: the same underlying event always has the same id, across
+/// restarts and redeliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletEvent {
+    /// Stable identifier, e.g. `payment-received:<payment id>`.
+    pub id: String,
+    /// What happened.
+    pub kind: WalletEventKind,
+}
+
+/// Receives the wallet's events; implemented by the app. Called from a background thread, one
+/// event at a time: return when the event is safely processed (the node then forgets it).
+pub trait EventListener: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: WalletEvent);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Converts a node event; `None` for events apps have no use for (they are still handled).
+pub(crate) fn from_node_event(event: &Event) -> Option<WalletEvent> {
+    let (id, kind) = match event {
+        Event::PaymentReceived { payment_id, payment_hash, amount_msat, .. } => {
+            let payment_id = payment_id.map(|p| hex(&p.0)).unwrap_or_else(|| hex(&payment_hash.0));
+            (
+                format!("payment-received:{payment_id}"),
+                WalletEventKind::PaymentReceived {
+                    payment_id,
+                    payment_hash: hex(&payment_hash.0),
+                    amount_msat: *amount_msat,
+                },
+            )
+        }
+        Event::PaymentSuccessful { payment_id, payment_hash, fee_paid_msat, .. } => {
+            let payment_id = payment_id.map(|p| hex(&p.0)).unwrap_or_else(|| hex(&payment_hash.0));
+            (
+                format!("payment-sent:{payment_id}"),
+                WalletEventKind::PaymentSent {
+                    payment_id,
+                    payment_hash: hex(&payment_hash.0),
+                    fee_paid_msat: *fee_paid_msat,
+                },
+            )
+        }
+        Event::PaymentFailed { payment_id, payment_hash, reason } => {
+            let payment_id = payment_id
+                .map(|p| hex(&p.0))
+                .or_else(|| payment_hash.map(|h| hex(&h.0)))
+                .unwrap_or_default();
+            (
+                format!("payment-failed:{payment_id}"),
+                WalletEventKind::PaymentFailed {
+                    payment_id,
+                    payment_hash: payment_hash.map(|h| hex(&h.0)),
+                    reason: reason.map(|r| format!("{r:?}")).unwrap_or_else(|| "unknown".into()),
+                },
+            )
+        }
+        Event::ChannelPending { channel_id, counterparty_node_id, .. } => (
+            format!("channel-pending:{channel_id}"),
+            WalletEventKind::ChannelPending {
+                channel_id: channel_id.to_string(),
+                counterparty_node_id: counterparty_node_id.to_string(),
+            },
+        ),
+        Event::ChannelReady { channel_id, counterparty_node_id, .. } => (
+            format!("channel-ready:{channel_id}"),
+            WalletEventKind::ChannelReady {
+                channel_id: channel_id.to_string(),
+                counterparty_node_id: counterparty_node_id.map(|n| n.to_string()),
+            },
+        ),
+        Event::ChannelClosed { channel_id, counterparty_node_id, reason, .. } => (
+            format!("channel-closed:{channel_id}"),
+            WalletEventKind::ChannelClosed {
+                channel_id: channel_id.to_string(),
+                counterparty_node_id: counterparty_node_id.map(|n| n.to_string()),
+                reason: reason.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "unknown".into()),
+            },
+        ),
+        _ => return None,
+    };
+    Some(WalletEvent { id, kind })
+}

@@ -1,0 +1,29 @@
+//! `doze-core`: the wallet apps build on. A Lightning wallet for phones that sleep, on
+//! ldk-node 0.7.1: created from a recovery phrase the app holds, receiving through an LSP
+//! (LSPS2 just-in-time channels), paying BOLT11 invoices and on-chain addresses, with events
+//! that survive a crash and a history of payments.
+//!
+//! The API is async and plain Rust; `doze-ffi` maps it to Swift and Kotlin.
+
+mod balances;
+mod config;
+mod error;
+mod events;
+mod lock;
+mod logging;
+mod mnemonic;
+mod payments;
+mod receive;
+mod send;
+mod wallet;
+
+pub use balances::Balances;
+pub use config::{ChainSource, LspConfig, Network, WalletConfig};
+pub use error::{MnemonicError, WalletError};
+pub use events::{EventListener, WalletEvent, WalletEventKind};
+pub use lock::StorageLock;
+pub use logging::{init_logging, LogEntry, LogLevel, LogListener};
+pub use mnemonic::{generate_mnemonic, parse_mnemonic, Mnemonic, WordCount};
+pub use payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
+pub use receive::ReceiveInvoice;
+pub use wallet::{LifecycleState, Wallet};

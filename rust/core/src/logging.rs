@@ -1,0 +1,123 @@
+//! Logs. Doze and ldk-node log through the `log` facade; an app that is not Rust registers a
+//! [`LogListener`] with [`init_logging`] to receive the records (Swift/Kotlin forward them to
+//! OSLog/Logcat). Nothing the core logs contains a recovery phrase, seed or preimage.
+
+use std::sync::{Arc, OnceLock};
+
+use ldk_node::logger::{LogLevel as LdkLevel, LogRecord, LogWriter};
+
+/// Severity of a log record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Something failed.
+    Error,
+    /// Something looks wrong.
+    Warn,
+    /// Normal milestones.
+    Info,
+    /// Detail for debugging.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    fn to_filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+
+    fn from_log(level: log::Level) -> Self {
+        match level {
+            log::Level::Error => LogLevel::Error,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Trace => LogLevel::Trace,
+        }
+    }
+}
+
+/// One log record as an app receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Severity.
+    pub level: LogLevel,
+    /// Where it comes from (a Rust module path, e.g. `doze_core::wallet` or `ldk_node::...`).
+    pub target: String,
+    /// The message.
+    pub message: String,
+}
+
+/// Receives log records; implemented by the app. Called from any thread: keep it quick.
+pub trait LogListener: Send + Sync {
+    /// One record.
+    fn log(&self, entry: LogEntry);
+}
+
+struct ListenerLogger {
+    listener: Arc<dyn LogListener>,
+}
+
+impl log::Log for ListenerLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            self.listener.log(LogEntry {
+                level: LogLevel::from_log(record.level()),
+                target: record.target().to_string(),
+                message: record.args().to_string(),
+            });
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+/// Sends every log record at `level` or above to `listener`, for the whole process. Only the
+/// first call installs the listener (the `log` facade has one logger per process); later
+/// calls only change the level. Returns whether this call installed it.
+pub fn init_logging(level: LogLevel, listener: Arc<dyn LogListener>) -> bool {
+    log::set_max_level(level.to_filter());
+    let mut installed = false;
+    INSTALLED.get_or_init(|| {
+        installed = log::set_boxed_logger(Box::new(ListenerLogger { listener })).is_ok();
+    });
+    installed
+}
+
+/// ldk-node's records, re-emitted through the `log` facade under their module path.
+pub(crate) struct LdkLogForwarder;
+
+impl LogWriter for LdkLogForwarder {
+    fn log(&self, record: LogRecord) {
+        let level = match record.level {
+            LdkLevel::Error => log::Level::Error,
+            LdkLevel::Warn => log::Level::Warn,
+            LdkLevel::Info => log::Level::Info,
+            LdkLevel::Debug => log::Level::Debug,
+            LdkLevel::Trace | LdkLevel::Gossip => log::Level::Trace,
+        };
+        if level > log::max_level() {
+            return;
+        }
+        log::logger().log(
+            &log::Record::builder()
+                .level(level)
+                .target(record.module_path)
+                .line(Some(record.line))
+                .args(record.args)
+                .build(),
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The payment history as ldk-node records it, newest first.
+
+use ldk_node::payment::{
+    PaymentDetails, PaymentDirection as NodeDirection, PaymentKind as NodeKind,
+    PaymentStatus as NodeStatus,
+};
+
+use crate::error::WalletError;
+use crate::wallet::Wallet;
+
+/// Which way money moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentDirection {
+    /// To this wallet.
+    Inbound,
+    /// From this wallet.
+    Outbound,
+}
+
+/// Where a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// In flight (or an unpaid invoice).
+    Pending,
+    /// Done.
+    Succeeded,
+    /// Failed; no money moved.
+    Failed,
+}
+
+/// How the payment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentKind {
+    /// An on-chain transaction.
+    Onchain,
+    /// A BOLT11 invoice.
+    Bolt11,
+    /// A BOLT11 invoice paid into a just-in-time channel from the LSP.
+    Bolt11Jit,
+    /// A BOLT12 offer.
+    Bolt12Offer,
+    /// A BOLT12 refund.
+    Bolt12Refund,
+    /// A keysend payment.
+    Spontaneous,
+}
+
+/// One payment in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentInfo {
+    /// Stable id (hex).
+    pub id: String,
+    /// How it was made.
+    pub kind: PaymentKind,
+    /// Which way.
+    pub direction: PaymentDirection,
+    /// Where it stands.
+    pub status: PaymentStatus,
+    /// Amount, if known (an amountless invoice not yet paid has none).
+    pub amount_msat: Option<u64>,
+    /// Fees paid (outbound) or taken by the LSP (JIT inbound), if known.
+    pub fee_msat: Option<u64>,
+    /// The payment hash (hex), for Lightning payments.
+    pub payment_hash: Option<String>,
+    /// The transaction id, for on-chain payments.
+    pub txid: Option<String>,
+    /// Last change, seconds since the Unix epoch.
+    pub updated_at_secs: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl From<&PaymentDetails> for PaymentInfo {
+    fn from(p: &PaymentDetails) -> Self {
+        let (kind, payment_hash, txid, lsp_fee) = match &p.kind {
+            NodeKind::Onchain { txid, .. } => (PaymentKind::Onchain, None, Some(txid.to_string()), None),
+            NodeKind::Bolt11 { hash, .. } => (PaymentKind::Bolt11, Some(hex(&hash.0)), None, None),
+            NodeKind::Bolt11Jit { hash, counterparty_skimmed_fee_msat, .. } => {
+                (PaymentKind::Bolt11Jit, Some(hex(&hash.0)), None, *counterparty_skimmed_fee_msat)
+            }
+            NodeKind::Bolt12Offer { hash, .. } => {
+                (PaymentKind::Bolt12Offer, hash.map(|h| hex(&h.0)), None, None)
+            }
+            NodeKind::Bolt12Refund { hash, .. } => {
+                (PaymentKind::Bolt12Refund, hash.map(|h| hex(&h.0)), None, None)
+            }
+            NodeKind::Spontaneous { hash, .. } => {
+                (PaymentKind::Spontaneous, Some(hex(&hash.0)), None, None)
+            }
+        };
+        PaymentInfo {
+            id: hex(&p.id.0),
+            kind,
+            direction: match p.direction {
+                NodeDirection::Inbound => PaymentDirection::Inbound,
+                NodeDirection::Outbound => PaymentDirection::Outbound,
+            },
+            status: match p.status {
+                NodeStatus::Pending => PaymentStatus::Pending,
+                NodeStatus::Succeeded => PaymentStatus::Succeeded,
+                NodeStatus::Failed => PaymentStatus::Failed,
+            },
+            amount_msat: p.amount_msat,
+            fee_msat: p.fee_paid_msat.or(lsp_fee),
+            payment_hash,
+            txid,
+            updated_at_secs: p.latest_update_timestamp,
+        }
+    }
+}
+
+impl Wallet {
+    /// Every payment the node knows, newest first.
+    pub fn list_payments(&self) -> Result<Vec<PaymentInfo>, WalletError> {
+        let node = self.inner.node()?;
+        let mut payments: Vec<PaymentInfo> = node.list_payments().iter().map(PaymentInfo::from).collect();
+        payments.sort_by(|a, b| b.updated_at_secs.cmp(&a.updated_at_secs).then(a.id.cmp(&b.id)));
+        Ok(payments)
+    }
+}

@@ -1,0 +1,82 @@
+//! Receiving: BOLT11 invoices, over an existing channel when it has room, otherwise through an
+//! LSPS2 just-in-time channel the LSP opens when the payment arrives; and on-chain addresses.
+
+use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
+
+use crate::error::WalletError;
+use crate::wallet::Wallet;
+
+/// A BOLT11 invoice to show the payer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveInvoice {
+    /// The invoice text (show it as a QR code, with `lightning:` for deep links).
+    pub bolt11: String,
+    /// The payment hash (hex).
+    pub payment_hash: String,
+    /// The amount asked for, if any.
+    pub amount_msat: Option<u64>,
+    /// Whether the payment will arrive through a new channel from the LSP (which takes its
+    /// opening fee from the payment).
+    pub via_jit_channel: bool,
+    /// When the invoice expires, seconds since the Unix epoch.
+    pub expires_at_secs: u64,
+}
+
+impl Wallet {
+    /// Creates a BOLT11 invoice for `amount_msat` (or any amount when `None`). Uses an existing
+    /// channel when one can take the whole amount, otherwise asks the LSP for a JIT channel.
+    pub async fn receive_bolt11(
+        &self, amount_msat: Option<u64>, description: String, expiry_secs: u32,
+    ) -> Result<ReceiveInvoice, WalletError> {
+        if amount_msat == Some(0) {
+            return Err(WalletError::InvalidAmount("ask for more than 0, or for any amount".into()));
+        }
+        if expiry_secs == 0 {
+            return Err(WalletError::InvalidAmount("an invoice must be valid for at least a second".into()));
+        }
+        let description = Description::new(description)
+            .map(Bolt11InvoiceDescription::Direct)
+            .map_err(|e| WalletError::InvalidAmount(format!("description refused: {e}")))?;
+        self.blocking(move |inner| {
+            let node = inner.node()?;
+            let best_inbound_msat = node
+                .list_channels()
+                .iter()
+                .filter(|c| c.is_usable)
+                .map(|c| c.inbound_capacity_msat)
+                .max();
+            let fits = match (amount_msat, best_inbound_msat) {
+                (_, None) => false,
+                (None, Some(inbound)) => inbound > 0,
+                (Some(amount), Some(inbound)) => amount <= inbound,
+            };
+            let bolt11 = node.bolt11_payment();
+            let invoice = match (fits, amount_msat) {
+                (true, Some(amount)) => bolt11.receive(amount, &description, expiry_secs)?,
+                (true, None) => bolt11.receive_variable_amount(&description, expiry_secs)?,
+                (false, _) if inner.lsp.is_none() => return Err(WalletError::NoLsp),
+                (false, Some(amount)) => {
+                    bolt11.receive_via_jit_channel(amount, &description, expiry_secs, None)?
+                }
+                (false, None) => {
+                    bolt11.receive_variable_amount_via_jit_channel(&description, expiry_secs, None)?
+                }
+            };
+            let expires_at_secs = invoice.expires_at().map(|d| d.as_secs()).unwrap_or(u64::MAX);
+            Ok(ReceiveInvoice {
+                bolt11: invoice.to_string(),
+                payment_hash: invoice.payment_hash().to_string(),
+                amount_msat: invoice.amount_milli_satoshis(),
+                via_jit_channel: !fits,
+                expires_at_secs,
+            })
+        })
+        .await
+    }
+
+    /// A new on-chain address of this wallet.
+    pub fn new_onchain_address(&self) -> Result<String, WalletError> {
+        let node = self.inner.node()?;
+        Ok(node.onchain_payment().new_address()?.to_string())
+    }
+}

@@ -1,0 +1,317 @@
+//! The wallet's lifecycle: created with a recovery phrase, started (taking the storage lock and
+//! building the node), stopped (stopping the node and releasing the lock), restartable.
+//!
+//! The node is built only while the storage lock is held: ldk-node's `build()` reads the channel
+//! state from disk, and state read while another process runs the node would be stale.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use ldk_node::bip39::Mnemonic;
+use ldk_node::config::{AnchorChannelsConfig, AsyncPaymentsRole, Config, EsploraSyncConfig, ElectrumSyncConfig, BackgroundSyncConfig};
+use ldk_node::Node;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+use crate::config::{ChainSource, ParsedLsp, WalletConfig};
+use crate::error::WalletError;
+use crate::events::{from_node_event, EventListener, WalletEvent, WalletEventKind};
+use crate::lock::StorageLock;
+use crate::logging::LdkLogForwarder;
+use crate::mnemonic::parse_mnemonic;
+
+/// Where a wallet is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleState {
+    /// Created, never started.
+    Created,
+    /// The node runs; payments can be made and received.
+    Running,
+    /// Stopped; `start()` runs it again.
+    Stopped,
+}
+
+struct Running {
+    node: Arc<Node>,
+    pump: Option<JoinHandle<()>>,
+    _lock: StorageLock,
+}
+
+enum State {
+    Created,
+    Running(Running),
+    Stopped,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: WalletConfig,
+    pub(crate) lsp: Option<ParsedLsp>,
+    mnemonic: Mnemonic,
+    passphrase: Option<String>,
+    state: Mutex<State>,
+    listener: Mutex<Option<Arc<dyn EventListener>>>,
+}
+
+/// A Lightning wallet. Cheap to share between threads; every method is safe to call at any
+/// time and answers [`WalletError::NotRunning`] when it needs a running node.
+pub struct Wallet {
+    pub(crate) inner: Arc<Inner>,
+    runtime: Option<Runtime>,
+}
+
+impl std::fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never prints the recovery phrase.
+        f.debug_struct("Wallet").field("storage_dir", &self.inner.config.storage_dir).finish()
+    }
+}
+
+impl Wallet {
+    /// Creates (or restores: it is the same thing) a wallet from a recovery phrase the app
+    /// holds. Checks the phrase and the configuration; touches neither disk nor network.
+    pub fn new(
+        config: WalletConfig, mnemonic: &str, passphrase: Option<String>,
+    ) -> Result<Wallet, WalletError> {
+        let mnemonic = parse_mnemonic(mnemonic)?;
+        let lsp = config.validate()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("doze")
+            .enable_all()
+            .build()
+            .map_err(|e| WalletError::Node(format!("cannot start the wallet's runtime: {e}")))?;
+        let inner = Inner {
+            config,
+            lsp,
+            mnemonic,
+            passphrase,
+            state: Mutex::new(State::Created),
+            listener: Mutex::new(None),
+        };
+        Ok(Wallet { inner: Arc::new(inner), runtime: Some(runtime) })
+    }
+
+    /// Sets the listener that receives [`WalletEvent`]s. Set it before `start()`: node events
+    /// wait in the persisted queue until a listener has taken them.
+    pub fn set_event_listener(&self, listener: Arc<dyn EventListener>) {
+        *lock(&self.inner.listener) = Some(listener);
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> LifecycleState {
+        match &*lock(&self.inner.state) {
+            State::Created => LifecycleState::Created,
+            State::Running(_) => LifecycleState::Running,
+            State::Stopped => LifecycleState::Stopped,
+        }
+    }
+
+    /// Starts the node: takes the storage lock ([`WalletError::StorageLocked`] if another
+    /// process runs this wallet), builds and starts ldk-node, connects to the LSP and starts
+    /// delivering events.
+    pub async fn start(&self) -> Result<(), WalletError> {
+        let handle = self.runtime_handle()?;
+        self.blocking(move |inner| inner.start(handle)).await
+    }
+
+    /// Stops the node cleanly and releases the storage lock.
+    pub async fn stop(&self) -> Result<(), WalletError> {
+        self.blocking(|inner| inner.stop()).await
+    }
+
+    /// Syncs the on-chain wallet and the channels with the chain source.
+    pub async fn sync(&self) -> Result<(), WalletError> {
+        self.blocking(|inner| inner.sync()).await
+    }
+
+    /// This wallet's Lightning node id (hex).
+    pub fn node_id(&self) -> Result<String, WalletError> {
+        Ok(self.inner.node()?.node_id().to_string())
+    }
+
+    /// Runs blocking node work on the wallet's runtime; the returned future can be awaited
+    /// from any executor (a Swift/Kotlin one included).
+    pub(crate) async fn blocking<R: Send + 'static>(
+        &self, work: impl FnOnce(&Inner) -> Result<R, WalletError> + Send + 'static,
+    ) -> Result<R, WalletError> {
+        let inner = Arc::clone(&self.inner);
+        let handle = self.runtime_handle()?;
+        handle
+            .spawn_blocking(move || work(&inner))
+            .await
+            .map_err(|e| WalletError::Node(format!("wallet task failed: {e}")))?
+    }
+
+    fn runtime_handle(&self) -> Result<tokio::runtime::Handle, WalletError> {
+        self.runtime
+            .as_ref()
+            .map(|r| r.handle().clone())
+            .ok_or_else(|| WalletError::Node("the wallet's runtime is gone".into()))
+    }
+}
+
+impl Drop for Wallet {
+    fn drop(&mut self) {
+        if let Err(e) = self.inner.stop() {
+            if e != WalletError::NotRunning {
+                log::warn!("stopping the wallet on drop failed: {e}");
+            }
+        }
+        // Dropping a runtime from inside an async context panics; this never waits.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Inner {
+    /// The running node, or [`WalletError::NotRunning`].
+    pub(crate) fn node(&self) -> Result<Arc<Node>, WalletError> {
+        match &*lock(&self.state) {
+            State::Running(running) => Ok(Arc::clone(&running.node)),
+            _ => Err(WalletError::NotRunning),
+        }
+    }
+
+    fn storage_dir(&self) -> PathBuf {
+        PathBuf::from(&self.config.storage_dir)
+    }
+
+    fn start(&self, runtime: tokio::runtime::Handle) -> Result<(), WalletError> {
+        let mut state = lock(&self.state);
+        if matches!(*state, State::Running(_)) {
+            return Err(WalletError::AlreadyRunning);
+        }
+        let started = Instant::now();
+        let storage_lock = StorageLock::try_acquire(&self.storage_dir())?;
+        let node = Arc::new(self.build_node(runtime.clone())?);
+        node.start()?;
+        if let Some(lsp) = &self.lsp {
+            // Persisted: ldk-node reconnects on its own after a disconnect.
+            if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
+                log::warn!("could not connect to the LSP {}: {e}", lsp.node_id);
+            }
+        }
+        if !self.config.background_sync {
+            // Without the timer nobody else brings the node to the chain tip, and a node that
+            // believes an old height builds payments whose timelocks the recipient refuses.
+            if let Err(e) = node.sync_wallets() {
+                log::warn!("initial chain sync failed (will retry on sync()): {e}");
+            }
+        }
+        let listener = lock(&self.listener).clone();
+        let pump = listener.map(|l| runtime.spawn(pump_events(Arc::clone(&node), l)));
+        log::info!("wallet started in {} ms (node {})", started.elapsed().as_millis(), node.node_id());
+        *state = State::Running(Running { node, pump, _lock: storage_lock });
+        Ok(())
+    }
+
+    pub(crate) fn stop(&self) -> Result<(), WalletError> {
+        let mut state = lock(&self.state);
+        let running = match std::mem::replace(&mut *state, State::Stopped) {
+            State::Running(running) => running,
+            other => {
+                *state = other;
+                return Err(WalletError::NotRunning);
+            }
+        };
+        if let Some(pump) = running.pump {
+            // An event whose listener call was cut short stays unhandled: delivered again.
+            pump.abort();
+        }
+        let result = running.node.stop().map_err(WalletError::from);
+        log::info!("wallet stopped");
+        result
+    }
+
+    fn sync(&self) -> Result<(), WalletError> {
+        let node = self.node()?;
+        let listener = lock(&self.listener).clone();
+        let notify = |kind: WalletEventKind| {
+            if let Some(l) = &listener {
+                let id = format!("sync:{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+                l.on_event(WalletEvent { id, kind });
+            }
+        };
+        notify(WalletEventKind::SyncStarted);
+        match node.sync_wallets() {
+            Ok(()) => {
+                notify(WalletEventKind::SyncCompleted);
+                Ok(())
+            }
+            Err(e) => {
+                let error = WalletError::from(e);
+                notify(WalletEventKind::SyncFailed { message: error.to_string() });
+                Err(error)
+            }
+        }
+    }
+
+    fn build_node(&self, runtime: tokio::runtime::Handle) -> Result<Node, WalletError> {
+        let mut config = Config::default();
+        config.network = self.config.network.to_bitcoin();
+        config.storage_dir_path = self.storage_dir().join("node").to_string_lossy().into_owned();
+        if let Some(lsp) = &self.lsp {
+            // The LSP opens our channels (JIT, zero-conf) and we have no on-chain funds to
+            // reserve for anchor fee bumps of channels we did not fund; trust it for both.
+            config.anchor_channels_config = Some(AnchorChannelsConfig {
+                trusted_peers_no_reserve: vec![lsp.node_id],
+                ..AnchorChannelsConfig::default()
+            });
+        }
+        let mut builder = ldk_node::Builder::from_config(config);
+        builder.set_runtime(runtime);
+        builder.set_entropy_bip39_mnemonic(self.mnemonic.clone(), self.passphrase.clone());
+        builder.set_custom_logger(Arc::new(LdkLogForwarder));
+        let background = self.config.background_sync.then(BackgroundSyncConfig::default);
+        match &self.config.chain_source {
+            ChainSource::Esplora { url } => {
+                builder.set_chain_source_esplora(
+                    url.clone(),
+                    Some(EsploraSyncConfig { background_sync_config: background }),
+                );
+            }
+            ChainSource::Electrum { url } => {
+                builder.set_chain_source_electrum(
+                    url.clone(),
+                    Some(ElectrumSyncConfig { background_sync_config: background }),
+                );
+            }
+        }
+        match &self.config.rgs_url {
+            Some(url) => builder.set_gossip_source_rgs(url.clone()),
+            None => builder.set_gossip_source_p2p(),
+        };
+        if let Some(lsp) = &self.lsp {
+            builder.set_liquidity_source_lsps2(lsp.node_id, lsp.address.clone(), lsp.token.clone());
+        }
+        builder
+            .set_async_payments_role(Some(AsyncPaymentsRole::Client))
+            .map_err(|e| WalletError::InvalidConfig(e.to_string()))?;
+        builder.build().map_err(|e| WalletError::Storage(format!("cannot open the node: {e}")))
+    }
+}
+
+/// Delivers node events to the listener one at a time, marking each handled only after the
+/// listener returned.
+async fn pump_events(node: Arc<Node>, listener: Arc<dyn EventListener>) {
+    loop {
+        let event = node.next_event_async().await;
+        if let Some(wallet_event) = from_node_event(&event) {
+            let listener = Arc::clone(&listener);
+            if tokio::task::spawn_blocking(move || listener.on_event(wallet_event)).await.is_err() {
+                log::error!("the event listener panicked; the event will be delivered again");
+                return;
+            }
+        }
+        if let Err(e) = node.event_handled() {
+            log::error!("could not mark an event handled: {e}");
+            return;
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The scene for wallet tests: a devnet, a Doze LSP with on-chain funds, and a merchant (stock
+//! ldk-node) with a channel to the LSP; phones are `doze_core::Wallet`s pointed at them.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use doze_core::{ChainSource, EventListener, LspConfig, Network, Wallet, WalletConfig, WalletEvent};
+use doze_devnet::nodes::{expect_event, wait_until, TestNode, DEFAULT_WAIT};
+use doze_devnet::Devnet;
+use doze_lsp::Lsp;
+use ldk_node::bitcoin::Amount;
+use ldk_node::Event;
+use tempfile::TempDir;
+
+/// A fixed test phrase (never used for real funds).
+pub const MNEMONIC: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+pub struct Scene {
+    pub devnet: Devnet,
+    pub lsp: Lsp,
+    pub merchant: TestNode,
+    _lsp_dir: TempDir,
+}
+
+impl Scene {
+    /// Devnet, funded LSP, funded merchant with a 1 000 000 sat channel to the LSP.
+    pub fn new() -> Scene {
+        let devnet = Devnet::start().expect("devnet");
+        let lsp_dir = tempfile::tempdir().expect("temp dir");
+        let lsp = Lsp::start(doze_lsp::devnet_config(&devnet.esplora_url(), lsp_dir.path())).expect("LSP");
+        let address = lsp.new_onchain_address().expect("LSP address");
+        devnet.fund_confirmed(&address, Amount::from_sat(5_000_000)).expect("fund LSP");
+        wait_until("the LSP sees its funds", DEFAULT_WAIT, || {
+            lsp.sync().is_ok() && lsp.node().list_balances().spendable_onchain_balance_sats > 0
+        });
+
+        let merchant = devnet.start_node("merchant");
+        devnet.fund_node(&merchant, Amount::from_sat(2_000_000));
+        merchant
+            .open_channel(lsp.node_id(), lsp.p2p_address(), 1_000_000, None, None)
+            .expect("merchant opens a channel to the LSP");
+        expect_event(&merchant, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
+        assert!(devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
+        devnet.mine(6);
+        wait_until("the merchant's channel to the LSP is usable", DEFAULT_WAIT, || {
+            merchant.sync_wallets().is_ok()
+                && lsp.sync().is_ok()
+                && merchant.list_channels().iter().any(|c| c.is_usable)
+        });
+        Scene { devnet, lsp, merchant, _lsp_dir: lsp_dir }
+    }
+
+    pub fn lsp_config(&self) -> LspConfig {
+        LspConfig {
+            node_id: self.lsp.node_id().to_string(),
+            address: self.lsp.p2p_address().to_string(),
+            token: None,
+        }
+    }
+
+    pub fn phone_config(&self, storage_dir: &std::path::Path) -> WalletConfig {
+        WalletConfig {
+            network: Network::Regtest,
+            storage_dir: storage_dir.to_string_lossy().into_owned(),
+            chain_source: ChainSource::Esplora { url: self.devnet.esplora_url() },
+            lsp: Some(self.lsp_config()),
+            rgs_url: None,
+            background_sync: false,
+        }
+    }
+
+    /// The merchant pays `bolt11` and waits for the outcome; returns whether it succeeded.
+    pub fn merchant_pays(&self, bolt11: &str) -> bool {
+        let invoice: ldk_node::lightning_invoice::Bolt11Invoice = bolt11.parse().expect("invoice");
+        self.merchant.bolt11_payment().send(&invoice, None).expect("merchant sends");
+        let outcome = expect_event(&self.merchant, DEFAULT_WAIT, |e| {
+            matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
+        });
+        matches!(outcome, Event::PaymentSuccessful { .. })
+    }
+
+    /// A merchant invoice for `amount_msat`.
+    pub fn merchant_invoice(&self, amount_msat: u64) -> String {
+        let description = ldk_node::lightning_invoice::Bolt11InvoiceDescription::Direct(
+            ldk_node::lightning_invoice::Description::new("coffee".into()).expect("description"),
+        );
+        self.merchant.bolt11_payment().receive(amount_msat, &description, 3600).expect("invoice").to_string()
+    }
+}
+
+/// Records events and lets a test wait for one.
+#[derive(Default)]
+pub struct Recorder {
+    events: Mutex<Vec<WalletEvent>>,
+    changed: Condvar,
+}
+
+impl EventListener for Recorder {
+    fn on_event(&self, event: WalletEvent) {
+        self.events.lock().unwrap().push(event);
+        self.changed.notify_all();
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Arc<Recorder> {
+        Arc::new(Recorder::default())
+    }
+
+    pub fn events(&self) -> Vec<WalletEvent> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Waits for an event matching `what`; panics after `timeout`.
+    pub fn wait_for(&self, timeout: Duration, what: impl Fn(&WalletEvent) -> bool) -> WalletEvent {
+        let deadline = Instant::now() + timeout;
+        let mut events = self.events.lock().unwrap();
+        loop {
+            if let Some(e) = events.iter().find(|e| what(e)) {
+                return e.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for an event; got {:?}", *events);
+            events = self.changed.wait_timeout(events, left).unwrap().0;
+        }
+    }
+}
+
+/// A runtime for driving the async wallet API from a plain test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// Builds and starts a phone wallet with a recorder.
+pub fn start_phone(scene: &Scene, dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> (Wallet, Arc<Recorder>) {
+    let wallet = Wallet::new(scene.phone_config(dir), MNEMONIC, None).expect("wallet");
+    let recorder = Recorder::new();
+    wallet.set_event_listener(recorder.clone());
+    rt.block_on(wallet.start()).expect("start");
+    (wallet, recorder)
+}

@@ -1,0 +1,35 @@
+//! `doze-lsp`: Doze's reference LSP daemon.
+//!
+//! An ldk-node 0.7.1 node in the async-payments **server** role (it holds HTLCs for offline
+//! phones, keeps their onion-message mailbox and serves their static invoices), with an
+//! **LSPS2** service opening just-in-time channels on the terms of its config file, its own
+//! on-chain wallet, and a small **operator HTTP API** (health, node, channels).
+//!
+//! ```no_run
+//! let config = doze_lsp::LspConfig::from_file("lsp.toml")?;
+//! let lsp = doze_lsp::Lsp::start(config)?;
+//! println!("{} at {}, API {}", lsp.node_id(), lsp.p2p_address(), lsp.http_url());
+//! lsp.stop()?;
+//! # Ok::<(), doze_lsp::LspError>(())
+//! ```
+//!
+//! For tests, [`devnet_config`] gives a regtest configuration for a `doze-devnet` chain.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod config;
+mod devnet_config;
+mod error;
+pub mod events;
+pub mod http;
+pub mod log_hooks;
+mod lsp;
+pub mod stderr_logger;
+
+pub use config::{ConfigError, LspConfig, Lsps2Config};
+pub use devnet_config::devnet_config;
+pub use error::LspError;
+pub use events::{EventHub, EventObserver};
+pub use log_hooks::{LogHub, LogObserver, ObserverId};
+pub use lsp::{Lsp, Observers, SEED_FILE};

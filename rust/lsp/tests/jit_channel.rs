@@ -1,0 +1,123 @@
+//! A JIT channel end to end, with stock ldk-node nodes around the LSP: a payer with a channel
+//! to the LSP pays a client that has no channel yet; the LSP opens one (LSPS2) on the terms
+//! of its config, forwards the payment less its fee, and shows the new channel in its API.
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::Instant;
+
+use common::{expect_lsp_event, expect_node_event, get_json, init_logs, start_client};
+use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
+use doze_devnet::Devnet;
+use doze_lsp::api::{ChannelList, NodeInfo};
+use doze_lsp::{devnet_config, Lsp, Observers};
+use ldk_node::bitcoin::Amount;
+use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
+use ldk_node::Event;
+
+const LSP_FUNDS: u64 = 1_000_000;
+const PAYER_CHANNEL: u64 = 500_000;
+const JIT_AMOUNT_MSAT: u64 = 50_000_000;
+const FEE_PPM: u32 = 10_000; // 1 %, from the LSP's config
+
+#[test]
+fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
+    init_logs();
+    let started = Instant::now();
+    let devnet = Devnet::start().expect("devnet");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = devnet_config(&devnet.esplora_url(), dir.path());
+    config.lsps2.channel_opening_fee_ppm = FEE_PPM;
+    let (events_tx, lsp_events) = mpsc::channel::<Event>();
+    let observers = Observers::new().on_event(move |event| {
+        let _ = events_tx.send(event.clone());
+    });
+    let lsp = Lsp::start_with_observers(config, observers).expect("the LSP starts");
+    let url = lsp.http_url();
+
+    // The LSP's own on-chain wallet pays for JIT channels.
+    let address = lsp.new_onchain_address().expect("address");
+    devnet.fund_confirmed(&address, Amount::from_sat(LSP_FUNDS)).expect("faucet");
+    wait_until("the LSP sees its funds", DEFAULT_WAIT, || {
+        lsp.sync().is_ok() && lsp.node().list_balances().spendable_onchain_balance_sats >= LSP_FUNDS
+    });
+    let info: NodeInfo = get_json(&url, "/v1/node", 200);
+    assert_eq!(info.onchain.total_sats, LSP_FUNDS);
+
+    // A payer with a confirmed channel to the LSP.
+    let payer = devnet.start_node("payer");
+    devnet.fund_node(&payer, Amount::from_sat(2 * PAYER_CHANNEL));
+    let mempool_before = devnet.mempool_len();
+    payer
+        .open_channel(lsp.node_id(), lsp.p2p_address(), PAYER_CHANNEL, None, None)
+        .expect("payer opens a channel to the LSP");
+    expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
+    expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
+        matches!(e, Event::ChannelPending { counterparty_node_id, .. } if *counterparty_node_id == payer.node_id())
+    });
+    assert!(devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "funding broadcast");
+    devnet.mine(6);
+    payer.sync_wallets().expect("payer sync");
+    lsp.sync().expect("LSP sync");
+    expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelReady { .. }));
+    wait_until("the payer's channel is usable at the LSP", DEFAULT_WAIT, || {
+        let channels: ChannelList = get_json(&url, "/v1/channels", 200);
+        channels.channels.iter().any(|c| c.counterparty_node_id == payer.node_id().to_string() && c.is_usable)
+    });
+    eprintln!("payer channel ready after {:?}", started.elapsed());
+
+    // A client (a phone) with no channel and no on-chain funds asks for a JIT invoice.
+    let (client, _client_dir) = start_client(&devnet, &lsp);
+    let description = Bolt11InvoiceDescription::Direct(Description::new("jit".into()).expect("description"));
+    let invoice = client
+        .bolt11_payment()
+        .receive_via_jit_channel(JIT_AMOUNT_MSAT, &description, 3600, None)
+        .expect("JIT invoice from the LSP");
+    let jit_started = Instant::now();
+    let payment_id = payer.bolt11_payment().send(&invoice, None).expect("payer sends");
+
+    let fee_msat = JIT_AMOUNT_MSAT * u64::from(FEE_PPM) / 1_000_000;
+    let received = expect_node_event("client", &client, DEFAULT_WAIT, |e| matches!(e, Event::PaymentReceived { .. }));
+    assert!(
+        matches!(received, Event::PaymentReceived { amount_msat, .. } if amount_msat == JIT_AMOUNT_MSAT - fee_msat),
+        "the client gets the payment less the LSP's opening fee: {received:?}"
+    );
+    let sent = expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }));
+    assert!(matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id), "{sent:?}");
+    eprintln!("JIT payment received {:?} after sending", jit_started.elapsed());
+
+    // The LSP saw it all as events, and its API shows the channel it opened.
+    let client_id = client.node_id();
+    expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
+        matches!(e, Event::ChannelReady { counterparty_node_id: Some(id), .. } if *id == client_id)
+    });
+    let forwarded = expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| matches!(e, Event::PaymentForwarded { .. }));
+    assert!(
+        matches!(forwarded, Event::PaymentForwarded { skimmed_fee_msat: Some(fee), .. } if fee == fee_msat),
+        "{forwarded:?}"
+    );
+    let channels: ChannelList = get_json(&url, "/v1/channels", 200);
+    let jit = channels
+        .channels
+        .iter()
+        .find(|c| c.counterparty_node_id == client_id.to_string())
+        .unwrap_or_else(|| panic!("no channel to the client in {channels:?}"));
+    let forwarded_sat = (JIT_AMOUNT_MSAT - fee_msat) / 1000;
+    assert_eq!(jit.capacity_sats, 2 * forwarded_sat, "100 % over-provisioning (devnet_config)");
+    assert!(jit.is_outbound && jit.is_usable && jit.is_channel_ready, "{jit:?}");
+    assert_eq!(jit.confirmations_required, Some(0), "a zero-conf JIT channel");
+
+    // The spare capacity takes a second payment without a new channel.
+    let invoice = client.bolt11_payment().receive(20_000_000, &description, 3600).expect("invoice");
+    payer.bolt11_payment().send(&invoice, None).expect("second payment");
+    let received = expect_node_event("client", &client, DEFAULT_WAIT, |e| matches!(e, Event::PaymentReceived { .. }));
+    assert!(matches!(received, Event::PaymentReceived { amount_msat: 20_000_000, .. }), "{received:?}");
+    let channels: ChannelList = get_json(&url, "/v1/channels", 200);
+    assert_eq!(channels.channels.len(), 2, "still one channel per peer: {channels:?}");
+
+    client.stop().expect("client stops");
+    payer.stop().expect("payer stops");
+    lsp.stop().expect("LSP stops");
+    eprintln!("whole test {:?}", started.elapsed());
+}
