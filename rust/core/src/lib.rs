@@ -15,6 +15,7 @@ mod mnemonic;
 mod payments;
 mod receive;
 mod send;
+mod store;
 mod wallet;
 
 pub use balances::Balances;

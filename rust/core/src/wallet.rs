@@ -20,6 +20,7 @@ use crate::events::{from_node_event, EventListener, WalletEvent, WalletEventKind
 use crate::lock::StorageLock;
 use crate::logging::LdkLogForwarder;
 use crate::mnemonic::parse_mnemonic;
+use crate::store::WalletDb;
 
 /// Where a wallet is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +35,19 @@ pub enum LifecycleState {
 
 struct Running {
     node: Arc<Node>,
-    pump: Option<JoinHandle<()>>,
+    pump: Option<EventPump>,
     _lock: StorageLock,
 }
+
+/// The task delivering events, and how to stop it between two events.
+struct EventPump {
+    task: JoinHandle<()>,
+    shutdown: Arc<tokio::sync::Notify>,
+    finished: std::sync::mpsc::Receiver<()>,
+}
+
+/// How long `stop()` lets the listener finish the event it is processing.
+const PUMP_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 enum State {
     Created,
@@ -205,7 +216,13 @@ impl Inner {
             }
         }
         let listener = lock(&self.listener).clone();
-        let pump = listener.map(|l| runtime.spawn(pump_events(Arc::clone(&node), l)));
+        let pump = listener.map(|listener| {
+            let shutdown = Arc::new(tokio::sync::Notify::new());
+            let (done, finished) = std::sync::mpsc::channel();
+            let db = WalletDb::open(&self.storage_dir());
+            let task = runtime.spawn(pump_events(Arc::clone(&node), listener, db, Arc::clone(&shutdown), done));
+            EventPump { task, shutdown, finished }
+        });
         log::info!("wallet started in {} ms (node {})", started.elapsed().as_millis(), node.node_id());
         *state = State::Running(Running { node, pump, _lock: storage_lock });
         Ok(())
@@ -221,8 +238,13 @@ impl Inner {
             }
         };
         if let Some(pump) = running.pump {
-            // An event whose listener call was cut short stays unhandled: delivered again.
-            pump.abort();
+            // Let the event in hand be processed and marked handled; a listener that does not
+            // return in time is cut off, and its event is delivered again on the next start.
+            pump.shutdown.notify_one();
+            if pump.finished.recv_timeout(PUMP_STOP_GRACE).is_err() {
+                log::warn!("the event listener did not return in time; its event will be redelivered");
+            }
+            pump.task.abort();
         }
         let result = running.node.stop().map_err(WalletError::from);
         log::info!("wallet stopped");
@@ -298,20 +320,55 @@ impl Inner {
 }
 
 /// Delivers node events to the listener one at a time, marking each handled only after the
-/// listener returned.
-async fn pump_events(node: Arc<Node>, listener: Arc<dyn EventListener>) {
+/// listener returned, and skipping events the app was already given (ldk-node can replay them).
+async fn pump_events(
+    node: Arc<Node>, listener: Arc<dyn EventListener>, db: Result<WalletDb, WalletError>,
+    shutdown: Arc<tokio::sync::Notify>, finished: std::sync::mpsc::Sender<()>,
+) {
+    let _finished = DropSignal(finished);
+    let db = match db {
+        Ok(db) => Some(db),
+        Err(e) => {
+            log::error!("events may be delivered twice: {e}");
+            None
+        }
+    };
     loop {
-        let event = node.next_event_async().await;
+        let event = tokio::select! {
+            event = node.next_event_async() => event,
+            _ = shutdown.notified() => return,
+        };
         if let Some(wallet_event) = from_node_event(&event) {
-            let listener = Arc::clone(&listener);
-            if tokio::task::spawn_blocking(move || listener.on_event(wallet_event)).await.is_err() {
-                log::error!("the event listener panicked; the event will be delivered again");
-                return;
+            let id = wallet_event.id.clone();
+            let seen = db.as_ref().map(|db| db.was_delivered(&id)).transpose().unwrap_or_else(|e| {
+                log::warn!("{e}");
+                None
+            });
+            if seen == Some(true) {
+                log::debug!("skipping event {id}: already delivered");
+            } else {
+                let listener = Arc::clone(&listener);
+                if tokio::task::spawn_blocking(move || listener.on_event(wallet_event)).await.is_err() {
+                    log::error!("the event listener panicked; the event will be delivered again");
+                    return;
+                }
+                if let Some(Err(e)) = db.as_ref().map(|db| db.mark_delivered(&id)) {
+                    log::warn!("{e}");
+                }
             }
         }
         if let Err(e) = node.event_handled() {
             log::error!("could not mark an event handled: {e}");
             return;
         }
+    }
+}
+
+/// Signals `stop()` when the pump ends, however it ends.
+struct DropSignal(std::sync::mpsc::Sender<()>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
     }
 }
