@@ -65,6 +65,8 @@ pub struct LspConfig {
     pub address: String,
     /// An access token, if the LSP requires one for LSPS2.
     pub token: Option<String>,
+    /// The LSP's HTTPS API base URL (push registration), e.g. `https://lsp.example.com`.
+    pub api_url: Option<String>,
 }
 
 /// Everything a wallet needs besides its recovery phrase.
@@ -93,6 +95,7 @@ pub(crate) struct ParsedLsp {
     pub node_id: PublicKey,
     pub address: SocketAddress,
     pub token: Option<String>,
+    pub api_url: Option<String>,
 }
 
 impl LspConfig {
@@ -103,7 +106,18 @@ impl LspConfig {
         let address = SocketAddress::from_str(self.address.trim()).map_err(|_| {
             WalletError::InvalidConfig(format!("lsp.address {:?} is not host:port", self.address))
         })?;
-        Ok(ParsedLsp { node_id, address, token: self.token.clone() })
+        let api_url = match self.api_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url.trim_end_matches('/').to_string())
+            }
+            Some(url) => {
+                return Err(WalletError::InvalidConfig(format!(
+                    "lsp.api_url {url:?} is not an http(s) URL"
+                )))
+            }
+        };
+        Ok(ParsedLsp { node_id, address, token: self.token.clone(), api_url })
     }
 }
 

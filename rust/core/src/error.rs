@@ -89,6 +89,19 @@ pub enum WalletError {
     /// Sending failed before any money left.
     #[error("could not send the payment: {0}")]
     PaymentFailed(String),
+    /// The LSP refused or could not take the push registration.
+    #[error("push registration failed: {0}")]
+    PushRegistrationFailed(String),
+    /// The LSP has not stored this wallet's static invoice yet.
+    #[error("the offline offer is not ready yet: the LSP has not stored this wallet's static invoice; stay online a little longer and retry")]
+    OfferNotReady,
+    /// A push notification was refused before anything started: forged, expired, replayed or
+    /// malformed. Nothing was changed.
+    #[error("push notification refused: {reason}")]
+    InvalidPush {
+        /// Why, in words.
+        reason: String,
+    },
     /// Any other failure of the Lightning node.
     #[error("lightning node error: {0}")]
     Node(String),

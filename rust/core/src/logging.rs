@@ -96,11 +96,20 @@ pub fn init_logging(level: LogLevel, listener: Arc<dyn LogListener>) -> bool {
     installed
 }
 
-/// ldk-node's records, re-emitted through the `log` facade under their module path.
-pub(crate) struct LdkLogForwarder;
+/// ldk-node's records, re-emitted through the `log` facade under their module path. During a
+/// wake it also watches LDK's onion-messenger records for the async-payment milestones that
+/// ldk-node has no event for.
+pub(crate) struct LdkLogForwarder {
+    pub(crate) wake: Option<Arc<crate::wake_signals::WakeSignals>>,
+}
 
 impl LogWriter for LdkLogForwarder {
     fn log(&self, record: LogRecord) {
+        if let Some(signals) = &self.wake {
+            if crate::wake_signals::is_watched(record.module_path) {
+                signals.observe(record.module_path, &record.args.to_string());
+            }
+        }
         let level = match record.level {
             LdkLevel::Error => log::Level::Error,
             LdkLevel::Warn => log::Level::Warn,

@@ -1,7 +1,10 @@
 //! Doze's own database (`doze.sqlite` in the storage directory, next to the node's store).
-//! Today it remembers which events the app has already been given, because ldk-node can emit
-//! an event again after a restart (LDK replays `PaymentClaimed` when its channel manager was not
-//! persisted after the claim), and an app must see each payment once.
+//! It remembers which events the app has already been given, because ldk-node can emit an
+//! event again after a restart (LDK replays `PaymentClaimed` when its channel manager was not
+//! persisted after the claim) and an app must see each payment once; which push signatures were
+//! seen (replay protection that survives the extension's short-lived processes); and small
+//! settings such as the last offline offer, which an app shows while the node is not running.
+//! SQLite in WAL mode: the app and its extension may both open it.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,6 +17,9 @@ use crate::error::WalletError;
 pub(crate) const DB_FILE: &str = "doze.sqlite";
 /// Delivered-event ids are kept this long: far longer than any replay window.
 const DELIVERED_RETENTION_SECS: u64 = 90 * 24 * 3600;
+/// Push signatures are remembered longer than the window a push is accepted in, so a replay
+/// is refused as long as its timestamp could still pass.
+const PUSH_REPLAY_RETENTION_SECS: u64 = 3600;
 
 fn storage_error(e: rusqlite::Error) -> WalletError {
     WalletError::Storage(format!("wallet database: {e}"))
@@ -31,6 +37,9 @@ pub(crate) struct WalletDb {
 impl WalletDb {
     /// Opens (creating if needed) the database in `storage_dir`.
     pub(crate) fn open(storage_dir: &Path) -> Result<WalletDb, WalletError> {
+        std::fs::create_dir_all(storage_dir).map_err(|e| {
+            WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display()))
+        })?;
         let conn = Connection::open(storage_dir.join(DB_FILE)).map_err(storage_error)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -38,11 +47,22 @@ impl WalletDb {
              CREATE TABLE IF NOT EXISTS delivered_events (
                  id TEXT PRIMARY KEY,
                  delivered_at INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS seen_pushes (
+                 signature TEXT PRIMARY KEY,
+                 seen_at INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS settings (
+                 key TEXT PRIMARY KEY,
+                 value TEXT NOT NULL
              );",
         )
         .map_err(storage_error)?;
         let cutoff = now_secs().saturating_sub(DELIVERED_RETENTION_SECS) as i64;
         conn.execute("DELETE FROM delivered_events WHERE delivered_at < ?1", params![cutoff])
+            .map_err(storage_error)?;
+        let push_cutoff = now_secs().saturating_sub(PUSH_REPLAY_RETENTION_SECS) as i64;
+        conn.execute("DELETE FROM seen_pushes WHERE seen_at < ?1", params![push_cutoff])
             .map_err(storage_error)?;
         Ok(WalletDb { conn })
     }
@@ -62,6 +82,40 @@ impl WalletDb {
             .execute(
                 "INSERT OR IGNORE INTO delivered_events (id, delivered_at) VALUES (?1, ?2)",
                 params![id, now_secs() as i64],
+            )
+            .map(|_| ())
+            .map_err(storage_error)
+    }
+}
+
+impl WalletDb {
+    /// Records a push signature; `false` if it was seen before (a replay).
+    pub(crate) fn record_push(&self, signature: &str) -> Result<bool, WalletError> {
+        let inserted = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO seen_pushes (signature, seen_at) VALUES (?1, ?2)",
+                params![signature.to_ascii_lowercase(), now_secs() as i64],
+            )
+            .map_err(storage_error)?;
+        Ok(inserted == 1)
+    }
+
+    /// A stored setting.
+    pub(crate) fn setting(&self, key: &str) -> Result<Option<String>, WalletError> {
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", params![key], |row| row.get(0))
+            .optional()
+            .map_err(storage_error)
+    }
+
+    /// Stores a setting.
+    pub(crate) fn set_setting(&self, key: &str, value: &str) -> Result<(), WalletError> {
+        self.conn
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
             )
             .map(|_| ())
             .map_err(storage_error)

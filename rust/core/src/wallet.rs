@@ -21,6 +21,15 @@ use crate::lock::StorageLock;
 use crate::logging::LdkLogForwarder;
 use crate::mnemonic::parse_mnemonic;
 use crate::store::WalletDb;
+use crate::wake_signals::WakeSignals;
+
+/// How a start prepares the node.
+pub(crate) enum StartProfile {
+    /// The app in the foreground: connect to the LSP, sync, deliver events to the listener.
+    App,
+    /// A push wake: nothing but the node; the wake drives the rest under its deadline.
+    Wake(Arc<WakeSignals>),
+}
 
 /// Where a wallet is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +163,20 @@ impl Wallet {
             .map_err(|e| WalletError::Node(format!("wallet task failed: {e}")))?
     }
 
-    fn runtime_handle(&self) -> Result<tokio::runtime::Handle, WalletError> {
+    /// Runs a future on the wallet's runtime (HTTP and timers need tokio); awaitable from any
+    /// executor.
+    pub(crate) async fn on_runtime<F>(&self, future: F) -> Result<F::Output, WalletError>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime_handle()?
+            .spawn(future)
+            .await
+            .map_err(|e| WalletError::Node(format!("wallet task failed: {e}")))
+    }
+
+    pub(crate) fn runtime_handle(&self) -> Result<tokio::runtime::Handle, WalletError> {
         self.runtime
             .as_ref()
             .map(|r| r.handle().clone())
@@ -189,19 +211,36 @@ impl Inner {
         }
     }
 
-    fn storage_dir(&self) -> PathBuf {
+    pub(crate) fn storage_dir(&self) -> PathBuf {
         PathBuf::from(&self.config.storage_dir)
     }
 
     fn start(&self, runtime: tokio::runtime::Handle) -> Result<(), WalletError> {
+        self.start_with(runtime, StartProfile::App).map(|_| ())
+    }
+
+    /// Takes the storage lock, builds and starts the node in `profile`.
+    pub(crate) fn start_with(
+        &self, runtime: tokio::runtime::Handle, profile: StartProfile,
+    ) -> Result<Arc<Node>, WalletError> {
         let mut state = lock(&self.state);
         if matches!(*state, State::Running(_)) {
             return Err(WalletError::AlreadyRunning);
         }
         let started = Instant::now();
         let storage_lock = StorageLock::try_acquire(&self.storage_dir())?;
-        let node = Arc::new(self.build_node(runtime.clone())?);
+        let wake = match &profile {
+            StartProfile::App => None,
+            StartProfile::Wake(signals) => Some(Arc::clone(signals)),
+        };
+        let node = Arc::new(self.build_node(runtime.clone(), wake)?);
         node.start()?;
+        if let StartProfile::Wake(_) = profile {
+            // The wake connects, watches and consumes events itself, against its deadline.
+            log::info!("wallet started for a wake in {} ms", started.elapsed().as_millis());
+            *state = State::Running(Running { node: Arc::clone(&node), pump: None, _lock: storage_lock });
+            return Ok(node);
+        }
         if let Some(lsp) = &self.lsp {
             // Persisted: ldk-node reconnects on its own after a disconnect.
             if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
@@ -224,8 +263,18 @@ impl Inner {
             EventPump { task, shutdown, finished }
         });
         log::info!("wallet started in {} ms (node {})", started.elapsed().as_millis(), node.node_id());
-        *state = State::Running(Running { node, pump, _lock: storage_lock });
-        Ok(())
+        *state = State::Running(Running { node: Arc::clone(&node), pump, _lock: storage_lock });
+        Ok(node)
+    }
+
+    /// The listener the app set, if any.
+    pub(crate) fn listener(&self) -> Option<Arc<dyn EventListener>> {
+        lock(&self.listener).clone()
+    }
+
+    /// Whether this wallet object runs its node now.
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(*lock(&self.state), State::Running(_))
     }
 
     pub(crate) fn stop(&self) -> Result<(), WalletError> {
@@ -274,7 +323,10 @@ impl Inner {
         }
     }
 
-    fn build_node(&self, runtime: tokio::runtime::Handle) -> Result<Node, WalletError> {
+    fn build_node(
+        &self, runtime: tokio::runtime::Handle, wake: Option<Arc<WakeSignals>>,
+    ) -> Result<Node, WalletError> {
+        let waking = wake.is_some();
         let mut config = Config::default();
         config.network = self.config.network.to_bitcoin();
         config.storage_dir_path = self.storage_dir().join("node").to_string_lossy().into_owned();
@@ -289,8 +341,10 @@ impl Inner {
         let mut builder = ldk_node::Builder::from_config(config);
         builder.set_runtime(runtime);
         builder.set_entropy_bip39_mnemonic(self.mnemonic.clone(), self.passphrase.clone());
-        builder.set_custom_logger(Arc::new(LdkLogForwarder));
-        let background = self.config.background_sync.then(BackgroundSyncConfig::default);
+        builder.set_custom_logger(Arc::new(LdkLogForwarder { wake }));
+        // A wake never syncs on a timer: it has seconds, and nothing it does needs the tip.
+        let background =
+            (self.config.background_sync && !waking).then(BackgroundSyncConfig::default);
         match &self.config.chain_source {
             ChainSource::Esplora { url } => {
                 builder.set_chain_source_esplora(

@@ -23,6 +23,7 @@ fn child_phone() {
             node_id: std::env::var("DOZE_LSP_ID").unwrap(),
             address: std::env::var("DOZE_LSP_ADDR").unwrap(),
             token: None,
+            api_url: None,
         }),
         rgs_url: None,
         background_sync: false,

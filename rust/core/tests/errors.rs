@@ -92,12 +92,13 @@ fn bad_configuration_is_named() {
     };
     assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("storage_dir")));
     cfg.storage_dir = "/tmp/doze-never-created".into();
-    cfg.lsp = Some(LspConfig { node_id: "not-a-key".into(), address: "127.0.0.1:9735".into(), token: None });
+    cfg.lsp = Some(LspConfig { node_id: "not-a-key".into(), address: "127.0.0.1:9735".into(), token: None, api_url: None });
     assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.node_id")));
     cfg.lsp = Some(LspConfig {
         node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".into(),
         address: "nowhere".into(),
         token: None,
+        api_url: None,
     });
     assert!(matches!(Wallet::new(cfg, MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.address")));
 }

@@ -57,6 +57,7 @@ impl Scene {
             node_id: self.lsp.node_id().to_string(),
             address: self.lsp.p2p_address().to_string(),
             token: None,
+            api_url: Some(self.lsp.http_url()),
         }
     }
 

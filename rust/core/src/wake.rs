@@ -1,0 +1,306 @@
+//! Waking on a push: the one call a notification service extension (iOS) or a foreground
+//! service / WorkManager job (Android) makes.
+//!
+//! payload → verify (LSP key, LSPS5 signature, timestamp window, replay) → storage lock (or
+//! "the app holds the wallet") → node started lean → connect to the LSP → wait for the held
+//! HTLC to be announced, released and claimed, or for the deadline → clean stop → outcome.
+//! Nothing is started for a push that fails verification; a kill at any point loses nothing
+//! (the claim is ldk-node's, persisted before it is acknowledged, and is finished on the next
+//! start).
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
+use ldk_node::lightning_liquidity::lsps5::msgs::{WebhookNotification, WebhookNotificationMethod};
+use ldk_node::lightning_liquidity::lsps5::validator::LSPS5Validator;
+use ldk_node::payment::{PaymentDirection, PaymentStatus};
+use ldk_node::{Event, Node};
+
+use crate::config::ParsedLsp;
+use crate::error::WalletError;
+use crate::events::{from_node_event, WalletEventKind};
+use crate::store::WalletDb;
+use crate::wake_signals::WakeSignals;
+use crate::wallet::{Inner, StartProfile, Wallet};
+
+/// A push is accepted this long either side of its timestamp (as for push registration).
+const PUSH_WINDOW: Duration = Duration::from_secs(600);
+/// Connected to the LSP this long with no held HTLC announced: nothing is waiting. The LSP
+/// flushes its mailbox within milliseconds of the connection.
+const IDLE_WINDOW: Duration = Duration::from_secs(3);
+
+/// Why a wake ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeEnd {
+    /// Every held payment that was announced has been received.
+    Paid,
+    /// The LSP had nothing waiting for this wallet.
+    NothingPending,
+    /// The deadline came first; anything unfinished completes on a later start.
+    Deadline,
+    /// The LSP could not be reached before the deadline.
+    LspUnreachable,
+    /// The app runs the wallet itself and will handle the payment.
+    AppHoldsWallet,
+}
+
+/// A payment received during the wake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WakePayment {
+    /// The payment's id in the history.
+    pub payment_id: String,
+    /// The amount received.
+    pub amount_msat: u64,
+}
+
+/// Milliseconds from the call to each milestone (`None`: not reached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WakeTimings {
+    /// The push was verified.
+    pub verified_ms: u64,
+    /// The node was started.
+    pub node_started_ms: Option<u64>,
+    /// The LSP connection was up.
+    pub lsp_connected_ms: Option<u64>,
+    /// A held HTLC was announced to us (the mailbox flushed).
+    pub held_htlc_announced_ms: Option<u64>,
+    /// Our `release_held_htlc` was queued.
+    pub release_sent_ms: Option<u64>,
+    /// The (last) payment was claimed.
+    pub payment_received_ms: Option<u64>,
+    /// The node was stopped and the call returned.
+    pub total_ms: u64,
+}
+
+/// What a wake did, for the app's notification and its logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WakeOutcome {
+    /// Why it ended.
+    pub ended: WakeEnd,
+    /// Payments received.
+    pub payments: Vec<WakePayment>,
+    /// A line an app can show as the notification's body.
+    pub notification_text: String,
+    /// Identifies what this notification is about, so that an app showing the payment from a
+    /// wake and again from its own event listener shows it once: the payment's event id, or
+    /// the push's signature when nothing was paid.
+    pub dedup_key: String,
+    /// When each milestone was reached.
+    pub timings: WakeTimings,
+}
+
+fn ms_since(start: Instant, at: Instant) -> u64 {
+    at.saturating_duration_since(start).as_millis() as u64
+}
+
+fn header<'a>(headers: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+}
+
+fn refuse(reason: impl Into<String>) -> WalletError {
+    WalletError::InvalidPush { reason: reason.into() }
+}
+
+/// Checks a push against the LSP's key, the time window and the replay store; returns its
+/// signature (the replay key).
+pub(crate) fn verify_push(
+    lsp: &ParsedLsp, payload: &[u8], headers: &HashMap<String, String>, db: &WalletDb,
+) -> Result<String, WalletError> {
+    let timestamp = header(headers, "x-lsps5-timestamp").ok_or_else(|| refuse("no x-lsps5-timestamp header"))?;
+    let signature = header(headers, "x-lsps5-signature").ok_or_else(|| refuse("no x-lsps5-signature header"))?;
+    let sent_at = LSPSDateTime::from_str(timestamp).map_err(|_| refuse("x-lsps5-timestamp is not an RFC 3339 time"))?;
+    let now = LSPSDateTime::new_from_duration_since_epoch(
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
+    );
+    let skew = now.duration_since(&sent_at);
+    if skew > PUSH_WINDOW {
+        return Err(refuse(format!("expired: sent {} s away from now (window ±{} s)", skew.as_secs(), PUSH_WINDOW.as_secs())));
+    }
+    let notification: WebhookNotification = serde_json::from_slice(payload)
+        .map_err(|e| refuse(format!("the body is not an LSPS5 notification ({e})")))?;
+    match notification.method {
+        WebhookNotificationMethod::LSPS5OnionMessageIncoming
+        | WebhookNotificationMethod::LSPS5PaymentIncoming => {}
+        ref other => return Err(refuse(format!("nothing to do for {other:?}"))),
+    }
+    LSPS5Validator::new()
+        .validate(lsp.node_id, &sent_at, signature, &notification)
+        .map_err(|_| refuse("the signature is not the LSP's"))?;
+    if !db.record_push(signature)? {
+        return Err(refuse("replayed: this notification was already handled"));
+    }
+    Ok(signature.to_ascii_lowercase())
+}
+
+impl Wallet {
+    /// Handles a push notification from the LSP within `deadline` (the time the OS gives the
+    /// extension, minus a margin for showing the notification). Verifies it before anything
+    /// else ([`WalletError::InvalidPush`] if forged, expired, replayed or malformed), then
+    /// receives whatever the LSP holds for this wallet and stops. Returns at the deadline at
+    /// the latest, plus the time a clean stop takes.
+    pub async fn handle_push(
+        &self, payload: Vec<u8>, headers: HashMap<String, String>, deadline: Duration,
+    ) -> Result<WakeOutcome, WalletError> {
+        let called = Instant::now();
+        let runtime = self.runtime_handle()?;
+        self.blocking(move |inner| wake(inner, runtime, &payload, &headers, called, called + deadline)).await
+    }
+}
+
+fn wake(
+    inner: &Inner, runtime: tokio::runtime::Handle, payload: &[u8], headers: &HashMap<String, String>,
+    called: Instant, deadline: Instant,
+) -> Result<WakeOutcome, WalletError> {
+    let lsp = inner.lsp.clone().ok_or(WalletError::NoLsp)?;
+    let db = WalletDb::open(&inner.storage_dir())?;
+    let signature = verify_push(&lsp, payload, headers, &db)?;
+    let mut timings = WakeTimings { verified_ms: ms_since(called, Instant::now()), ..WakeTimings::default() };
+    let push_key = format!("push:{}", signature.get(..32).unwrap_or(&signature));
+
+    let app_holds = |timings: WakeTimings| WakeOutcome {
+        ended: WakeEnd::AppHoldsWallet,
+        payments: Vec::new(),
+        notification_text: String::new(),
+        dedup_key: push_key.clone(),
+        timings: WakeTimings { total_ms: ms_since(called, Instant::now()), ..timings },
+    };
+    if inner.is_running() {
+        return Ok(app_holds(timings));
+    }
+    let signals = Arc::new(WakeSignals::default());
+    let node = match inner.start_with(runtime.clone(), StartProfile::Wake(Arc::clone(&signals))) {
+        Ok(node) => node,
+        Err(WalletError::StorageLocked { .. }) | Err(WalletError::AlreadyRunning) => return Ok(app_holds(timings)),
+        Err(e) => return Err(e),
+    };
+    timings.node_started_ms = Some(ms_since(called, Instant::now()));
+
+    let result = watch(inner, &runtime, &node, &lsp, &signals, &db, called, deadline, &mut timings);
+    let stop = inner.stop();
+    let (ended, payments) = result?;
+    if let Err(e) = stop {
+        log::warn!("stopping after the wake: {e}");
+    }
+    let (announced, released) = signals.times();
+    timings.held_htlc_announced_ms = announced.map(|t| ms_since(called, t));
+    timings.release_sent_ms = released.map(|t| ms_since(called, t));
+    timings.total_ms = ms_since(called, Instant::now());
+    let total_msat: u64 = payments.iter().map(|p| p.amount_msat).sum();
+    let notification_text = match ended {
+        WakeEnd::Paid => format!("Received {} sats", group_thousands(total_msat / 1000)),
+        WakeEnd::NothingPending => "No payment was waiting".into(),
+        WakeEnd::Deadline if signals.announced() > 0 => {
+            "A payment is on its way: open the app to finish receiving it".into()
+        }
+        WakeEnd::Deadline => "Could not finish in time: open the app to check for payments".into(),
+        WakeEnd::LspUnreachable => "Could not reach your Lightning service provider".into(),
+        WakeEnd::AppHoldsWallet => String::new(),
+    };
+    let dedup_key = payments.first().map(|p| format!("payment-received:{}", p.payment_id)).unwrap_or(push_key);
+    log::info!("wake ended: {ended:?} after {} ms ({} payments)", timings.total_ms, payments.len());
+    Ok(WakeOutcome { ended, payments, notification_text, dedup_key, timings })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn watch(
+    inner: &Inner, runtime: &tokio::runtime::Handle, node: &Arc<Node>, lsp: &ParsedLsp,
+    signals: &Arc<WakeSignals>, db: &WalletDb, called: Instant, deadline: Instant,
+    timings: &mut WakeTimings,
+) -> Result<(WakeEnd, Vec<WakePayment>), WalletError> {
+    // Payments already received before this wake: ldk-node may replay their events at start.
+    let known: HashSet<String> = node
+        .list_payments_with_filter(|p| {
+            p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Succeeded
+        })
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect();
+
+    if !connect_before(node, lsp, deadline) {
+        return Ok((WakeEnd::LspUnreachable, Vec::new()));
+    }
+    let connected_at = Instant::now();
+    timings.lsp_connected_ms = Some(ms_since(called, connected_at));
+
+    let listener = inner.listener();
+    let mut payments = Vec::new();
+    loop {
+        while let Some(event) = node.next_event() {
+            if let Event::PaymentReceived { payment_id, amount_msat, .. } = &event {
+                let id = payment_id.map(|p| p.to_string()).unwrap_or_default();
+                let wallet_event = from_node_event(&event);
+                let event_id = wallet_event.as_ref().map(|e| e.id.clone()).unwrap_or_default();
+                let stale = known.contains(&id) || db.was_delivered(&event_id).unwrap_or(false);
+                if !stale {
+                    payments.push(WakePayment { payment_id: id, amount_msat: *amount_msat });
+                    timings.payment_received_ms = Some(ms_since(called, Instant::now()));
+                    if let (Some(listener), Some(e)) = (&listener, wallet_event) {
+                        listener.on_event(e);
+                    }
+                    db.mark_delivered(&event_id)?;
+                }
+            } else if let (Some(listener), Some(e)) = (&listener, from_node_event(&event)) {
+                if !matches!(e.kind, WalletEventKind::PaymentReceived { .. }) {
+                    listener.on_event(e);
+                }
+            }
+            node.event_handled()?;
+        }
+
+        let now = Instant::now();
+        let announced = signals.announced() as usize;
+        if !payments.is_empty() && payments.len() >= announced {
+            return Ok((WakeEnd::Paid, payments));
+        }
+        if now >= deadline {
+            return Ok((WakeEnd::Deadline, payments));
+        }
+        // Never stop between the mailbox flush and the release: once a held HTLC was
+        // announced, only the payment or the deadline ends the wake.
+        let idle_until = connected_at + IDLE_WINDOW;
+        if announced == 0 && payments.is_empty() && now >= idle_until {
+            return Ok((WakeEnd::NothingPending, payments));
+        }
+        let wake_at = if announced == 0 { idle_until.min(deadline) } else { deadline };
+        runtime.block_on(async {
+            tokio::select! {
+                _ = node.next_event_async() => {}
+                _ = signals.changed.notified() => {}
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake_at)) => {}
+            }
+        });
+    }
+}
+
+/// Connects to the LSP, retrying until `deadline`; whether it is connected.
+fn connect_before(node: &Node, lsp: &ParsedLsp, deadline: Instant) -> bool {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match node.connect(lsp.node_id, lsp.address.clone(), true) {
+            Ok(()) => return true,
+            Err(e) => log::info!("wake: LSP not reachable yet: {e}"),
+        }
+        let now = Instant::now();
+        if now + pause >= deadline {
+            return false;
+        }
+        // The LSP is down or the network is not up yet; retry with a growing pause.
+        std::thread::park_timeout(pause);
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
