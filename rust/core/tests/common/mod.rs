@@ -142,3 +142,31 @@ pub fn start_phone(scene: &Scene, dir: &std::path::Path, rt: &tokio::runtime::Ru
     rt.block_on(wallet.start()).expect("start");
     (wallet, recorder)
 }
+
+/// A push notification signed by the scene's LSP the LSPS5 way, as its dispatcher sends it.
+pub fn lsp_push(scene: &Scene) -> (Vec<u8>, std::collections::HashMap<String, String>) {
+    use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
+    use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
+    let body = serde_json::to_string(&WebhookNotification::onion_message_incoming()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let timestamp = LSPSDateTime::new_from_duration_since_epoch(now).to_rfc3339();
+    let message = format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
+    let signature = scene.lsp.node().sign_message(message.as_bytes());
+    let headers = std::collections::HashMap::from([
+        ("x-lsps5-timestamp".to_string(), timestamp),
+        ("x-lsps5-signature".to_string(), signature),
+    ]);
+    (body.into_bytes(), headers)
+}
+
+/// A phone that received `amount_msat` through a JIT channel and then stopped.
+pub fn phone_with_channel(scene: &Scene, dir: &std::path::Path, rt: &tokio::runtime::Runtime, amount_msat: u64) {
+    let (phone, recorder) = start_phone(scene, dir, rt);
+    let invoice = rt.block_on(phone.receive_bolt11(Some(amount_msat), "setup".into(), 3600)).expect("invoice");
+    assert!(scene.merchant_pays(&invoice.bolt11));
+    recorder.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, doze_core::WalletEventKind::PaymentReceived { .. }));
+    wait_until("the phone's channel settles", DEFAULT_WAIT, || {
+        phone.balances().map(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0).unwrap_or(false)
+    });
+    rt.block_on(phone.stop()).expect("stop");
+}

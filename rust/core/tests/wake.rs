@@ -1,0 +1,75 @@
+//! Wakes that end without a held payment: nothing pending, the app holding the wallet, the LSP
+//! down. Each ends by its deadline and loses nothing.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{lsp_push, phone_with_channel, runtime, start_phone, Scene, MNEMONIC};
+use doze_core::{LifecycleState, Wallet, WakeEnd};
+
+#[test]
+fn a_push_with_nothing_waiting_ends_as_nothing_pending() {
+    let scene = Scene::new();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    phone_with_channel(&scene, dir.path(), &rt, 40_000_000);
+
+    let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
+    let (payload, headers) = lsp_push(&scene);
+    let outcome = rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
+    assert_eq!(outcome.ended, WakeEnd::NothingPending, "{outcome:?}");
+    assert!(outcome.payments.is_empty());
+    assert!(outcome.timings.lsp_connected_ms.is_some());
+    assert!(outcome.timings.total_ms < 10_000, "{:?}", outcome.timings);
+    assert_eq!(extension.state(), LifecycleState::Stopped);
+    assert!(outcome.dedup_key.starts_with("push:"));
+}
+
+#[test]
+fn a_push_while_the_app_holds_the_wallet_returns_at_once() {
+    let scene = Scene::new();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _recorder) = start_phone(&scene, dir.path(), &rt);
+
+    let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
+    let (payload, headers) = lsp_push(&scene);
+    let started = Instant::now();
+    let outcome = rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
+    assert_eq!(outcome.ended, WakeEnd::AppHoldsWallet);
+    assert!(started.elapsed() < Duration::from_secs(2), "returns at once");
+    assert_eq!(extension.state(), LifecycleState::Created, "never started");
+    assert_eq!(app.state(), LifecycleState::Running, "the app is undisturbed");
+
+    // The same wallet object running in the app process answers the same way.
+    let (payload, headers) = lsp_push(&scene);
+    let outcome = rt.block_on(app.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
+    assert_eq!(outcome.ended, WakeEnd::AppHoldsWallet);
+    rt.block_on(app.stop()).unwrap();
+}
+
+#[test]
+fn a_push_with_the_lsp_down_ends_by_the_deadline_and_loses_nothing() {
+    let scene = Scene::new();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    phone_with_channel(&scene, dir.path(), &rt, 40_000_000);
+    let (payload, headers) = lsp_push(&scene);
+    scene.lsp.stop().unwrap();
+
+    let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
+    let deadline = Duration::from_secs(4);
+    let started = Instant::now();
+    let outcome = rt.block_on(extension.handle_push(payload, headers, deadline)).unwrap();
+    let took = started.elapsed();
+    assert_eq!(outcome.ended, WakeEnd::LspUnreachable, "{outcome:?}");
+    assert!(took < deadline + Duration::from_secs(3), "deadline plus a clean stop, took {took:?}");
+    assert_eq!(extension.state(), LifecycleState::Stopped);
+    drop(extension);
+
+    // Nothing lost: the wallet opens with its channel balance and history.
+    let (phone, _) = start_phone(&scene, dir.path(), &rt);
+    assert_eq!(phone.list_payments().unwrap().len(), 1);
+    rt.block_on(phone.stop()).unwrap();
+}
