@@ -6,6 +6,7 @@ use ldk_node::payment::{
 };
 
 use crate::error::WalletError;
+use crate::history::{History, PaymentFilter, PaymentPage, SendAttempt};
 use crate::wallet::Wallet;
 
 /// Which way money moved.
@@ -64,6 +65,8 @@ pub struct PaymentInfo {
     pub payment_hash: Option<String>,
     /// The transaction id, for on-chain payments.
     pub txid: Option<String>,
+    /// When the wallet first saw it, seconds since the Unix epoch.
+    pub created_at_secs: u64,
     /// Last change, seconds since the Unix epoch.
     pub updated_at_secs: u64,
 }
@@ -106,12 +109,27 @@ impl From<&PaymentDetails> for PaymentInfo {
             fee_msat: p.fee_paid_msat.or(lsp_fee),
             payment_hash,
             txid,
+            // ldk-node keeps no creation time; the history keeps the first sighting.
+            created_at_secs: p.latest_update_timestamp,
             updated_at_secs: p.latest_update_timestamp,
         }
     }
 }
 
 impl Wallet {
+    /// One page of the wallet's payment history, newest first, filtered; pass the returned
+    /// `next_cursor` to get the next page. Works whether or not the node runs.
+    pub fn list_payments_page(
+        &self, filter: PaymentFilter, cursor: Option<String>, limit: u32,
+    ) -> Result<PaymentPage, WalletError> {
+        History::open(&self.inner.storage_dir())?.page(&filter, cursor.as_deref(), limit)
+    }
+
+    /// The send attempts of one payment, first first.
+    pub fn payment_attempts(&self, payment_id: &str) -> Result<Vec<SendAttempt>, WalletError> {
+        History::open(&self.inner.storage_dir())?.attempts(payment_id)
+    }
+
     /// Every payment the node knows, newest first.
     pub fn list_payments(&self) -> Result<Vec<PaymentInfo>, WalletError> {
         let node = self.inner.node()?;
@@ -119,4 +137,16 @@ impl Wallet {
         payments.sort_by(|a, b| b.updated_at_secs.cmp(&a.updated_at_secs).then(a.id.cmp(&b.id)));
         Ok(payments)
     }
+}
+
+/// Brings the history up to date with the node's payment store: every payment changed since
+/// the newest change the history has (with a minute of slack for clock steps).
+pub(crate) fn reconcile(node: &ldk_node::Node, history: &mut History) -> Result<(), WalletError> {
+    let since = history.last_update()?.saturating_sub(60);
+    let changed: Vec<PaymentInfo> = node
+        .list_payments_with_filter(|p| p.latest_update_timestamp >= since)
+        .iter()
+        .map(PaymentInfo::from)
+        .collect();
+    history.upsert_all(&changed)
 }

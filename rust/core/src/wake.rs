@@ -179,6 +179,7 @@ fn wake(
     timings.node_started_ms = Some(ms_since(called, Instant::now()));
 
     let result = watch(inner, &runtime, &node, &lsp, &signals, &db, called, deadline, &mut timings);
+    inner.reconcile_history(&node);
     let stop = inner.stop();
     let (ended, payments) = result?;
     if let Err(e) = stop {

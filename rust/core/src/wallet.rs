@@ -20,6 +20,8 @@ use crate::events::{from_node_event, EventListener, WalletEvent, WalletEventKind
 use crate::lock::StorageLock;
 use crate::logging::LdkLogForwarder;
 use crate::mnemonic::parse_mnemonic;
+use crate::history::History;
+use crate::payments::reconcile;
 use crate::store::WalletDb;
 use crate::wake_signals::WakeSignals;
 
@@ -235,6 +237,7 @@ impl Inner {
         };
         let node = Arc::new(self.build_node(runtime.clone(), wake)?);
         node.start()?;
+        self.reconcile_history(&node);
         if let StartProfile::Wake(_) = profile {
             // The wake connects, watches and consumes events itself, against its deadline.
             log::info!("wallet started for a wake in {} ms", started.elapsed().as_millis());
@@ -259,12 +262,21 @@ impl Inner {
             let shutdown = Arc::new(tokio::sync::Notify::new());
             let (done, finished) = std::sync::mpsc::channel();
             let db = WalletDb::open(&self.storage_dir());
-            let task = runtime.spawn(pump_events(Arc::clone(&node), listener, db, Arc::clone(&shutdown), done));
+            let history = History::open(&self.storage_dir());
+            let task = runtime.spawn(pump_events(Arc::clone(&node), listener, db, history, Arc::clone(&shutdown), done));
             EventPump { task, shutdown, finished }
         });
         log::info!("wallet started in {} ms (node {})", started.elapsed().as_millis(), node.node_id());
         *state = State::Running(Running { node: Arc::clone(&node), pump, _lock: storage_lock });
         Ok(node)
+    }
+
+    /// Brings the payment history up to date with the node; a failure only delays it.
+    pub(crate) fn reconcile_history(&self, node: &Node) {
+        let result = History::open(&self.storage_dir()).and_then(|mut h| reconcile(node, &mut h));
+        if let Err(e) = result {
+            log::warn!("payment history not updated: {e}");
+        }
     }
 
     /// The listener the app set, if any.
@@ -377,8 +389,10 @@ impl Inner {
 /// listener returned, and skipping events the app was already given (ldk-node can replay them).
 async fn pump_events(
     node: Arc<Node>, listener: Arc<dyn EventListener>, db: Result<WalletDb, WalletError>,
-    shutdown: Arc<tokio::sync::Notify>, finished: std::sync::mpsc::Sender<()>,
+    history: Result<History, WalletError>, shutdown: Arc<tokio::sync::Notify>,
+    finished: std::sync::mpsc::Sender<()>,
 ) {
+    let mut history = history.map_err(|e| log::warn!("payment history not kept: {e}")).ok();
     let _finished = DropSignal(finished);
     let db = match db {
         Ok(db) => Some(db),
@@ -393,6 +407,18 @@ async fn pump_events(
             _ = shutdown.notified() => return,
         };
         if let Some(wallet_event) = from_node_event(&event) {
+            let payment_event = matches!(
+                wallet_event.kind,
+                WalletEventKind::PaymentReceived { .. }
+                    | WalletEventKind::PaymentSent { .. }
+                    | WalletEventKind::PaymentFailed { .. }
+            );
+            if let (true, Some(history)) = (payment_event, history.as_mut()) {
+                // The history is current before the app hears of the payment.
+                if let Err(e) = reconcile(&node, history) {
+                    log::warn!("payment history not updated: {e}");
+                }
+            }
             let id = wallet_event.id.clone();
             let seen = db.as_ref().map(|db| db.was_delivered(&id)).transpose().unwrap_or_else(|e| {
                 log::warn!("{e}");

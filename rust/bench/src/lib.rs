@@ -1,0 +1,22 @@
+//! Shared helpers of the bench binaries: timing statistics and JSON output.
+
+use std::time::{Duration, Instant};
+
+/// Runs `f` `runs` times and returns the median duration in milliseconds (fractional).
+pub fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    let mut samples: Vec<Duration> = (0..runs.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1000.0
+}
+
+/// The median of already-measured samples.
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}

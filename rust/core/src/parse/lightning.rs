@@ -1,0 +1,193 @@
+//! BOLT11 invoices, BOLT12 offers and refunds, and node ids, each checked against the wallet's
+//! network, the clock and the amount range.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use ldk_node::bitcoin::constants::ChainHash;
+use ldk_node::bitcoin::hashes::Hash;
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::bitcoin::Network as BtcNetwork;
+use ldk_node::lightning::offers::offer::{Amount, Offer};
+use ldk_node::lightning::offers::parse::Bolt12ParseError;
+use ldk_node::lightning::offers::refund::Refund;
+use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency};
+
+use super::{cap, now_secs, snippet, wrong_network, ParseError, PaymentRequest, MAX_MSAT};
+use crate::config::Network;
+
+/// Whether `text` starts with `prefix`, ignoring ASCII case (never slices inside a character).
+pub(super) fn starts_with_ci(text: &str, prefix: &str) -> bool {
+    text.as_bytes().get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// Reads `text` as a BOLT11 invoice, BOLT12 offer or BOLT12 refund, chosen by its prefix.
+/// `Ok(None)` when it has none of those prefixes.
+pub(super) fn parse_lightning(text: &str, network: Network) -> Result<Option<PaymentRequest>, ParseError> {
+    if starts_with_ci(text, "lno1") {
+        return parse_offer(text, network).map(Some);
+    }
+    if starts_with_ci(text, "lnr1") {
+        return parse_refund(text, network).map(Some);
+    }
+    if starts_with_ci(text, "lnurl") {
+        // LNURL needs an HTTP round trip this wallet does not make.
+        return Err(ParseError::UnknownFormat);
+    }
+    if ["lnbc", "lntb", "lnsb"].iter().any(|p| starts_with_ci(text, p)) {
+        return parse_bolt11(text, network).map(Some);
+    }
+    Ok(None)
+}
+
+fn currency_name(currency: Currency) -> &'static str {
+    match currency {
+        Currency::Bitcoin => "bitcoin mainnet",
+        Currency::BitcoinTestnet => "testnet",
+        Currency::Regtest => "regtest",
+        Currency::Simnet => "simnet",
+        Currency::Signet => "signet",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn check_msat(amount_msat: u64, what: &str) -> Result<u64, ParseError> {
+    if amount_msat == 0 {
+        return Err(ParseError::InvalidAmount(format!("the {what} asks for 0 msat, which cannot be paid")));
+    }
+    if amount_msat > MAX_MSAT {
+        return Err(ParseError::InvalidAmount(format!(
+            "the {what} asks for {amount_msat} msat, more than 21 million bitcoin"
+        )));
+    }
+    Ok(amount_msat)
+}
+
+fn expired(expires_at: Option<Duration>) -> ParseError {
+    let at = expires_at.map(|d| d.as_secs()).unwrap_or(0);
+    ParseError::Expired { seconds_ago: now_secs().saturating_sub(at) }
+}
+
+/// A BOLT11 invoice, for `network`, with a sane amount, not expired.
+pub(super) fn parse_bolt11(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
+    let invoice = Bolt11Invoice::from_str(text).map_err(|e| {
+        ParseError::InvalidInvoice(format!("{} is not a valid BOLT11 invoice ({})", snippet(text), cap(&e.to_string())))
+    })?;
+    let expected = Currency::from(network.to_bitcoin());
+    if invoice.currency() != expected {
+        return Err(wrong_network(network, currency_name(invoice.currency())));
+    }
+    let amount_msat = invoice.amount_milli_satoshis().map(|a| check_msat(a, "invoice")).transpose()?;
+    if invoice.is_expired() {
+        return Err(expired(invoice.expires_at()));
+    }
+    let description = match invoice.description() {
+        Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
+        Bolt11InvoiceDescriptionRef::Hash(_) => None,
+    };
+    Ok(PaymentRequest::Bolt11 {
+        invoice: invoice.to_string(),
+        amount_msat,
+        description,
+        payment_hash: hex(invoice.payment_hash().as_byte_array()),
+        payee_pubkey: invoice.get_payee_pub_key().to_string(),
+        expires_at_secs: invoice.expires_at().map(|d| d.as_secs()).unwrap_or(u64::MAX),
+        supports_mpp: invoice.features().is_some_and(|f| f.supports_basic_mpp()),
+        onchain_fallback: None,
+    })
+}
+
+fn bolt12_reason(e: &Bolt12ParseError) -> String {
+    match e {
+        Bolt12ParseError::InvalidContinuation | Bolt12ParseError::InvalidLeadingWhitespace => {
+            "it is split into parts wrongly (a '+' or whitespace out of place)".into()
+        }
+        Bolt12ParseError::InvalidBech32Hrp => "it has the wrong prefix".into(),
+        Bolt12ParseError::Bech32(e) => format!("a character is wrong or missing ({})", cap(&e.to_string())),
+        Bolt12ParseError::Decode(e) => format!("its contents cannot be decoded ({})", cap(&format!("{e:?}"))),
+        Bolt12ParseError::InvalidSemantics(e) => format!("its contents are inconsistent ({})", cap(&format!("{e:?}"))),
+        Bolt12ParseError::InvalidSignature(_) => "its signature does not match".into(),
+    }
+}
+
+/// A name for a chain a BOLT12 message names.
+fn chain_name(chain: &ChainHash) -> &'static str {
+    [
+        (BtcNetwork::Bitcoin, "bitcoin mainnet"),
+        (BtcNetwork::Testnet, "testnet"),
+        (BtcNetwork::Testnet4, "testnet4"),
+        (BtcNetwork::Signet, "signet"),
+        (BtcNetwork::Regtest, "regtest"),
+    ]
+    .iter()
+    .find(|(n, _)| ChainHash::using_genesis_block(*n) == *chain)
+    .map(|(_, name)| *name)
+    .unwrap_or("an unknown chain")
+}
+
+/// A BOLT12 offer for `network` (an offer naming no chain is for mainnet), priced in bitcoin if
+/// at all, not expired.
+pub(super) fn parse_offer(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
+    let offer = Offer::from_str(text).map_err(|e| {
+        ParseError::InvalidOffer(format!("{} is not a valid offer: {}", snippet(text), bolt12_reason(&e)))
+    })?;
+    let chains = offer.chains();
+    if !chains.contains(&ChainHash::using_genesis_block(network.to_bitcoin())) {
+        let mut names: Vec<&str> = chains.iter().map(chain_name).collect();
+        names.dedup();
+        return Err(wrong_network(network, names.join(" or ")));
+    }
+    let amount_msat = match offer.amount() {
+        None => None,
+        Some(Amount::Bitcoin { amount_msats }) => Some(check_msat(amount_msats, "offer")?),
+        Some(Amount::Currency { iso4217_code, .. }) => {
+            return Err(ParseError::InvalidOffer(format!(
+                "the offer is priced in {}; only offers priced in bitcoin can be paid",
+                iso4217_code.as_str()
+            )))
+        }
+    };
+    if offer.is_expired() {
+        return Err(expired(offer.absolute_expiry()));
+    }
+    Ok(PaymentRequest::Bolt12Offer {
+        offer: offer.to_string(),
+        amount_msat,
+        description: offer.description().map(|d| d.to_string()),
+        issuer: offer.issuer().map(|i| i.to_string()),
+        onchain_fallback: None,
+        bolt11_fallback: None,
+    })
+}
+
+/// A BOLT12 refund for `network`, with a sane amount, not expired.
+pub(super) fn parse_refund(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
+    let refund = Refund::from_str(text).map_err(|e| {
+        ParseError::InvalidOffer(format!("{} is not a valid refund: {}", snippet(text), bolt12_reason(&e)))
+    })?;
+    let chain = refund.chain();
+    if chain != ChainHash::using_genesis_block(network.to_bitcoin()) {
+        return Err(wrong_network(network, chain_name(&chain)));
+    }
+    let amount_msat = check_msat(refund.amount_msats(), "refund")?;
+    if refund.is_expired() {
+        return Err(expired(refund.absolute_expiry()));
+    }
+    Ok(PaymentRequest::Bolt12Refund {
+        refund: refund.to_string(),
+        amount_msat,
+        description: refund.description().to_string(),
+    })
+}
+
+/// A node public key (66 hex digits), for keysend. `None` when `text` is not one.
+pub(super) fn parse_node_id(text: &str) -> Option<PaymentRequest> {
+    if text.len() != 66 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let key = PublicKey::from_str(text).ok()?;
+    Some(PaymentRequest::Keysend { node_id: key.to_string() })
+}
