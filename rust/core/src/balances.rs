@@ -21,7 +21,8 @@ pub struct Balances {
     pub onchain_unconfirmed_sat: u64,
     /// On-chain funds that can be spent now.
     pub onchain_spendable_sat: u64,
-    /// Funds on their way back from closed channels (claims and sweeps awaiting confirmation).
+    /// Funds in flight: payments not yet settled with the channel peer, and funds on their way
+    /// back from closed channels (claims and sweeps awaiting confirmation).
     pub pending_sat: u64,
 }
 

@@ -102,6 +102,9 @@ pub enum WalletError {
         /// Why, in words.
         reason: String,
     },
+    /// The text is not a payment request this wallet can pay; the inner error says why.
+    #[error("{0}")]
+    InvalidRequest(#[from] crate::parse::ParseError),
     /// Any other failure of the Lightning node.
     #[error("lightning node error: {0}")]
     Node(String),

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, params_from_iter, types::Value, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, types::Value, Connection};
 
 use crate::error::WalletError;
 use crate::payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
@@ -207,15 +207,6 @@ impl History {
         rows.collect::<Result<_, _>>().map_err(storage_error)
     }
 
-    /// The stored request (invoice, offer, address) of a payment.
-    pub(crate) fn request(&self, payment_id: &str) -> Result<Option<String>, WalletError> {
-        self.conn
-            .query_row("SELECT request FROM payments WHERE id = ?1", params![payment_id], |row| row.get(0))
-            .optional()
-            .map(Option::flatten)
-            .map_err(storage_error)
-    }
-
     /// One page, newest first, after `cursor`.
     pub(crate) fn page(
         &self, filter: &PaymentFilter, cursor: Option<&str>, limit: u32,
@@ -245,8 +236,9 @@ impl History {
         }
         if let Some(cursor) = cursor {
             let (at, id) = decode_cursor(cursor)?;
-            clauses.push("(created_at < ? OR (created_at = ? AND id < ?))".into());
-            args.extend([Value::Integer(at), Value::Integer(at), Value::Text(id)]);
+            // A row value comparison, so SQLite seeks the index instead of scanning from the top.
+            clauses.push("(created_at, id) < (?, ?)".into());
+            args.extend([Value::Integer(at), Value::Text(id)]);
         }
         let where_clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
         let sql = format!(

@@ -415,7 +415,16 @@ async fn pump_events(
             );
             if let (true, Some(history)) = (payment_event, history.as_mut()) {
                 // The history is current before the app hears of the payment.
-                if let Err(e) = reconcile(&node, history) {
+                let outcome = match &wallet_event.kind {
+                    WalletEventKind::PaymentSent { payment_id, .. } => Some((payment_id, "succeeded".to_string())),
+                    WalletEventKind::PaymentFailed { payment_id, reason, .. } => Some((payment_id, format!("failed: {reason}"))),
+                    _ => None,
+                };
+                let result = reconcile(&node, history).and_then(|()| match outcome {
+                    Some((id, outcome)) => history.finish_attempt(id, &outcome),
+                    None => Ok(()),
+                });
+                if let Err(e) = result {
                     log::warn!("payment history not updated: {e}");
                 }
             }

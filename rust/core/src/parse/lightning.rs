@@ -56,11 +56,11 @@ fn hex(bytes: &[u8]) -> String {
 
 fn check_msat(amount_msat: u64, what: &str) -> Result<u64, ParseError> {
     if amount_msat == 0 {
-        return Err(ParseError::InvalidAmount(format!("the {what} asks for 0 msat, which cannot be paid")));
+        return Err(ParseError::InvalidAmount(format!("the {what}'s amount is 0 msat, which cannot be paid")));
     }
     if amount_msat > MAX_MSAT {
         return Err(ParseError::InvalidAmount(format!(
-            "the {what} asks for {amount_msat} msat, more than 21 million bitcoin"
+            "the {what}'s amount, {amount_msat} msat, is more than 21 million bitcoin"
         )));
     }
     Ok(amount_msat)

@@ -17,7 +17,8 @@
 //! carries the URI's invoice in `bolt11_fallback`. A Lightning part that is invalid, expired or
 //! for another network is skipped; if none is left, the URI's address is returned as
 //! [`PaymentRequest::OnChain`], and if there is no usable address either, the Lightning part's
-//! error is returned. A URI whose `amount` disagrees with its invoice's or offer's amount is
+//! error is returned. An unusable address does not spoil a usable Lightning part: it is just
+//! not carried as the fallback. A URI whose `amount` disagrees with its invoice's or offer's amount is
 //! refused as a whole ([`ParseError::InvalidAmount`]): nobody can tell which one was meant.
 
 mod bip21;

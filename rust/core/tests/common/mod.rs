@@ -25,7 +25,8 @@ pub struct Scene {
 }
 
 impl Scene {
-    /// Devnet, funded LSP, funded merchant with a 1 000 000 sat channel to the LSP.
+    /// Devnet, funded LSP, funded merchant with a 1 000 000 sat announced channel to the LSP,
+    /// half of it on each side.
     pub fn new() -> Scene {
         let devnet = Devnet::start().expect("devnet");
         let lsp_dir = tempfile::tempdir().expect("temp dir");
@@ -38,8 +39,10 @@ impl Scene {
 
         let merchant = devnet.start_node("merchant");
         devnet.fund_node(&merchant, Amount::from_sat(2_000_000));
+        // Announced, so that the LSP is a public node (BOLT 12 blinded paths start there), and
+        // half pushed to the LSP, so that the merchant can also be paid.
         merchant
-            .open_channel(lsp.node_id(), lsp.p2p_address(), 1_000_000, None, None)
+            .open_announced_channel(lsp.node_id(), lsp.p2p_address(), 1_000_000, Some(500_000_000), None)
             .expect("merchant opens a channel to the LSP");
         expect_event(&merchant, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
         assert!(devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
@@ -169,4 +172,25 @@ pub fn phone_with_channel(scene: &Scene, dir: &std::path::Path, rt: &tokio::runt
         phone.balances().map(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0).unwrap_or(false)
     });
     rt.block_on(phone.stop()).expect("stop");
+}
+
+impl Scene {
+    /// A merchant BOLT 12 offer (any amount when `None`).
+    pub fn merchant_offer(&self, amount_msat: Option<u64>) -> String {
+        let payment = self.merchant.bolt12_payment();
+        match amount_msat {
+            Some(amount) => payment.receive(amount, "coffee", None, None),
+            None => payment.receive_variable_amount("coffee", None),
+        }
+        .expect("offer")
+        .to_string()
+    }
+
+    /// A merchant BOLT11 invoice without an amount.
+    pub fn merchant_open_invoice(&self) -> String {
+        let description = ldk_node::lightning_invoice::Bolt11InvoiceDescription::Direct(
+            ldk_node::lightning_invoice::Description::new("anything".into()).expect("description"),
+        );
+        self.merchant.bolt11_payment().receive_variable_amount(&description, 3600).expect("invoice").to_string()
+    }
 }

@@ -1,0 +1,91 @@
+//! One balance, many channels: a phone with three channels to its LSP, none large enough
+//! alone, pays a BOLT11 invoice for more than any one channel holds; a
+//! recipient that cannot take a split payment gets the specific refusal; send max empties the
+//! Lightning balance; the history records each payment with its request and attempts.
+
+mod common;
+
+use common::{runtime, start_phone, Recorder, Scene};
+use doze_core::{PaymentDirection, PaymentFilter, SendBlocker, Wallet, WalletEventKind};
+use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
+use ldk_node::lightning::ln::msgs::SocketAddress;
+
+fn channel_limits(phone: &Wallet) -> (u64, u64) {
+    let b = phone.balances().unwrap();
+    (b.max_sendable_lightning_sat * 1000, b.lightning_spendable_sat * 1000)
+}
+
+fn paid(recorder: &Recorder, payment_id: &str) {
+    let event = recorder.wait_for(DEFAULT_WAIT, |e| match &e.kind {
+        WalletEventKind::PaymentSent { payment_id: id, .. } | WalletEventKind::PaymentFailed { payment_id: id, .. } => id == payment_id,
+        _ => false,
+    });
+    assert!(matches!(event.kind, WalletEventKind::PaymentSent { .. }), "{event:?}");
+}
+
+#[test]
+fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
+    let scene = Scene::new();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, recorder) = start_phone(&scene, dir.path(), &rt);
+
+    // Channel 1: the JIT channel of the first payment. Channels 2 and 3: the LSP opens them with
+    // part of their balance on the phone's side.
+    let invoice = rt.block_on(phone.receive_bolt11(Some(50_000_000), "first".into(), 3600)).unwrap();
+    assert!(scene.merchant_pays(&invoice.bolt11));
+    let phone_id: ldk_node::bitcoin::secp256k1::PublicKey = phone.node_id().unwrap().parse().unwrap();
+    let connected = SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 }; // already connected: unused
+    // The LSP funds each channel from confirmed coins: confirm the JIT funding first, then each
+    // new funding before the next open spends its change.
+    assert!(scene.devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
+    scene.devnet.mine(1);
+    for _ in 0..2 {
+        scene.lsp.sync().unwrap();
+        scene.lsp.node().open_channel(phone_id, connected.clone(), 100_000, Some(40_000_000), None).expect("LSP opens a channel");
+        assert!(scene.devnet.wait_for_mempool_len(1, DEFAULT_WAIT), "funding broadcast");
+        scene.devnet.mine(1);
+    }
+    scene.devnet.mine(6);
+    wait_until("three usable channels", DEFAULT_WAIT, || {
+        scene.lsp.sync().is_ok() && rt.block_on(phone.sync()).is_ok() && {
+            let b = phone.balances().unwrap();
+            b.lightning_spendable_sat > 120_000 && b.pending_sat == 0
+        }
+    });
+
+    // BOLT11 for 60 000 sat: more than any channel (each holds at most ~49 000 sat).
+    let quote = phone.prepare_send(&scene.merchant_invoice(60_000_000), None, None).unwrap();
+    assert!(quote.payable(), "{quote:?}");
+    assert!(quote.recipient_accepts_split && quote.max_path_count > 1);
+    assert_eq!(quote.fee_cap_msat, 600_000, "1 % of 60 000 sat");
+    let id = rt.block_on(phone.send(quote)).unwrap();
+    paid(&recorder, &id);
+
+    // (A BOLT 12 offer over the same channels is not paid here: see the note in README's
+    // "Known limits": the phone's reply path needs the LSP's node announcement in its graph.)
+
+    // Keysend cannot be split: enough in total, but no single channel carries it.
+    wait_until("the split settles", DEFAULT_WAIT, || phone.balances().unwrap().pending_sat == 0);
+    let (total_msat, _) = channel_limits(&phone);
+    let keysend = phone.prepare_send(&scene.merchant.node_id().to_string(), Some(total_msat * 9 / 10), None).unwrap();
+    assert!(matches!(keysend.blocker, Some(SendBlocker::RecipientCannotSplit { .. })), "{keysend:?}");
+    assert!(keysend.max_sendable_msat < total_msat * 9 / 10);
+
+    // Send max to an open invoice: nothing spendable is left.
+    let max_quote = phone.prepare_send_max(&scene.merchant_open_invoice(), None).unwrap();
+    assert!(max_quote.payable() && max_quote.send_max, "{max_quote:?}");
+    let id = rt.block_on(phone.send(max_quote)).unwrap();
+    paid(&recorder, &id);
+    wait_until("the balance is spent", DEFAULT_WAIT, || phone.balances().unwrap().pending_sat == 0);
+    let left = phone.balances().unwrap();
+    assert!(left.max_sendable_lightning_sat <= 10, "left {left:?}");
+
+    // The history has each payment with its request and attempt.
+    let page = phone.list_payments_page(PaymentFilter { direction: Some(PaymentDirection::Outbound), ..PaymentFilter::default() }, None, 50).unwrap();
+    assert_eq!(page.payments.len(), 2, "{page:?}");
+    let attempts = phone.payment_attempts(&id).unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, "succeeded");
+    rt.block_on(phone.stop()).unwrap();
+}
