@@ -43,8 +43,23 @@ impl LogListener for Stderr {
 
 /// Installs the stderr logger.
 pub fn init(verbose: bool) {
-    let level = if verbose { LogLevel::Info } else { LogLevel::Warn };
+    init_level(if verbose { LogLevel::Info } else { LogLevel::Warn });
+}
+
+/// Installs the stderr logger at `level`.
+pub fn init_level(level: LogLevel) {
     init_logging(level, Arc::new(Stderr));
+}
+
+/// The level named by `$DOZE_LOG` (error, warn, info, debug, trace), warn otherwise.
+pub fn level_from_env() -> LogLevel {
+    match std::env::var("DOZE_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
+        "error" => LogLevel::Error,
+        "info" => LogLevel::Info,
+        "debug" => LogLevel::Debug,
+        "trace" => LogLevel::Trace,
+        _ => LogLevel::Warn,
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod demo;
 mod logger;
 mod progress;
+mod wake;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,6 +16,9 @@ commands:
               merchant and a phone wallet in this process, in temporary directories;
               the phone receives its first payment through a JIT channel, pays the
               merchant, and shows its balances and history
+  wake        handle one push notification as a phone's notification extension does:
+              the payload on stdin, the headers as --header, the recovery phrase in
+              $DOZE_MNEMONIC; prints the WakeOutcome as JSON
   help        show this text
 
 demo options:
@@ -22,7 +26,16 @@ demo options:
       --timeout <SECS> give up (exit 1) if the demo has not ended after SECS seconds
                        (default 90)
 
-Exit status: 0 on success, 1 if a step fails, 2 for a usage error.";
+wake options:
+      --storage <DIR>        the wallet's storage directory (shared with the app)
+      --esplora <URL>        the chain source
+      --lsp-id <HEX>         the LSP's node id (pushes are verified against it)
+      --lsp-address <H:P>    the LSP's peer address
+      --network <NAME>       bitcoin, testnet, signet or regtest (default regtest)
+      --deadline-ms <MS>     the time budget (default 25000)
+      --header <NAME:VALUE>  a header of the push (repeat; x-lsps5-timestamp, x-lsps5-signature)
+
+Exit status: 0 on success, 1 if a step fails, 2 for a usage error, 3 for a refused push.";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,6 +43,7 @@ enum Command {
     Help,
     Version,
     Demo(demo::Options),
+    Wake(wake::Options),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +67,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(progress::Failed) => ExitCode::FAILURE,
         },
+        Command::Wake(options) => wake::run(options),
     }
 }
 
@@ -81,6 +96,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
             }
             Ok(Command::Demo(options))
         }
+        "wake" => wake::parse_options(args).map(Command::Wake),
         other => Err(format!("unknown command `{other}`")),
     }
 }

@@ -120,13 +120,58 @@ impl LogWriter for LdkLogForwarder {
         if level > log::max_level() {
             return;
         }
+        let message = redact_preimages(&record.args.to_string());
         log::logger().log(
             &log::Record::builder()
                 .level(level)
                 .target(record.module_path)
                 .line(Some(record.line))
-                .args(record.args)
+                .args(format_args!("{message}"))
                 .build(),
         );
+    }
+}
+
+/// LDK logs payment preimages at debug level ("Claiming inbound HTLC ... with preimage <hex>");
+/// a preimage is proof of payment and must not reach an app's logs. Every 64-hex-digit word
+/// after the word "preimage" is replaced.
+pub(crate) fn redact_preimages(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if !lower.contains("preimage") {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut after_preimage = false;
+    for (i, word) in message.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let core = word.trim_matches(|c: char| !c.is_ascii_hexdigit());
+        if after_preimage && core.len() == 64 && core.chars().all(|c| c.is_ascii_hexdigit()) {
+            out.push_str(&word.replace(core, "<redacted>"));
+        } else {
+            out.push_str(word);
+        }
+        if word.to_ascii_lowercase().contains("preimage") {
+            after_preimage = true;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_preimages;
+
+    #[test]
+    fn preimages_never_reach_the_log() {
+        let hash = "b6734c92a78ffa45b790a11e35e36f90d106896873926c70851092f3ed5c6f68";
+        let preimage = "3f7d1e70ea3caf153cff56e548697071ab673e5c530c4919dc556cc2fa4a9f82";
+        let line = format!("Claiming inbound HTLC id 0 with payment hash {hash} with preimage {preimage}");
+        let redacted = redact_preimages(&line);
+        assert!(!redacted.contains(preimage), "{redacted}");
+        assert!(redacted.contains(hash), "hashes are not secrets");
+        assert!(redacted.ends_with("preimage <redacted>"));
+        assert_eq!(redact_preimages("nothing secret"), "nothing secret");
     }
 }

@@ -7,6 +7,7 @@
 //! `doze-push-register|v1|{node_id}|{app_name}|{kind}|{value}|{timestamp}|{nonce}`; the answer
 //! carries `paths`, the hex of LDK's encoding of `Vec<BlindedMessagePath>`.
 
+use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ldk_node::bitcoin::secp256k1::rand;
@@ -152,6 +153,18 @@ impl Wallet {
             WalletError::PushRegistrationFailed("the LSP sent paths that do not decode".into())
         })?;
         node.bolt12_payment().set_paths_to_static_invoice_server(paths)?;
+        // LDK builds the offer when a peer connects (or on a 60 s timer): reconnect now so the
+        // offer is ready in a moment rather than a minute. (`connect` blocks: off this task.)
+        let (lsp_id, address) = (lsp.node_id, lsp.address.clone());
+        self.blocking(move |inner| {
+            let node = inner.node()?;
+            let _ = node.disconnect(lsp_id);
+            if let Err(e) = node.connect(lsp_id, address, true) {
+                log::warn!("reconnecting to the LSP after registration: {e}");
+            }
+            Ok(())
+        })
+        .await?;
         log::info!("registered for push with LSP {}", lsp.node_id);
         Ok(PushRegistration { lsp_node_id: answer.lsp_node_id, registered_at_secs: timestamp })
     }
@@ -183,6 +196,17 @@ impl Wallet {
             Ok(text)
         })
         .await
+    }
+
+    /// Whether this wallet's network graph has `node_id`'s node announcement. A phone releasing
+    /// a held payment connects straight to the sender's LSP by its announcement; production
+    /// phones get the whole graph from RGS, devnet phones learn it by gossip from their LSP.
+    pub fn knows_node(&self, node_id: &str) -> Result<bool, WalletError> {
+        let key = ldk_node::bitcoin::secp256k1::PublicKey::from_str(node_id.trim())
+            .map_err(|_| WalletError::InvalidConfig(format!("{node_id:?} is not a node id")))?;
+        let node = self.inner.node()?;
+        let id = ldk_node::lightning::routing::gossip::NodeId::from_pubkey(&key);
+        Ok(node.network_graph().node(&id).is_some_and(|n| n.announcement_info.is_some()))
     }
 
     /// The last offline offer this wallet obtained, readable without starting the node (for

@@ -13,9 +13,14 @@
 //! [lsps2]
 //! channel_opening_fee_ppm = 10000
 //! min_channel_opening_fee_msat = 2000000
+//!
+//! [push]
+//! gateway_url = "https://push-gateway.example.com/v1/send" # optional; for APNs/FCM targets
+//! min_interval_secs = 60
 //! ```
 //!
-//! Every `[lsps2]` key has a default (see [`Lsps2Config::default`]).
+//! Every `[lsps2]` and `[push]` key has a default (see [`Lsps2Config::default`] and
+//! [`PushConfig::default`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -141,6 +146,73 @@ impl From<&Lsps2Config> for LSPS2ServiceConfig {
     }
 }
 
+/// Push registration and dispatch (bLIP-55 / LSPS5 notifications over HTTPS): see
+/// [`crate::push`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// Where notifications for `apns` and `fcm` targets go: a push gateway that holds the
+    /// APNs/FCM credentials and forwards them. Without one, such notifications are logged
+    /// and dropped; `webhook` targets are posted to directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_url: Option<String>,
+    /// At most one notification per peer in this many seconds (bLIP-55 asks LSPs not to
+    /// send the same notification repeatedly in a short time).
+    pub min_interval_secs: u64,
+    /// How far a registration's timestamp may be from the LSP's clock, in seconds (either way).
+    pub timestamp_window_secs: u64,
+    /// Delivery attempts per notification (the first one included).
+    pub max_attempts: u32,
+    /// Pause before the first retry, in milliseconds; it doubles for each further one (at
+    /// most one minute).
+    pub retry_backoff_ms: u64,
+    /// Notifications waiting for the dispatcher; when it is full, new ones are dropped (and
+    /// counted), never waited for.
+    pub queue_capacity: usize,
+    /// Timeout of one delivery attempt (connect and answer), in seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for PushConfig {
+    /// No gateway, one push per peer per minute, a ±10 minute registration window, 3 attempts
+    /// 1 s and 2 s apart, a queue of 256, 10 s per attempt.
+    fn default() -> Self {
+        PushConfig {
+            gateway_url: None,
+            min_interval_secs: 60,
+            timestamp_window_secs: 600,
+            max_attempts: 3,
+            retry_backoff_ms: 1_000,
+            queue_capacity: 256,
+            request_timeout_secs: 10,
+        }
+    }
+}
+
+impl PushConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.gateway_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    field: "push.gateway_url",
+                    reason: format!("`{url}` is not an http:// or https:// URL"),
+                });
+            }
+        }
+        let at_least_one = [
+            ("push.max_attempts", u64::from(self.max_attempts)),
+            ("push.queue_capacity", self.queue_capacity as u64),
+            ("push.request_timeout_secs", self.request_timeout_secs),
+        ];
+        for (field, value) in at_least_one {
+            if value == 0 {
+                return Err(ConfigError::Invalid { field, reason: "must be at least 1".into() });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A validated LSP configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LspConfig {
@@ -163,6 +235,8 @@ pub struct LspConfig {
     pub background_sync: bool,
     /// The LSPS2 service parameters.
     pub lsps2: Lsps2Config,
+    /// Push registration and dispatch.
+    pub push: PushConfig,
 }
 
 /// The file as written: strings where [`LspConfig`] has typed values.
@@ -184,6 +258,8 @@ struct FileConfig {
     background_sync: bool,
     #[serde(default)]
     lsps2: Lsps2Config,
+    #[serde(default)]
+    push: PushConfig,
 }
 
 fn default_alias() -> String {
@@ -232,6 +308,7 @@ impl LspConfig {
             http_listen: self.http_listen.to_string(),
             background_sync: self.background_sync,
             lsps2: self.lsps2.clone(),
+            push: self.push.clone(),
         };
         // Every field is a string, number, bool or table: serialization cannot fail.
         toml::to_string_pretty(&file).unwrap_or_else(|e| format!("# cannot serialize: {e}\n"))
@@ -287,6 +364,7 @@ impl FileConfig {
                 ),
             });
         }
+        self.push.validate()?;
         Ok(LspConfig {
             network,
             storage_dir: self.storage_dir,
@@ -297,6 +375,7 @@ impl FileConfig {
             http_listen,
             background_sync: self.background_sync,
             lsps2: self.lsps2,
+            push: self.push,
         })
     }
 }

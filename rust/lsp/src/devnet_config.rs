@@ -6,12 +6,13 @@ use std::path::Path;
 use ldk_node::bitcoin::Network;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 
-use crate::config::{Lsps2Config, LspConfig};
+use crate::config::{Lsps2Config, LspConfig, PushConfig};
 
 /// A regtest LSP on loopback: P2P on a free port, the operator API on a port the OS picks,
 /// background sync off (call `Lsp::sync`), and LSPS2 terms that get out of a test's way:
 /// no opening fee, payments from 1 sat to 1 BTC, and 100 % over-provisioning so a JIT
 /// channel opened for a payment leaves as much again of inbound capacity for the next one.
+/// Push: no gateway, the default one push per peer per minute, retries 100 ms and 200 ms apart.
 pub fn devnet_config(esplora_url: &str, storage_dir: &Path) -> LspConfig {
     LspConfig {
         network: Network::Regtest,
@@ -34,6 +35,8 @@ pub fn devnet_config(esplora_url: &str, storage_dir: &Path) -> LspConfig {
             advertise_service: false,
             client_trusts_lsp: false,
         },
+        // Quick retries, so that a test of them does not wait seconds.
+        push: PushConfig { retry_backoff_ms: 100, request_timeout_secs: 5, ..PushConfig::default() },
     }
 }
 

@@ -21,6 +21,14 @@ pub enum LspError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The push database could not be opened.
+    #[error("cannot open the push database in {}: {source}", path.display())]
+    PushStore {
+        /// The storage directory.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
     /// The operator API's address could not be bound.
     #[error("cannot listen for the operator API on {addr}: {source} (is another process using it? change `http_listen`)")]
     HttpBind {

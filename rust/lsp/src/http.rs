@@ -4,34 +4,58 @@
 //! GET /health        {"status":"ok"}
 //! GET /v1/node       NodeInfo: id, alias, addresses, network, best block, balances
 //! GET /v1/channels   {"channels": [ChannelInfo]}
+//! POST /v1/push/register                  the phone's signed push registration (see `push`)
+//! GET  /v1/push/registrations/{node_id}   RegistrationInfo (no secrets), 404 if none
+//! GET  /v1/push/stats                     PushStats
 //! ```
 //!
-//! Errors are `{"error": "..."}` with a fitting status code.
+//! Errors are `{"error": "..."}` with a fitting status code; the push endpoints add a
+//! `"code"` (see `push::ErrorCode`).
+//!
+//! Phones must reach `POST /v1/push/register`: expose that path (only) through a
+//! TLS-terminating reverse proxy and keep the rest of the API on loopback.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use axum::extract::State;
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::Node;
 use tokio::sync::oneshot;
 
 use crate::api::{ApiError, ChannelInfo, ChannelList, Health, NodeInfo};
+use crate::push::{ErrorCode, PushApiError, PushService, PushStats, RegistrationInfo, REGISTER_PATH, REGISTRATION_PATH};
 
-/// The API's routes over `node`.
-pub fn router(node: Arc<Node>) -> Router {
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The LSP's node.
+    pub node: Arc<Node>,
+    /// Push registrations and dispatch.
+    pub push: Arc<PushService>,
+}
+
+/// The API's routes over `node` and `push`.
+pub fn router(node: Arc<Node>, push: Arc<PushService>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/v1/node", get(node_info))
         .route("/v1/channels", get(channels))
+        .route(REGISTER_PATH, post(push_register))
+        .route(REGISTRATION_PATH, get(push_registration))
+        .route("/v1/push/stats", get(push_stats))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(node)
+        .with_state(ApiState { node, push })
 }
 
 /// A JSON error answer.
@@ -56,28 +80,77 @@ async fn query<T: Send + 'static>(node: Arc<Node>, f: impl FnOnce(&Node) -> T + 
     .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the node query failed: {e}")))?
 }
 
-async fn health(State(node): State<Arc<Node>>) -> Result<Json<Health>, Failure> {
-    query(node, |_| Json(Health { status: "ok".into() })).await
+async fn health(State(state): State<ApiState>) -> Result<Json<Health>, Failure> {
+    query(state.node, |_| Json(Health { status: "ok".into() })).await
 }
 
-async fn node_info(State(node): State<Arc<Node>>) -> Result<Json<NodeInfo>, Failure> {
-    query(node, |node| Json(NodeInfo::of(node))).await
+async fn node_info(State(state): State<ApiState>) -> Result<Json<NodeInfo>, Failure> {
+    query(state.node, |node| Json(NodeInfo::of(node))).await
 }
 
-async fn channels(State(node): State<Arc<Node>>) -> Result<Json<ChannelList>, Failure> {
-    query(node, |node| Json(ChannelList { channels: node.list_channels().iter().map(ChannelInfo::from).collect() }))
+async fn channels(State(state): State<ApiState>) -> Result<Json<ChannelList>, Failure> {
+    query(state.node, |node| {
+        Json(ChannelList { channels: node.list_channels().iter().map(ChannelInfo::from).collect() })
+    })
+    .await
+}
+
+/// A push endpoint's error answer: `{"error", "code"}` with the code's status.
+struct PushFailure(PushApiError);
+
+impl IntoResponse for PushFailure {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.0)).into_response()
+    }
+}
+
+async fn push_register(State(state): State<ApiState>, body: Bytes) -> Response {
+    let ApiState { node, push } = state;
+    let result = tokio::task::spawn_blocking(move || {
+        if !node.status().is_running {
+            return Err(PushApiError::new(ErrorCode::Unavailable, "the node is not running (stopping or stopped)"));
+        }
+        push.register(&node, &body)
+    })
+    .await
+    .unwrap_or_else(|e| Err(PushApiError::new(ErrorCode::Internal, format!("the registration failed: {e}"))));
+    match result {
+        Ok(response) => Json(response).into_response(),
+        Err(error) => {
+            log::info!(target: "doze_lsp::push", "registration refused ({:?}): {}", error.code, error.error);
+            PushFailure(error).into_response()
+        }
+    }
+}
+
+async fn push_registration(
+    State(state): State<ApiState>, Path(node_id): Path<String>,
+) -> Result<Json<RegistrationInfo>, Failure> {
+    let node_id = PublicKey::from_str(&node_id)
+        .map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("`{node_id}` is not a hex node id")))?;
+    let push = state.push;
+    let found = tokio::task::spawn_blocking(move || push.registration_info(&node_id))
         .await
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the lookup failed: {e}")))?
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the push database failed: {e}")))?;
+    found.map(Json).ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("{node_id} has no push registration")))
+}
+
+async fn push_stats(State(state): State<ApiState>) -> Json<PushStats> {
+    Json(state.push.stats())
 }
 
 async fn not_found(method: Method, uri: Uri) -> Failure {
     Failure(
         StatusCode::NOT_FOUND,
-        format!("no such endpoint: {method} {uri} (try GET /health, /v1/node, /v1/channels)"),
+        format!("no such endpoint: {method} {uri} (try GET /health, /v1/node, /v1/channels, POST {REGISTER_PATH})"),
     )
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Failure {
-    Failure(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {uri}; use GET"))
+    let allowed = if uri.path() == REGISTER_PATH { "POST" } else { "GET" };
+    Failure(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {uri}; use {allowed}"))
 }
 
 /// The running server; [`HttpServer::stop`] ends it.

@@ -3,7 +3,9 @@
 //! An ldk-node 0.7.1 node in the async-payments **server** role (it holds HTLCs for offline
 //! phones, keeps their onion-message mailbox and serves their static invoices), with an
 //! **LSPS2** service opening just-in-time channels on the terms of its config file, its own
-//! on-chain wallet, and a small **operator HTTP API** (health, node, channels).
+//! on-chain wallet, a small **operator HTTP API** (health, node, channels), and **push**
+//! registration and dispatch for offline phones ([`push`]: bLIP-55 notifications when an
+//! onion message for a registered phone is held).
 //!
 //! ```no_run
 //! let config = doze_lsp::LspConfig::from_file("lsp.toml")?;
@@ -13,7 +15,9 @@
 //! # Ok::<(), doze_lsp::LspError>(())
 //! ```
 //!
-//! For tests, [`devnet_config`] gives a regtest configuration for a `doze-devnet` chain.
+//! For tests, [`devnet_config`] gives a regtest configuration for a `doze-devnet` chain, and
+//! the `testing` feature adds the `testing` module: the async-payment scene with two
+//! LSPs, a webhook receiver and a registration client.
 
 #![warn(missing_docs)]
 
@@ -25,9 +29,12 @@ pub mod events;
 pub mod http;
 pub mod log_hooks;
 mod lsp;
+pub mod push;
 pub mod stderr_logger;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use config::{ConfigError, LspConfig, Lsps2Config};
+pub use config::{ConfigError, LspConfig, Lsps2Config, PushConfig};
 pub use devnet_config::devnet_config;
 pub use error::LspError;
 pub use events::{EventHub, EventObserver};

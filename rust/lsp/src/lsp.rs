@@ -23,6 +23,7 @@ use crate::error::LspError;
 use crate::events::{EventHub, EventLoop};
 use crate::http::{self, HttpServer};
 use crate::log_hooks::LogHub;
+use crate::push::{PushService, PushStats};
 
 /// The file under `storage_dir` holding the node's key material.
 pub const SEED_FILE: &str = "lsp_seed";
@@ -63,6 +64,7 @@ struct Running {
 /// A running LSP. Dropping it stops it.
 pub struct Lsp {
     node: Arc<Node>,
+    push: Arc<PushService>,
     config: LspConfig,
     logs: Arc<LogHub>,
     events: Arc<EventHub>,
@@ -95,26 +97,41 @@ impl Lsp {
             .build()
             .map_err(LspError::Runtime)?;
         let Observers { logs, events } = observers;
+        let push = PushService::open(&config.push, &config.storage_dir)
+            .map_err(|source| LspError::PushStore { path: config.storage_dir.clone(), source })?;
+        // Before the node exists, so that no interception record is missed. The observer only
+        // queues (never blocks ldk-node's thread); the dispatcher thread does the rest.
+        let push_observer = logs.subscribe(push.log_observer());
 
         let node = match outside_tokio(|| build_and_start(&config, &logs, &runtime)) {
             Ok(node) => node,
             Err(e) => {
+                logs.unsubscribe(push_observer);
                 shut_down(runtime);
                 return Err(e);
             }
         };
+        let signing_node = Arc::clone(&node);
+        if let Err(e) = push.start(Arc::new(move |message: &[u8]| signing_node.sign_message(message))) {
+            logs.unsubscribe(push_observer);
+            stop_node(&node);
+            shut_down(runtime);
+            return Err(LspError::Runtime(e));
+        }
         let event_loop = match EventLoop::spawn(Arc::clone(&node), runtime.handle().clone(), Arc::clone(&events)) {
             Ok(event_loop) => event_loop,
             Err(e) => {
+                push.stop();
                 stop_node(&node);
                 shut_down(runtime);
                 return Err(LspError::Runtime(e));
             }
         };
-        let http = match HttpServer::spawn(listener, http::router(Arc::clone(&node))) {
+        let http = match HttpServer::spawn(listener, http::router(Arc::clone(&node), Arc::clone(&push))) {
             Ok(http) => http,
             Err(e) => {
                 event_loop.stop();
+                push.stop();
                 stop_node(&node);
                 shut_down(runtime);
                 return Err(LspError::Runtime(e));
@@ -124,6 +141,7 @@ impl Lsp {
         log::info!(target: "doze_lsp", "LSP {} up: p2p {}, operator API http://{http_addr}", node.node_id(), config.p2p_listen);
         Ok(Lsp {
             node,
+            push,
             config,
             logs,
             events,
@@ -170,6 +188,16 @@ impl Lsp {
         &self.logs
     }
 
+    /// Push registrations and dispatch (see [`crate::push`]).
+    pub fn push(&self) -> &Arc<PushService> {
+        &self.push
+    }
+
+    /// What the push machinery did since the LSP started.
+    pub fn push_stats(&self) -> PushStats {
+        self.push.stats()
+    }
+
     /// The event hub, to subscribe to ldk-node's events.
     pub fn events(&self) -> &Arc<EventHub> {
         &self.events
@@ -195,13 +223,15 @@ impl Lsp {
         lock(&self.running).is_some()
     }
 
-    /// Stops the HTTP API, then the event loop, then the node. Stopping twice is fine.
+    /// Stops the HTTP API, then the event loop and the push dispatcher, then the node.
+    /// Stopping twice is fine.
     pub fn stop(&self) -> Result<(), LspError> {
         let Some(Running { http, events }) = lock(&self.running).take() else {
             return Ok(());
         };
         http.stop();
         events.stop();
+        self.push.stop();
         let node = &self.node;
         match outside_tokio(|| node.stop()) {
             Ok(()) | Err(NodeError::NotRunning) => {

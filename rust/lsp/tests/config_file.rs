@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use doze_lsp::{devnet_config, ConfigError, LspConfig, Lsps2Config};
+use doze_lsp::{devnet_config, ConfigError, LspConfig, Lsps2Config, PushConfig};
 use ldk_node::bitcoin::Network;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 
@@ -32,6 +32,8 @@ fn a_config_round_trips_through_a_toml_file() {
     config.background_sync = true;
     config.lsps2.require_token = Some("sesame".into());
     config.lsps2.channel_opening_fee_ppm = 2_500;
+    config.push.gateway_url = Some("https://push.example.com/send".into());
+    config.push.min_interval_secs = 5;
     assert_eq!(config.esplora_url, "http://127.0.0.1:3002", "trailing slash dropped");
 
     let path = write(dir.path(), &config.to_toml());
@@ -46,6 +48,7 @@ fn the_example_file_parses_with_the_defaults_and_a_storage_dir_next_to_it() {
     assert_eq!(config.network, Network::Regtest);
     assert_eq!(config.storage_dir, Path::new(env!("CARGO_MANIFEST_DIR")).join("lsp-data"));
     assert_eq!(config.lsps2, Lsps2Config::default());
+    assert_eq!(config.push, PushConfig::default());
     assert_eq!(config.p2p_listen.to_string(), "0.0.0.0:9735");
     assert_eq!(config.http_listen.to_string(), "127.0.0.1:9736");
 }
@@ -57,6 +60,9 @@ fn optional_keys_take_their_defaults() {
     assert!(config.background_sync);
     assert_eq!(config.p2p_announce, None);
     assert_eq!(config.lsps2, Lsps2Config::default());
+    assert_eq!(config.push, PushConfig::default());
+    assert_eq!(config.push.min_interval_secs, 60);
+    assert_eq!(config.push.timestamp_window_secs, 600);
 
     let partial = format!("{MINIMAL}\n[lsps2]\nchannel_opening_fee_ppm = 0\n");
     let config = LspConfig::from_toml_str(&partial).expect("partial lsps2 table");
@@ -84,6 +90,7 @@ fn bad_toml_is_a_parse_error_naming_the_field() {
             Some("lsps2.channel_opening_fee_ppm"),
         ),
         ("unknown key in a table", format!("{MINIMAL}[lsps2]\nfee = 1\n"), Some("lsps2.fee")),
+        ("unknown push key", format!("{MINIMAL}[push]\ninterval = 1\n"), Some("push.interval")),
         ("negative number", format!("{MINIMAL}[lsps2]\nmin_payment_size_msat = -1\n"), Some("lsps2.min_payment_size_msat")),
         ("not TOML", "network = \n".to_string(), None),
     ];
@@ -121,6 +128,11 @@ fn bad_addresses_networks_and_values_are_typed_errors() {
 
     let error = parse_error(&format!("{MINIMAL}alias = \"{}\"\n", "x".repeat(33)));
     assert!(matches!(error, ConfigError::Invalid { field: "alias", .. }), "{error:?}");
+
+    let error = parse_error(&format!("{MINIMAL}[push]\ngateway_url = \"push.example.com\"\n"));
+    assert!(matches!(error, ConfigError::Invalid { field: "push.gateway_url", .. }), "{error:?}");
+    let error = parse_error(&format!("{MINIMAL}[push]\nmax_attempts = 0\n"));
+    assert!(matches!(error, ConfigError::Invalid { field: "push.max_attempts", .. }), "{error:?}");
 
     let error = parse_error(&format!("{MINIMAL}[lsps2]\nmin_payment_size_msat = 5\nmax_payment_size_msat = 4\n"));
     assert!(matches!(error, ConfigError::Invalid { field: "lsps2.min_payment_size_msat", .. }), "{error:?}");

@@ -13,12 +13,15 @@ use doze_lsp::Lsp;
 use serde::de::DeserializeOwned;
 use tempfile::TempDir;
 
-/// Shows `doze*` info logs on stderr (nextest shows them for failing tests).
+/// Shows `doze*` info logs on stderr (nextest shows them for failing tests); with
+/// `DOZE_TEST_LOG=debug` (or `trace`), every record up to that level, LDK's included.
 pub fn init_logs() {
-    struct Stderr;
+    struct Stderr(log::LevelFilter);
     impl log::Log for Stderr {
         fn enabled(&self, m: &log::Metadata) -> bool {
-            (m.level() <= log::Level::Info && m.target().starts_with("doze")) || m.level() <= log::Level::Warn
+            (m.level() <= log::Level::Info && m.target().starts_with("doze"))
+                || m.level() <= log::Level::Warn
+                || m.level() <= self.0
         }
         fn log(&self, r: &log::Record) {
             if self.enabled(r.metadata()) {
@@ -27,8 +30,9 @@ pub fn init_logs() {
         }
         fn flush(&self) {}
     }
-    if log::set_boxed_logger(Box::new(Stderr)).is_ok() {
-        log::set_max_level(log::LevelFilter::Info);
+    let verbose = std::env::var("DOZE_TEST_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(log::LevelFilter::Warn);
+    if log::set_boxed_logger(Box::new(Stderr(verbose))).is_ok() {
+        log::set_max_level(verbose.max(log::LevelFilter::Info));
     }
 }
 

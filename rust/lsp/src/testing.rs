@@ -1,0 +1,632 @@
+//! Test scaffolding for offline receive (cargo feature `testing`): this crate's tests use it,
+//! and so can doze-core's end-to-end wake test (`doze-lsp = { path = "../lsp", features =
+//! ["testing"] }` as a dev-dependency).
+//!
+//! - [`WebhookReceiver`]: a tiny HTTP server on `127.0.0.1:0` that records the LSP's push
+//!   deliveries (optionally failing the first ones), with [`ReceivedPush::validate`] checking
+//!   them with lightning-liquidity's `LSPS5Validator`.
+//! - [`register`] / [`post_register`]: the phone's side of `POST /v1/push/register`, signed
+//!   with a stock ldk-node node's `sign_message`.
+//! - [`AsyncScene`]: the async-payment topology on a devnet, built with real nodes:
+//!
+//! ```text
+//!  sender ──(private)── LSP-B ══(announced)══ LSP-A ──(private)── phone
+//!  stock ldk-node        Doze Lsp              Doze Lsp              stock ldk-node or a Doze wallet
+//!  AsyncPaymentsRole::   server role: holds    server role: static
+//!  Client (its HTLC is   the sender's HTLC     invoices, mailbox,
+//!  held at LSP-B)                               pushes
+//! ```
+//!
+//! What it takes, found building the pin test (`tests/async_push.rs`):
+//! - The **sender** must have `AsyncPaymentsRole::Client` (ldk-node sets
+//!   `hold_outbound_htlcs_at_next_hop`): its HTLC is then held at LSP-B (server role:
+//!   `enable_htlc_hold`), and after the HTLC is locked in it sends `held_htlc_available`
+//!   towards the phone, so the sender may go offline. (Without the role, LDK keeps the
+//!   payment at the sender, sends `held_htlc_available` with a reply path to itself, and
+//!   sends the HTLC only when the phone answers: the sender must stay online. The scene
+//!   uses the role, as Doze's phones do.)
+//! - LDK's message router only routes onion messages **directly**: the sender connects to
+//!   LSP-A (the blinded paths' introduction node) using LSP-A's **node announcement**, and
+//!   the phone's `release_held_htlc` goes straight to LSP-B by LSP-B's node announcement. So
+//!   the LSP-B–LSP-A channel must be announced (6 confirmations) and both LSPs' node
+//!   announcements must reach the sender and the phone ([`AsyncScene::wait_for_gossip`]).
+//!   ldk-node broadcasts a node announcement on a 30 s tick once it has a public channel, so
+//!   building the scene takes up to ~30 s of waiting.
+//! - The phone builds its offer when a peer connects or on the 60 s timer tick after
+//!   `set_paths_to_static_invoice_server`; [`AsyncScene::set_up_async_receive`] reconnects
+//!   the phone to LSP-A to start at once, then polls `receive_async()`.
+//! - LSP-A intercepts only once it has seen the phone disconnect
+//!   ([`AsyncScene::wait_until_offline_at`]).
+//! - On paying, LSP-A intercepts first the sender's `invoice_request`s that it forwards to the
+//!   phone "in case it is online" (`... when sending OffersMessage`, one per request, ~100 ms
+//!   after `send`), then the sender's `held_htlc_available` (`... when forwarding peeled onion
+//!   message from <sender>`, some 50 ms later, once the HTLC is locked in at LSP-B). The push
+//!   goes out on the first; the later ones fall within the rate limit.
+//! - Wake the phone only once LSP-B holds the HTLC ([`AsyncScene::wait_for_held_htlcs_at_lsp_b`]):
+//!   a `release_held_htlc` that arrives before that is dropped by LDK 0.2.7.
+//!
+//! Everything here blocks (reqwest's blocking client, ldk-node's blocking calls): call it
+//! from plain test threads, not from inside a tokio runtime. Waits panic after their timeout.
+//!
+//! Debugging: with `DOZE_TEST_NODE_LOGS=<dir>`, every node of a scene writes a trace-level log
+//! to `<dir>/<pid>-<name>.log` (`lsp-a`, `lsp-b`, `sender`, the phone's name); see
+//! [`node_log_path`].
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::Router;
+use doze_devnet::nodes::{wait_until, TestNode, DEFAULT_WAIT};
+use doze_devnet::Devnet;
+use ldk_node::bitcoin::hashes::{sha256, Hash};
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::bitcoin::Amount;
+use ldk_node::config::AsyncPaymentsRole;
+use ldk_node::lightning::blinded_path::message::BlindedMessagePath;
+use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::lightning::offers::offer::Offer;
+use ldk_node::lightning::routing::gossip::NodeId;
+use ldk_node::lightning::util::ser::Readable;
+use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
+use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
+use ldk_node::lightning_liquidity::lsps5::validator::LSPS5Validator;
+use ldk_node::logger::LogLevel;
+use ldk_node::Node;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+use crate::push::notify::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::push::{PushApiError, PushTarget, RegisterRequest, RegisterResponse, REGISTER_PATH};
+use crate::{devnet_config, Lsp, LspConfig, Observers};
+
+/// The app name the helpers register with.
+pub const APP_NAME: &str = "doze-test";
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// A fresh 32-hex-character nonce (unique in this process and across processes in practice).
+pub fn new_nonce() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let seed = format!("{nanos}|{}|{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    hex::encode(&sha256::Hash::hash(seed.as_bytes()).to_byte_array()[..16])
+}
+
+/// A registration request from `node` for `target`, signed now with a fresh nonce.
+pub fn signed_request(node: &Node, target: PushTarget) -> RegisterRequest {
+    RegisterRequest::signed(node.node_id(), APP_NAME, target, unix_now(), &new_nonce(), |m| node.sign_message(m))
+}
+
+/// POSTs `request` to the LSP's API at `http_url`; the error is the status and the body.
+pub fn post_register(http_url: &str, request: &RegisterRequest) -> Result<RegisterResponse, (u16, PushApiError)> {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}{REGISTER_PATH}", http_url.trim_end_matches('/')))
+        .json(request)
+        .send()
+        .unwrap_or_else(|e| panic!("POST {REGISTER_PATH}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.text().unwrap_or_default();
+    if status == 200 {
+        Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a RegisterResponse ({e}): {text}")))
+    } else {
+        Err((status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a push API error ({e}): {text}"))))
+    }
+}
+
+/// Registers `node` (signed by it) for pushes to `target` at the LSP's API `http_url`.
+pub fn register(http_url: &str, node: &Node, target: PushTarget) -> Result<RegisterResponse, (u16, PushApiError)> {
+    post_register(http_url, &signed_request(node, target))
+}
+
+/// The blinded paths in a registration answer, for `set_paths_to_static_invoice_server`.
+pub fn decode_paths(response: &RegisterResponse) -> Vec<BlindedMessagePath> {
+    let bytes = hex::decode(&response.paths).unwrap_or_else(|e| panic!("paths are not hex: {e}"));
+    <Vec<BlindedMessagePath> as Readable>::read(&mut &bytes[..])
+        .unwrap_or_else(|e| panic!("paths do not decode as Vec<BlindedMessagePath>: {e:?}"))
+}
+
+/// One request a [`WebhookReceiver`] accepted.
+#[derive(Debug, Clone)]
+pub struct ReceivedPush {
+    /// The request path.
+    pub path: String,
+    /// Its headers (names lower-case; the last value of each).
+    pub headers: BTreeMap<String, String>,
+    /// Its body.
+    pub body: String,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl ReceivedPush {
+    /// Checks it the way a phone or a push gateway would: parses the LSPS5 timestamp header
+    /// and the body, and validates the signature header with `validator` against `lsp`.
+    pub fn validate(&self, lsp: PublicKey, validator: &LSPS5Validator) -> Result<WebhookNotification, String> {
+        let header = |name: &str| self.headers.get(name).ok_or_else(|| format!("no {name} header in {self:?}"));
+        let timestamp = LSPSDateTime::from_str(header(TIMESTAMP_HEADER)?)
+            .map_err(|()| format!("{TIMESTAMP_HEADER} is not RFC 3339: {self:?}"))?;
+        let notification: WebhookNotification =
+            serde_json::from_str(&self.body).map_err(|e| format!("the body is not an LSPS5 notification ({e}): {}", self.body))?;
+        validator
+            .validate(lsp, &timestamp, header(SIGNATURE_HEADER)?, &notification)
+            .map_err(|e| format!("LSPS5Validator refused it: {e:?}"))
+    }
+}
+
+#[derive(Default)]
+struct Received {
+    requests: usize,
+    accepted: Vec<ReceivedPush>,
+}
+
+struct Shared {
+    fail_first: usize,
+    state: Mutex<Received>,
+    changed: Condvar,
+}
+
+/// A local webhook endpoint: answers 200 and records every request (to any path), except
+/// that the first `fail_first` requests get a 503 and are not recorded.
+pub struct WebhookReceiver {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WebhookReceiver {
+    /// A receiver that accepts everything.
+    pub fn start() -> WebhookReceiver {
+        Self::failing_first(0)
+    }
+
+    /// A receiver that answers 503 to its first `count` requests.
+    pub fn failing_first(count: usize) -> WebhookReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the webhook receiver");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let addr = listener.local_addr().expect("local address");
+        let shared = Arc::new(Shared { fail_first: count, state: Mutex::default(), changed: Condvar::new() });
+        let router = Router::new().fallback(accept).with_state(Arc::clone(&shared));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("webhook-receiver".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    tokio::select! {
+                        _ = axum::serve(listener, router) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .expect("webhook receiver thread");
+        WebhookReceiver { addr, shared, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// The URL to register, e.g. `http://127.0.0.1:40123/hook`.
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Requests received so far, failed ones included.
+    pub fn requests(&self) -> usize {
+        self.lock().requests
+    }
+
+    /// The requests accepted so far.
+    pub fn received(&self) -> Vec<ReceivedPush> {
+        self.lock().accepted.clone()
+    }
+
+    /// Waits until `count` requests were accepted, and returns them all.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<ReceivedPush> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while state.accepted.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out after {timeout:?} waiting for {count} push(es) at {}: {} accepted, {} requests",
+                self.url(),
+                state.accepted.len(),
+                state.requests
+            );
+            state = self.shared.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        state.accepted.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn accept(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    state.requests += 1;
+    let status = if state.requests <= shared.fail_first {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        state.accepted.push(ReceivedPush {
+            path: uri.path().to_string(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+                .collect(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            at: Instant::now(),
+        });
+        StatusCode::OK
+    };
+    shared.changed.notify_all();
+    status
+}
+
+/// Where a scene node named `name` logs, when `DOZE_TEST_NODE_LOGS` names a directory.
+pub fn node_log_path(name: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("DOZE_TEST_NODE_LOGS")?);
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join(format!("{}-{name}.log", std::process::id())))
+}
+
+/// Has a stock node log at trace level to [`node_log_path`] (if enabled).
+pub fn log_node_to_file(builder: &mut ldk_node::Builder, name: &str) {
+    if let Some(path) = node_log_path(name) {
+        builder.set_filesystem_logger(Some(path.to_string_lossy().into_owned()), Some(LogLevel::Trace));
+    }
+}
+
+/// Adds an observer writing an LSP's records (trace level and above) to [`node_log_path`]
+/// (if enabled).
+pub fn log_lsp_to_file(observers: Observers, name: &str) -> Observers {
+    let Some(path) = node_log_path(name) else {
+        return observers;
+    };
+    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
+        return observers;
+    };
+    let file = Mutex::new(std::io::LineWriter::new(file));
+    let started = Instant::now();
+    observers.on_log(move |record| {
+        if record.level >= LogLevel::Trace {
+            let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(
+                file,
+                "{:>10.3} {:<5} [{}:{}] {}",
+                started.elapsed().as_secs_f64(),
+                record.level.to_string(),
+                record.module_path,
+                record.line,
+                record.args
+            );
+        }
+    })
+}
+
+/// Starts a Doze LSP on `devnet` storing in `dir`, with `configure` applied to
+/// [`devnet_config`] and `observers` attached.
+pub fn start_lsp(devnet: &Devnet, dir: &std::path::Path, observers: Observers, configure: impl FnOnce(&mut LspConfig)) -> Lsp {
+    let mut config = devnet_config(&devnet.esplora_url(), dir);
+    configure(&mut config);
+    Lsp::start_with_observers(config, observers).unwrap_or_else(|e| panic!("the LSP starts: {e}"))
+}
+
+/// Funds an LSP's on-chain wallet with `amount` and waits until it is spendable.
+pub fn fund_lsp(devnet: &Devnet, lsp: &Lsp, amount: Amount) {
+    let before = lsp.node().list_balances().spendable_onchain_balance_sats;
+    let address = lsp.new_onchain_address().expect("LSP address");
+    devnet.fund_confirmed(&address, amount).expect("faucet");
+    wait_until("the LSP sees its funds", DEFAULT_WAIT, || {
+        lsp.sync().is_ok() && lsp.node().list_balances().spendable_onchain_balance_sats >= before + amount.to_sat()
+    });
+}
+
+/// Whether `node` has a usable channel with `peer`.
+pub fn has_usable_channel(node: &Node, peer: PublicKey) -> bool {
+    node.list_channels().iter().any(|c| c.counterparty_node_id == peer && c.is_usable)
+}
+
+/// Whether `node` is connected to `peer`.
+pub fn is_connected(node: &Node, peer: PublicKey) -> bool {
+    node.list_peers().iter().any(|p| p.node_id == peer && p.is_connected)
+}
+
+/// Whether `node`'s graph has `peer`'s node announcement.
+pub fn knows_announcement(node: &Node, peer: PublicKey) -> bool {
+    node.network_graph().node(&NodeId::from_pubkey(&peer)).is_some_and(|n| n.announcement_info.is_some())
+}
+
+/// Has `lsp` open a private channel of `sats` to `peer` (dialing `address`, or over the
+/// existing connection when `None`), mines 6 blocks, syncs `lsp` and `others`, and waits
+/// until `lsp` sees the channel usable. The peer must accept it (e.g. trust the LSP for the
+/// anchor reserve, or have on-chain funds for it).
+pub fn open_channel_from_lsp(
+    devnet: &Devnet, lsp: &Lsp, peer: PublicKey, address: Option<SocketAddress>, sats: u64, others: &[&Node],
+) {
+    let node = lsp.node();
+    let address = address.unwrap_or_else(|| {
+        node.list_peers()
+            .into_iter()
+            .find(|p| p.node_id == peer && p.is_connected)
+            .map(|p| p.address)
+            .unwrap_or_else(|| panic!("{peer} is not connected to the LSP and no address was given"))
+    });
+    let mempool_before = devnet.mempool_len();
+    node.open_channel(peer, address, sats, None, None).expect("the LSP opens a channel");
+    assert!(devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "the channel's funding broadcast");
+    devnet.mine(6);
+    lsp.sync().expect("LSP sync");
+    for other in others {
+        other.sync_wallets().expect("sync");
+    }
+    wait_until("the channel is usable at the LSP", DEFAULT_WAIT, || has_usable_channel(&node, peer));
+}
+
+/// What a node's graph knows of the scene's LSPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GossipState {
+    /// The LSP-A–LSP-B channel is in the graph.
+    pub channel: bool,
+    /// ... with a `channel_update` from each side.
+    pub both_updates: bool,
+    /// LSP-A's node announcement is in the graph.
+    pub lsp_a_announced: bool,
+    /// LSP-B's node announcement is in the graph.
+    pub lsp_b_announced: bool,
+}
+
+impl GossipState {
+    /// What `node` knows about the channel between `a` and `b` and their announcements.
+    pub fn of(node: &Node, a: PublicKey, b: PublicKey) -> GossipState {
+        let (id_a, id_b) = (NodeId::from_pubkey(&a), NodeId::from_pubkey(&b));
+        let graph = node.network_graph();
+        let channel = graph.list_channels().into_iter().filter_map(|scid| graph.channel(scid)).find(|c| {
+            (c.node_one == id_a && c.node_two == id_b) || (c.node_one == id_b && c.node_two == id_a)
+        });
+        GossipState {
+            channel: channel.is_some(),
+            both_updates: channel.is_some_and(|c| c.one_to_two.is_some() && c.two_to_one.is_some()),
+            lsp_a_announced: knows_announcement(node, a),
+            lsp_b_announced: knows_announcement(node, b),
+        }
+    }
+
+    /// Everything the scene needs.
+    pub fn complete(&self) -> bool {
+        self.channel && self.both_updates && self.lsp_a_announced && self.lsp_b_announced
+    }
+}
+
+/// Channel sizes and funding of the scene, in satoshis.
+pub const LSP_FUNDS: u64 = 3_000_000;
+/// The sender's on-chain funds.
+pub const SENDER_FUNDS: u64 = 1_000_000;
+/// sender → LSP-B.
+pub const SENDER_CHANNEL: u64 = 500_000;
+/// LSP-B → LSP-A (announced).
+pub const LSP_CHANNEL: u64 = 1_000_000;
+/// LSP-A → phone.
+pub const PHONE_CHANNEL: u64 = 500_000;
+/// A stock phone's on-chain funds (the anchor reserve ldk-node wants before accepting a
+/// channel from a peer it does not trust for it).
+pub const PHONE_RESERVE_FUNDS: u64 = 100_000;
+
+/// The async-payment topology (see the module docs): two Doze LSPs with an announced channel,
+/// a stock sender behind LSP-B. Add a phone with [`AsyncScene::start_phone`] (stock
+/// ldk-node) or open a channel from LSP-A to a phone of your own with
+/// [`AsyncScene::open_channel_to_phone`].
+pub struct AsyncScene {
+    /// The phone's LSP: static-invoice server, onion-message mailbox, pushes.
+    pub lsp_a: Lsp,
+    /// The sender's LSP: holds the sender's HTLC until the phone releases it.
+    pub lsp_b: Lsp,
+    /// A stock ldk-node sender with `AsyncPaymentsRole::Client` and a private channel to LSP-B.
+    pub sender: TestNode,
+    held_at_lsp_b: Arc<HeldHtlcs>,
+    _dirs: (TempDir, TempDir),
+}
+
+/// Counts LSP-B's "Intercepted held HTLC with id ..., holding until the recipient is online"
+/// records (LDK `ln::channelmanager`, trace level; there is no event for it).
+#[derive(Default)]
+struct HeldHtlcs {
+    count: Mutex<u64>,
+    changed: Condvar,
+}
+
+/// The text of LDK's record that an HTLC is now held for an offline recipient.
+pub const HELD_HTLC_PREFIX: &str = "Intercepted held HTLC with id ";
+
+impl AsyncScene {
+    /// Builds the scene: starts both LSPs (`configure_a` adjusts LSP-A's config, `observers_a`
+    /// are attached to it from the start), funds them and the sender, opens sender → LSP-B
+    /// (private) and LSP-B → LSP-A (announced), confirms them, and waits until the sender's
+    /// graph has both LSPs' node announcements and the LSP channel's updates.
+    pub fn start(devnet: &Devnet, observers_a: Observers, configure_a: impl FnOnce(&mut LspConfig)) -> AsyncScene {
+        let started = Instant::now();
+        let dir_a = tempfile::Builder::new().prefix("doze-lsp-a-").tempdir().expect("temp dir");
+        let dir_b = tempfile::Builder::new().prefix("doze-lsp-b-").tempdir().expect("temp dir");
+        let lsp_a = start_lsp(devnet, dir_a.path(), log_lsp_to_file(observers_a, "lsp-a"), |c| {
+            c.alias = "lsp-a".into();
+            configure_a(c);
+        });
+        let held_at_lsp_b = Arc::new(HeldHtlcs::default());
+        let held = Arc::clone(&held_at_lsp_b);
+        let observers_b = Observers::new().on_log(move |record| {
+            if record.module_path.ends_with("ln::channelmanager") && record.args.to_string().starts_with(HELD_HTLC_PREFIX) {
+                *held.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                held.changed.notify_all();
+            }
+        });
+        let lsp_b = start_lsp(devnet, dir_b.path(), log_lsp_to_file(observers_b, "lsp-b"), |c| {
+            c.alias = "lsp-b".into();
+        });
+        let sender = devnet.start_node_with("sender", |builder| {
+            log_node_to_file(builder, "sender");
+            builder.set_async_payments_role(Some(AsyncPaymentsRole::Client)).expect("client role");
+        });
+        fund_lsp(devnet, &lsp_a, Amount::from_sat(LSP_FUNDS));
+        fund_lsp(devnet, &lsp_b, Amount::from_sat(LSP_FUNDS));
+        devnet.fund_node(&sender, Amount::from_sat(SENDER_FUNDS));
+
+        let mempool_before = devnet.mempool_len();
+        sender
+            .open_channel(lsp_b.node_id(), lsp_b.p2p_address(), SENDER_CHANNEL, None, None)
+            .expect("sender opens a channel to LSP-B");
+        lsp_b
+            .node()
+            .open_announced_channel(lsp_a.node_id(), lsp_a.p2p_address(), LSP_CHANNEL, None, None)
+            .expect("LSP-B opens an announced channel to LSP-A");
+        assert!(devnet.wait_for_mempool_len(mempool_before + 2, DEFAULT_WAIT), "both funding transactions broadcast");
+        let scene = AsyncScene { lsp_a, lsp_b, sender, held_at_lsp_b, _dirs: (dir_a, dir_b) };
+        scene.confirm(devnet, &[]);
+        wait_until("the sender's and the LSPs' channels are usable", DEFAULT_WAIT, || {
+            has_usable_channel(&scene.sender, scene.lsp_b.node_id())
+                && has_usable_channel(&scene.lsp_b.node(), scene.lsp_a.node_id())
+                && has_usable_channel(&scene.lsp_a.node(), scene.lsp_b.node_id())
+        });
+        scene.wait_for_gossip("sender", &scene.sender, Duration::from_secs(120));
+        log::info!(target: "doze_lsp::testing", "async scene ready in {:?}", started.elapsed());
+        scene
+    }
+
+    /// Mines 6 blocks and syncs both LSPs, the sender and `others`.
+    pub fn confirm(&self, devnet: &Devnet, others: &[&Node]) {
+        devnet.mine(6);
+        self.lsp_a.sync().expect("LSP-A sync");
+        self.lsp_b.sync().expect("LSP-B sync");
+        self.sender.sync_wallets().expect("sender sync");
+        for node in others {
+            node.sync_wallets().expect("sync");
+        }
+    }
+
+    /// Waits until `node`'s graph has the announced LSP-B–LSP-A channel with both directions'
+    /// updates and both LSPs' node announcements (what the sender needs to reach LSP-A, and
+    /// the phone to reach LSP-B).
+    pub fn wait_for_gossip(&self, name: &str, node: &Node, timeout: Duration) {
+        let (a, b) = (self.lsp_a.node_id(), self.lsp_b.node_id());
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let state = GossipState::of(node, a, b);
+            if state.complete() {
+                break;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "timed out after {timeout:?} waiting until {name} learns the LSPs' channel and node announcements: \
+                 {name} has {state:?}; LSP-A has {:?}; LSP-B has {:?}",
+                GossipState::of(&self.lsp_a.node(), a, b),
+                GossipState::of(&self.lsp_b.node(), a, b),
+            );
+            std::thread::park_timeout(pause);
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+        log::info!(target: "doze_lsp::testing", "{name} has the LSPs' gossip after {:?}", started.elapsed());
+    }
+
+    /// Starts a stock ldk-node phone with `AsyncPaymentsRole::Client`, funds its anchor
+    /// reserve, has LSP-A open a private channel to it and waits until it is usable and the
+    /// phone has the LSPs' gossip.
+    pub fn start_phone(&self, devnet: &Devnet, name: &str) -> TestNode {
+        let phone = devnet.start_node_with(name, |builder| {
+            log_node_to_file(builder, name);
+            builder.set_async_payments_role(Some(AsyncPaymentsRole::Client)).expect("client role");
+        });
+        devnet.fund_node(&phone, Amount::from_sat(PHONE_RESERVE_FUNDS));
+        self.open_channel_to_phone(devnet, phone.node_id(), Some(phone.address.clone()), PHONE_CHANNEL, &[&phone]);
+        self.wait_for_gossip(name, &phone, Duration::from_secs(120));
+        phone
+    }
+
+    /// Has LSP-A open a private channel of `sats` to `phone` (see [`open_channel_from_lsp`]),
+    /// syncing the whole scene and `others`.
+    pub fn open_channel_to_phone(
+        &self, devnet: &Devnet, phone: PublicKey, address: Option<SocketAddress>, sats: u64, others: &[&Node],
+    ) {
+        let mut all: Vec<&Node> = vec![&self.sender];
+        all.extend_from_slice(others);
+        open_channel_from_lsp(devnet, &self.lsp_a, phone, address, sats, &all);
+        self.lsp_b.sync().expect("LSP-B sync");
+    }
+
+    /// Registers `phone` at LSP-A for pushes to `webhook`, gives it the paths, and waits until
+    /// `receive_async()` returns an offer (LSP-A persisted the phone's static invoice). The
+    /// phone is reconnected to LSP-A once so that it starts building the offer at once.
+    pub fn set_up_async_receive(&self, phone: &Node, target: PushTarget, timeout: Duration) -> Offer {
+        let registered = register(&self.lsp_a.http_url(), phone, target)
+            .unwrap_or_else(|(status, e)| panic!("registration refused: {status} {e:?}"));
+        assert_eq!(registered.lsp_node_id, self.lsp_a.node_id().to_string());
+        phone
+            .bolt12_payment()
+            .set_paths_to_static_invoice_server(decode_paths(&registered))
+            .expect("the phone takes the paths");
+        // The offer cache refreshes when a peer connects (or on a 60 s timer).
+        let (lsp, address) = (self.lsp_a.node_id(), self.lsp_a.p2p_address());
+        let _ = phone.disconnect(lsp);
+        wait_until("the phone reconnects to LSP-A", DEFAULT_WAIT, || {
+            phone.connect(lsp, address.clone(), true).is_ok() && is_connected(phone, lsp)
+        });
+        let started = Instant::now();
+        let mut offer = None;
+        wait_until("the phone's async offer is ready (static invoice persisted at LSP-A)", timeout, || {
+            offer = phone.bolt12_payment().receive_async().ok();
+            offer.is_some()
+        });
+        log::info!(target: "doze_lsp::testing", "async offer ready {:?} after the paths were set", started.elapsed());
+        offer.expect("checked")
+    }
+
+    /// How many HTLCs LSP-B has put on hold for an offline recipient so far.
+    pub fn held_htlcs_at_lsp_b(&self) -> u64 {
+        *self.held_at_lsp_b.count.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until LSP-B has put `count` HTLCs on hold in total. Wake the phone only after
+    /// this: LDK 0.2.7 drops a `release_held_htlc` that reaches LSP-B before the sender's HTLC
+    /// is irrevocably committed there ("Failed to release HTLC with intercept_id ..: HTLC not
+    /// found"), and nothing sends it again, so a phone that answers within milliseconds of the
+    /// interception can strand the payment until it times out.
+    pub fn wait_for_held_htlcs_at_lsp_b(&self, count: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut held = self.held_at_lsp_b.count.lock().unwrap_or_else(|p| p.into_inner());
+        while *held < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out after {timeout:?}: LSP-B holds {} HTLC(s), not {count}", *held);
+            held = self.held_at_lsp_b.changed.wait_timeout(held, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Waits until `lsp` no longer sees `peer` connected (so that it intercepts messages for
+    /// it rather than forwarding them).
+    pub fn wait_until_offline_at(lsp: &Lsp, peer: PublicKey, timeout: Duration) {
+        let node = lsp.node();
+        wait_until("the LSP sees the phone disconnected", timeout, || !is_connected(&node, peer));
+    }
+}
