@@ -21,7 +21,8 @@ struct Stderr;
 fn is_known_noise(entry: &LogEntry) -> bool {
     entry.target.starts_with("ldk_node::liquidity")
         && entry.message.starts_with("LSPS2 service failed to handle")
-        && entry.message.contains("No counterparty state for")
+        && (entry.message.contains("No counterparty state for")
+            || entry.message.contains("Could not find a channel with that user_channel_id"))
 }
 
 impl LogListener for Stderr {

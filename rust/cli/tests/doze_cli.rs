@@ -34,6 +34,10 @@ fn demo_tells_the_whole_story_and_exits_0() {
         "✓ phone paid 20 000 sat",
         "✓ merchant received 20 000 sat",
         "✓ phone's channel settled: ",
+        "✓ LSP opened a 100 000 sat channel with 40 000 sat on the phone's side",
+        "✓ payable: 45 000 sat",
+        "✓ paid 45 000 sat split over the phone's channels",
+        "✓ sent ",
         "Balances",
         "Lightning, spendable",
         "History (newest first)",
@@ -50,9 +54,9 @@ fn demo_tells_the_whole_story_and_exits_0() {
     assert!(!stderr.contains(" error "), "errors logged:\n{stderr}");
     // Every step line carries the elapsed time.
     assert!(stdout.lines().filter(|l| l.contains('✓')).all(|l| l.starts_with('[') && l.contains("s] ✓ ")), "{stdout}");
-    // The history lists both payments, both settled.
+    // The history lists the four payments, all settled.
     let history = stdout.split("History (newest first)").nth(1).expect("history table");
-    assert_eq!(history.lines().filter(|l| l.contains("settled")).count(), 2, "{history}");
+    assert_eq!(history.lines().filter(|l| l.contains("settled")).count(), 4, "{history}");
     // The temporary directory is gone.
     let dir = stdout
         .lines()

@@ -5,7 +5,8 @@
 //! 2. [`first_payment`]: a new phone wallet is paid for the first time, through a channel the
 //!    LSP opens just in time;
 //! 3. [`pay_merchant`]: the phone pays the merchant;
-//! 4. [`report`]: the phone's balances and history;
+//! 4. [`split_send`]: a second channel, a payment split over both, and "send max";
+//! 5. [`report`]: the phone's balances and history;
 //!
 //! then everything stops cleanly and the temporary directories are removed. Each step prints
 //! one line (see [`crate::progress`]); the first step that fails prints `✗ <step>: <error>`
@@ -15,6 +16,7 @@ mod first_payment;
 mod pay_merchant;
 mod report;
 mod scene;
+mod split_send;
 mod wait;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -110,7 +112,8 @@ fn tell_the_story() -> Result<(), Failed> {
     let phone = first_payment::start_phone(&rt, &scene, &dir.path().join("phone"))?;
     first_payment::receive_first_payment(&rt, &scene, &phone)?;
     pay_merchant::pay_merchant(&rt, &scene, &phone)?;
-    report::show_balances_and_history(&phone, 2)?;
+    split_send::split_send(&rt, &scene, &phone)?;
+    report::show_balances_and_history(&phone, 4)?;
     let phone_start = phone.start_time;
     wrap_up(&rt, phone, scene, dir)?;
     progress::text(&format!(

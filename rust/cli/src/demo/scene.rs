@@ -114,7 +114,8 @@ fn start_merchant(devnet: &Devnet, dir: &Path) -> Result<Merchant, String> {
 fn open_merchant_channel(rt: &Runtime, devnet: &Devnet, lsp: &Lsp, merchant: &Merchant) -> Result<(), String> {
     let node = &merchant.node;
     let mempool_before = devnet.mempool_len();
-    node.open_channel(lsp.node_id(), lsp.p2p_address(), MERCHANT_CHANNEL_SAT, None, None)
+    // Half of it on the LSP's side, so that the merchant can be paid as well as pay.
+    node.open_channel(lsp.node_id(), lsp.p2p_address(), MERCHANT_CHANNEL_SAT, Some(MERCHANT_CHANNEL_SAT * 500), None)
         .map_err(|e| format!("open_channel failed: {e}"))?;
     wait::node_event(rt, node, "the channel to be negotiated", STEP_TIMEOUT, |e| {
         matches!(e, Event::ChannelPending { .. })
