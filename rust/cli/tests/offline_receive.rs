@@ -95,6 +95,8 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || {
         interceptions.lock().unwrap().iter().any(|t| t.ends_with(&from_sender))
     });
+    // LDK 0.2.7 drops a release that reaches LSP-B before the sender's final revoke_and_ack.
+    scene.wait_for_held_htlcs_at_lsp_b(1, DEFAULT_WAIT);
     let mut wake = Command::new(env!("CARGO_BIN_EXE_doze"));
     wake.arg("wake")
         .args(["--storage", &config.storage_dir, "--esplora", &devnet.esplora_url()])

@@ -90,6 +90,9 @@ impl Lsp {
             .map_err(|source| LspError::Storage { path: config.storage_dir.clone(), source })?;
         let listener = TcpListener::bind(config.http_listen)
             .map_err(|source| LspError::HttpBind { addr: config.http_listen, source })?;
+        // Before the runtime: failing here must not drop a runtime inside the caller's.
+        let push = PushService::open(&config.push, &config.storage_dir)
+            .map_err(|source| LspError::PushStore { path: config.storage_dir.clone(), source })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("lsp-node")
@@ -97,8 +100,6 @@ impl Lsp {
             .build()
             .map_err(LspError::Runtime)?;
         let Observers { logs, events } = observers;
-        let push = PushService::open(&config.push, &config.storage_dir)
-            .map_err(|source| LspError::PushStore { path: config.storage_dir.clone(), source })?;
         // Before the node exists, so that no interception record is missed. The observer only
         // queues (never blocks ldk-node's thread); the dispatcher thread does the rest.
         let push_observer = logs.subscribe(push.log_observer());

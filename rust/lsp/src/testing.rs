@@ -31,7 +31,9 @@
 //!   the LSP-B–LSP-A channel must be announced (6 confirmations) and both LSPs' node
 //!   announcements must reach the sender and the phone ([`AsyncScene::wait_for_gossip`]).
 //!   ldk-node broadcasts a node announcement on a 30 s tick once it has a public channel, so
-//!   building the scene takes up to ~30 s of waiting.
+//!   building the scene takes up to ~30 s of waiting. LDK 0.2.7 sometimes drops the channel
+//!   counterparty's `channel_update` (a race at announcement time); LDK re-broadcasts every
+//!   6 blocks, so the wait mines single blocks while an update is missing.
 //! - The phone builds its offer when a peer connects or on the 60 s timer tick after
 //!   `set_paths_to_static_invoice_server`; [`AsyncScene::set_up_async_receive`] reconnects
 //!   the phone to LSP-A to start at once, then polls `receive_async()`.
@@ -510,7 +512,7 @@ impl AsyncScene {
                 && has_usable_channel(&scene.lsp_b.node(), scene.lsp_a.node_id())
                 && has_usable_channel(&scene.lsp_a.node(), scene.lsp_b.node_id())
         });
-        scene.wait_for_gossip("sender", &scene.sender, Duration::from_secs(120));
+        scene.wait_for_gossip(devnet, "sender", &scene.sender, Duration::from_secs(120));
         log::info!(target: "doze_lsp::testing", "async scene ready in {:?}", started.elapsed());
         scene
     }
@@ -529,10 +531,19 @@ impl AsyncScene {
     /// Waits until `node`'s graph has the announced LSP-B–LSP-A channel with both directions'
     /// updates and both LSPs' node announcements (what the sender needs to reach LSP-A, and
     /// the phone to reach LSP-B).
-    pub fn wait_for_gossip(&self, name: &str, node: &Node, timeout: Duration) {
+    ///
+    /// LDK 0.2.7 sometimes loses a channel counterparty's `channel_update`: when an LSP's
+    /// update reaches the other LSP before that one has handled its own channel announcement,
+    /// the other's gossip rejects it (unknown channel), and a channel counterparty is never
+    /// sent the announcement itself. LDK re-broadcasts both every 6 blocks, so when updates
+    /// are missing this mines single blocks (syncing the scene's nodes and `node`) until they
+    /// arrive.
+    pub fn wait_for_gossip(&self, devnet: &Devnet, name: &str, node: &Node, timeout: Duration) {
         let (a, b) = (self.lsp_a.node_id(), self.lsp_b.node_id());
         let started = Instant::now();
         let mut pause = Duration::from_millis(10);
+        let mut updates_missing_since: Option<Instant> = None;
+        let mut nudges = 0;
         loop {
             let state = GossipState::of(node, a, b);
             if state.complete() {
@@ -540,15 +551,38 @@ impl AsyncScene {
             }
             assert!(
                 started.elapsed() < timeout,
-                "timed out after {timeout:?} waiting until {name} learns the LSPs' channel and node announcements: \
-                 {name} has {state:?}; LSP-A has {:?}; LSP-B has {:?}",
+                "timed out after {timeout:?} waiting until {name} learns the LSPs' channel and node announcements \
+                 ({nudges} block(s) mined to re-broadcast): {name} has {state:?}; LSP-A has {:?}; LSP-B has {:?}",
                 GossipState::of(&self.lsp_a.node(), a, b),
                 GossipState::of(&self.lsp_b.node(), a, b),
             );
+            let updates_missing = [GossipState::of(&self.lsp_a.node(), a, b), GossipState::of(&self.lsp_b.node(), a, b), state]
+                .iter()
+                .any(|s| s.channel && !s.both_updates);
+            let since = if updates_missing { *updates_missing_since.get_or_insert_with(Instant::now) } else { Instant::now() };
+            if !updates_missing {
+                updates_missing_since = None;
+            } else if since.elapsed() > Duration::from_secs(2) {
+                nudges += 1;
+                log::info!(
+                    target: "doze_lsp::testing",
+                    "{name}: a channel_update is missing ({state:?}); mining a block so that the LSPs re-broadcast"
+                );
+                devnet.mine(1);
+                self.lsp_a.sync().expect("LSP-A sync");
+                self.lsp_b.sync().expect("LSP-B sync");
+                self.sender.sync_wallets().expect("sender sync");
+                node.sync_wallets().expect("sync");
+                updates_missing_since = Some(Instant::now());
+            }
             std::thread::park_timeout(pause);
             pause = (pause * 2).min(Duration::from_millis(250));
         }
-        log::info!(target: "doze_lsp::testing", "{name} has the LSPs' gossip after {:?}", started.elapsed());
+        log::info!(
+            target: "doze_lsp::testing",
+            "{name} has the LSPs' gossip after {:?} ({nudges} block(s) mined to re-broadcast)",
+            started.elapsed()
+        );
     }
 
     /// Starts a stock ldk-node phone with `AsyncPaymentsRole::Client`, funds its anchor
@@ -561,7 +595,7 @@ impl AsyncScene {
         });
         devnet.fund_node(&phone, Amount::from_sat(PHONE_RESERVE_FUNDS));
         self.open_channel_to_phone(devnet, phone.node_id(), Some(phone.address.clone()), PHONE_CHANNEL, &[&phone]);
-        self.wait_for_gossip(name, &phone, Duration::from_secs(120));
+        self.wait_for_gossip(devnet, name, &phone, Duration::from_secs(120));
         phone
     }
 

@@ -126,6 +126,7 @@ fn main() {
         wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || {
             interceptions.lock().expect("lock").iter().filter(|t| t.ends_with(&from_sender)).count() > before
         });
+        scene.wait_for_held_htlcs_at_lsp_b(run_index as u64 + 1, DEFAULT_WAIT);
         let use_doze = run_index % 2 == 0;
         let mut command = Command::new("/usr/bin/time");
         command.args(["-f", "%M", "-o"]).arg(&time_file).env("DOZE_MNEMONIC", MNEMONIC);
