@@ -1,0 +1,240 @@
+package org.doze.test
+
+import java.nio.file.Files
+import java.util.concurrent.CopyOnWriteArrayList
+import kotlinx.coroutines.async
+import kotlinx.coroutines.runBlocking
+import org.doze.EventListener
+import org.doze.LifecycleState
+import org.doze.LogEntry
+import org.doze.LogLevel
+import org.doze.LogListener
+import org.doze.Network
+import org.doze.ParseException
+import org.doze.PaymentRequest
+import org.doze.SendBlocker
+import org.doze.WakeEnd
+import org.doze.parse
+import org.doze.PaymentDirection
+import org.doze.PaymentKind
+import org.doze.PaymentStatus
+import org.doze.PushException
+import org.doze.PushTarget
+import org.doze.ReceiveException
+import org.doze.SendException
+import org.doze.Wallet
+import org.doze.WalletEvent
+import org.doze.WalletEventKind
+import org.doze.WalletException
+import org.doze.initLogging
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.MethodOrderer
+import org.junit.jupiter.api.Order
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.TestInstance
+import org.junit.jupiter.api.TestMethodOrder
+
+/** Records events and lets a test wait for one. */
+class Recorder : EventListener {
+    val events = CopyOnWriteArrayList<WalletEvent>()
+    private val lock = Object()
+
+    override fun onEvent(event: WalletEvent) {
+        synchronized(lock) {
+            events.add(event)
+            lock.notifyAll()
+        }
+    }
+
+    fun waitFor(timeoutMs: Long = 90_000, what: (WalletEvent) -> Boolean): WalletEvent {
+        val deadline = System.currentTimeMillis() + timeoutMs
+        synchronized(lock) {
+            while (true) {
+                events.firstOrNull(what)?.let { return it }
+                val left = deadline - System.currentTimeMillis()
+                check(left > 0) { "no matching event within $timeoutMs ms; got $events" }
+                lock.wait(left)
+            }
+        }
+    }
+}
+
+class Logs : LogListener {
+    val entries = CopyOnWriteArrayList<LogEntry>()
+    override fun log(entry: LogEntry) {
+        entries.add(entry)
+    }
+}
+
+/**
+ * A real wallet on the devnet through the generated Kotlin bindings: created from a recovery
+ * phrase, started, paid through the LSP by the merchant (JIT channel), paying the merchant,
+ * history, events, typed errors, stop. The tests share one wallet and run in order.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation::class)
+class WalletTest {
+    private lateinit var scene: Scene
+    private lateinit var wallet: Wallet
+    private val recorder = Recorder()
+    private val logs = Logs()
+    private val storage = Files.createTempDirectory("doze-kotlin-phone").toString()
+
+    @BeforeAll
+    fun setUp() {
+        scene = Scene.start()
+        initLogging(LogLevel.INFO, logs)
+        wallet = Wallet(scene.config(storage), MNEMONIC)
+        wallet.setEventListener(recorder)
+    }
+
+    @AfterAll
+    fun tearDown() {
+        if (wallet.state() == LifecycleState.RUNNING) wallet.stopBlocking()
+        wallet.close()
+        scene.close()
+    }
+
+    @Test @Order(1)
+    fun `starts from a recovery phrase`() = runBlocking<Unit> {
+        assertEquals(LifecycleState.CREATED, wallet.state())
+        wallet.start()
+        assertEquals(LifecycleState.RUNNING, wallet.state())
+        assertTrue(Regex("0[23][0-9a-f]{64}").matches(wallet.nodeId()))
+        assertEquals(0uL, wallet.balances().lightningSpendableSat)
+        assertTrue(wallet.listPayments().isEmpty())
+        assertTrue(logs.entries.any { it.message.contains("wallet started") }, "logs reach the LogListener")
+        assertThrows(WalletException.AlreadyRunning::class.java) { runBlocking { wallet.start() } }
+        val second = Wallet(scene.config(storage), MNEMONIC)
+        assertThrows(WalletException.StorageLocked::class.java) { second.startBlocking() }
+        second.close()
+    }
+
+    @Test @Order(2)
+    fun `receives 50k sat through the LSP`() = runBlocking<Unit> {
+        val invoice = wallet.receiveBolt11(50_000_000uL, "first sats", 3600u)
+        assertTrue(invoice.viaJitChannel, "no channel yet: the LSP opens one")
+        assertTrue(scene.merchantPays(invoice.bolt11))
+        val received = recorder.waitFor { it.kind is WalletEventKind.PaymentReceived }
+        val kind = received.kind as WalletEventKind.PaymentReceived
+        assertEquals(50_000_000uL, kind.amountMsat)
+        assertEquals(invoice.paymentHash, kind.paymentHash)
+        recorder.waitFor { it.kind is WalletEventKind.ChannelReady }
+        waitUntil("the received sats are spendable") { wallet.balances().lightningSpendableSat > 45_000uL }
+    }
+
+    @Test @Order(3)
+    fun `pays a merchant invoice`() = runBlocking<Unit> {
+        val invoice = scene.merchantInvoice(20_000_000)
+        val paymentId = wallet.payBolt11(invoice.getValue("bolt11"))
+        val sent = recorder.waitFor { (it.kind as? WalletEventKind.PaymentSent)?.paymentId == paymentId }
+        assertEquals("payment-sent:$paymentId", sent.id)
+        waitUntil("the merchant has it") { scene.merchantStatus(invoice.getValue("payment_hash")) == "succeeded" }
+        assertThrows(SendException.DuplicatePayment::class.java) {
+            runBlocking { wallet.payBolt11(invoice.getValue("bolt11")) }
+        }
+    }
+
+    @Test @Order(4)
+    fun `lists payments`() {
+        waitUntil("both payments settled", describe = { wallet.listPayments().toString() }) {
+            wallet.listPayments().count { it.status == PaymentStatus.SUCCEEDED } == 2
+        }
+        val history = wallet.listPayments()
+        assertEquals(listOf(PaymentKind.BOLT11_JIT), history.filter { it.direction == PaymentDirection.INBOUND }.map { it.kind })
+        val outbound = history.single { it.direction == PaymentDirection.OUTBOUND }
+        assertEquals(PaymentKind.BOLT11 to 20_000_000uL, outbound.kind to outbound.amountMsat)
+    }
+
+    @Test @Order(5)
+    fun `errors are typed and carry messages`() = runBlocking<Unit> {
+        val bad = assertThrows(SendException.InvalidInvoice::class.java) { runBlocking { wallet.payBolt11("lnbcrt1garbage") } }
+        assertTrue(bad.message!!.contains("invoice"))
+        val wrong = assertThrows(SendException.InvalidAmount::class.java) {
+            runBlocking { wallet.payBolt11(scene.merchantInvoice(1_000_000).getValue("bolt11"), 2_000_000uL) }
+        }
+        assertTrue(wrong.message!!.contains("1000000 msat"))
+        assertThrows(SendException.WrongNetwork::class.java) {
+            runBlocking { wallet.sendOnchain("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", 1000uL) }
+        }
+        assertThrows(ReceiveException.InvalidAmount::class.java) { runBlocking { wallet.receiveBolt11(0uL, "zero", 60u) } }
+        val headers = mapOf("x-lsps5-timestamp" to "2020-01-01T00:00:00.000Z", "x-lsps5-signature" to "00")
+        val push = assertThrows(PushException.InvalidPush::class.java) { wallet.handlePushBlocking("{}".toByteArray(), headers, 5_000uL) }
+        assertTrue(push.message!!.contains("expired"))
+        assertThrows(PushException.OfferNotReady::class.java) { runBlocking { wallet.receiveOffer(200uL) } }
+        assertThrows(PushException.RegistrationFailed::class.java) {
+            runBlocking { wallet.registerForPush("doze-kotlin-tests", PushTarget.Webhook("ftp://127.0.0.1/push")) }
+        }
+        assertEquals(LifecycleState.RUNNING, wallet.state())
+    }
+
+    @Test @Order(6)
+    fun `sync and concurrent calls`() = runBlocking<Unit> {
+        scene.mine(1)
+        wallet.sync()
+        recorder.waitFor { it.kind is WalletEventKind.SyncCompleted }
+        val a = async { wallet.receiveBolt11(1_000_000uL, "a", 600u) }
+        val b = async { wallet.receiveBolt11(null, "any", 600u) }
+        assertEquals(1_000_000uL, a.await().amountMsat)
+        assertNull(b.await().amountMsat)
+    }
+
+    @Test @Order(7)
+    fun `parses, quotes and sends`() = runBlocking<Unit> {
+        val invoice = scene.merchantInvoice(5_000_000)
+        val request = parse(invoice.getValue("bolt11"), Network.REGTEST) as PaymentRequest.Bolt11
+        assertEquals(5_000_000uL, request.amountMsat)
+        assertEquals(scene.info.getValue("merchant_node_id"), request.payeePubkey)
+        val quote = wallet.prepareSend(invoice.getValue("bolt11"))
+        assertNull(quote.blocker)
+        val tooMuch = wallet.prepareSend(scene.merchantInvoice(900_000_000).getValue("bolt11"))
+        assertTrue(tooMuch.blocker is SendBlocker.InsufficientBalance)
+        assertThrows(SendException.InsufficientFunds::class.java) { runBlocking { wallet.send(tooMuch) } }
+        val paymentId = wallet.send(quote)
+        recorder.waitFor { (it.kind as? WalletEventKind.PaymentSent)?.paymentId == paymentId }
+        assertThrows(ParseException.UnknownFormat::class.java) { parse("hello", Network.REGTEST) }
+    }
+
+    @Test @Order(8)
+    fun `a push while the app holds the wallet returns at once`() {
+        Wallet(scene.config(storage), MNEMONIC).use { extension ->
+            val (payload, headers) = scene.lspPush()
+            val outcome = extension.handlePushBlocking(payload, headers, 20_000uL)
+            assertEquals(WakeEnd.APP_HOLDS_WALLET, outcome.ended)
+            assertEquals(LifecycleState.RUNNING, wallet.state())
+        }
+    }
+
+    @Test @Order(9)
+    fun `stops and restarts with the blocking variants`() = runBlocking<Unit> {
+        val before = wallet.listPayments()
+        wallet.stop()
+        assertEquals(LifecycleState.STOPPED, wallet.state())
+        assertThrows(WalletException.NotRunning::class.java) { wallet.nodeId() }
+        wallet.startBlocking()
+        assertEquals(before, wallet.listPayments())
+        wallet.stopBlocking()
+        assertEquals(LifecycleState.STOPPED, wallet.state())
+        assertFalse(wallet.cachedOffer() != null)
+    }
+
+    @Test @Order(10)
+    fun `a signed push wakes the stopped wallet and a replay is refused`() = runBlocking<Unit> {
+        assertEquals(LifecycleState.STOPPED, wallet.state())
+        Wallet(scene.config(storage), MNEMONIC).use { extension ->
+            val (payload, headers) = scene.lspPush()
+            val outcome = extension.handlePush(payload, headers, 20_000uL)
+            assertEquals(WakeEnd.NOTHING_PENDING, outcome.ended, outcome.toString())
+            assertTrue(outcome.payments.isEmpty() && outcome.dedupKey.startsWith("push:"))
+            assertEquals(LifecycleState.STOPPED, extension.state())
+            val replay = assertThrows(PushException.InvalidPush::class.java) { extension.handlePushBlocking(payload, headers, 20_000uL) }
+            assertTrue(replay.message!!.contains("replayed"))
+        }
+    }
+}

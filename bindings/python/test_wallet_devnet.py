@@ -1,0 +1,238 @@
+"""A real wallet on the devnet, driven through the generated Python bindings: created from a
+recovery phrase, started, paid 50 000 sat through the LSP (a just-in-time channel) by a merchant,
+paying the merchant back, its history, events in the listener, typed errors, push
+registration, and stop/restart. The tests of this module share one wallet and run in order."""
+
+import asyncio
+import re
+
+import pytest
+
+from conftest import MNEMONIC, LogCollector, Recorder, wait_until
+
+pytestmark = pytest.mark.devnet
+
+
+@pytest.fixture(scope="module")
+def logs(doze):
+    collector = LogCollector()
+    # Only the first call in a process installs the listener.
+    doze.init_logging(doze.LogLevel.INFO, collector)
+    return collector
+
+
+@pytest.fixture(scope="module")
+def phone(doze, scene, logs, tmp_path_factory):
+    storage = tmp_path_factory.mktemp("phone")
+    wallet = doze.Wallet(scene.config(doze, str(storage)), MNEMONIC, None)
+    recorder = Recorder()
+    wallet.set_event_listener(recorder)
+    asyncio.run(wallet.start())
+    yield wallet, recorder, storage
+    if wallet.state() == doze.LifecycleState.RUNNING:
+        wallet.stop_blocking()
+
+
+def test_started_wallet_is_running_and_empty(doze, phone, logs):
+    wallet, _, _ = phone
+    assert wallet.state() == doze.LifecycleState.RUNNING
+    assert re.fullmatch(r"0[23][0-9a-f]{64}", wallet.node_id())
+    balances = wallet.balances()
+    assert (balances.lightning_spendable_sat, balances.onchain_confirmed_sat) == (0, 0)
+    assert wallet.list_payments() == []
+    assert any("wallet started" in e.message for e in logs.entries), "logs reach the LogListener"
+    assert all(isinstance(e.level, doze.LogLevel) for e in logs.entries)
+
+
+def test_starting_twice_or_from_a_second_wallet_is_refused(doze, scene, phone):
+    wallet, _, storage = phone
+    with pytest.raises(doze.WalletError.AlreadyRunning):
+        asyncio.run(wallet.start())
+    second = doze.Wallet(scene.config(doze, str(storage)), MNEMONIC)
+    with pytest.raises(doze.WalletError.StorageLocked) as raised:
+        second.start_blocking()
+    assert "locked" in str(raised.value)
+
+
+def test_receive_50k_sat_through_the_lsp(doze, scene, phone):
+    wallet, recorder, _ = phone
+    invoice = asyncio.run(wallet.receive_bolt11(50_000_000, "first sats", 3600))
+    assert invoice.via_jit_channel, "no channel yet: the LSP opens one"
+    assert invoice.amount_msat == 50_000_000 and invoice.bolt11.startswith("lnbcrt")
+    assert scene.merchant_pays(invoice.bolt11)
+    received = recorder.wait_for(lambda e: e.kind.is_payment_received())
+    assert received.kind.amount_msat == 50_000_000
+    assert received.kind.payment_hash == invoice.payment_hash
+    assert received.id == f"payment-received:{received.kind.payment_id}"
+    recorder.wait_for(lambda e: e.kind.is_channel_ready())
+    wait_until("the received sats are spendable", lambda: wallet.balances().lightning_spendable_sat > 45_000)
+    assert wallet.balances().lightning_inbound_sat > 0
+
+
+def test_receive_errors_are_typed(doze, phone):
+    wallet, _, _ = phone
+    with pytest.raises(doze.ReceiveError.InvalidAmount):
+        asyncio.run(wallet.receive_bolt11(0, "nothing", 3600))
+    with pytest.raises(doze.ReceiveError.InvalidAmount):
+        asyncio.run(wallet.receive_bolt11(1000, "no time", 0))
+
+
+def test_pay_a_merchant_invoice(doze, scene, phone):
+    wallet, recorder, _ = phone
+    invoice = scene.merchant_invoice(20_000_000)
+    payment_id = asyncio.run(wallet.pay_bolt11(invoice["bolt11"], None))
+    sent = recorder.wait_for(lambda e: e.kind.is_payment_sent() and e.kind.payment_id == payment_id)
+    assert sent.id == f"payment-sent:{payment_id}"
+    assert sent.kind.payment_hash == invoice["payment_hash"]
+    wait_until("the merchant has it", lambda: scene.merchant_status(invoice["payment_hash"]) == "succeeded")
+    with pytest.raises(doze.SendError.DuplicatePayment):
+        asyncio.run(wallet.pay_bolt11(invoice["bolt11"], None))
+
+
+def test_send_errors_are_typed(doze, scene, phone):
+    wallet, _, _ = phone
+    with pytest.raises(doze.SendError.InvalidInvoice):
+        asyncio.run(wallet.pay_bolt11("lnbcrt1garbage", None))
+    other = scene.merchant_invoice(1_000_000)["bolt11"]
+    with pytest.raises(doze.SendError.InvalidAmount) as raised:
+        asyncio.run(wallet.pay_bolt11(other, 2_000_000))
+    assert "1000000 msat" in str(raised.value)
+    with pytest.raises(doze.SendError.InsufficientFunds):
+        asyncio.run(wallet.send_onchain(wallet.new_onchain_address(), 100_000_000))
+    mainnet = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+    with pytest.raises(doze.SendError.WrongNetwork) as raised:
+        asyncio.run(wallet.send_onchain(mainnet, 1000))
+    assert "mainnet" in str(raised.value) and "regtest" in str(raised.value)
+
+
+def test_history_lists_both_payments(doze, phone):
+    wallet, _, _ = phone
+    wait_until(
+        "both payments settled",
+        lambda: sum(p.status == doze.PaymentStatus.SUCCEEDED for p in wallet.list_payments()) == 2,
+    )
+    history = wallet.list_payments()
+    inbound = [p for p in history if p.direction == doze.PaymentDirection.INBOUND]
+    outbound = [p for p in history if p.direction == doze.PaymentDirection.OUTBOUND]
+    assert [p.kind for p in inbound] == [doze.PaymentKind.BOLT11_JIT]
+    assert [(p.kind, p.amount_msat) for p in outbound] == [(doze.PaymentKind.BOLT11, 20_000_000)]
+    assert all(p.payment_hash and len(p.payment_hash) == 64 for p in history)
+    assert history == sorted(history, key=lambda p: p.updated_at_secs, reverse=True)
+
+
+def test_history_pages(doze, phone):
+    wallet, _, _ = phone
+    page = wallet.list_payments_page(doze.PaymentFilter(), None, 50)
+    assert isinstance(page.payments, list)
+    outbound = wallet.list_payments_page(doze.PaymentFilter(direction=doze.PaymentDirection.OUTBOUND), None, 50)
+    assert all(p.direction == doze.PaymentDirection.OUTBOUND for p in outbound.payments)
+
+
+def test_sync_reports_in_the_listener(doze, scene, phone):
+    wallet, recorder, _ = phone
+    scene.mine(1)
+    asyncio.run(wallet.sync())
+    recorder.wait_for(lambda e: e.kind.is_sync_started())
+    recorder.wait_for(lambda e: e.kind.is_sync_completed())
+
+
+def test_concurrent_async_calls_share_one_event_loop(doze, phone):
+    wallet, _, _ = phone
+
+    async def both():
+        return await asyncio.gather(
+            wallet.receive_bolt11(1_000_000, "a", 600), wallet.receive_bolt11(None, "any amount", 600)
+        )
+
+    fixed, open_amount = asyncio.run(both())
+    assert fixed.amount_msat == 1_000_000 and open_amount.amount_msat is None
+    assert not fixed.via_jit_channel, "the JIT channel has room now"
+
+
+def test_push_registration_reaches_the_lsp_and_its_refusals_are_typed(doze, scene, phone):
+    wallet, _, _ = phone
+    # The LSP checks the signed request and the target: a webhook must be http(s).
+    with pytest.raises(doze.PushError.RegistrationFailed) as raised:
+        asyncio.run(wallet.register_for_push("doze-python-tests", doze.PushTarget.WEBHOOK(url="ftp://127.0.0.1/push")))
+    assert "http" in str(raised.value)
+    with pytest.raises(doze.PushError.InvalidConfig):
+        asyncio.run(wallet.register_for_push("", doze.PushTarget.WEBHOOK(url="http://127.0.0.1:9/push")))
+    with pytest.raises(doze.PushError.OfferNotReady):
+        asyncio.run(wallet.receive_offer(200))
+    assert wallet.cached_offer() is None
+
+
+def test_a_forged_push_is_refused_while_running(doze, phone):
+    wallet, _, _ = phone
+    headers = {"x-lsps5-timestamp": "2020-01-01T00:00:00.000Z", "x-lsps5-signature": "00"}
+    with pytest.raises(doze.PushError.InvalidPush):
+        wallet.handle_push_blocking(b'{"jsonrpc":"2.0","method":"lsps5.onion_message_incoming","params":{}}', headers, 5000)
+    assert wallet.state() == doze.LifecycleState.RUNNING
+
+
+def test_parse_and_quote_then_send(doze, scene, phone):
+    wallet, recorder, _ = phone
+    invoice = scene.merchant_invoice(5_000_000)
+    request = doze.parse(invoice["bolt11"].upper(), doze.Network.REGTEST)
+    assert request.is_bolt11()
+    assert (request.amount_msat, request.payment_hash) == (5_000_000, invoice["payment_hash"])
+    assert request.payee_pubkey == scene.info["merchant_node_id"]
+
+    quote = wallet.prepare_send(invoice["bolt11"], None, None)
+    assert quote.blocker is None and quote.amount_msat == 5_000_000 and quote.fee_cap_msat >= 10_000
+    assert quote.request.is_bolt11() and quote.request.payment_hash == invoice["payment_hash"]
+    too_much = wallet.prepare_send(scene.merchant_invoice(900_000_000)["bolt11"], None, None)
+    assert too_much.blocker is not None and too_much.blocker.is_insufficient_balance()
+    assert too_much.blocker.available_msat < 900_000_000
+    with pytest.raises(doze.SendError.InsufficientFunds) as raised:
+        asyncio.run(wallet.send(too_much))
+    assert "sat available" in str(raised.value)
+    with pytest.raises(doze.SendError.InvalidRequest):
+        wallet.prepare_send("hello", None, None)
+
+    payment_id = asyncio.run(wallet.send(quote))
+    recorder.wait_for(lambda e: e.kind.is_payment_sent() and e.kind.payment_id == payment_id)
+    wait_until("the merchant has it", lambda: scene.merchant_status(invoice["payment_hash"]) == "succeeded")
+
+
+def test_a_push_while_the_app_holds_the_wallet_returns_at_once(doze, scene, phone):
+    wallet, _, storage = phone
+    extension = doze.Wallet(scene.config(doze, str(storage)), MNEMONIC)
+    payload, headers = scene.lsp_push()
+    outcome = extension.handle_push_blocking(payload, headers, 20_000)
+    assert outcome.ended == doze.WakeEnd.APP_HOLDS_WALLET
+    assert outcome.payments == [] and outcome.timings.node_started_ms is None
+    assert wallet.state() == doze.LifecycleState.RUNNING
+
+
+def test_stop_then_restart_blocking_keeps_the_history(doze, scene, phone):
+    wallet, _, _ = phone
+    before = wallet.list_payments()
+    asyncio.run(wallet.stop())
+    assert wallet.state() == doze.LifecycleState.STOPPED
+    with pytest.raises(doze.WalletError.NotRunning):
+        wallet.node_id()
+    with pytest.raises(doze.SendError.NotRunning):
+        asyncio.run(wallet.pay_bolt11(scene.merchant_invoice(1_000)["bolt11"], None))
+    wallet.start_blocking()
+    assert wallet.state() == doze.LifecycleState.RUNNING
+    assert wallet.list_payments() == before
+    wallet.stop_blocking()
+    assert wallet.state() == doze.LifecycleState.STOPPED
+
+
+def test_a_signed_push_wakes_the_stopped_wallet_and_a_replay_is_refused(doze, scene, phone):
+    wallet, _, storage = phone
+    assert wallet.state() == doze.LifecycleState.STOPPED
+    # As a notification extension would: a fresh Wallet object, the async call.
+    extension = doze.Wallet(scene.config(doze, str(storage)), MNEMONIC)
+    payload, headers = scene.lsp_push()
+    outcome = asyncio.run(extension.handle_push(payload, headers, 20_000))
+    assert outcome.ended == doze.WakeEnd.NOTHING_PENDING, outcome
+    assert outcome.payments == [] and outcome.notification_text
+    assert outcome.dedup_key.startswith("push:")
+    assert outcome.timings.lsp_connected_ms is not None and outcome.timings.total_ms < 15_000
+    assert extension.state() == doze.LifecycleState.STOPPED
+    with pytest.raises(doze.PushError.InvalidPush) as raised:
+        extension.handle_push_blocking(payload, headers, 20_000)
+    assert "replayed" in str(raised.value)

@@ -1,0 +1,66 @@
+//! The two interfaces the app implements: the wallet's event listener and the log listener.
+//!
+//! Both are called from the wallet's background threads. A call into the app that throws comes
+//! back to Rust as a panic (uniffi's rule for callbacks without an error type); the adapters
+//! here catch it so that it never unwinds through ldk-node's or the runtime's threads.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use doze_core as dc;
+
+use crate::types::{LogEntry, LogLevel, WalletEvent};
+
+/// Receives the wallet's events; implemented by the app and set with
+/// `Wallet.set_event_listener` before `start()`.
+///
+/// Called from a background thread, one event at a time, in order: return when the event is
+/// safely processed (the wallet then forgets it). If the app is killed before that, the event is
+/// delivered again on the next start with the same `WalletEvent.id`. If `on_event` throws,
+/// delivery pauses and the event is delivered again on the next start.
+#[uniffi::export(callback_interface)]
+pub trait EventListener: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: WalletEvent);
+}
+
+/// Receives log records; implemented by the app (forward them to OSLog or Logcat). Called from
+/// any thread: keep it quick, and do not call back into the wallet from it.
+#[uniffi::export(callback_interface)]
+pub trait LogListener: Send + Sync {
+    /// One record.
+    fn log(&self, entry: LogEntry);
+}
+
+/// Hands doze-core the app's event listener.
+pub(crate) struct EventAdapter(pub(crate) Box<dyn EventListener>);
+
+impl dc::EventListener for EventAdapter {
+    fn on_event(&self, event: dc::WalletEvent) {
+        let id = event.id.clone();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.0.on_event(event.into()))) {
+            log::error!("the app's event listener threw on {id}; it will be delivered again on the next start");
+            // doze-core treats a failed delivery as "not handled" and redelivers it: the unwind
+            // ends in its event task, never in the app's code.
+            resume_unwind(panic);
+        }
+    }
+}
+
+struct LogAdapter(Box<dyn LogListener>);
+
+impl dc::LogListener for LogAdapter {
+    fn log(&self, entry: dc::LogEntry) {
+        // A log call happens anywhere, on any thread: a listener that throws loses its record,
+        // nothing else.
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.log(entry.into())));
+    }
+}
+
+/// Sends every log record of Doze and ldk-node at `level` or above to `listener`, for the whole
+/// process. Only the first call installs the listener (there is one logger per process); later
+/// calls only change the level. Returns whether this call installed it.
+#[uniffi::export]
+pub fn init_logging(level: LogLevel, listener: Box<dyn LogListener>) -> bool {
+    dc::init_logging(level.into(), Arc::new(LogAdapter(listener)))
+}

@@ -1,0 +1,227 @@
+//! The `Wallet` object.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::blocking::block_on;
+use crate::callbacks::{EventAdapter, EventListener};
+use crate::errors::{PushError, ReceiveError, SendError, WalletError};
+use crate::types::{
+    Balances, LifecycleState, PaymentFilter, PaymentInfo, PaymentPage, PushRegistration,
+    PushTarget, ReceiveInvoice, SendAttempt, SendQuote, WakeOutcome, WalletConfig,
+};
+
+/// A Lightning wallet for a phone: created from the recovery phrase the app holds, started
+/// while the app is in the foreground, woken by `handle_push` while it is not.
+///
+/// Thread-safe; every method can be called at any time and throws `NotRunning` when it needs a
+/// running wallet. The slow calls are `async` (Swift `async`, Kotlin `suspend`): they do their
+/// work on the wallet's own threads, never on the caller's. Dropping the last reference stops
+/// a running wallet.
+#[derive(uniffi::Object)]
+pub struct Wallet {
+    inner: doze_core::Wallet,
+}
+
+#[uniffi::export]
+impl Wallet {
+    /// Creates (or restores: it is the same thing) a wallet from a recovery phrase and an
+    /// optional BIP39 passphrase. Checks the phrase and the configuration; touches neither disk
+    /// nor network. Throws `WalletError.InvalidMnemonic` or `WalletError.InvalidConfig`.
+    #[uniffi::constructor(default(passphrase = None))]
+    pub fn new(
+        config: WalletConfig, mnemonic: String, passphrase: Option<String>,
+    ) -> Result<Arc<Wallet>, WalletError> {
+        let inner = doze_core::Wallet::new(config.into(), &mnemonic, passphrase)?;
+        Ok(Arc::new(Wallet { inner }))
+    }
+
+    /// Sets the listener that receives the wallet's events. Set it before `start()`: events
+    /// wait in the wallet's persisted queue until a listener has taken them.
+    pub fn set_event_listener(&self, listener: Box<dyn EventListener>) {
+        self.inner.set_event_listener(Arc::new(EventAdapter(listener)));
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> LifecycleState {
+        self.inner.state().into()
+    }
+
+    /// Starts the wallet: takes the storage lock (`WalletError.StorageLocked` if another
+    /// process, e.g. the notification extension, runs it), starts the node, connects to the LSP
+    /// and starts delivering events.
+    pub async fn start(&self) -> Result<(), WalletError> {
+        Ok(self.inner.start().await?)
+    }
+
+    /// `start()` for callers that cannot await (a background job). Blocks the calling thread:
+    /// never call it on the main thread.
+    pub fn start_blocking(&self) -> Result<(), WalletError> {
+        Ok(block_on(self.inner.start())?)
+    }
+
+    /// Stops the wallet cleanly (the node, the event delivery) and releases the storage lock.
+    pub async fn stop(&self) -> Result<(), WalletError> {
+        Ok(self.inner.stop().await?)
+    }
+
+    /// `stop()` for callers that cannot await. Blocks the calling thread: never call it on the
+    /// main thread.
+    pub fn stop_blocking(&self) -> Result<(), WalletError> {
+        Ok(block_on(self.inner.stop())?)
+    }
+
+    /// Syncs the on-chain wallet and the channels with the chain source. The listener sees
+    /// `SyncStarted` and `SyncCompleted`/`SyncFailed`.
+    pub async fn sync(&self) -> Result<(), WalletError> {
+        Ok(self.inner.sync().await?)
+    }
+
+    /// This wallet's Lightning node id (hex). Needs a running wallet.
+    pub fn node_id(&self) -> Result<String, WalletError> {
+        Ok(self.inner.node_id()?)
+    }
+
+    /// The balances now. Needs a running wallet.
+    pub fn balances(&self) -> Result<Balances, WalletError> {
+        Ok(self.inner.balances()?.into())
+    }
+
+    /// Every payment the node knows, newest first. Needs a running wallet.
+    pub fn list_payments(&self) -> Result<Vec<PaymentInfo>, WalletError> {
+        Ok(self.inner.list_payments()?.into_iter().map(Into::into).collect())
+    }
+
+    /// One page of the payment history, newest first, filtered: pass `null` as `cursor` for
+    /// the first page and the returned `next_cursor` for the next. Works whether or not the
+    /// wallet runs.
+    #[uniffi::method(default(cursor = None, limit = 50))]
+    pub fn list_payments_page(
+        &self, filter: PaymentFilter, cursor: Option<String>, limit: u32,
+    ) -> Result<PaymentPage, WalletError> {
+        Ok(self.inner.list_payments_page(filter.into(), cursor, limit)?.into())
+    }
+
+    /// The send attempts of one payment, first first.
+    pub fn payment_attempts(&self, payment_id: String) -> Result<Vec<SendAttempt>, WalletError> {
+        Ok(self.inner.payment_attempts(&payment_id)?.into_iter().map(Into::into).collect())
+    }
+
+    /// Creates a BOLT11 invoice for `amount_msat` (any amount when `null`), valid for
+    /// `expiry_secs`. Uses an existing channel when one can take the whole amount, otherwise
+    /// asks the LSP for a just-in-time channel (`ReceiveInvoice.via_jit_channel`).
+    #[uniffi::method(default(description = "", expiry_secs = 3600))]
+    pub async fn receive_bolt11(
+        &self, amount_msat: Option<u64>, description: String, expiry_secs: u32,
+    ) -> Result<ReceiveInvoice, ReceiveError> {
+        Ok(self.inner.receive_bolt11(amount_msat, description, expiry_secs).await?.into())
+    }
+
+    /// A new on-chain address of this wallet. Needs a running wallet.
+    pub fn new_onchain_address(&self) -> Result<String, ReceiveError> {
+        Ok(self.inner.new_onchain_address()?)
+    }
+
+    /// Pays a BOLT11 invoice (with or without `lightning:`). `amount_msat` is required for an
+    /// invoice without an amount and must be left out (or equal) otherwise. Checks network,
+    /// expiry and amount first and throws `SendError` before any money leaves. Returns the
+    /// payment id; the outcome arrives as a `PaymentSent` or `PaymentFailed` event.
+    #[uniffi::method(default(amount_msat = None))]
+    pub async fn pay_bolt11(
+        &self, invoice: String, amount_msat: Option<u64>,
+    ) -> Result<String, SendError> {
+        Ok(self.inner.pay_bolt11(&invoice, amount_msat).await?)
+    }
+
+    /// Reads `input` (invoice, offer, `bitcoin:` URI, address, node id) and prices paying it:
+    /// `amount_msat` for requests without an amount, `fee_limit_msat` to override the default
+    /// routing fee cap (1 % with a 10 sat floor). The quote says what can be sent and, in
+    /// `blocker`, why not. Needs a running wallet.
+    #[uniffi::method(default(amount_msat = None, fee_limit_msat = None))]
+    pub fn prepare_send(
+        &self, input: String, amount_msat: Option<u64>, fee_limit_msat: Option<u64>,
+    ) -> Result<SendQuote, SendError> {
+        Ok(self.inner.prepare_send(&input, amount_msat, fee_limit_msat)?.into())
+    }
+
+    /// Prices sending everything the channels can carry to `input` (which must not fix an
+    /// amount), routing fees included ("send max"). Needs a running wallet.
+    #[uniffi::method(default(fee_limit_msat = None))]
+    pub fn prepare_send_max(&self, input: String, fee_limit_msat: Option<u64>) -> Result<SendQuote, SendError> {
+        Ok(self.inner.prepare_send_max(&input, fee_limit_msat)?.into())
+    }
+
+    /// Pays a quote from `prepare_send`/`prepare_send_max`, split over the wallet's channels
+    /// when needed. Returns the payment id (on-chain: the transaction id); the outcome arrives
+    /// as a `PaymentSent` or `PaymentFailed` event and in the history.
+    pub async fn send(&self, quote: SendQuote) -> Result<String, SendError> {
+        Ok(self.inner.send(quote.into()).await?)
+    }
+
+    /// Sends `amount_sat` on-chain to `address` (with or without `bitcoin:`), or everything
+    /// spendable when `null`. Returns the transaction id.
+    pub async fn send_onchain(
+        &self, address: String, amount_sat: Option<u64>,
+    ) -> Result<String, SendError> {
+        Ok(self.inner.send_onchain(&address, amount_sat).await?)
+    }
+
+    /// Registers this wallet for push notifications with its LSP (needs `LspConfig.api_url`, a
+    /// running wallet and a channel with the LSP). Afterwards `receive_offer` yields an offer
+    /// that stays payable while the phone sleeps. Registering again replaces the target.
+    //
+    // doze-core builds this call's HTTP request (with its timeout timer) before handing it to
+    // the wallet's runtime, which needs a tokio context while it is polled: uniffi's tokio
+    // wrapper provides one, whatever executor the app awaits on.
+    #[uniffi::method(async_runtime = "tokio")]
+    pub async fn register_for_push(
+        &self, app_name: String, target: PushTarget,
+    ) -> Result<PushRegistration, PushError> {
+        Ok(self.inner.register_for_push(app_name, target.into()).await?.into())
+    }
+
+    /// The offline BOLT 12 offer, waiting up to `timeout_ms` for the LSP to store the wallet's
+    /// static invoice after `register_for_push` (`PushError.OfferNotReady` if it has not). The
+    /// offer is reusable and is cached for `cached_offer`.
+    #[uniffi::method(default(timeout_ms = 30000))]
+    pub async fn receive_offer(&self, timeout_ms: u64) -> Result<String, PushError> {
+        Ok(self.inner.receive_offer(Duration::from_millis(timeout_ms)).await?)
+    }
+
+    /// Whether this wallet's network graph has `node_id`'s node announcement: paying a BOLT 12
+    /// offer, and releasing a payment held for this wallet, need the announcement of the other
+    /// side's LSP. Needs a running wallet.
+    pub fn knows_node(&self, node_id: String) -> Result<bool, WalletError> {
+        Ok(self.inner.knows_node(&node_id)?)
+    }
+
+    /// The last offline offer this wallet obtained, readable without starting the wallet (for a
+    /// receive screen shown while it sleeps).
+    pub fn cached_offer(&self) -> Result<Option<String>, PushError> {
+        Ok(self.inner.cached_offer()?)
+    }
+
+    /// Handles a push notification from the LSP: `payload` is the notification's body,
+    /// `headers` its `x-lsps5-timestamp` and `x-lsps5-signature` fields. Verifies it before
+    /// anything else (`PushError.InvalidPush` if forged, expired, replayed or malformed), then
+    /// starts the wallet lean, receives what the LSP holds for it, and stops, within
+    /// `deadline_ms` (give it the time the OS allows minus a margin for the notification) plus
+    /// the time a clean stop takes. The `WakeOutcome` says what to show.
+    pub async fn handle_push(
+        &self, payload: Vec<u8>, headers: HashMap<String, String>, deadline_ms: u64,
+    ) -> Result<WakeOutcome, PushError> {
+        let deadline = Duration::from_millis(deadline_ms);
+        Ok(self.inner.handle_push(payload, headers, deadline).await?.into())
+    }
+
+    /// `handle_push` for a notification service extension (iOS) or an Android service or
+    /// worker that cannot await: blocks the calling thread until the wake is over. Never call
+    /// it on the main thread.
+    pub fn handle_push_blocking(
+        &self, payload: Vec<u8>, headers: HashMap<String, String>, deadline_ms: u64,
+    ) -> Result<WakeOutcome, PushError> {
+        let deadline = Duration::from_millis(deadline_ms);
+        Ok(block_on(self.inner.handle_push(payload, headers, deadline))?.into())
+    }
+}
