@@ -136,6 +136,22 @@ def test_sync_reports_in_the_listener(doze, scene, phone):
     recorder.wait_for(lambda e: e.kind.is_sync_completed())
 
 
+def test_a_listener_that_raises_breaks_nothing(doze, scene, tmp_path):
+    class Raising(Recorder):
+        def on_event(self, event):
+            super().on_event(event)
+            raise RuntimeError("the app's listener fails")
+
+    wallet = doze.Wallet(scene.config(doze, str(tmp_path / "raising")), "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong")
+    listener = Raising()
+    wallet.set_event_listener(listener)
+    wallet.start_blocking()
+    asyncio.run(wallet.sync())  # SyncStarted/SyncCompleted go to the raising listener
+    asyncio.run(wallet.sync())
+    assert sum(e.kind.is_sync_completed() for e in listener.events) == 2, "delivery goes on"
+    wallet.stop_blocking()
+
+
 def test_concurrent_async_calls_share_one_event_loop(doze, phone):
     wallet, _, _ = phone
 

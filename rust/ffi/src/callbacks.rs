@@ -2,9 +2,9 @@
 //!
 //! Both are called from the wallet's background threads. A call into the app that throws comes
 //! back to Rust as a panic (uniffi's rule for callbacks without an error type); the adapters
-//! here catch it so that it never unwinds through ldk-node's or the runtime's threads.
+//! here catch it, so it never unwinds through doze-core, ldk-node or the runtime.
 
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use doze_core as dc;
@@ -16,8 +16,8 @@ use crate::types::{LogEntry, LogLevel, WalletEvent};
 ///
 /// Called from a background thread, one event at a time, in order: return when the event is
 /// safely processed (the wallet then forgets it). If the app is killed before that, the event is
-/// delivered again on the next start with the same `WalletEvent.id`. If `on_event` throws,
-/// delivery pauses and the event is delivered again on the next start.
+/// delivered again on the next start with the same `WalletEvent.id`. If `on_event` throws, the
+/// exception is logged and the event counts as delivered (the history still has the payment).
 #[uniffi::export(callback_interface)]
 pub trait EventListener: Send + Sync {
     /// One event.
@@ -38,11 +38,10 @@ pub(crate) struct EventAdapter(pub(crate) Box<dyn EventListener>);
 impl dc::EventListener for EventAdapter {
     fn on_event(&self, event: dc::WalletEvent) {
         let id = event.id.clone();
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.0.on_event(event.into()))) {
-            log::error!("the app's event listener threw on {id}; it will be delivered again on the next start");
-            // doze-core treats a failed delivery as "not handled" and redelivers it: the unwind
-            // ends in its event task, never in the app's code.
-            resume_unwind(panic);
+        if catch_unwind(AssertUnwindSafe(|| self.0.on_event(event.into()))).is_err() {
+            // The app's exception stops here: it must not fail the call that produced the
+            // event (a sync) nor stop the delivery of the next ones.
+            log::error!("the app's event listener threw on {id}; the event counts as delivered");
         }
     }
 }
