@@ -335,7 +335,20 @@ pub fn log_lsp_to_file(observers: Observers, name: &str) -> Observers {
 pub fn start_lsp(devnet: &Devnet, dir: &std::path::Path, observers: Observers, configure: impl FnOnce(&mut LspConfig)) -> Lsp {
     let mut config = devnet_config(&devnet.esplora_url(), dir);
     configure(&mut config);
-    Lsp::start_with_observers(config, observers).unwrap_or_else(|e| panic!("the LSP starts: {e}"))
+    // The P2P port is picked free and released before ldk-node binds it; another process can
+    // take it in between. Retry on a fresh port rather than fail the scene.
+    let mut last_error = None;
+    for _ in 0..3 {
+        match Lsp::start_with_observers(config.clone(), observers.clone()) {
+            Ok(lsp) => return lsp,
+            Err(e) => {
+                log::warn!(target: "doze_lsp::testing", "the LSP did not start ({e}); retrying on another port");
+                config.p2p_listen = devnet_config(&devnet.esplora_url(), dir).p2p_listen;
+                last_error = Some(e);
+            }
+        }
+    }
+    panic!("the LSP starts: {}", last_error.map(|e| e.to_string()).unwrap_or_default())
 }
 
 /// Funds an LSP's on-chain wallet with `amount` and waits until it is spendable.
