@@ -122,18 +122,20 @@ impl Wallet {
             "signature": node.sign_message(message.as_bytes()),
         });
         let url = format!("{api_url}/v1/push/register");
-        let response = reqwest::Client::builder()
-            .timeout(REGISTER_TIMEOUT)
-            .build()
-            .map_err(|e| WalletError::PushRegistrationFailed(e.to_string()))?
-            .post(&url)
-            .json(&body)
-            .send();
-        let response = self.on_runtime(response).await?.map_err(|e| {
-            WalletError::LspUnavailable(format!("cannot reach {url}: {e}"))
-        })?;
-        let status = response.status();
-        let text = self.on_runtime(response.text()).await?.unwrap_or_default();
+        // Built and sent on the wallet's runtime: reqwest needs a tokio reactor, and the caller
+        // may be a Swift, Kotlin or Python executor.
+        let request_url = url.clone();
+        let exchange = async move {
+            let client = reqwest::Client::builder().timeout(REGISTER_TIMEOUT).build()?;
+            let response = client.post(&request_url).json(&body).send().await?;
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            Ok::<_, reqwest::Error>((status, text))
+        };
+        let (status, text) = self
+            .on_runtime(exchange)
+            .await?
+            .map_err(|e| WalletError::LspUnavailable(format!("cannot reach {url}: {e}")))?;
         if !status.is_success() {
             let reason = serde_json::from_str::<ErrorResponse>(&text).map(|e| e.error).unwrap_or(text);
             return Err(WalletError::PushRegistrationFailed(format!("the LSP answered {status}: {reason}")));
