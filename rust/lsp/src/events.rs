@@ -3,13 +3,13 @@
 //! and its own stop signal.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ldk_node::{Event, Node};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
+use crate::worker::Worker;
 use crate::log_hooks::{Hub, ObserverId};
 
 /// A function that sees every ldk-node event of the LSP, before it is marked handled.
@@ -52,40 +52,19 @@ impl EventHub {
 
 /// The running event loop (a named thread); [`EventLoop::stop`] ends it.
 pub(crate) struct EventLoop {
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 impl EventLoop {
     /// Starts handling `node`'s events on a new thread, awaiting them on `runtime`.
     pub(crate) fn spawn(node: Arc<Node>, runtime: Handle, hub: Arc<EventHub>) -> std::io::Result<EventLoop> {
-        let (stop, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("lsp-events".into())
-            .spawn(move || run(&node, &runtime, &hub, stopped))?;
-        Ok(EventLoop { stop: Some(stop), thread: Some(thread) })
+        let worker = Worker::spawn("lsp-events", move |stopped| run(&node, &runtime, &hub, stopped))?;
+        Ok(EventLoop { worker })
     }
 
     /// Stops the loop and waits for it (at most one event's handling).
-    pub(crate) fn stop(mut self) {
-        self.stop_and_join();
-    }
-
-    fn stop_and_join(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!(target: "doze_lsp", "the event loop panicked");
-            }
-        }
-    }
-}
-
-impl Drop for EventLoop {
-    fn drop(&mut self) {
-        self.stop_and_join();
+    pub(crate) fn stop(self) {
+        self.worker.stop();
     }
 }
 

@@ -17,7 +17,6 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use std::str::FromStr;
@@ -30,8 +29,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::Node;
-use tokio::sync::oneshot;
 
+use crate::worker::Worker;
 use crate::api::{ApiError, ChannelInfo, ChannelList, Health, NodeInfo};
 use crate::push::{ErrorCode, PushApiError, PushService, PushStats, RegistrationInfo, REGISTER_PATH, REGISTRATION_PATH};
 
@@ -156,8 +155,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Failure {
 /// The running server; [`HttpServer::stop`] ends it.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 impl HttpServer {
@@ -171,8 +169,7 @@ impl HttpServer {
             .thread_name("lsp-http")
             .enable_all()
             .build()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("lsp-http".into()).spawn(move || {
+        let worker = Worker::spawn("lsp-http", move |stopped| {
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => listener,
@@ -194,7 +191,7 @@ impl HttpServer {
             runtime.shutdown_timeout(Duration::from_secs(1));
         })?;
         log::info!(target: "doze_lsp::http", "operator API at http://{addr}");
-        Ok(HttpServer { addr, stop: Some(stop), thread: Some(thread) })
+        Ok(HttpServer { addr, worker })
     }
 
     /// The address it listens on.
@@ -203,24 +200,7 @@ impl HttpServer {
     }
 
     /// Stops serving and waits for the server thread.
-    pub(crate) fn stop(mut self) {
-        self.stop_and_join();
-    }
-
-    fn stop_and_join(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!(target: "doze_lsp::http", "the HTTP server thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop_and_join();
+    pub(crate) fn stop(self) {
+        self.worker.stop();
     }
 }

@@ -31,6 +31,7 @@ pub mod log_hooks;
 mod lsp;
 pub mod push;
 pub mod stderr_logger;
+mod worker;
 #[cfg(feature = "testing")]
 pub mod testing;
 

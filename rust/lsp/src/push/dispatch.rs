@@ -7,17 +7,17 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
 use super::notify::{GatewayRequest, SignedNotification};
 use super::registration::TargetKind;
 use super::store::{Outcome, PushStore, Registration};
+use crate::worker::Worker;
 use crate::config::PushConfig;
 
 /// Deliveries in flight at once; more wait their turn.
@@ -126,8 +126,7 @@ struct Context {
 
 /// The running dispatcher thread.
 pub(crate) struct Dispatcher {
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 impl Dispatcher {
@@ -151,8 +150,7 @@ impl Dispatcher {
             last_push,
             deliveries: Semaphore::new(MAX_CONCURRENT_DELIVERIES),
         });
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("lsp-push".into()).spawn(move || {
+        let worker = Worker::spawn("lsp-push", move |mut stopped| {
             runtime.block_on(async {
                 loop {
                     tokio::select! {
@@ -169,28 +167,11 @@ impl Dispatcher {
             runtime.shutdown_timeout(Duration::from_millis(500));
             log::debug!(target: "doze_lsp::push", "push dispatcher stopped");
         })?;
-        Ok(Dispatcher { stop: Some(stop), thread: Some(thread) })
+        Ok(Dispatcher { worker })
     }
 
-    pub(crate) fn stop(mut self) {
-        self.stop_and_join();
-    }
-
-    fn stop_and_join(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!(target: "doze_lsp::push", "the push dispatcher panicked");
-            }
-        }
-    }
-}
-
-impl Drop for Dispatcher {
-    fn drop(&mut self) {
-        self.stop_and_join();
+    pub(crate) fn stop(self) {
+        self.worker.stop();
     }
 }
 
