@@ -2,77 +2,54 @@
 //! before anything is signed (network, expiry, amount).
 
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldk_node::bitcoin::address::NetworkUnchecked;
-use ldk_node::bitcoin::{Address, Network as BtcNetwork};
-use ldk_node::lightning_invoice::{Bolt11Invoice, Currency};
+use ldk_node::bitcoin::Address;
+use ldk_node::lightning_invoice::Bolt11Invoice;
 
 use crate::config::Network;
 use crate::error::WalletError;
+use crate::parse::{parse, ParseError, PaymentRequest};
 use crate::wallet::Wallet;
 
 /// The most a Lightning amount can be: 21 million bitcoin in millisatoshis.
 const MAX_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;
 
-fn strip_scheme<'a>(input: &'a str, scheme: &str) -> &'a str {
-    let trimmed = input.trim();
-    match trimmed.get(..scheme.len()) {
-        Some(prefix) if prefix.eq_ignore_ascii_case(scheme) => &trimmed[scheme.len()..],
-        _ => trimmed,
+/// A parse failure in the words of the call that parsed: `not_this` for inputs of the wrong
+/// kind or format.
+fn from_parse_error(e: ParseError, not_this: fn(String) -> WalletError) -> WalletError {
+    match e {
+        ParseError::WrongNetwork { expected, found } => WalletError::WrongNetwork { expected, found },
+        ParseError::Expired { seconds_ago } => WalletError::InvoiceExpired { seconds_ago },
+        ParseError::InvalidInvoice(m) => WalletError::InvalidInvoice(m),
+        ParseError::InvalidAddress(m) => WalletError::InvalidAddress(m),
+        ParseError::InvalidAmount(m) => WalletError::InvalidAmount(m),
+        other => not_this(other.to_string()),
     }
 }
 
-fn currency_name(currency: Currency) -> &'static str {
-    match currency {
-        Currency::Bitcoin => "bitcoin mainnet",
-        Currency::BitcoinTestnet => "testnet",
-        Currency::Regtest => "regtest",
-        Currency::Simnet => "simnet",
-        Currency::Signet => "signet",
-    }
-}
-
-/// Parses a BOLT11 invoice and checks it can be paid from a wallet on `network` now.
+/// Parses a BOLT11 invoice (through [`parse`]) and checks it can be paid from a wallet on
+/// `network` now.
 pub(crate) fn parse_bolt11(input: &str, network: Network) -> Result<Bolt11Invoice, WalletError> {
-    let text = strip_scheme(input, "lightning:");
-    let invoice = Bolt11Invoice::from_str(text)
-        .map_err(|e| WalletError::InvalidInvoice(format!("not a BOLT11 invoice ({e})")))?;
-    let expected = Currency::from(network.to_bitcoin());
-    if invoice.currency() != expected {
-        return Err(WalletError::WrongNetwork {
-            expected: network.name().into(),
-            found: currency_name(invoice.currency()).into(),
-        });
+    match parse(input, network).map_err(|e| from_parse_error(e, WalletError::InvalidInvoice))? {
+        PaymentRequest::Bolt11 { invoice, .. } => Bolt11Invoice::from_str(&invoice)
+            .map_err(|e| WalletError::InvalidInvoice(format!("not a BOLT11 invoice ({e})"))),
+        _ => Err(WalletError::InvalidInvoice("not a BOLT11 invoice".into())),
     }
-    if invoice.is_expired() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let expired_at = invoice.expires_at().map(|d| d.as_secs()).unwrap_or(0);
-        return Err(WalletError::InvoiceExpired { seconds_ago: now.saturating_sub(expired_at) });
-    }
-    Ok(invoice)
 }
 
-/// Parses an on-chain address and checks it belongs to `network`.
+/// Parses an on-chain address or BIP21 URI (through [`parse`]) and checks it belongs to
+/// `network`.
 pub(crate) fn parse_address(input: &str, network: Network) -> Result<Address, WalletError> {
-    let text = strip_scheme(input, "bitcoin:");
-    let text = text.split('?').next().unwrap_or(text);
-    let unchecked = Address::<NetworkUnchecked>::from_str(text)
-        .map_err(|e| WalletError::InvalidAddress(format!("{text:?} is not a bitcoin address ({e})")))?;
-    let wanted = network.to_bitcoin();
-    if unchecked.is_valid_for_network(wanted) {
-        return Ok(unchecked.assume_checked());
-    }
-    let found = [
-        (BtcNetwork::Bitcoin, "bitcoin mainnet"),
-        (BtcNetwork::Testnet, "testnet or signet"),
-        (BtcNetwork::Regtest, "regtest"),
-    ]
-    .iter()
-    .find(|(n, _)| unchecked.is_valid_for_network(*n))
-    .map(|(_, name)| *name)
-    .unwrap_or("another network");
-    Err(WalletError::WrongNetwork { expected: network.name().into(), found: found.into() })
+    let address = match parse(input, network).map_err(|e| from_parse_error(e, WalletError::InvalidAddress))? {
+        PaymentRequest::OnChain { address, .. } => address,
+        PaymentRequest::Bolt11 { onchain_fallback: Some(address), .. }
+        | PaymentRequest::Bolt12Offer { onchain_fallback: Some(address), .. } => address,
+        _ => return Err(WalletError::InvalidAddress("not a bitcoin address".into())),
+    };
+    Address::<NetworkUnchecked>::from_str(&address)
+        .map(Address::assume_checked)
+        .map_err(|e| WalletError::InvalidAddress(format!("not a bitcoin address ({e})")))
 }
 
 impl Wallet {
