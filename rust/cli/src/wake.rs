@@ -86,6 +86,7 @@ pub fn run(options: Options) -> ExitCode {
         lsp: Some(LspConfig { node_id: options.lsp_id, address: options.lsp_address, token: None, api_url: None }),
         rgs_url: None,
         background_sync: false,
+        additional_lsps: Vec::new(),
     };
     let wallet = match Wallet::new(config, &mnemonic, None) {
         Ok(w) => w,

@@ -53,6 +53,7 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
         }),
         rgs_url: None,
         background_sync: false,
+        additional_lsps: Vec::new(),
     };
 
     // The app: a channel from its LSP, the gossip to reach the sender's LSP, a push

@@ -79,8 +79,14 @@ pub struct WalletConfig {
     pub storage_dir: String,
     /// Where to read the chain.
     pub chain_source: ChainSource,
-    /// The LSP, if any.
+    /// The LSP, if any: it opens the wallet's JIT channels, serves its offline offers and
+    /// pushes its wakes.
     pub lsp: Option<LspConfig>,
+    /// Other LSPs the wallet keeps channels with (liquidity bought elsewhere, a previous LSP).
+    /// The wallet stays connected to them, lets them open channels to it without an on-chain
+    /// anchor reserve, and splits sends over their channels too; receiving and pushes still
+    /// go through `lsp`.
+    pub additional_lsps: Vec<LspConfig>,
     /// A Rapid Gossip Sync server URL. Without one the phone learns gossip from its peers (its
     /// LSP), which is what the devnet uses; production phones should set one.
     pub rgs_url: Option<String>,
@@ -99,12 +105,14 @@ pub(crate) struct ParsedLsp {
 }
 
 impl LspConfig {
-    pub(crate) fn parse(&self) -> Result<ParsedLsp, WalletError> {
+    /// Checks and parses; `field` names this entry in error messages (`lsp`,
+    /// `additional_lsps[0]`).
+    pub(crate) fn parse(&self, field: &str) -> Result<ParsedLsp, WalletError> {
         let node_id = PublicKey::from_str(self.node_id.trim()).map_err(|_| {
-            WalletError::InvalidConfig(format!("lsp.node_id {:?} is not a node public key", self.node_id))
+            WalletError::InvalidConfig(format!("{field}.node_id {:?} is not a node public key", self.node_id))
         })?;
         let address = SocketAddress::from_str(self.address.trim()).map_err(|_| {
-            WalletError::InvalidConfig(format!("lsp.address {:?} is not host:port", self.address))
+            WalletError::InvalidConfig(format!("{field}.address {:?} is not host:port", self.address))
         })?;
         let api_url = match self.api_url.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -113,7 +121,7 @@ impl LspConfig {
             }
             Some(url) => {
                 return Err(WalletError::InvalidConfig(format!(
-                    "lsp.api_url {url:?} is not an http(s) URL"
+                    "{field}.api_url {url:?} is not an http(s) URL"
                 )))
             }
         };
@@ -121,9 +129,16 @@ impl LspConfig {
     }
 }
 
+/// The LSPs of a checked [`WalletConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedLsps {
+    pub primary: Option<ParsedLsp>,
+    pub additional: Vec<ParsedLsp>,
+}
+
 impl WalletConfig {
     /// Checks the configuration without touching disk or network.
-    pub(crate) fn validate(&self) -> Result<Option<ParsedLsp>, WalletError> {
+    pub(crate) fn validate(&self) -> Result<ParsedLsps, WalletError> {
         if self.storage_dir.trim().is_empty() {
             return Err(WalletError::InvalidConfig("storage_dir is empty".into()));
         }
@@ -133,6 +148,19 @@ impl WalletConfig {
         if url.trim().is_empty() {
             return Err(WalletError::InvalidConfig("chain_source url is empty".into()));
         }
-        self.lsp.as_ref().map(LspConfig::parse).transpose()
+        let primary = self.lsp.as_ref().map(|lsp| lsp.parse("lsp")).transpose()?;
+        let additional = self
+            .additional_lsps
+            .iter()
+            .enumerate()
+            .map(|(i, lsp)| lsp.parse(&format!("additional_lsps[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = std::collections::HashSet::new();
+        for id in primary.iter().chain(&additional).map(|l| l.node_id) {
+            if !seen.insert(id) {
+                return Err(WalletError::InvalidConfig(format!("the LSP {id} is listed twice")));
+            }
+        }
+        Ok(ParsedLsps { primary, additional })
     }
 }

@@ -242,7 +242,7 @@ impl History {
         }
         let where_clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
         let sql = format!(
-            "SELECT id, created_at, updated_at, direction, status, kind, amount_msat, fee_msat, payment_hash, txid
+            "SELECT id, created_at, updated_at, direction, status, kind, amount_msat, fee_msat, payment_hash, txid, request
              FROM payments {where_clause} ORDER BY created_at DESC, id DESC LIMIT {}",
             limit + 1
         );
@@ -264,6 +264,7 @@ impl History {
                         txid: row.get(9)?,
                         created_at_secs: created as u64,
                         updated_at_secs: row.get::<_, i64>(2)? as u64,
+                        request: row.get(10)?,
                     },
                 ))
             })

@@ -69,6 +69,9 @@ pub struct PaymentInfo {
     pub created_at_secs: u64,
     /// Last change, seconds since the Unix epoch.
     pub updated_at_secs: u64,
+    /// What the wallet paid (the invoice, offer, address or node id given to `prepare_send`),
+    /// for payments sent through a quote; from the wallet's history only.
+    pub request: Option<String>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -112,6 +115,7 @@ impl From<&PaymentDetails> for PaymentInfo {
             // ldk-node keeps no creation time; the history keeps the first sighting.
             created_at_secs: p.latest_update_timestamp,
             updated_at_secs: p.latest_update_timestamp,
+            request: None,
         }
     }
 }

@@ -69,6 +69,7 @@ enum State {
 pub(crate) struct Inner {
     pub(crate) config: WalletConfig,
     pub(crate) lsp: Option<ParsedLsp>,
+    additional_lsps: Vec<ParsedLsp>,
     mnemonic: Mnemonic,
     passphrase: Option<String>,
     state: Mutex<State>,
@@ -96,7 +97,7 @@ impl Wallet {
         config: WalletConfig, mnemonic: &str, passphrase: Option<String>,
     ) -> Result<Wallet, WalletError> {
         let mnemonic = parse_mnemonic(mnemonic)?;
-        let lsp = config.validate()?;
+        let lsps = config.validate()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("doze")
@@ -105,7 +106,8 @@ impl Wallet {
             .map_err(|e| WalletError::Node(format!("cannot start the wallet's runtime: {e}")))?;
         let inner = Inner {
             config,
-            lsp,
+            lsp: lsps.primary,
+            additional_lsps: lsps.additional,
             mnemonic,
             passphrase,
             state: Mutex::new(State::Created),
@@ -244,7 +246,7 @@ impl Inner {
             *state = State::Running(Running { node: Arc::clone(&node), pump: None, _lock: storage_lock });
             return Ok(node);
         }
-        if let Some(lsp) = &self.lsp {
+        for lsp in self.lsp.iter().chain(&self.additional_lsps) {
             // Persisted: ldk-node reconnects on its own after a disconnect.
             if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
                 log::warn!("could not connect to the LSP {}: {e}", lsp.node_id);
@@ -342,11 +344,12 @@ impl Inner {
         let mut config = Config::default();
         config.network = self.config.network.to_bitcoin();
         config.storage_dir_path = self.storage_dir().join("node").to_string_lossy().into_owned();
-        if let Some(lsp) = &self.lsp {
-            // The LSP opens our channels (JIT, zero-conf) and we have no on-chain funds to
-            // reserve for anchor fee bumps of channels we did not fund; trust it for both.
+        if self.lsp.is_some() || !self.additional_lsps.is_empty() {
+            // LSPs open our channels and we have no on-chain funds to reserve for anchor fee
+            // bumps of channels we did not fund; trust them for that. (Zero-conf trust goes
+            // to the primary LSP only, through LSPS2.)
             config.anchor_channels_config = Some(AnchorChannelsConfig {
-                trusted_peers_no_reserve: vec![lsp.node_id],
+                trusted_peers_no_reserve: self.lsp.iter().chain(&self.additional_lsps).map(|l| l.node_id).collect(),
                 ..AnchorChannelsConfig::default()
             });
         }

@@ -22,6 +22,7 @@ fn config(devnet: &Devnet, dir: &std::path::Path) -> WalletConfig {
         lsp: None,
         rgs_url: None,
         background_sync: false,
+        additional_lsps: Vec::new(),
     }
 }
 
@@ -72,6 +73,7 @@ fn recovery_phrases_are_checked_without_echoing_words() {
         lsp: None,
         rgs_url: None,
         background_sync: false,
+        additional_lsps: Vec::new(),
     };
     let err = Wallet::new(cfg.clone(), &swapped.join(" "), None).unwrap_err();
     assert_eq!(err, WalletError::InvalidMnemonic(MnemonicError::BadChecksum));
@@ -89,6 +91,7 @@ fn bad_configuration_is_named() {
         lsp: None,
         rgs_url: None,
         background_sync: false,
+        additional_lsps: Vec::new(),
     };
     assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("storage_dir")));
     cfg.storage_dir = "/tmp/doze-never-created".into();
@@ -100,7 +103,18 @@ fn bad_configuration_is_named() {
         token: None,
         api_url: None,
     });
-    assert!(matches!(Wallet::new(cfg, MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.address")));
+    assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.address")));
+    let good = LspConfig {
+        node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".into(),
+        address: "127.0.0.1:9735".into(),
+        token: None,
+        api_url: None,
+    };
+    cfg.lsp = Some(good.clone());
+    cfg.additional_lsps = vec![LspConfig { address: "127.0.0.1:9736".into(), ..good.clone() }];
+    assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("listed twice")));
+    cfg.additional_lsps = vec![LspConfig { node_id: "02ab".into(), ..good }];
+    assert!(matches!(Wallet::new(cfg, MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("additional_lsps[0].node_id")));
 }
 
 #[test]

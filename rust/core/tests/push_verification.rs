@@ -27,6 +27,7 @@ fn wallet(dir: &std::path::Path) -> Wallet {
         lsp: Some(LspConfig { node_id: lsp.to_string(), address: "127.0.0.1:9".into(), token: None, api_url: None }),
         rgs_url: None,
         background_sync: false,
+        additional_lsps: Vec::new(),
     };
     Wallet::new(config, MNEMONIC, None).unwrap()
 }

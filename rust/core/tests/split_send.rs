@@ -1,11 +1,11 @@
 //! One balance, many channels: a phone with three channels to its LSP, none large enough
-//! alone, pays a BOLT11 invoice for more than any one channel holds; a
+//! alone, pays a BOLT 12 offer and a BOLT11 invoice for more than any one channel holds; a
 //! recipient that cannot take a split payment gets the specific refusal; send max empties the
 //! Lightning balance; the history records each payment with its request and attempts.
 
 mod common;
 
-use common::{runtime, start_phone, Recorder, Scene};
+use common::{largest_channel_msat, runtime, start_phone, Recorder, Scene};
 use doze_core::{PaymentDirection, PaymentFilter, SendBlocker, Wallet, WalletEventKind};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use ldk_node::lightning::ln::msgs::SocketAddress;
@@ -26,6 +26,7 @@ fn paid(recorder: &Recorder, payment_id: &str) {
 #[test]
 fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
     let scene = Scene::new();
+    let shop = scene.start_shop();
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let (phone, recorder) = start_phone(&scene, dir.path(), &rt);
@@ -54,23 +55,39 @@ fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
         }
     });
 
-    // BOLT11 for 60 000 sat: more than any channel (each holds at most ~49 000 sat).
-    let quote = phone.prepare_send(&scene.merchant_invoice(60_000_000), None, None).unwrap();
+    // Keysend cannot be split: enough in total, but no single channel carries it.
+    let (total_msat, _) = channel_limits(&phone);
+    assert!(largest_channel_msat(&scene.lsp, &phone) < total_msat * 9 / 10);
+    let keysend = phone.prepare_send(&scene.merchant.node_id().to_string(), Some(total_msat * 9 / 10), None).unwrap();
+    assert!(matches!(keysend.blocker, Some(SendBlocker::RecipientCannotSplit { .. })), "{keysend:?}");
+    assert!(keysend.max_sendable_msat < total_msat * 9 / 10);
+
+    // A BOLT 12 offer for 60 000 sat: more than any channel (each holds at most ~49 000 sat).
+    assert!(largest_channel_msat(&scene.lsp, &phone) < 60_000_000);
+    let offer = shop.bolt12_payment().receive(60_000_000, "tea", None, None).expect("offer").to_string();
+    let quote = phone.prepare_send(&offer, None, None).unwrap();
     assert!(quote.payable(), "{quote:?}");
     assert!(quote.recipient_accepts_split && quote.max_path_count > 1);
     assert_eq!(quote.fee_cap_msat, 600_000, "1 % of 60 000 sat");
     let id = rt.block_on(phone.send(quote)).unwrap();
     paid(&recorder, &id);
+    wait_until("the shop is paid", DEFAULT_WAIT, || {
+        shop.list_payments().iter().any(|p| {
+            p.direction == ldk_node::payment::PaymentDirection::Inbound
+                && p.status == ldk_node::payment::PaymentStatus::Succeeded
+                && p.amount_msat == Some(60_000_000)
+        })
+    });
 
-    // (A BOLT 12 offer over the same channels is not paid here: see the note in README's
-    // "Known limits": the phone's reply path needs the LSP's node announcement in its graph.)
-
-    // Keysend cannot be split: enough in total, but no single channel carries it.
+    // BOLT11 for 50 000 sat: still more than any channel.
     wait_until("the split settles", DEFAULT_WAIT, || phone.balances().unwrap().pending_sat == 0);
-    let (total_msat, _) = channel_limits(&phone);
-    let keysend = phone.prepare_send(&scene.merchant.node_id().to_string(), Some(total_msat * 9 / 10), None).unwrap();
-    assert!(matches!(keysend.blocker, Some(SendBlocker::RecipientCannotSplit { .. })), "{keysend:?}");
-    assert!(keysend.max_sendable_msat < total_msat * 9 / 10);
+    assert!(largest_channel_msat(&scene.lsp, &phone) < 50_000_000);
+    let quote = phone.prepare_send(&scene.merchant_invoice(50_000_000), None, None).unwrap();
+    assert!(quote.payable(), "{quote:?}");
+    assert!(quote.recipient_accepts_split && quote.max_path_count > 1);
+    let id = rt.block_on(phone.send(quote)).unwrap();
+    paid(&recorder, &id);
+    wait_until("the split settles", DEFAULT_WAIT, || phone.balances().unwrap().pending_sat == 0);
 
     // Send max to an open invoice: nothing spendable is left.
     let max_quote = phone.prepare_send_max(&scene.merchant_open_invoice(), None).unwrap();
@@ -83,7 +100,8 @@ fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
 
     // The history has each payment with its request and attempt.
     let page = phone.list_payments_page(PaymentFilter { direction: Some(PaymentDirection::Outbound), ..PaymentFilter::default() }, None, 50).unwrap();
-    assert_eq!(page.payments.len(), 2, "{page:?}");
+    assert_eq!(page.payments.len(), 3, "{page:?}");
+    assert!(page.payments.iter().any(|p| p.request.as_deref() == Some(offer.as_str())), "{page:?}");
     let attempts = phone.payment_attempts(&id).unwrap();
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].outcome, "succeeded");

@@ -113,7 +113,7 @@ pub struct WalletConfig {
     pub storage_dir: String,
     /// Where to read the chain.
     pub chain_source: ChainSource,
-    /// The LSP, if any.
+    /// The LSP, if any: it opens JIT channels, serves offline offers and pushes wakes.
     #[uniffi(default = None)]
     pub lsp: Option<LspConfig>,
     /// A Rapid Gossip Sync server URL. Without one the phone learns gossip from its peers (its
@@ -124,6 +124,11 @@ pub struct WalletConfig {
     /// this; tests and short wakes call `Wallet.sync()` instead.
     #[uniffi(default = true)]
     pub background_sync: bool,
+    /// Other LSPs the wallet keeps channels with (liquidity bought elsewhere, a previous LSP):
+    /// kept connected, allowed to open channels without an on-chain reserve, and used by
+    /// sends; receiving and pushes still go through `lsp`.
+    #[uniffi(default = [])]
+    pub additional_lsps: Vec<LspConfig>,
 }
 
 impl From<WalletConfig> for dc::WalletConfig {
@@ -135,6 +140,7 @@ impl From<WalletConfig> for dc::WalletConfig {
             lsp: c.lsp.map(Into::into),
             rgs_url: c.rgs_url,
             background_sync: c.background_sync,
+            additional_lsps: c.additional_lsps.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -148,6 +154,7 @@ impl From<dc::WalletConfig> for WalletConfig {
             lsp: c.lsp.map(Into::into),
             rgs_url: c.rgs_url,
             background_sync: c.background_sync,
+            additional_lsps: c.additional_lsps.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -380,6 +387,9 @@ pub struct PaymentInfo {
     pub created_at_secs: u64,
     /// Last change, seconds since the Unix epoch.
     pub updated_at_secs: u64,
+    /// What the wallet paid (invoice, offer, address or node id), for payments sent through a
+    /// quote.
+    pub request: Option<String>,
 }
 
 impl From<dc::PaymentInfo> for PaymentInfo {
@@ -395,6 +405,7 @@ impl From<dc::PaymentInfo> for PaymentInfo {
             txid: p.txid,
             created_at_secs: p.created_at_secs,
             updated_at_secs: p.updated_at_secs,
+            request: p.request,
         }
     }
 }

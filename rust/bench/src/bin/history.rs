@@ -67,6 +67,7 @@ fn main() {
         lsp: None,
         rgs_url: None,
         background_sync: false,
+        additional_lsps: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let wallet = Wallet::new(config.clone(), MNEMONIC, None).expect("wallet");

@@ -98,6 +98,7 @@ fn main() {
         lsp: Some(LspConfig { node_id: lsp_a.node_id().to_string(), address: lsp_a.p2p_address().to_string(), token: None, api_url: Some(lsp_a.http_url()) }),
         rgs_url: None,
         background_sync: false,
+        additional_lsps: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let app = Wallet::new(config.clone(), MNEMONIC, None).expect("wallet");

@@ -46,6 +46,7 @@ pub fn start_phone(rt: &Runtime, scene: &Scene, dir: &Path) -> Result<Phone, Fai
                 }),
                 rgs_url: None,
                 background_sync: false,
+                additional_lsps: Vec::new(),
             };
             // The app would keep the phrase in the Keychain/Keystore; the demo forgets it.
             let mnemonic = generate_mnemonic(WordCount::Words12).to_string();

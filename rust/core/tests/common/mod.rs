@@ -72,6 +72,7 @@ impl Scene {
             lsp: Some(self.lsp_config()),
             rgs_url: None,
             background_sync: false,
+            additional_lsps: Vec::new(),
         }
     }
 
@@ -193,4 +194,43 @@ impl Scene {
         );
         self.merchant.bolt11_payment().receive_variable_amount(&description, 3600).expect("invoice").to_string()
     }
+}
+
+impl Scene {
+    /// A stock ldk-node shop behind the LSP on an unannounced channel the LSP opened, the way a
+    /// small merchant or another phone sits: its BOLT 12 offers introduce at the LSP, which the
+    /// phone reaches directly (an announced merchant's offers introduce at the merchant itself,
+    /// which a phone only reaches once that merchant's node announcement has gossiped to it).
+    pub fn start_shop(&self) -> TestNode {
+        let shop = self.devnet.start_node("shop");
+        // ldk-node keeps an on-chain reserve for each anchor channel it accepts.
+        self.devnet.fund_node(&shop, doze_devnet::nodes::ANCHOR_RESERVE * 2);
+        self.lsp.sync().expect("LSP sync");
+        doze_lsp::testing::open_channel_from_lsp(
+            &self.devnet,
+            &self.lsp,
+            shop.node_id(),
+            Some(shop.address.clone()),
+            // LDK accepts at most 10 % of an inbound channel in flight: room for 100 000 sat.
+            1_000_000,
+            &[&shop.node],
+        );
+        wait_until("the shop's channel is usable", DEFAULT_WAIT, || {
+            shop.sync_wallets().is_ok() && shop.list_channels().iter().any(|c| c.is_usable)
+        });
+        shop
+    }
+}
+
+/// The most `phone` can send over one channel, as its LSP `lsp` sees it (what the phone's
+/// side holds beyond its reserve is the LSP's inbound capacity).
+pub fn largest_channel_msat(lsp: &Lsp, phone: &Wallet) -> u64 {
+    let phone_id: ldk_node::bitcoin::secp256k1::PublicKey = phone.node_id().unwrap().parse().unwrap();
+    lsp.node()
+        .list_channels()
+        .iter()
+        .filter(|c| c.counterparty_node_id == phone_id && c.is_usable)
+        .map(|c| c.inbound_capacity_msat)
+        .max()
+        .unwrap_or(0)
 }

@@ -1,0 +1,107 @@
+//! One balance over two LSPs: a phone with a JIT channel from its LSP and a channel from a
+//! second LSP (configured in `additional_lsps`) pays one invoice larger than either channel,
+//! and the payment leaves through both; after a restart the phone is back with both LSPs.
+
+mod common;
+
+use common::{largest_channel_msat, runtime, Recorder, Scene, MNEMONIC};
+use doze_core::{LspConfig, Wallet, WalletConfig, WalletEventKind};
+use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
+use doze_lsp::testing::{fund_lsp, is_connected, start_lsp};
+use doze_lsp::Lsp;
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::bitcoin::Amount;
+use ldk_node::Event;
+
+/// What the LSP's side of its channels with `phone` holds (grows as the phone pays through it).
+fn lsp_side_msat(lsp: &Lsp, phone: PublicKey) -> u64 {
+    lsp.node().list_channels().iter().filter(|c| c.counterparty_node_id == phone).map(|c| c.outbound_capacity_msat).sum()
+}
+
+#[test]
+fn channels_to_two_lsps_carry_one_payment() {
+    let scene = Scene::new();
+    let lsp2_dir = tempfile::tempdir().unwrap();
+    let lsp2 = start_lsp(&scene.devnet, lsp2_dir.path(), doze_lsp::Observers::default(), |_| {});
+    fund_lsp(&scene.devnet, &lsp2, Amount::from_sat(1_000_000));
+
+    // The merchant is reachable through both LSPs: an announced channel to the second one too,
+    // half of it on the LSP's side.
+    scene
+        .merchant
+        .open_announced_channel(lsp2.node_id(), lsp2.p2p_address(), 600_000, Some(300_000_000), None)
+        .expect("merchant opens a channel to the second LSP");
+    expect_event(&scene.merchant, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
+    assert!(scene.devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
+    scene.devnet.mine(6);
+    wait_until("the merchant's channel to the second LSP is usable", DEFAULT_WAIT, || {
+        scene.merchant.sync_wallets().is_ok()
+            && lsp2.sync().is_ok()
+            && scene.merchant.list_channels().iter().filter(|c| c.is_usable).count() == 2
+    });
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalletConfig {
+        additional_lsps: vec![LspConfig {
+            node_id: lsp2.node_id().to_string(),
+            address: lsp2.p2p_address().to_string(),
+            token: None,
+            api_url: None,
+        }],
+        ..scene.phone_config(dir.path())
+    };
+    let phone = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
+    let recorder = Recorder::new();
+    phone.set_event_listener(recorder.clone());
+    rt.block_on(phone.start()).unwrap();
+    let phone_id: PublicKey = phone.node_id().unwrap().parse().unwrap();
+
+    // Channel 1: JIT from the primary LSP. Channel 2: the second LSP opens one with part of it
+    // on the phone's side (as when liquidity is bought from another provider).
+    let invoice = rt.block_on(phone.receive_bolt11(Some(50_000_000), "first".into(), 3600)).unwrap();
+    assert!(scene.merchant_pays(&invoice.bolt11));
+    wait_until("the phone is connected to the second LSP", DEFAULT_WAIT, || is_connected(&lsp2.node(), phone_id));
+    let connected = ldk_node::lightning::ln::msgs::SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 }; // unused
+    lsp2.node()
+        .open_channel(phone_id, connected, 100_000, Some(45_000_000), None)
+        .expect("the second LSP opens a channel to the phone");
+    assert!(scene.devnet.wait_for_mempool_len(2, DEFAULT_WAIT), "JIT and second funding broadcast");
+    scene.devnet.mine(6);
+    wait_until("two usable channels, and a route through the second LSP", DEFAULT_WAIT, || {
+        lsp2.sync().is_ok()
+            && scene.lsp.sync().is_ok()
+            && rt.block_on(phone.sync()).is_ok()
+            && phone.balances().unwrap().lightning_spendable_sat > 85_000
+            && phone.balances().unwrap().pending_sat == 0
+            && phone.knows_node(&lsp2.node_id().to_string()).unwrap()
+    });
+
+    // 70 000 sat: more than either channel holds.
+    assert!(largest_channel_msat(&scene.lsp, &phone) < 70_000_000);
+    assert!(largest_channel_msat(&lsp2, &phone) < 70_000_000);
+    let (via_lsp1, via_lsp2) = (lsp_side_msat(&scene.lsp, phone_id), lsp_side_msat(&lsp2, phone_id));
+    let quote = phone.prepare_send(&scene.merchant_invoice(70_000_000), None, None).unwrap();
+    assert!(quote.payable(), "{quote:?}");
+    let id = rt.block_on(phone.send(quote)).unwrap();
+    let outcome = recorder.wait_for(DEFAULT_WAIT, |e| match &e.kind {
+        WalletEventKind::PaymentSent { payment_id, .. } | WalletEventKind::PaymentFailed { payment_id, .. } => *payment_id == id,
+        _ => false,
+    });
+    assert!(matches!(outcome.kind, WalletEventKind::PaymentSent { .. }), "{outcome:?}");
+    wait_until("both LSPs forwarded a part", DEFAULT_WAIT, || {
+        lsp_side_msat(&scene.lsp, phone_id) > via_lsp1 && lsp_side_msat(&lsp2, phone_id) > via_lsp2
+    });
+    let moved = (lsp_side_msat(&scene.lsp, phone_id) - via_lsp1) + (lsp_side_msat(&lsp2, phone_id) - via_lsp2);
+    assert!(moved >= 70_000_000, "the parts add up to the payment and its fees: {moved} msat");
+
+    // After a restart the wallet is with both LSPs again, on its own.
+    rt.block_on(phone.stop()).unwrap();
+    drop(phone);
+    let phone = Wallet::new(config, MNEMONIC, None).unwrap();
+    rt.block_on(phone.start()).unwrap();
+    wait_until("reconnected to both LSPs", DEFAULT_WAIT, || {
+        is_connected(&scene.lsp.node(), phone_id) && is_connected(&lsp2.node(), phone_id)
+    });
+    rt.block_on(phone.stop()).unwrap();
+}
