@@ -4,23 +4,20 @@
 //! the push. The payment is received, the sender sees success, and the phone's history shows
 //! it after a restart.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use doze_core::{ChainSource, LspConfig, Network, PaymentDirection, PaymentFilter, PushTarget, Wallet, WalletConfig};
+use common::{go_offline_with_offer, launch_wake, outcome_of, phone_config, runtime, start_app, MNEMONIC};
+use doze_core::{PaymentDirection, PaymentFilter, Wallet};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::testing::{AsyncScene, WebhookReceiver};
 use doze_lsp::Observers;
 use ldk_node::Event;
 
-const MNEMONIC: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
 const AMOUNT_MSAT: u64 = 21_000_000;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 #[test]
 fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
@@ -40,43 +37,14 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     });
     let scene = AsyncScene::start(&devnet, observers, |_| {});
     let dir = tempfile::tempdir().unwrap();
-    let lsp_a = &scene.lsp_a;
-    let config = WalletConfig {
-        network: Network::Regtest,
-        storage_dir: dir.path().to_string_lossy().into_owned(),
-        chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
-        lsp: Some(LspConfig {
-            node_id: lsp_a.node_id().to_string(),
-            address: lsp_a.p2p_address().to_string(),
-            token: None,
-            api_url: Some(lsp_a.http_url()),
-        }),
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
-    };
+    let config = phone_config(&devnet, &scene, dir.path());
 
     // The app: a channel from its LSP, the gossip to reach the sender's LSP, a push
-    // registration and an offer to show as a QR code.
+    // registration and an offer to show as a QR code; then its process is gone.
     let rt = runtime();
-    let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
-    rt.block_on(app.start()).unwrap();
-    let phone_id = app.node_id().unwrap().parse().unwrap();
-    scene.open_channel_to_phone(&devnet, phone_id, None, 200_000, &[]);
-    wait_until("the phone's channel is usable and it knows both LSPs", Duration::from_secs(120), || {
-        rt.block_on(app.sync()).is_ok()
-            && app.balances().unwrap().lightning_inbound_sat > 0
-            && app.knows_node(&scene.lsp_b.node_id().to_string()).unwrap()
-            && app.knows_node(&lsp_a.node_id().to_string()).unwrap()
-    });
+    let app = start_app(&devnet, &scene, &config, &rt);
     let webhook = WebhookReceiver::start();
-    let registration = rt.block_on(app.register_for_push("doze-test".into(), PushTarget::Webhook { url: webhook.url() })).unwrap();
-    assert_eq!(registration.lsp_node_id, lsp_a.node_id().to_string());
-    let offer = rt.block_on(app.receive_offer(Duration::from_secs(120))).unwrap();
-    assert_eq!(app.cached_offer().unwrap().as_deref(), Some(offer.as_str()));
-    rt.block_on(app.stop()).unwrap();
-    drop(app); // the app's process is gone
-    AsyncScene::wait_until_offline_at(lsp_a, phone_id, DEFAULT_WAIT);
+    let offer = go_offline_with_offer(&scene, app, &webhook, &rt);
     eprintln!("phone offline with its offer after {:?}", started.elapsed());
 
     // The sender pays the offer while the phone is offline.
@@ -98,27 +66,10 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     });
     // LDK 0.2.7 drops a release that reaches LSP-B before the sender's final revoke_and_ack.
     scene.wait_for_held_htlcs_at_lsp_b(1, DEFAULT_WAIT);
-    let mut wake = Command::new(env!("CARGO_BIN_EXE_doze"));
-    wake.arg("wake")
-        .args(["--storage", &config.storage_dir, "--esplora", &devnet.esplora_url()])
-        .args(["--lsp-id", &lsp_a.node_id().to_string(), "--lsp-address", &lsp_a.p2p_address().to_string()])
-        .args(["--deadline-ms", "25000"])
-        .env("DOZE_MNEMONIC", MNEMONIC)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (name, value) in &push.headers {
-        if name.starts_with("x-lsps5") {
-            wake.args(["--header", &format!("{name}:{value}")]);
-        }
-    }
     let launched = Instant::now();
-    let mut child = wake.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(push.body.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
+    let child = launch_wake(&devnet, &scene, &config, &push, &[], Stdio::inherit());
+    let outcome = outcome_of(child);
     let wake_took = launched.elapsed();
-    assert!(output.status.success(), "doze wake failed: {output:?}");
-    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     eprintln!("wake process took {wake_took:?}: {outcome}");
     assert_eq!(outcome["ended"], "Paid", "{outcome}");
     assert_eq!(outcome["payments"][0]["amount_msat"], AMOUNT_MSAT);
@@ -128,22 +79,9 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     assert!(matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id), "{sent:?}");
 
     // The same push again is refused by a fresh process (replay), exit status 3.
-    let mut replay = Command::new(env!("CARGO_BIN_EXE_doze"));
-    replay.arg("wake")
-        .args(["--storage", &config.storage_dir, "--esplora", &devnet.esplora_url()])
-        .args(["--lsp-id", &lsp_a.node_id().to_string(), "--lsp-address", &lsp_a.p2p_address().to_string()])
-        .env("DOZE_MNEMONIC", MNEMONIC)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (name, value) in &push.headers {
-        if name.starts_with("x-lsps5") {
-            replay.args(["--header", &format!("{name}:{value}")]);
-        }
-    }
-    let mut child = replay.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(push.body.as_bytes()).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(3), "a replayed push is refused");
+    let replay = launch_wake(&devnet, &scene, &config, &push, &[], Stdio::null());
+    let output = replay.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "a replayed push is refused");
 
     // The app, next time it opens, shows the payment in its history.
     let app = Wallet::new(config, MNEMONIC, None).unwrap();

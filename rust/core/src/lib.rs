@@ -21,6 +21,7 @@ mod receive;
 mod send;
 mod store;
 mod wake;
+mod wake_rule;
 mod wake_signals;
 mod wallet;
 

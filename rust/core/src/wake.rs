@@ -17,20 +17,18 @@ use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
 use ldk_node::lightning_liquidity::lsps5::msgs::{WebhookNotification, WebhookNotificationMethod};
 use ldk_node::lightning_liquidity::lsps5::validator::LSPS5Validator;
 use ldk_node::payment::{PaymentDirection, PaymentStatus};
-use ldk_node::{Event, Node};
+use ldk_node::{Event, LightningBalance, Node};
 
 use crate::config::ParsedLsp;
 use crate::error::WalletError;
 use crate::events::{from_node_event, WalletEventKind};
 use crate::store::WalletDb;
+use crate::wake_rule::{next_step, WakeProgress, WakeStep};
 use crate::wake_signals::WakeSignals;
 use crate::wallet::{Inner, StartProfile, Wallet};
 
 /// A push is accepted this long either side of its timestamp (as for push registration).
 const PUSH_WINDOW: Duration = Duration::from_secs(600);
-/// Connected to the LSP this long with no held HTLC announced: nothing is waiting. The LSP
-/// flushes its mailbox within milliseconds of the connection.
-const IDLE_WINDOW: Duration = Duration::from_secs(3);
 
 /// Why a wake ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +218,15 @@ fn watch(
         .map(|p| p.id.to_string())
         .collect();
 
+    // HTLCs committed to our channels but never claimed: a wake before this one was killed
+    // after the HTLC arrived. The node claims them now; they are part of this wake's work.
+    let pending_at_start = node.list_balances().lightning_balances.iter().any(|b| {
+        matches!(b, LightningBalance::ClaimableOnChannelClose { inbound_htlc_rounded_msat, .. } if *inbound_htlc_rounded_msat > 0)
+    });
+    if pending_at_start {
+        log::info!("wake: a payment left unfinished by an earlier start is pending");
+    }
+
     if !connect_before(node, lsp, deadline) {
         return Ok((WakeEnd::LspUnreachable, Vec::new()));
     }
@@ -228,15 +235,20 @@ fn watch(
 
     let listener = inner.listener();
     let mut payments = Vec::new();
+    let mut payment_hashes = Vec::new();
     loop {
         while let Some(event) = node.next_event() {
-            if let Event::PaymentReceived { payment_id, amount_msat, .. } = &event {
+            if let Event::PaymentReceived { payment_id, payment_hash, amount_msat, .. } = &event {
                 let id = payment_id.map(|p| p.to_string()).unwrap_or_default();
                 let wallet_event = from_node_event(&event);
                 let event_id = wallet_event.as_ref().map(|e| e.id.clone()).unwrap_or_default();
                 let stale = known.contains(&id) || db.was_delivered(&event_id).unwrap_or(false);
-                if !stale {
+                if stale {
+                    log::info!("wake: ignoring the replayed event of an earlier payment {id}");
+                } else {
+                    log::info!("wake: payment {id} received ({amount_msat} msat)");
                     payments.push(WakePayment { payment_id: id, amount_msat: *amount_msat });
+                    payment_hashes.push(payment_hash.to_string());
                     timings.payment_received_ms = Some(ms_since(called, Instant::now()));
                     if let (Some(listener), Some(e)) = (&listener, wallet_event) {
                         listener.on_event(e);
@@ -251,21 +263,20 @@ fn watch(
             node.event_handled()?;
         }
 
-        let now = Instant::now();
-        let announced = signals.announced() as usize;
-        if !payments.is_empty() && payments.len() >= announced {
-            return Ok((WakeEnd::Paid, payments));
-        }
-        if now >= deadline {
-            return Ok((WakeEnd::Deadline, payments));
-        }
-        // Never stop between the mailbox flush and the release: once a held HTLC was
-        // announced, only the payment or the deadline ends the wake.
-        let idle_until = connected_at + IDLE_WINDOW;
-        if announced == 0 && payments.is_empty() && now >= idle_until {
-            return Ok((WakeEnd::NothingPending, payments));
-        }
-        let wake_at = if announced == 0 { idle_until.min(deadline) } else { deadline };
+        let progress = WakeProgress {
+            announced: signals.announced() as usize,
+            received: payments.len(),
+            pending_at_start,
+            connected_at,
+        };
+        let wake_at = match next_step(&progress, Instant::now(), deadline) {
+            WakeStep::Stop(WakeEnd::Paid) => {
+                settle_claims(runtime, signals, &payment_hashes, deadline);
+                return Ok((WakeEnd::Paid, payments));
+            }
+            WakeStep::Stop(end) => return Ok((end, payments)),
+            WakeStep::WaitUntil(at) => at,
+        };
         runtime.block_on(async {
             tokio::select! {
                 _ = node.next_event_async() => {}
@@ -274,6 +285,28 @@ fn watch(
             }
         });
     }
+}
+
+/// Waits (until `deadline` at the latest) until the LSP has acknowledged our claim of every
+/// payment in `payment_hashes` (the preimage delivered, the HTLC gone from both commitments).
+/// `PaymentReceived` comes as the claim starts; stopping then leaves the LSP, and the payer,
+/// waiting for the preimage until our next start. Nothing is lost either way: the preimage is
+/// in our channel monitor.
+fn settle_claims(runtime: &tokio::runtime::Handle, signals: &WakeSignals, payment_hashes: &[String], deadline: Instant) {
+    let started = Instant::now();
+    while !payment_hashes.iter().all(|h| signals.claim_settled(h)) {
+        if Instant::now() >= deadline {
+            log::info!("wake: claims not settled with the LSP by the deadline; the next start finishes them");
+            return;
+        }
+        runtime.block_on(async {
+            tokio::select! {
+                _ = signals.changed.notified() => {}
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            }
+        });
+    }
+    log::debug!("wake: claims settled with the LSP in {} ms", started.elapsed().as_millis());
 }
 
 /// Connects to the LSP, retrying until `deadline`; whether it is connected.
