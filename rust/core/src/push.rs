@@ -92,6 +92,9 @@ pub(crate) fn registration_message(
     format!("doze-push-register|v1|{node_id}|{app_name}|{kind}|{value}|{timestamp}|{nonce}")
 }
 
+/// How long `receive_offer` waits before asking the LSP again.
+const OFFER_NUDGE_INTERVAL: Duration = Duration::from_secs(10);
+
 impl Wallet {
     /// Registers this wallet for push notifications with its LSP and hands the LSP's
     /// static-invoice paths to the node, after which [`Wallet::receive_offer`] yields an offer
@@ -180,6 +183,7 @@ impl Wallet {
             let node = inner.node()?;
             let deadline = Instant::now() + timeout;
             let mut pause = Duration::from_millis(20);
+            let mut nudge_at = Instant::now() + OFFER_NUDGE_INTERVAL;
             let offer = loop {
                 // ldk-node answers an error until the static invoice is persisted by the LSP;
                 // nothing signals that moment, so this re-asks with a growing pause.
@@ -189,6 +193,19 @@ impl Wallet {
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(WalletError::OfferNotReady);
+                }
+                if now >= nudge_at {
+                    // LDK asks the LSP for offer paths when a peer connects (at most 3 times a
+                    // minute) and otherwise once a minute; a lost request or answer would
+                    // leave us waiting that long. Reconnecting asks again.
+                    if let Some(lsp) = &inner.lsp {
+                        log::info!("offer not ready yet; reconnecting to the LSP to ask again");
+                        let _ = node.disconnect(lsp.node_id);
+                        if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
+                            log::warn!("reconnecting to the LSP: {e}");
+                        }
+                    }
+                    nudge_at = now + OFFER_NUDGE_INTERVAL;
                 }
                 std::thread::park_timeout(pause.min(deadline - now));
                 pause = (pause * 2).min(Duration::from_millis(500));
