@@ -15,6 +15,7 @@ use ldk_node::lightning::blinded_path::message::BlindedMessagePath;
 use ldk_node::lightning::util::ser::Readable;
 use serde::Deserialize;
 
+use crate::config::ParsedLsp;
 use crate::error::WalletError;
 use crate::store::WalletDb;
 use crate::wallet::Wallet;
@@ -92,6 +93,15 @@ pub(crate) fn registration_message(
     format!("doze-push-register|v1|{node_id}|{app_name}|{kind}|{value}|{timestamp}|{nonce}")
 }
 
+/// Drops and re-opens the connection to the LSP: LDK asks the static-invoice server for offer
+/// paths when a peer connects.
+fn reconnect(node: &ldk_node::Node, lsp: &ParsedLsp) {
+    let _ = node.disconnect(lsp.node_id);
+    if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
+        log::warn!("reconnecting to the LSP: {e}");
+    }
+}
+
 /// How long `receive_offer` waits before asking the LSP again.
 const OFFER_NUDGE_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -160,13 +170,9 @@ impl Wallet {
         node.bolt12_payment().set_paths_to_static_invoice_server(paths)?;
         // LDK builds the offer when a peer connects (or on a 60 s timer): reconnect now so the
         // offer is ready in a moment rather than a minute. (`connect` blocks: off this task.)
-        let (lsp_id, address) = (lsp.node_id, lsp.address.clone());
+        let to_reconnect = lsp.clone();
         self.blocking(move |inner| {
-            let node = inner.node()?;
-            let _ = node.disconnect(lsp_id);
-            if let Err(e) = node.connect(lsp_id, address, true) {
-                log::warn!("reconnecting to the LSP after registration: {e}");
-            }
+            reconnect(&*inner.node()?, &to_reconnect);
             Ok(())
         })
         .await?;
@@ -200,10 +206,7 @@ impl Wallet {
                     // leave us waiting that long. Reconnecting asks again.
                     if let Some(lsp) = &inner.lsp {
                         log::info!("offer not ready yet; reconnecting to the LSP to ask again");
-                        let _ = node.disconnect(lsp.node_id);
-                        if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
-                            log::warn!("reconnecting to the LSP: {e}");
-                        }
+                        reconnect(&node, lsp);
                     }
                     nudge_at = now + OFFER_NUDGE_INTERVAL;
                 }
