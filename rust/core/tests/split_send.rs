@@ -5,22 +5,14 @@
 
 mod common;
 
-use common::{largest_channel_msat, runtime, start_phone, Recorder, Scene};
-use doze_core::{PaymentDirection, PaymentFilter, SendBlocker, Wallet, WalletEventKind};
+use common::{assert_paid, largest_channel_msat, runtime, start_phone, Scene};
+use doze_core::{PaymentDirection, PaymentFilter, SendBlocker, Wallet};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use ldk_node::lightning::ln::msgs::SocketAddress;
 
 fn channel_limits(phone: &Wallet) -> (u64, u64) {
     let b = phone.balances().unwrap();
     (b.max_sendable_lightning_sat * 1000, b.lightning_spendable_sat * 1000)
-}
-
-fn paid(recorder: &Recorder, payment_id: &str) {
-    let event = recorder.wait_for(DEFAULT_WAIT, |e| match &e.kind {
-        WalletEventKind::PaymentSent { payment_id: id, .. } | WalletEventKind::PaymentFailed { payment_id: id, .. } => id == payment_id,
-        _ => false,
-    });
-    assert!(matches!(event.kind, WalletEventKind::PaymentSent { .. }), "{event:?}");
 }
 
 #[test]
@@ -70,7 +62,7 @@ fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
     assert!(quote.recipient_accepts_split && quote.max_path_count > 1);
     assert_eq!(quote.fee_cap_msat, 600_000, "1 % of 60 000 sat");
     let id = rt.block_on(phone.send(quote)).unwrap();
-    paid(&recorder, &id);
+    assert_paid(&recorder, &id);
     wait_until("the shop is paid", DEFAULT_WAIT, || {
         shop.list_payments().iter().any(|p| {
             p.direction == ldk_node::payment::PaymentDirection::Inbound
@@ -86,14 +78,14 @@ fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
     assert!(quote.payable(), "{quote:?}");
     assert!(quote.recipient_accepts_split && quote.max_path_count > 1);
     let id = rt.block_on(phone.send(quote)).unwrap();
-    paid(&recorder, &id);
+    assert_paid(&recorder, &id);
     wait_until("the split settles", DEFAULT_WAIT, || phone.balances().unwrap().pending_sat == 0);
 
     // Send max to an open invoice: nothing spendable is left.
     let max_quote = phone.prepare_send_max(&scene.merchant_open_invoice(), None).unwrap();
     assert!(max_quote.payable() && max_quote.send_max, "{max_quote:?}");
     let id = rt.block_on(phone.send(max_quote)).unwrap();
-    paid(&recorder, &id);
+    assert_paid(&recorder, &id);
     wait_until("the balance is spent", DEFAULT_WAIT, || phone.balances().unwrap().pending_sat == 0);
     let left = phone.balances().unwrap();
     assert!(left.max_sendable_lightning_sat <= 10, "left {left:?}");

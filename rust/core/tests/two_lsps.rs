@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{largest_channel_msat, runtime, Recorder, Scene, MNEMONIC};
-use doze_core::{LspConfig, Wallet, WalletConfig, WalletEventKind};
+use common::{assert_paid, largest_channel_msat, runtime, start_wallet, Scene, MNEMONIC};
+use doze_core::{LspConfig, Wallet, WalletConfig};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_lsp::testing::{fund_lsp, is_connected, start_lsp};
 use doze_lsp::Lsp;
@@ -51,10 +51,7 @@ fn channels_to_two_lsps_carry_one_payment() {
         }],
         ..scene.phone_config(dir.path())
     };
-    let phone = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
-    let recorder = Recorder::new();
-    phone.set_event_listener(recorder.clone());
-    rt.block_on(phone.start()).unwrap();
+    let (phone, recorder) = start_wallet(config.clone(), &rt);
     let phone_id: PublicKey = phone.node_id().unwrap().parse().unwrap();
 
     // Channel 1: JIT from the primary LSP. Channel 2: the second LSP opens one with part of it
@@ -84,11 +81,7 @@ fn channels_to_two_lsps_carry_one_payment() {
     let quote = phone.prepare_send(&scene.merchant_invoice(70_000_000), None, None).unwrap();
     assert!(quote.payable(), "{quote:?}");
     let id = rt.block_on(phone.send(quote)).unwrap();
-    let outcome = recorder.wait_for(DEFAULT_WAIT, |e| match &e.kind {
-        WalletEventKind::PaymentSent { payment_id, .. } | WalletEventKind::PaymentFailed { payment_id, .. } => *payment_id == id,
-        _ => false,
-    });
-    assert!(matches!(outcome.kind, WalletEventKind::PaymentSent { .. }), "{outcome:?}");
+    assert_paid(&recorder, &id);
     wait_until("both LSPs forwarded a part", DEFAULT_WAIT, || {
         lsp_side_msat(&scene.lsp, phone_id) > via_lsp1 && lsp_side_msat(&lsp2, phone_id) > via_lsp2
     });

@@ -140,11 +140,26 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Builds and starts a phone wallet with a recorder.
 pub fn start_phone(scene: &Scene, dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> (Wallet, Arc<Recorder>) {
-    let wallet = Wallet::new(scene.phone_config(dir), MNEMONIC, None).expect("wallet");
+    start_wallet(scene.phone_config(dir), rt)
+}
+
+/// Builds and starts a wallet from `config` with a recorder.
+pub fn start_wallet(config: WalletConfig, rt: &tokio::runtime::Runtime) -> (Wallet, Arc<Recorder>) {
+    let wallet = Wallet::new(config, MNEMONIC, None).expect("wallet");
     let recorder = Recorder::new();
     wallet.set_event_listener(recorder.clone());
     rt.block_on(wallet.start()).expect("start");
     (wallet, recorder)
+}
+
+/// Waits for the outcome of the send `payment_id` and asserts it succeeded.
+pub fn assert_paid(recorder: &Recorder, payment_id: &str) {
+    let event = recorder.wait_for(DEFAULT_WAIT, |e| match &e.kind {
+        doze_core::WalletEventKind::PaymentSent { payment_id: id, .. }
+        | doze_core::WalletEventKind::PaymentFailed { payment_id: id, .. } => id == payment_id,
+        _ => false,
+    });
+    assert!(matches!(event.kind, doze_core::WalletEventKind::PaymentSent { .. }), "{event:?}");
 }
 
 /// A push notification signed by the scene's LSP the LSPS5 way, as its dispatcher sends it.
