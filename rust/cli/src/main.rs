@@ -1,13 +1,10 @@
 //! `doze`: Doze on the command line. `doze demo` runs the whole story on an embedded devnet:
 //! a regtest chain, an LSP, a merchant node and a phone wallet in one process.
 
-mod demo;
-mod logger;
-mod progress;
-mod wake;
-
 use std::process::ExitCode;
 use std::time::Duration;
+
+use doze_cli::{demo, progress, wake};
 
 const USAGE: &str = "usage: doze <command> [options]
 
@@ -15,10 +12,13 @@ commands:
   demo        run the whole story on an embedded devnet: a regtest chain, an LSP, a
               merchant and a phone wallet in this process, in temporary directories;
               the phone receives its first payment through a JIT channel, pays the
-              merchant, and shows its balances and history
+              merchant, splits a payment over two channels, is paid while asleep
+              (woken by a push in a `doze wake` process), and shows its balances and
+              history
   wake        handle one push notification as a phone's notification extension does:
               the payload on stdin, the headers as --header, the recovery phrase in
-              $DOZE_MNEMONIC; prints the WakeOutcome as JSON
+              $DOZE_MNEMONIC; prints the WakeOutcome as JSON (also a binary of its
+              own, `doze-wake`, which links nothing else)
   help        show this text
 
 demo options:

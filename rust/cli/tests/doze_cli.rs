@@ -38,6 +38,20 @@ fn demo_tells_the_whole_story_and_exits_0() {
         "✓ payable: 45 000 sat",
         "✓ paid 45 000 sat split over the phone's channels",
         "✓ sent ",
+        "✓ LSP opened an announced 500 000 sat channel to the merchant",
+        "✓ friend's node ready",
+        "✓ registered with the LSP; pushes go to http://127.0.0.1:",
+        "✓ reusable BOLT 12 offer lno1",
+        "✓ app's wallet stopped; the LSP sees the phone offline",
+        "✓ friend is paying 9 000 sat",
+        "✓ woken, paid and stopped in ",
+        "Received 9,000 sats (Paid)",
+        "push verified",
+        "release sent to the payer",
+        "payment received",
+        "1 payment(s); the app shows \"Received 9,000 sats\" (dedup key payment-received:",
+        "✓ friend's payment settled",
+        "✓ app's wallet started in ",
         "Balances",
         "Lightning, spendable",
         "History (newest first)",
@@ -54,9 +68,11 @@ fn demo_tells_the_whole_story_and_exits_0() {
     assert!(!stderr.contains(" error "), "errors logged:\n{stderr}");
     // Every step line carries the elapsed time.
     assert!(stdout.lines().filter(|l| l.contains('✓')).all(|l| l.starts_with('[') && l.contains("s] ✓ ")), "{stdout}");
-    // The history lists the four payments, all settled.
+    // The history lists the five payments, all settled, the one received asleep on top.
     let history = stdout.split("History (newest first)").nth(1).expect("history table");
-    assert_eq!(history.lines().filter(|l| l.contains("settled")).count(), 4, "{history}");
+    assert_eq!(history.lines().filter(|l| l.contains("settled")).count(), 5, "{history}");
+    let newest = history.lines().find(|l| l.contains("settled")).expect("a row");
+    assert!(newest.contains("received") && newest.contains("9 000 sat") && newest.contains("offer"), "{newest}");
     // The temporary directory is gone.
     let dir = stdout
         .lines()

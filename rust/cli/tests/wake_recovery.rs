@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{go_offline_with_offer, launch_wake, outcome_of, phone_config, runtime, start_app, MNEMONIC};
+use common::{go_offline_with_offer, launch_wake, phone_config, runtime, start_app, MNEMONIC};
 use doze_core::{PaymentDirection, PaymentFilter, Wallet};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
@@ -115,8 +115,15 @@ fn a_killed_wake_loses_nothing_and_replayed_events_never_end_a_wake() {
     scene.wait_for_held_htlcs_at_lsp_b(2, DEFAULT_WAIT);
     let pushes = webhook.wait_for(2, Duration::from_secs(60));
     let push = pushes.last().unwrap();
-    let outcome = outcome_of(launch_wake(&devnet, &scene, &config, push, &[("DOZE_LOG", "info")], Stdio::inherit()));
+    let second_wake = launch_wake(&devnet, &scene, &config, push, &[("DOZE_LOG", "info")], Stdio::piped()).wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&second_wake.stderr);
+    eprintln!("second wake's log:\n{log}");
+    assert!(second_wake.status.success(), "doze wake failed: {second_wake:?}");
+    let outcome: serde_json::Value = serde_json::from_slice(&second_wake.stdout).unwrap();
     eprintln!("second wake: {outcome}");
+    // The killed wake's payment is found at start, so the wake waits for both payments
+    // however their HTLCs arrive.
+    assert!(log.contains("wake: 1 payment(s) left unfinished by an earlier start pending"), "{log}");
     assert_eq!(outcome["ended"], "Paid", "{outcome}");
     let mut amounts: Vec<u64> = outcome["payments"].as_array().unwrap().iter().map(|p| p["amount_msat"].as_u64().unwrap()).collect();
     amounts.sort();

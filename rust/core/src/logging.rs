@@ -121,6 +121,11 @@ impl LogWriter for LdkLogForwarder {
             return;
         }
         let message = redact_preimages(&record.args.to_string());
+        let level = if level == log::Level::Error && is_offer_refresh_before_connect(&message) {
+            log::Level::Info
+        } else {
+            level
+        };
         log::logger().log(
             &log::Record::builder()
                 .level(level)
@@ -130,6 +135,16 @@ impl LogWriter for LdkLogForwarder {
                 .build(),
         );
     }
+}
+
+/// LDK asks the LSP for fresh offer paths the moment the LSP connects, before the channel with
+/// it is re-established, and then logs at error level that it could build no reply path. Nothing
+/// is lost: the offer the app holds stays payable, and LDK asks again on its next timer tick or
+/// connection. Shown to the app at info level, so that starting a registered wallet does not
+/// log an error.
+fn is_offer_refresh_before_connect(message: &str) -> bool {
+    message == "Failed to create blinded paths for OfferPathsRequest message"
+        || message == "Failed to create blinded paths when requesting async receive offer paths"
 }
 
 /// LDK logs payment preimages at debug level ("Claiming inbound HTLC ... with preimage <hex>");
@@ -162,6 +177,13 @@ pub(crate) fn redact_preimages(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact_preimages;
+
+    #[test]
+    fn only_the_early_offer_refresh_is_downgraded() {
+        assert!(super::is_offer_refresh_before_connect("Failed to create blinded paths when requesting async receive offer paths"));
+        assert!(super::is_offer_refresh_before_connect("Failed to create blinded paths for OfferPathsRequest message"));
+        assert!(!super::is_offer_refresh_before_connect("Failed to create blinded paths for an offer"));
+    }
 
     #[test]
     fn preimages_never_reach_the_log() {

@@ -93,12 +93,30 @@ pub(crate) fn registration_message(
     format!("doze-push-register|v1|{node_id}|{app_name}|{kind}|{value}|{timestamp}|{nonce}")
 }
 
+/// How long [`reconnect`] keeps trying.
+const RECONNECT_PATIENCE: Duration = Duration::from_secs(3);
+
 /// Drops and re-opens the connection to the LSP: LDK asks the static-invoice server for offer
 /// paths when a peer connects.
 fn reconnect(node: &ldk_node::Node, lsp: &ParsedLsp) {
     let _ = node.disconnect(lsp.node_id);
-    if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
-        log::warn!("reconnecting to the LSP: {e}");
+    // The LSP may not have seen the old connection go yet, and then drops the new one as a
+    // duplicate ("Network connection closed"): try again for a moment.
+    let deadline = Instant::now() + RECONNECT_PATIENCE;
+    let mut pause = Duration::from_millis(25);
+    loop {
+        match node.connect(lsp.node_id, lsp.address.clone(), true) {
+            Ok(()) => return,
+            Err(e) if Instant::now() + pause < deadline => {
+                log::debug!("reconnecting to the LSP: {e}; trying again");
+                std::thread::park_timeout(pause);
+                pause *= 2;
+            }
+            Err(e) => {
+                log::warn!("could not reconnect to the LSP: {e}");
+                return;
+            }
+        }
     }
 }
 

@@ -17,13 +17,13 @@ use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
 use ldk_node::lightning_liquidity::lsps5::msgs::{WebhookNotification, WebhookNotificationMethod};
 use ldk_node::lightning_liquidity::lsps5::validator::LSPS5Validator;
 use ldk_node::payment::{PaymentDirection, PaymentStatus};
-use ldk_node::{Event, LightningBalance, Node};
+use ldk_node::{Event, Node};
 
 use crate::config::ParsedLsp;
 use crate::error::WalletError;
 use crate::events::{from_node_event, WalletEventKind};
 use crate::store::WalletDb;
-use crate::wake_rule::{next_step, WakeProgress, WakeStep};
+use crate::wake_rule::{next_step, payments_pending, WakeProgress, WakeStep};
 use crate::wake_signals::WakeSignals;
 use crate::wallet::{Inner, StartProfile, Wallet};
 
@@ -220,11 +220,9 @@ fn watch(
 
     // HTLCs committed to our channels but never claimed: a wake before this one was killed
     // after the HTLC arrived. The node claims them now; they are part of this wake's work.
-    let pending_at_start = node.list_balances().lightning_balances.iter().any(|b| {
-        matches!(b, LightningBalance::ClaimableOnChannelClose { inbound_htlc_rounded_msat, .. } if *inbound_htlc_rounded_msat > 0)
-    });
-    if pending_at_start {
-        log::info!("wake: a payment left unfinished by an earlier start is pending");
+    let pending_at_start = payments_pending(&node.list_balances().lightning_balances);
+    if pending_at_start > 0 {
+        log::info!("wake: {pending_at_start} payment(s) left unfinished by an earlier start pending");
     }
 
     if !connect_before(node, lsp, deadline) {

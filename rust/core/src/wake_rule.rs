@@ -5,7 +5,10 @@
 //! next start, so a wake that finds one waits for it as well as for what is announced now.
 //! Replayed events of earlier payments never count (the caller filters them).
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
+
+use ldk_node::LightningBalance;
 
 use crate::wake::WakeEnd;
 
@@ -20,9 +23,9 @@ pub(crate) struct WakeProgress {
     pub announced: usize,
     /// New payments received during this wake.
     pub received: usize,
-    /// HTLCs were already committed to our channels, unclaimed, when the node started: they
-    /// make one more payment.
-    pub pending_at_start: bool,
+    /// Payments whose HTLCs were already committed to our channels, unclaimed, when the node
+    /// started (see [`payments_pending`]).
+    pub pending_at_start: usize,
     /// When the LSP connection came up.
     pub connected_at: Instant,
 }
@@ -38,7 +41,7 @@ pub(crate) enum WakeStep {
 
 /// The next step of a wake at `now`.
 pub(crate) fn next_step(progress: &WakeProgress, now: Instant, deadline: Instant) -> WakeStep {
-    let expected = progress.announced + usize::from(progress.pending_at_start);
+    let expected = progress.announced + progress.pending_at_start;
     if progress.received > 0 && progress.received >= expected {
         return WakeStep::Stop(WakeEnd::Paid);
     }
@@ -55,11 +58,34 @@ pub(crate) fn next_step(progress: &WakeProgress, now: Instant, deadline: Instant
     WakeStep::WaitUntil(deadline)
 }
 
+/// How many payments have HTLCs committed to our channels that we have not claimed, from the
+/// node's balances at start: a wake before was killed after they arrived, and the node claims
+/// them now. LDK lists each such HTLC with an output as `MaybePreimageClaimableHTLC` (one per
+/// part, so distinct payment hashes are counted); dust HTLCs only add to
+/// `inbound_htlc_rounded_msat`, which names no payment and counts as one.
+pub(crate) fn payments_pending(balances: &[LightningBalance]) -> usize {
+    let hashes: HashSet<_> = balances
+        .iter()
+        .filter_map(|b| match b {
+            LightningBalance::MaybePreimageClaimableHTLC { payment_hash, .. } => Some(*payment_hash),
+            _ => None,
+        })
+        .collect();
+    let dust = balances.iter().any(|b| {
+        matches!(b, LightningBalance::ClaimableOnChannelClose { inbound_htlc_rounded_msat, .. } if *inbound_htlc_rounded_msat > 0)
+    });
+    if hashes.is_empty() {
+        usize::from(dust)
+    } else {
+        hashes.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn progress(announced: usize, received: usize, pending_at_start: bool, connected_at: Instant) -> WakeProgress {
+    fn progress(announced: usize, received: usize, pending_at_start: usize, connected_at: Instant) -> WakeProgress {
         WakeProgress { announced, received, pending_at_start, connected_at }
     }
 
@@ -69,19 +95,19 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         let long_after_idle = t0 + IDLE_WINDOW * 3;
         // The mailbox was flushed (announced), the release or the HTLC is still on its way.
-        let announced = progress(1, 0, false, t0);
+        let announced = progress(1, 0, 0, t0);
         assert_eq!(next_step(&announced, long_after_idle, deadline), WakeStep::WaitUntil(deadline));
         assert_eq!(next_step(&announced, deadline, deadline), WakeStep::Stop(WakeEnd::Deadline));
-        assert_eq!(next_step(&progress(1, 1, false, t0), long_after_idle, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(next_step(&progress(1, 1, 0, t0), long_after_idle, deadline), WakeStep::Stop(WakeEnd::Paid));
         // Two announced, one paid: wait for the second.
-        assert_eq!(next_step(&progress(2, 1, false, t0), long_after_idle, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(2, 1, 0, t0), long_after_idle, deadline), WakeStep::WaitUntil(deadline));
     }
 
     #[test]
     fn nothing_announced_ends_after_the_idle_window() {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(25);
-        let idle = progress(0, 0, false, t0);
+        let idle = progress(0, 0, 0, t0);
         assert_eq!(next_step(&idle, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
         assert_eq!(next_step(&idle, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
         // A short deadline wins over the idle window.
@@ -96,10 +122,30 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         let later = t0 + IDLE_WINDOW * 2;
         // Only the leftover: it alone ends the wake once received.
-        assert_eq!(next_step(&progress(0, 0, true, t0), later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(0, 1, true, t0), later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(next_step(&progress(0, 0, 1, t0), later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(0, 1, 1, t0), later, deadline), WakeStep::Stop(WakeEnd::Paid));
         // The leftover and a new announcement: the first payment in is not enough.
-        assert_eq!(next_step(&progress(1, 1, true, t0), later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(1, 2, true, t0), later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(next_step(&progress(1, 1, 1, t0), later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, 2, 1, t0), later, deadline), WakeStep::Stop(WakeEnd::Paid));
+    }
+
+    fn htlc(hash: u8) -> LightningBalance {
+        LightningBalance::MaybePreimageClaimableHTLC {
+            channel_id: ldk_node::lightning::ln::types::ChannelId([1; 32]),
+            counterparty_node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".parse().expect("key"),
+            amount_satoshis: 21_000,
+            expiry_height: 500,
+            payment_hash: ldk_node::lightning_types::payment::PaymentHash([hash; 32]),
+        }
+    }
+
+    #[test]
+    fn committed_unclaimed_htlcs_are_counted_by_payment() {
+        assert_eq!(payments_pending(&[]), 0);
+        // A 21 000 sat HTLC has an output: it is listed with its hash, and adds nothing to
+        // the rounded (dust) amount. (Reading only the rounded amount missed it.)
+        assert_eq!(payments_pending(&[htlc(1)]), 1);
+        // Two parts of one payment, and a second payment.
+        assert_eq!(payments_pending(&[htlc(1), htlc(1), htlc(2)]), 2);
     }
 }

@@ -234,22 +234,29 @@ impl WebhookReceiver {
         self.lock().accepted.clone()
     }
 
-    /// Waits until `count` requests were accepted, and returns them all.
+    /// Waits until `count` requests were accepted, and returns them all. Panics on timeout.
     pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<ReceivedPush> {
+        self.try_wait_for(count, timeout).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Waits until `count` requests were accepted, and returns them all; on timeout, an
+    /// error saying what arrived.
+    pub fn try_wait_for(&self, count: usize, timeout: Duration) -> Result<Vec<ReceivedPush>, String> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         while state.accepted.len() < count {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out after {timeout:?} waiting for {count} push(es) at {}: {} accepted, {} requests",
-                self.url(),
-                state.accepted.len(),
-                state.requests
-            );
+            if left.is_zero() {
+                return Err(format!(
+                    "timed out after {timeout:?} waiting for {count} push(es) at {}: {} accepted, {} requests",
+                    self.url(),
+                    state.accepted.len(),
+                    state.requests
+                ));
+            }
             state = self.shared.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
         }
-        state.accepted.clone()
+        Ok(state.accepted.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
@@ -466,16 +473,54 @@ pub struct AsyncScene {
     _dirs: (TempDir, TempDir),
 }
 
-/// Counts LSP-B's "Intercepted held HTLC with id ..., holding until the recipient is online"
-/// records (LDK `ln::channelmanager`, trace level; there is no event for it).
+/// Counts an LSP's "Intercepted held HTLC with id ..., holding until the recipient is online"
+/// records (LDK `ln::channelmanager`, trace level; there is no event for it): how a test or
+/// the demo knows the payer's LSP holds its HTLC. Attach [`HeldHtlcs::observers`] to the LSP.
 #[derive(Default)]
-struct HeldHtlcs {
+pub struct HeldHtlcs {
     count: Mutex<u64>,
     changed: Condvar,
 }
 
 /// The text of LDK's record that an HTLC is now held for an offline recipient.
 pub const HELD_HTLC_PREFIX: &str = "Intercepted held HTLC with id ";
+
+impl HeldHtlcs {
+    /// A counter at zero.
+    pub fn new() -> Arc<HeldHtlcs> {
+        Arc::new(HeldHtlcs::default())
+    }
+
+    /// `observers` with one more that counts the LSP's held HTLCs here.
+    pub fn observers(self: &Arc<Self>, observers: Observers) -> Observers {
+        let held = Arc::clone(self);
+        observers.on_log(move |record| {
+            if record.module_path.ends_with("ln::channelmanager") && record.args.to_string().starts_with(HELD_HTLC_PREFIX) {
+                *held.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                held.changed.notify_all();
+            }
+        })
+    }
+
+    /// How many HTLCs the LSP has put on hold so far.
+    pub fn count(&self) -> u64 {
+        *self.count.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the LSP has put `count` HTLCs on hold in total; on timeout, an error.
+    pub fn wait_for(&self, count: u64, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut held = self.count.lock().unwrap_or_else(|p| p.into_inner());
+        while *held < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("timed out after {timeout:?}: the LSP holds {} HTLC(s), not {count}", *held));
+            }
+            held = self.changed.wait_timeout(held, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        Ok(())
+    }
+}
 
 impl AsyncScene {
     /// Builds the scene: starts both LSPs (`configure_a` adjusts LSP-A's config, `observers_a`
@@ -490,14 +535,8 @@ impl AsyncScene {
             c.alias = "lsp-a".into();
             configure_a(c);
         });
-        let held_at_lsp_b = Arc::new(HeldHtlcs::default());
-        let held = Arc::clone(&held_at_lsp_b);
-        let observers_b = Observers::new().on_log(move |record| {
-            if record.module_path.ends_with("ln::channelmanager") && record.args.to_string().starts_with(HELD_HTLC_PREFIX) {
-                *held.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                held.changed.notify_all();
-            }
-        });
+        let held_at_lsp_b = HeldHtlcs::new();
+        let observers_b = held_at_lsp_b.observers(Observers::new());
         let lsp_b = start_lsp(devnet, dir_b.path(), log_lsp_to_file(observers_b, "lsp-b"), |c| {
             c.alias = "lsp-b".into();
         });
@@ -652,7 +691,7 @@ impl AsyncScene {
 
     /// How many HTLCs LSP-B has put on hold for an offline recipient so far.
     pub fn held_htlcs_at_lsp_b(&self) -> u64 {
-        *self.held_at_lsp_b.count.lock().unwrap_or_else(|p| p.into_inner())
+        self.held_at_lsp_b.count()
     }
 
     /// Waits until LSP-B has put `count` HTLCs on hold in total. Wake the phone only after
@@ -661,13 +700,7 @@ impl AsyncScene {
     /// found"), and nothing sends it again, so a phone that answers within milliseconds of the
     /// interception can strand the payment until it times out.
     pub fn wait_for_held_htlcs_at_lsp_b(&self, count: u64, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut held = self.held_at_lsp_b.count.lock().unwrap_or_else(|p| p.into_inner());
-        while *held < count {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out after {timeout:?}: LSP-B holds {} HTLC(s), not {count}", *held);
-            held = self.held_at_lsp_b.changed.wait_timeout(held, left).unwrap_or_else(|p| p.into_inner()).0;
-        }
+        self.held_at_lsp_b.wait_for(count, timeout).unwrap_or_else(|e| panic!("LSP-B: {e}"));
     }
 
     /// Waits until `lsp` no longer sees `peer` connected (so that it intercepts messages for

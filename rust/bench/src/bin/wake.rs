@@ -1,10 +1,19 @@
-//! Wake benchmark: a phone woken in a fresh process to take a held async payment, `doze wake`
+//! Wake benchmark: a phone woken in a fresh process to take a held async payment, `doze-wake`
 //! beside the same flow on stock ldk-node (`ldk-wake`: build, `start()`, wait for the payment,
 //! `stop()`), alternating, on a real devnet scene (sender → LSP-B → LSP-A → phone). Measures
 //! each process's wall time (spawn → exit), peak RSS (GNU time's %M) and peak anonymous
-//! (written) memory, sampled from /proc every 5 ms. Prints JSON with medians.
+//! (written) memory, sampled from /proc every 5 ms. Prints JSON with medians;
+//! `DOZE_BENCH_SMAPS=1` also prints where each process's resident memory was (by mapping).
 //!
-//! `cargo build --release -p doze-cli -p doze-bench && target/release/wake [RUNS_PER_SIDE]`
+//! The two wake binaries are taken from `$DOZE_WAKE_BIN_DIR`, or from beside this one. Build
+//! them with the phone library's profile (what an extension ships: size-optimised, fat LTO)
+//! and this driver with the release profile:
+//!
+//! ```text
+//! cargo build --profile release-ffi -p doze-cli --bin doze-wake -p doze-bench --bin ldk-wake
+//! cargo build --release -p doze-bench --bin wake
+//! DOZE_WAKE_BIN_DIR=target/release-ffi target/release/wake [RUNS_PER_SIDE]
+//! ```
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,6 +56,9 @@ fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String)
     // `/usr/bin/time` is the child; the measured process is its child.
     let mut max_anon: f64 = 0.0;
     let time_pid = child.id();
+    let breakdown = std::env::var_os("DOZE_BENCH_SMAPS").is_some();
+    let mut last_smaps = String::new();
+    let mut sampled_at = Instant::now();
     loop {
         if let Ok(Some(_)) = child.try_wait() {
             break;
@@ -54,6 +66,12 @@ fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String)
         let children = std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children")).unwrap_or_default();
         for pid in children.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
             max_anon = max_anon.max(anon_kb(pid).unwrap_or(0.0));
+            if breakdown && sampled_at.elapsed() > Duration::from_millis(50) {
+                if let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) {
+                    last_smaps = smaps;
+                }
+                sampled_at = Instant::now();
+            }
         }
         std::thread::park_timeout(Duration::from_millis(5)); // sampling period
     }
@@ -62,7 +80,40 @@ fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String)
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let max_rss_kb = std::fs::read_to_string(time_file).ok().and_then(|t| t.trim().lines().last()?.trim().parse().ok()).unwrap_or(f64::NAN);
     let paid = stdout.contains("\"Paid\"") || stdout.contains("\"paid\": true");
+    if breakdown {
+        eprintln!("{}", smaps_breakdown(&last_smaps));
+    }
     (Sample { wall_ms, max_rss_kb, max_anon_kb: max_anon, paid }, stdout)
+}
+
+/// Resident memory by mapping (kB), largest first: where a process's RSS comes from
+/// (`DOZE_BENCH_SMAPS=1`, from its last `/proc/<pid>/smaps` sample).
+fn smaps_breakdown(smaps: &str) -> String {
+    let mut by_name: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            name = fields.nth(4).unwrap_or("[anon]").to_string();
+            continue;
+        }
+        let kb: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let entry = by_name.entry(name.clone()).or_default();
+        match first {
+            "Rss:" => entry.0 += kb,
+            "Anonymous:" => entry.1 += kb,
+            _ => {}
+        }
+    }
+    let mut rows: Vec<_> = by_name.into_iter().collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1 .0));
+    let total: u64 = rows.iter().map(|r| r.1 .0).sum();
+    let mut out = format!("  rss {total} kB at the last sample:");
+    for (name, (rss, anon)) in rows.iter().take(8) {
+        out.push_str(&format!("\n    {rss:>6} kB (anon {anon:>5}) {name}"));
+    }
+    out
 }
 
 fn push(scene: &AsyncScene) -> (String, Vec<(String, String)>) {
@@ -76,7 +127,10 @@ fn push(scene: &AsyncScene) -> (String, Vec<(String, String)>) {
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
-    let bin_dir: PathBuf = std::env::current_exe().expect("exe").parent().expect("dir").to_path_buf();
+    let bin_dir: PathBuf = match std::env::var_os("DOZE_WAKE_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_exe().expect("exe").parent().expect("dir").to_path_buf(),
+    };
     let devnet = Devnet::start().expect("devnet");
     let interceptions = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = Arc::clone(&interceptions);
@@ -133,7 +187,7 @@ fn main() {
         command.args(["-f", "%M", "-o"]).arg(&time_file).env("DOZE_MNEMONIC", MNEMONIC);
         let (body, headers) = push(&scene);
         if use_doze {
-            command.arg(bin_dir.join("doze")).arg("wake")
+            command.arg(bin_dir.join("doze-wake"))
                 .args(["--storage", &config.storage_dir, "--esplora", &devnet.esplora_url()])
                 .args(["--lsp-id", &lsp_a.node_id().to_string(), "--lsp-address", &lsp_a.p2p_address().to_string()]);
             for (name, value) in &headers {
@@ -156,5 +210,5 @@ fn main() {
         "median_peak_rss_mb": median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
         "median_peak_anon_mb_sampled": median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
     });
-    println!("{}", json!({ "doze_wake": summary(&doze), "stock_ldk_node": summary(&ldk) }));
+    println!("{}", json!({ "binaries": bin_dir.display().to_string(), "doze_wake": summary(&doze), "stock_ldk_node": summary(&ldk) }));
 }

@@ -25,6 +25,23 @@ pub struct Phone {
     pub events: Arc<Recorder>,
     /// How long `Wallet::start()` took.
     pub start_time: Duration,
+    /// What the app and its notification extension both open the wallet with.
+    pub config: WalletConfig,
+    /// The recovery phrase, as the app keeps it in the Keychain/Keystore (shared with its
+    /// extension). Never printed.
+    pub mnemonic: String,
+}
+
+impl Phone {
+    /// Opens and starts the wallet the way the app does at launch.
+    pub fn open(rt: &Runtime, config: WalletConfig, mnemonic: String) -> Result<Phone, String> {
+        let wallet = Wallet::new(config.clone(), &mnemonic, None).map_err(|e| e.to_string())?;
+        let events = Recorder::new();
+        wallet.set_event_listener(events.clone());
+        let started = Instant::now();
+        rt.block_on(wallet.start()).map_err(|e| e.to_string())?;
+        Ok(Phone { wallet, events, start_time: started.elapsed(), config, mnemonic })
+    }
 }
 
 /// A new wallet (fresh recovery phrase, never shown), started against the scene's chain and
@@ -48,16 +65,7 @@ pub fn start_phone(rt: &Runtime, scene: &Scene, dir: &Path) -> Result<Phone, Fai
                 background_sync: false,
                 additional_lsps: Vec::new(),
             };
-            // The app would keep the phrase in the Keychain/Keystore; the demo forgets it.
-            let mnemonic = generate_mnemonic(WordCount::Words12).to_string();
-            let wallet = Wallet::new(config, &mnemonic, None).map_err(|e| e.to_string())?;
-            drop(mnemonic);
-            let events = Recorder::new();
-            wallet.set_event_listener(events.clone());
-            let started = Instant::now();
-            rt.block_on(wallet.start()).map_err(|e| e.to_string())?;
-            let start_time = started.elapsed();
-            Ok(Phone { wallet, events, start_time })
+            Phone::open(rt, config, generate_mnemonic(WordCount::Words12).to_string())
         },
         |phone| {
             let id = phone.wallet.node_id().unwrap_or_default();

@@ -6,13 +6,16 @@
 //!    LSP opens just in time;
 //! 3. [`pay_merchant`]: the phone pays the merchant;
 //! 4. [`split_send`]: a second channel, a payment split over both, and "send max";
-//! 5. [`report`]: the phone's balances and history;
+//! 5. [`paid_asleep`]: the phone registers for pushes, gets an offer and sleeps; a friend
+//!    pays it, the push wakes a fresh `doze wake` process that takes the payment;
+//! 6. [`report`]: the phone's balances and history;
 //!
 //! then everything stops cleanly and the temporary directories are removed. Each step prints
 //! one line (see [`crate::progress`]); the first step that fails prints `✗ <step>: <error>`
 //! and the demo exits with status 1.
 
 mod first_payment;
+mod paid_asleep;
 mod pay_merchant;
 mod report;
 mod scene;
@@ -70,7 +73,7 @@ pub fn run(options: &Options) -> Result<(), Failed> {
     }));
     start_watchdog(options.timeout);
 
-    progress::text("Doze demo: a devnet, an LSP, a merchant and a phone wallet, all in this process");
+    progress::text("Doze demo: a devnet, an LSP, a merchant and a phone wallet in this process, and the phone's notification extension in another");
     let outcome = catch_unwind(AssertUnwindSafe(tell_the_story)).unwrap_or(Err(Failed));
     if PANICKED.load(Ordering::SeqCst) {
         return Err(Failed);
@@ -113,7 +116,8 @@ fn tell_the_story() -> Result<(), Failed> {
     first_payment::receive_first_payment(&rt, &scene, &phone)?;
     pay_merchant::pay_merchant(&rt, &scene, &phone)?;
     split_send::split_send(&rt, &scene, &phone)?;
-    report::show_balances_and_history(&phone, 4)?;
+    let phone = paid_asleep::paid_while_asleep(&rt, &scene, phone, dir.path())?;
+    report::show_balances_and_history(&phone, 5)?;
     let phone_start = phone.start_time;
     wrap_up(&rt, phone, scene, dir)?;
     progress::text(&format!(

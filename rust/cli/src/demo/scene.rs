@@ -8,7 +8,7 @@ use doze_devnet::Devnet;
 use doze_lsp::Lsp;
 use ldk_node::bitcoin::Amount;
 use ldk_node::lightning::ln::msgs::SocketAddress;
-use ldk_node::{Event, Node};
+use ldk_node::{Builder, Event, Node};
 use tokio::runtime::Runtime;
 
 use super::wait::{self, STEP_TIMEOUT};
@@ -18,8 +18,8 @@ pub const LSP_FUNDS_SAT: u64 = 5_000_000;
 pub const MERCHANT_FUNDS_SAT: u64 = 2_000_000;
 pub const MERCHANT_CHANNEL_SAT: u64 = 1_000_000;
 
-/// A stock ldk-node node that sells coffee.
-pub struct Merchant {
+/// A stock ldk-node node: the merchant who sells coffee, or the friend who pays the phone.
+pub struct StockNode {
     pub node: Arc<Node>,
     pub address: SocketAddress,
 }
@@ -27,7 +27,7 @@ pub struct Merchant {
 /// Everything around the phone. Fields drop in order: the merchant and the LSP stop (their
 /// `Drop`s stop the nodes) before the chain they read goes away.
 pub struct Scene {
-    pub merchant: Merchant,
+    pub merchant: StockNode,
     pub lsp: Lsp,
     pub devnet: Devnet,
 }
@@ -71,27 +71,18 @@ impl Scene {
 
         let merchant = progress::step(
             "start the merchant's node",
-            || start_merchant(&devnet, &dir.join("merchant")),
+            || StockNode::start(&devnet, "merchant", &dir.join("merchant"), |_| Ok(())),
             |m| format!("merchant's node ready (stock ldk-node {}, peers at {})", short(&m.node.node_id().to_string()), m.address),
         )?;
         progress::step(
             "fund the merchant",
-            || -> Result<(), String> {
-                let node = &merchant.node;
-                let address = node.onchain_payment().new_address().map_err(|e| e.to_string())?;
-                devnet
-                    .fund_confirmed(&address, Amount::from_sat(MERCHANT_FUNDS_SAT))
-                    .map_err(|e| format!("the faucet refused: {e}"))?;
-                wait::until("the merchant sees its funds", STEP_TIMEOUT, || {
-                    node.sync_wallets().is_ok()
-                        && node.list_balances().spendable_onchain_balance_sats >= MERCHANT_FUNDS_SAT
-                })
-            },
+            || merchant.fund(&devnet, "the merchant", MERCHANT_FUNDS_SAT),
             |_| format!("merchant funded with {} sat on-chain", sat(MERCHANT_FUNDS_SAT)),
         )?;
         progress::step(
             "the merchant opens a channel to the LSP",
-            || open_merchant_channel(rt, &devnet, &lsp, &merchant),
+            // Half of it on the LSP's side, so that the merchant can be paid as well as pay.
+            || merchant.open_channel_to_lsp(rt, &devnet, &lsp, MERCHANT_CHANNEL_SAT, MERCHANT_CHANNEL_SAT * 500, false),
             |_| {
                 format!(
                     "merchant opened a {} sat channel to the LSP (6 confirmations, usable)",
@@ -103,28 +94,52 @@ impl Scene {
     }
 }
 
-fn start_merchant(devnet: &Devnet, dir: &Path) -> Result<Merchant, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let (builder, address) = devnet.node_builder("merchant", dir);
-    let node = builder.build().map_err(|e| format!("ldk-node could not build the node: {e}"))?;
-    node.start().map_err(|e| format!("ldk-node could not start: {e}"))?;
-    Ok(Merchant { node: Arc::new(node), address })
-}
-
-fn open_merchant_channel(rt: &Runtime, devnet: &Devnet, lsp: &Lsp, merchant: &Merchant) -> Result<(), String> {
-    let node = &merchant.node;
-    let mempool_before = devnet.mempool_len();
-    // Half of it on the LSP's side, so that the merchant can be paid as well as pay.
-    node.open_channel(lsp.node_id(), lsp.p2p_address(), MERCHANT_CHANNEL_SAT, Some(MERCHANT_CHANNEL_SAT * 500), None)
-        .map_err(|e| format!("open_channel failed: {e}"))?;
-    wait::node_event(rt, node, "the channel to be negotiated", STEP_TIMEOUT, |e| {
-        matches!(e, Event::ChannelPending { .. })
-    })?;
-    if !devnet.wait_for_mempool_len(mempool_before + 1, STEP_TIMEOUT) {
-        return Err("the funding transaction never reached the mempool".into());
+impl StockNode {
+    /// Builds (after `configure` adjusts the builder) and starts a stock ldk-node node named
+    /// `name` on the devnet, storing in `dir`.
+    pub fn start(
+        devnet: &Devnet, name: &str, dir: &Path, configure: impl FnOnce(&mut Builder) -> Result<(), String>,
+    ) -> Result<StockNode, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let (mut builder, address) = devnet.node_builder(name, dir);
+        configure(&mut builder)?;
+        let node = builder.build().map_err(|e| format!("ldk-node could not build the node: {e}"))?;
+        node.start().map_err(|e| format!("ldk-node could not start: {e}"))?;
+        Ok(StockNode { node: Arc::new(node), address })
     }
-    devnet.mine(6);
-    wait::until("the merchant's channel to the LSP is usable", STEP_TIMEOUT, || {
-        node.sync_wallets().is_ok() && lsp.sync().is_ok() && node.list_channels().iter().any(|c| c.is_usable)
-    })
+
+    /// Has the faucet send `sats` on-chain (confirmed) and waits until the node sees them.
+    pub fn fund(&self, devnet: &Devnet, who: &str, sats: u64) -> Result<(), String> {
+        let node = &self.node;
+        let address = node.onchain_payment().new_address().map_err(|e| e.to_string())?;
+        devnet.fund_confirmed(&address, Amount::from_sat(sats)).map_err(|e| format!("the faucet refused: {e}"))?;
+        wait::until(&format!("{who} sees its funds"), STEP_TIMEOUT, || {
+            node.sync_wallets().is_ok() && node.list_balances().spendable_onchain_balance_sats >= sats
+        })
+    }
+
+    /// Opens a channel of `sats` to the LSP (`push_msat` of it on the LSP's side), announced
+    /// or not, mines 6 blocks and waits until it is usable.
+    pub fn open_channel_to_lsp(
+        &self, rt: &Runtime, devnet: &Devnet, lsp: &Lsp, sats: u64, push_msat: u64, announced: bool,
+    ) -> Result<(), String> {
+        let node = &self.node;
+        let mempool_before = devnet.mempool_len();
+        let open = if announced { Node::open_announced_channel } else { Node::open_channel };
+        open(node, lsp.node_id(), lsp.p2p_address(), sats, Some(push_msat), None)
+            .map_err(|e| format!("open_channel failed: {e}"))?;
+        wait::node_event(rt, node, "the channel to be negotiated", STEP_TIMEOUT, |e| {
+            matches!(e, Event::ChannelPending { .. })
+        })?;
+        if !devnet.wait_for_mempool_len(mempool_before + 1, STEP_TIMEOUT) {
+            return Err("the funding transaction never reached the mempool".into());
+        }
+        devnet.mine(6);
+        let lsp_id = lsp.node_id();
+        wait::until("the channel to the LSP is usable", STEP_TIMEOUT, || {
+            node.sync_wallets().is_ok()
+                && lsp.sync().is_ok()
+                && node.list_channels().iter().any(|c| c.counterparty_node_id == lsp_id && c.is_usable)
+        })
+    }
 }
