@@ -30,6 +30,10 @@ fn main() {
     builder.set_entropy_bip39_mnemonic(mnemonic, None);
     builder.set_liquidity_source_lsps2(lsp_id, lsp_address.clone(), None);
     builder.set_async_payments_role(Some(AsyncPaymentsRole::Client)).expect("role");
+    if let Ok(path) = std::env::var("LDK_WAKE_LOG") {
+        // A trace log to compare its timeline with `doze-wake`'s.
+        builder.set_filesystem_logger(Some(path), Some(ldk_node::logger::LogLevel::Trace));
+    }
     let node = builder.build().expect("build");
     node.start().expect("start");
     node.connect(lsp_id, lsp_address, true).expect("connect");
@@ -37,15 +41,22 @@ fn main() {
     // this wake claimed counts (DESIGN.md's first pitfall).
     let known: std::collections::HashSet<_> = node.list_payments().iter().map(|p| p.id).collect();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let node_started_ms = started.elapsed().as_millis();
     let mut paid = false;
+    let mut received_ms = None;
     while Instant::now() < deadline && !paid {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(event) = runtime.block_on(async { tokio::time::timeout(left, node.next_event_async()).await }) else { break };
         if let Event::PaymentReceived { payment_id: Some(id), .. } = &event {
             paid = !known.contains(id);
+            received_ms = Some(started.elapsed().as_millis());
         }
         node.event_handled().expect("event handled");
     }
     node.stop().expect("stop");
-    println!("{{\"paid\": {paid}, \"total_ms\": {}}}", started.elapsed().as_millis());
+    println!(
+        "{{\"paid\": {paid}, \"node_started_ms\": {node_started_ms}, \"payment_received_ms\": {}, \"total_ms\": {}}}",
+        received_ms.map(|ms| ms.to_string()).unwrap_or_else(|| "null".into()),
+        started.elapsed().as_millis()
+    );
 }

@@ -2,8 +2,10 @@
 //! beside the same flow on stock ldk-node (`ldk-wake`: build, `start()`, wait for the payment,
 //! `stop()`), alternating, on a real devnet scene (sender → LSP-B → LSP-A → phone). Measures
 //! each process's wall time (spawn → exit), peak RSS (GNU time's %M) and peak anonymous
-//! (written) memory, sampled from /proc every 5 ms. Prints JSON with medians;
-//! `DOZE_BENCH_SMAPS=1` also prints where each process's resident memory was (by mapping).
+//! (written) memory, sampled from /proc every 5 ms. Prints JSON with medians. To see where the
+//! time and memory go: `DOZE_BENCH_SMAPS=1` prints each process's resident memory by mapping,
+//! `DOZE_BENCH_LOG=debug` prints `doze-wake`'s log with arrival times, and
+//! `LDK_WAKE_LOG=<file>` has `ldk-wake` write a trace log.
 //!
 //! The two wake binaries are taken from `$DOZE_WAKE_BIN_DIR`, or from beside this one. Build
 //! them with the phone library's profile (what an extension ships: size-optimised, fat LTO)
@@ -48,11 +50,28 @@ fn anon_kb(pid: u32) -> Option<f64> {
 }
 
 fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String) {
+    // `DOZE_BENCH_LOG=<level>`: the wake processes log at that level, and each line is printed
+    // with the milliseconds since the spawn at which it arrived.
+    let log_level = std::env::var("DOZE_BENCH_LOG").ok();
+    let stderr = if log_level.is_some() { Stdio::piped() } else { Stdio::null() };
+    if let Some(level) = &log_level {
+        command.env("DOZE_LOG", level).env("RUST_LOG", level);
+    }
     let started = Instant::now();
-    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn");
     if let Some(mut input) = child.stdin.take() {
         let _ = input.write_all(stdin);
     }
+    let log_reader = child.stderr.take().map(|stderr| {
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut lines = Vec::new();
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.push(format!("{:>6} ms {line}", started.elapsed().as_millis()));
+            }
+            lines
+        })
+    });
     // `/usr/bin/time` is the child; the measured process is its child.
     let mut max_anon: f64 = 0.0;
     let time_pid = child.id();
@@ -82,6 +101,9 @@ fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String)
     let paid = stdout.contains("\"Paid\"") || stdout.contains("\"paid\": true");
     if breakdown {
         eprintln!("{}", smaps_breakdown(&last_smaps));
+    }
+    if let Some(lines) = log_reader.and_then(|reader| reader.join().ok()) {
+        eprintln!("{}", lines.join("\n"));
     }
     (Sample { wall_ms, max_rss_kb, max_anon_kb: max_anon, paid }, stdout)
 }
