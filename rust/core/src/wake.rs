@@ -174,9 +174,10 @@ fn wake(
         Err(WalletError::StorageLocked { .. }) | Err(WalletError::AlreadyRunning) => return Ok(app_holds(timings)),
         Err(e) => return Err(e),
     };
-    timings.node_started_ms = Some(ms_since(called, Instant::now()));
+    let node_started = Instant::now();
+    timings.node_started_ms = Some(ms_since(called, node_started));
 
-    let result = watch(inner, &runtime, &node, &lsp, &signals, &db, called, deadline, &mut timings);
+    let result = watch(inner, &runtime, &node, &lsp, &signals, &db, (called, node_started), deadline, &mut timings);
     inner.reconcile_history(&node);
     let stop = inner.stop();
     let (ended, payments) = result?;
@@ -206,9 +207,10 @@ fn wake(
 #[allow(clippy::too_many_arguments)]
 fn watch(
     inner: &Inner, runtime: &tokio::runtime::Handle, node: &Arc<Node>, lsp: &ParsedLsp,
-    signals: &Arc<WakeSignals>, db: &WalletDb, called: Instant, deadline: Instant,
+    signals: &Arc<WakeSignals>, db: &WalletDb, (called, node_started): (Instant, Instant), deadline: Instant,
     timings: &mut WakeTimings,
 ) -> Result<(WakeEnd, Vec<WakePayment>), WalletError> {
+    let mut nudges = FORWARD_NUDGES.iter().map(|after| node_started + *after).peekable();
     // Payments already received before this wake: ldk-node may replay their events at start.
     let known: HashSet<String> = node
         .list_payments_with_filter(|p| {
@@ -267,13 +269,19 @@ fn watch(
             pending_at_start,
             connected_at,
         };
-        let wake_at = match next_step(&progress, Instant::now(), deadline) {
+        let now = Instant::now();
+        while nudges.next_if(|at| *at <= now).is_some() {
+            if progress.received < progress.announced + progress.pending_at_start {
+                nudge_forwarding(node);
+            }
+        }
+        let wake_at = match next_step(&progress, now, deadline) {
             WakeStep::Stop(WakeEnd::Paid) => {
                 settle_claims(runtime, signals, &payment_hashes, deadline);
                 return Ok((WakeEnd::Paid, payments));
             }
             WakeStep::Stop(end) => return Ok((end, payments)),
-            WakeStep::WaitUntil(at) => at,
+            WakeStep::WaitUntil(at) => nudges.peek().map_or(at, |nudge| at.min(*nudge)),
         };
         runtime.block_on(async {
             tokio::select! {
@@ -282,6 +290,29 @@ fn watch(
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake_at)) => {}
             }
         });
+    }
+}
+
+/// When, after the node started, a wake that still waits for a payment nudges the background
+/// processor (see [`nudge_forwarding`]): just after its first forwarding batch is due, and twice
+/// more in case the first nudge came a moment too early.
+const FORWARD_NUDGES: [Duration; 3] =
+    [Duration::from_millis(2_010), Duration::from_millis(2_060), Duration::from_millis(2_300)];
+
+/// Wakes lightning-background-processor's loop so that it runs its first forwarding batch now.
+///
+/// An HTLC that reaches us becomes a claimable payment only in `process_pending_htlc_forwards`,
+/// which lightning-background-processor 0.2.3 first runs 2 s after the node started
+/// (`INIT_FWD_DELAY`), and then only when its loop next wakes: with nothing else going on, the
+/// loop sleeps ~2 s after its last activity (the HTLC's arrival), so the payment waited 50 ms to
+/// 2 s longer than the 2 s. ldk-node offers no way to run the batch. Re-applying a channel's own
+/// config changes nothing (LDK sends no update when the config is the same) but marks the
+/// channel manager for persistence, which wakes the loop.
+fn nudge_forwarding(node: &Node) {
+    if let Some(channel) = node.list_channels().into_iter().find(|c| c.is_usable) {
+        if let Err(e) = node.update_channel_config(&channel.user_channel_id, channel.counterparty_node_id, channel.config) {
+            log::debug!("wake: could not nudge the background processor: {e}");
+        }
     }
 }
 
