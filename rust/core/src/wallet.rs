@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ldk_node::bip39::Mnemonic;
 use ldk_node::config::{AnchorChannelsConfig, AsyncPaymentsRole, Config, EsploraSyncConfig, ElectrumSyncConfig, BackgroundSyncConfig};
@@ -246,10 +246,17 @@ impl Inner {
             *state = State::Running(Running { node: Arc::clone(&node), pump: None, _lock: storage_lock });
             return Ok(node);
         }
-        for lsp in self.lsp.iter().chain(&self.additional_lsps) {
-            // Persisted: ldk-node reconnects on its own after a disconnect.
-            if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
-                log::warn!("could not connect to the LSP {}: {e}", lsp.node_id);
+        // Connections are persisted: ldk-node reconnects on its own after a disconnect. An
+        // unreachable LSP costs a 10 s connect timeout, and one that accepts the connection
+        // but never answers would hold `connect` for good. So every LSP connects on a thread
+        // of its own; start() waits for the primary LSP only (receiving through it needs the
+        // connection), and for at most `PRIMARY_LSP_CONNECT_WAIT`.
+        for lsp in &self.additional_lsps {
+            connect_alongside(&node, lsp);
+        }
+        if let Some(done) = self.lsp.as_ref().and_then(|lsp| connect_alongside(&node, lsp)) {
+            if done.recv_timeout(PRIMARY_LSP_CONNECT_WAIT).is_err() {
+                log::warn!("the LSP did not answer within {} s; starting without it", PRIMARY_LSP_CONNECT_WAIT.as_secs());
             }
         }
         if !self.config.background_sync {
@@ -385,6 +392,29 @@ impl Inner {
             .set_async_payments_role(Some(AsyncPaymentsRole::Client))
             .map_err(|e| WalletError::InvalidConfig(e.to_string()))?;
         builder.build().map_err(|e| WalletError::Storage(format!("cannot open the node: {e}")))
+    }
+}
+
+/// How long `start()` waits for the connection to the primary LSP.
+const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
+
+/// Connects `node` to `lsp` on a thread of its own (the attempt is logged); the receiver hears
+/// when the attempt ended. `None` if no thread could be started.
+fn connect_alongside(node: &Arc<Node>, lsp: &ParsedLsp) -> Option<std::sync::mpsc::Receiver<()>> {
+    let (node, lsp) = (Arc::clone(node), lsp.clone());
+    let (done, ended) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("doze-connect-lsp".into()).spawn(move || {
+        if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), true) {
+            log::warn!("could not connect to the LSP {}: {e}", lsp.node_id);
+        }
+        let _ = done.send(());
+    });
+    match spawned {
+        Ok(_) => Some(ended),
+        Err(e) => {
+            log::warn!("could not start connecting to an LSP: {e}");
+            None
+        }
     }
 }
 

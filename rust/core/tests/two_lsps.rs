@@ -1,6 +1,7 @@
 //! One balance over two LSPs: a phone with a JIT channel from its LSP and a channel from a
 //! second LSP (configured in `additional_lsps`) pays one invoice larger than either channel,
-//! and the payment leaves through both; after a restart the phone is back with both LSPs.
+//! and the payment leaves through both; after a restart the phone is back with both LSPs. An
+//! additional LSP that never answers does not hold up the start.
 
 mod common;
 
@@ -97,4 +98,34 @@ fn channels_to_two_lsps_carry_one_payment() {
         is_connected(&scene.lsp.node(), phone_id) && is_connected(&lsp2.node(), phone_id)
     });
     rt.block_on(phone.stop()).unwrap();
+}
+
+/// An additional LSP that accepts the TCP connection and then never says a word (the noise
+/// handshake never completes) must not hold up the wallet's start: ldk-node's `connect` would
+/// wait on it for good.
+#[test]
+fn an_additional_lsp_that_never_answers_does_not_hold_up_start() {
+    let scene = Scene::new();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_address = silent.local_addr().unwrap().to_string();
+    // Keep accepted connections open and silent until the test ends.
+    let accepted = std::thread::spawn(move || silent.incoming().take(4).filter_map(Result::ok).collect::<Vec<_>>());
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalletConfig {
+        additional_lsps: vec![LspConfig {
+            node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".into(),
+            address: silent_address,
+            token: None,
+            api_url: None,
+        }],
+        ..scene.phone_config(dir.path())
+    };
+    let phone = Wallet::new(config, MNEMONIC, None).unwrap();
+    let started = rt.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(60), phone.start()).await });
+    assert!(matches!(started, Ok(Ok(()))), "start() did not return: {started:?}");
+    let phone_id: PublicKey = phone.node_id().unwrap().parse().unwrap();
+    wait_until("the phone is connected to its primary LSP", DEFAULT_WAIT, || is_connected(&scene.lsp.node(), phone_id));
+    rt.block_on(phone.stop()).unwrap();
+    drop(accepted);
 }
