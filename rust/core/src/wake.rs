@@ -25,7 +25,7 @@ use crate::events::{from_node_event, WalletEventKind};
 use crate::store::WalletDb;
 use crate::wake_rule::{next_step, payments_pending, WakeProgress, WakeStep};
 use crate::wake_signals::WakeSignals;
-use crate::wallet::{Inner, StartProfile, Wallet};
+use crate::wallet::{connect_alongside, Inner, StartProfile, Wallet};
 
 /// A push is accepted this long either side of its timestamp (as for push registration).
 const PUSH_WINDOW: Duration = Duration::from_secs(600);
@@ -338,13 +338,20 @@ fn settle_claims(runtime: &tokio::runtime::Handle, signals: &WakeSignals, paymen
     log::debug!("wake: claims settled with the LSP in {} ms", started.elapsed().as_millis());
 }
 
-/// Connects to the LSP, retrying until `deadline`; whether it is connected.
-fn connect_before(node: &Node, lsp: &ParsedLsp, deadline: Instant) -> bool {
+/// Connects to the LSP, retrying until `deadline`; whether it is connected. Each attempt runs
+/// alongside (an LSP that accepts the connection and never answers would hold `connect` past
+/// any deadline).
+fn connect_before(node: &Arc<Node>, lsp: &ParsedLsp, deadline: Instant) -> bool {
+    let connected = || node.list_peers().iter().any(|p| p.node_id == lsp.node_id && p.is_connected);
     let mut pause = Duration::from_millis(50);
     loop {
-        match node.connect(lsp.node_id, lsp.address.clone(), true) {
-            Ok(()) => return true,
-            Err(e) => log::info!("wake: LSP not reachable yet: {e}"),
+        let Some(attempt) = connect_alongside(node, lsp) else { return false };
+        if attempt.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+            log::info!("wake: the LSP did not answer before the deadline");
+            return false;
+        }
+        if connected() {
+            return true;
         }
         let now = Instant::now();
         if now + pause >= deadline {

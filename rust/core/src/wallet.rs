@@ -400,7 +400,7 @@ const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
 
 /// Connects `node` to `lsp` on a thread of its own (the attempt is logged); the receiver hears
 /// when the attempt ended. `None` if no thread could be started.
-fn connect_alongside(node: &Arc<Node>, lsp: &ParsedLsp) -> Option<std::sync::mpsc::Receiver<()>> {
+pub(crate) fn connect_alongside(node: &Arc<Node>, lsp: &ParsedLsp) -> Option<std::sync::mpsc::Receiver<()>> {
     let (node, lsp) = (Arc::clone(node), lsp.clone());
     let (done, ended) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("doze-connect-lsp".into()).spawn(move || {
