@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{go_offline_with_offer, launch_wake, phone_config, runtime, start_app, MNEMONIC};
 use doze_core::{PaymentDirection, PaymentFilter, Wallet};
-use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
+use doze_devnet::nodes::{expect_event, wait_for_state, wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::testing::{AsyncScene, WebhookReceiver};
 use doze_lsp::Observers;
@@ -134,11 +134,7 @@ fn a_killed_wake_loses_nothing_and_replayed_events_never_end_a_wake() {
 
     let statuses = || [first, second].map(|id| scene.sender.payment(&id).map(|p| p.status));
     let succeeded = Some(ldk_node::payment::PaymentStatus::Succeeded);
-    let deadline = std::time::Instant::now() + DEFAULT_WAIT;
-    while statuses() != [succeeded, succeeded] {
-        assert!(std::time::Instant::now() < deadline, "the sender's payments: {:?}", statuses());
-        std::thread::park_timeout(Duration::from_millis(50));
-    }
+    wait_for_state("both of the sender's payments succeed", DEFAULT_WAIT, statuses, |s| *s == [succeeded, succeeded]);
 
     // The app's history after a restart: all three, once each.
     let app = Wallet::new(config, MNEMONIC, None).unwrap();

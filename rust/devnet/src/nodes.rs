@@ -153,13 +153,22 @@ pub const ANCHOR_RESERVE: Amount = Amount::from_sat(25_000);
 /// Re-checks `condition` until it holds; panics with `what` after `timeout`. For tests: the
 /// condition does the work of moving things forward (syncing, polling an event queue).
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    wait_for_state(what, timeout, || condition(), |held| *held);
+}
+
+/// Reads `state` until `done` accepts it, and returns it; panics after `timeout` with `what`
+/// and the last state read (so that a failure says where things stood).
+pub fn wait_for_state<T: std::fmt::Debug>(
+    what: &str, timeout: Duration, mut state: impl FnMut() -> T, done: impl Fn(&T) -> bool,
+) -> T {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(5);
     loop {
-        if condition() {
-            return;
+        let now = state();
+        if done(&now) {
+            return now;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}; last seen: {now:?}");
         // Back off between checks; each check is itself a network round-trip or a sync.
         std::thread::park_timeout(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
