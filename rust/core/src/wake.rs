@@ -345,7 +345,9 @@ fn connect_before(node: &Arc<Node>, lsp: &ParsedLsp, deadline: Instant) -> bool 
     let connected = || node.list_peers().iter().any(|p| p.node_id == lsp.node_id && p.is_connected);
     let mut pause = Duration::from_millis(50);
     loop {
-        let Some(attempt) = connect_alongside(node, lsp) else { return false };
+        // Not persisted: the app's start persisted the LSP, and an attempt that outlives
+        // this wake must not write to the store.
+        let Some(attempt) = connect_alongside(node, lsp, false) else { return false };
         if attempt.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
             log::info!("wake: the LSP did not answer before the deadline");
             return false;
