@@ -474,8 +474,8 @@ pub struct AsyncScene {
 }
 
 /// Counts an LSP's "Intercepted held HTLC with id ..., holding until the recipient is online"
-/// records (LDK `ln::channelmanager`, trace level; there is no event for it): how a test or
-/// the demo knows the payer's LSP holds its HTLC. Attach [`HeldHtlcs::observers`] to the LSP.
+/// records (LDK `ln::channelmanager`, trace level; there is no event for it): how a test knows
+/// the payer's LSP holds its HTLC. Attach [`HeldHtlcs::observers`] to the LSP.
 #[derive(Default)]
 pub struct HeldHtlcs {
     count: Mutex<u64>,
