@@ -109,6 +109,10 @@ fn a_killed_wake_loses_nothing_and_replayed_events_never_end_a_wake() {
         seen.iter().any(|l| l.contains("wake: ignoring the replayed event of an earlier payment")),
         "the online payment's event was replayed and ignored, and the wake went on"
     );
+    // The lean wake profile syncs no gossip: it never asks the LSP for any.
+    let asked_for_gossip: Vec<_> = seen.iter().filter(|l| l.contains("SendGossipTimestampFilter")).collect();
+    assert!(asked_for_gossip.is_empty(), "the wake asked its peers for gossip: {asked_for_gossip:#?}");
+    assert!(seen.iter().any(|l| l.contains("Handling SendChannelReestablish")), "the trace log reaches the test");
 
     // Second payment, second push, a fresh wake: it finishes the first payment too.
     let second = scene.sender.bolt12_payment().send_using_amount(&offer, SECOND_MSAT, None, None, None).unwrap();

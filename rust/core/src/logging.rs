@@ -121,11 +121,9 @@ impl LogWriter for LdkLogForwarder {
             return;
         }
         let message = redact_preimages(&record.args.to_string());
-        let level = if level == log::Level::Error && is_offer_refresh_before_connect(&message) {
-            log::Level::Info
-        } else {
-            level
-        };
+        let expected_error = is_offer_refresh_before_connect(&message)
+            || (self.wake.is_some() && message.starts_with(WAKE_GOSSIP_FAILURE));
+        let level = if level == log::Level::Error && expected_error { log::Level::Info } else { level };
         log::logger().log(
             &log::Record::builder()
                 .level(level)
@@ -146,6 +144,10 @@ fn is_offer_refresh_before_connect(message: &str) -> bool {
     message == "Failed to create blinded paths for OfferPathsRequest message"
         || message == "Failed to create blinded paths when requesting async receive offer paths"
 }
+
+/// What ldk-node logs, at error level, when a wake's deliberately unfetchable gossip source
+/// fails (see `WAKE_GOSSIP_SOURCE` in `wallet.rs`): expected, so shown at info level.
+const WAKE_GOSSIP_FAILURE: &str = "Background sync of RGS gossip data failed";
 
 /// LDK logs payment preimages at debug level ("Claiming inbound HTLC ... with preimage <hex>");
 /// a preimage is proof of payment and must not reach an app's logs. Every 64-hex-digit word

@@ -382,6 +382,7 @@ impl Inner {
             }
         }
         match &self.config.rgs_url {
+            _ if waking => builder.set_gossip_source_rgs(WAKE_GOSSIP_SOURCE.into()),
             Some(url) => builder.set_gossip_source_rgs(url.clone()),
             None => builder.set_gossip_source_p2p(),
         };
@@ -394,6 +395,14 @@ impl Inner {
         builder.build().map_err(|e| WalletError::Storage(format!("cannot open the node: {e}")))
     }
 }
+
+/// The gossip source of a wake: none. ldk-node 0.7.1 has no such option: P2P gossip asks the
+/// first peers for two weeks of gossip (on mainnet, the whole graph streamed into the
+/// extension's 24 MB), and RGS downloads a snapshot as the node starts. A wake needs only the
+/// graph it has stored (the payer's LSP's address). So it names an RGS server that cannot be
+/// fetched (a relative URL: the request fails before any I/O), and the node ignores peers'
+/// gossip, as it does with RGS.
+const WAKE_GOSSIP_SOURCE: &str = "";
 
 /// How long `start()` waits for the connection to the primary LSP.
 const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
