@@ -152,8 +152,8 @@ pub const ANCHOR_RESERVE: Amount = Amount::from_sat(25_000);
 
 /// Re-checks `condition` until it holds; panics with `what` after `timeout`. For tests: the
 /// condition does the work of moving things forward (syncing, polling an event queue).
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    wait_for_state(what, timeout, || condition(), |held| *held);
+pub fn wait_until(what: &str, timeout: Duration, condition: impl FnMut() -> bool) {
+    wait_for_state(what, timeout, condition, |held| *held);
 }
 
 /// Reads `state` until `done` accepts it, and returns it; panics after `timeout` with `what`
