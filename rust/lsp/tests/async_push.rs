@@ -89,11 +89,11 @@ fn pin_an_offline_async_recipient_makes_the_lsp_log_the_interception_and_push() 
     assert_eq!(notification, WebhookNotification::onion_message_incoming());
     wait_until("LSP-A counts the delivery", DEFAULT_WAIT, || scene.lsp_a.push_stats().delivered == 1);
 
-    // The push may come from the first interception: LSP-A forwarding the sender's
-    // invoice_request to the phone "in case it is online" (LDK's
-    // respond_to_static_invoice_request). The message the wake is about is the sender's
-    // held_htlc_available, sent once its HTLC is locked in and held at LSP-B, which LSP-A
-    // peels and intercepts in turn; wait for that one before waking the phone.
+    // The first interception is usually LSP-A forwarding the sender's invoice_request to the
+    // phone "in case it is online" (LDK's respond_to_static_invoice_request), which LSP-A has
+    // already answered with the static invoice: it pushes nothing for that one. The push comes
+    // with the sender's held_htlc_available, sent once its HTLC is locked in at LSP-B, which
+    // LSP-A peels and intercepts in turn.
     let sender_id = scene.sender.node_id();
     let held_suffix = format!("when forwarding peeled onion message from {sender_id}");
     let mut seen = vec![text.clone()];

@@ -12,6 +12,15 @@
 //!
 //! The `pin_*` test in `tests/async_push.rs` checks with real nodes that this still fires, so
 //! that a dependency upgrade that changes it fails loudly.
+//!
+//! One interception does not push: `... when sending OffersMessage`, the LSP's own copy of an
+//! `invoice_request` that, as the phone's static-invoice server, it has already answered with
+//! the static invoice (LDK forwards it "in case the recipient is online"). Waking the phone for
+//! it gains nothing, and it comes before the payment is held: a payer that only asks for an
+//! invoice would wake the phone for nothing, and a phone woken that fast could send its
+//! `release_held_htlc` before the payer's LSP holds the HTLC, which LDK 0.2.7 drops. The push
+//! goes out for the payer's own messages (`... when forwarding peeled onion message from
+//! <payer>`), among them the `held_htlc_available` of a payment waiting for the phone.
 
 use std::str::FromStr;
 
@@ -24,16 +33,28 @@ pub const INTERCEPT_MODULE_SUFFIX: &str = "onion_message::messenger";
 /// The interception record's text starts with this, followed by the peer's node id (hex).
 pub const INTERCEPT_PREFIX: &str = "Generating OnionMessageIntercepted event for peer ";
 
-/// The peer an interception record is about, or `None` for any other record. Cheap for
-/// records from other modules (their text is not even formatted).
+/// The suffix of the interception record of the LSP's own copy of an answered
+/// `invoice_request` (see the module docs): no push for it.
+pub const OWN_OFFERS_MESSAGE_SUFFIX: &str = "when sending OffersMessage";
+
+/// The peer an interception record is about, when the interception should wake it; `None` for
+/// any other record. Cheap for records from other modules (their text is not even formatted).
 pub fn intercepted_peer(record: &LogRecord<'_>) -> Option<PublicKey> {
     if !record.module_path.ends_with(INTERCEPT_MODULE_SUFFIX) {
         return None;
     }
     match record.args.as_str() {
-        Some(text) => peer_in(text),
-        None => peer_in(&record.args.to_string()),
+        Some(text) => peer_to_wake(text),
+        None => peer_to_wake(&record.args.to_string()),
     }
+}
+
+/// The peer an interception record's text names, unless it is the LSP's own `OffersMessage`.
+fn peer_to_wake(text: &str) -> Option<PublicKey> {
+    if text.trim_end().ends_with(OWN_OFFERS_MESSAGE_SUFFIX) {
+        return None;
+    }
+    peer_in(text)
 }
 
 /// The peer named by an interception record's text.
@@ -79,5 +100,18 @@ mod tests {
             None
         );
         assert_eq!(check("lightning::onion_message::messenger", format_args!("{INTERCEPT_PREFIX}nonsense")), None);
+    }
+
+    #[test]
+    fn the_lsps_own_copy_of_an_answered_invoice_request_does_not_push() {
+        let peer = PublicKey::from_str(PEER).expect("key");
+        let module = "lightning::onion_message::messenger";
+        assert_eq!(check(module, format_args!("{INTERCEPT_PREFIX}{peer} when sending OffersMessage")), None);
+        let payer = "03aa1c1a2a8a3f2c1b2d0f6d0e5b7a1c2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c";
+        assert_eq!(
+            check(module, format_args!("{INTERCEPT_PREFIX}{peer} when forwarding peeled onion message from {payer}")),
+            Some(peer)
+        );
+        assert_eq!(check(module, format_args!("{INTERCEPT_PREFIX}{peer} when sending AsyncPaymentsMessage")), Some(peer));
     }
 }
