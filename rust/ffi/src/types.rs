@@ -31,17 +31,6 @@ impl From<Network> for dc::Network {
     }
 }
 
-impl From<dc::Network> for Network {
-    fn from(n: dc::Network) -> Self {
-        match n {
-            dc::Network::Bitcoin => Network::Bitcoin,
-            dc::Network::Testnet => Network::Testnet,
-            dc::Network::Signet => Network::Signet,
-            dc::Network::Regtest => Network::Regtest,
-        }
-    }
-}
-
 /// Where the wallet reads the chain from.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum ChainSource {
@@ -66,15 +55,6 @@ impl From<ChainSource> for dc::ChainSource {
     }
 }
 
-impl From<dc::ChainSource> for ChainSource {
-    fn from(c: dc::ChainSource) -> Self {
-        match c {
-            dc::ChainSource::Esplora { url } => ChainSource::Esplora { url },
-            dc::ChainSource::Electrum { url } => ChainSource::Electrum { url },
-        }
-    }
-}
-
 /// The Lightning Service Provider the phone opens channels with, receives through, and
 /// registers for push notifications with.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -94,12 +74,6 @@ pub struct LspConfig {
 impl From<LspConfig> for dc::LspConfig {
     fn from(l: LspConfig) -> Self {
         dc::LspConfig { node_id: l.node_id, address: l.address, token: l.token, api_url: l.api_url }
-    }
-}
-
-impl From<dc::LspConfig> for LspConfig {
-    fn from(l: dc::LspConfig) -> Self {
-        LspConfig { node_id: l.node_id, address: l.address, token: l.token, api_url: l.api_url }
     }
 }
 
@@ -134,20 +108,6 @@ pub struct WalletConfig {
 impl From<WalletConfig> for dc::WalletConfig {
     fn from(c: WalletConfig) -> Self {
         dc::WalletConfig {
-            network: c.network.into(),
-            storage_dir: c.storage_dir,
-            chain_source: c.chain_source.into(),
-            lsp: c.lsp.map(Into::into),
-            rgs_url: c.rgs_url,
-            background_sync: c.background_sync,
-            additional_lsps: c.additional_lsps.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<dc::WalletConfig> for WalletConfig {
-    fn from(c: dc::WalletConfig) -> Self {
-        WalletConfig {
             network: c.network.into(),
             storage_dir: c.storage_dir,
             chain_source: c.chain_source.into(),
