@@ -10,6 +10,7 @@
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ldk_node::bitcoin::hex::{DisplayHex, FromHex};
 use ldk_node::bitcoin::secp256k1::rand;
 use ldk_node::lightning::blinded_path::message::BlindedMessagePath;
 use ldk_node::lightning::util::ser::Readable;
@@ -75,17 +76,6 @@ const OFFER_KEY: &str = "offline_offer";
 /// How long one registration request may take.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
-}
-
 /// The exact message a registration signs.
 pub(crate) fn registration_message(
     node_id: &str, app_name: &str, kind: &str, value: &str, timestamp: u64, nonce: &str,
@@ -142,7 +132,7 @@ impl Wallet {
         let node_id = node.node_id().to_string();
         let (kind, value) = target.kind_and_value();
         let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let nonce = hex_encode(&rand::random::<[u8; 16]>());
+        let nonce = rand::random::<[u8; 16]>().to_lower_hex_string();
         let message = registration_message(&node_id, &app_name, kind, value, timestamp, &nonce);
         let body = serde_json::json!({
             "node_id": node_id,
@@ -179,7 +169,7 @@ impl Wallet {
                 "the API answered for a different LSP node than the one configured".into(),
             ));
         }
-        let paths_bytes = hex_decode(&answer.paths).ok_or_else(|| {
+        let paths_bytes = Vec::<u8>::from_hex(&answer.paths).map_err(|_| {
             WalletError::PushRegistrationFailed("the LSP sent paths that are not hex".into())
         })?;
         let paths = <Vec<BlindedMessagePath> as Readable>::read(&mut &paths_bytes[..]).map_err(|_| {
