@@ -7,6 +7,7 @@
 
 mod balances;
 mod config;
+mod connect;
 mod error;
 mod events;
 mod history;

@@ -8,6 +8,7 @@
 //! carries `paths`, the hex of LDK's encoding of `Vec<BlindedMessagePath>`.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ldk_node::bitcoin::hex::{DisplayHex, FromHex};
@@ -17,6 +18,7 @@ use ldk_node::lightning::util::ser::Readable;
 use serde::Deserialize;
 
 use crate::config::ParsedLsp;
+use crate::connect::connect_before;
 use crate::error::WalletError;
 use crate::store::WalletDb;
 use crate::wallet::Wallet;
@@ -87,26 +89,12 @@ pub(crate) fn registration_message(
 const RECONNECT_PATIENCE: Duration = Duration::from_secs(3);
 
 /// Drops and re-opens the connection to the LSP: LDK asks the static-invoice server for offer
-/// paths when a peer connects.
-fn reconnect(node: &ldk_node::Node, lsp: &ParsedLsp) {
+/// paths when a peer connects. The LSP may not have seen the old connection go yet, and then
+/// drops the new one as a duplicate ("Network connection closed"): it tries again for a moment.
+fn reconnect(node: &Arc<ldk_node::Node>, lsp: &ParsedLsp) {
     let _ = node.disconnect(lsp.node_id);
-    // The LSP may not have seen the old connection go yet, and then drops the new one as a
-    // duplicate ("Network connection closed"): try again for a moment.
-    let deadline = Instant::now() + RECONNECT_PATIENCE;
-    let mut pause = Duration::from_millis(25);
-    loop {
-        match node.connect(lsp.node_id, lsp.address.clone(), true) {
-            Ok(()) => return,
-            Err(e) if Instant::now() + pause < deadline => {
-                log::debug!("reconnecting to the LSP: {e}; trying again");
-                std::thread::park_timeout(pause);
-                pause *= 2;
-            }
-            Err(e) => {
-                log::warn!("could not reconnect to the LSP: {e}");
-                return;
-            }
-        }
+    if !connect_before(node, lsp, true, Instant::now() + RECONNECT_PATIENCE, Duration::from_millis(25)) {
+        log::warn!("could not reconnect to the LSP {}", lsp.node_id);
     }
 }
 
@@ -180,7 +168,7 @@ impl Wallet {
         // offer is ready in a moment rather than a minute. (`connect` blocks: off this task.)
         let to_reconnect = lsp.clone();
         self.blocking(move |inner| {
-            reconnect(&*inner.node()?, &to_reconnect);
+            reconnect(&inner.node()?, &to_reconnect);
             Ok(())
         })
         .await?;

@@ -20,12 +20,13 @@ use ldk_node::payment::{PaymentDirection, PaymentStatus};
 use ldk_node::{Event, Node};
 
 use crate::config::ParsedLsp;
+use crate::connect::connect_before;
 use crate::error::WalletError;
 use crate::events::{from_node_event, WalletEventKind};
 use crate::store::WalletDb;
 use crate::wake_rule::{next_step, payments_pending, WakeProgress, WakeStep};
 use crate::wake_signals::WakeSignals;
-use crate::wallet::{connect_alongside, Inner, StartProfile, Wallet};
+use crate::wallet::{Inner, StartProfile, Wallet};
 
 /// A push is accepted this long either side of its timestamp (as for push registration).
 const PUSH_WINDOW: Duration = Duration::from_secs(600);
@@ -227,7 +228,10 @@ fn watch(
         log::info!("wake: {pending_at_start} payment(s) left unfinished by an earlier start pending");
     }
 
-    if !connect_before(node, lsp, deadline) {
+    // Not persisted: the app's start persisted the LSP, and an attempt that outlives this wake
+    // must not write to the store.
+    if !connect_before(node, lsp, false, deadline, Duration::from_millis(50)) {
+        log::info!("wake: the LSP could not be reached before the deadline");
         return Ok((WakeEnd::LspUnreachable, Vec::new()));
     }
     let connected_at = Instant::now();
@@ -336,33 +340,6 @@ fn settle_claims(runtime: &tokio::runtime::Handle, signals: &WakeSignals, paymen
         });
     }
     log::debug!("wake: claims settled with the LSP in {} ms", started.elapsed().as_millis());
-}
-
-/// Connects to the LSP, retrying until `deadline`; whether it is connected. Each attempt runs
-/// alongside (an LSP that accepts the connection and never answers would hold `connect` past
-/// any deadline).
-fn connect_before(node: &Arc<Node>, lsp: &ParsedLsp, deadline: Instant) -> bool {
-    let connected = || node.list_peers().iter().any(|p| p.node_id == lsp.node_id && p.is_connected);
-    let mut pause = Duration::from_millis(50);
-    loop {
-        // Not persisted: the app's start persisted the LSP, and an attempt that outlives
-        // this wake must not write to the store.
-        let Some(attempt) = connect_alongside(node, lsp, false) else { return false };
-        if attempt.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-            log::info!("wake: the LSP did not answer before the deadline");
-            return false;
-        }
-        if connected() {
-            return true;
-        }
-        let now = Instant::now();
-        if now + pause >= deadline {
-            return false;
-        }
-        // The LSP is down or the network is not up yet; retry with a growing pause.
-        std::thread::park_timeout(pause);
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
 }
 
 fn group_thousands(n: u64) -> String {

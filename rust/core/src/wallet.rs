@@ -15,6 +15,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::config::{ChainSource, ParsedLsp, WalletConfig};
+use crate::connect::connect_alongside;
 use crate::error::WalletError;
 use crate::events::{from_node_event, EventListener, WalletEvent, WalletEventKind};
 use crate::lock::StorageLock;
@@ -252,9 +253,9 @@ impl Inner {
         // of its own; start() waits for the primary LSP only (receiving through it needs the
         // connection), and for at most `PRIMARY_LSP_CONNECT_WAIT`.
         for lsp in &self.additional_lsps {
-            connect_alongside(&node, lsp, true);
+            connect_alongside(&node, lsp, true, log::Level::Warn);
         }
-        if let Some(done) = self.lsp.as_ref().and_then(|lsp| connect_alongside(&node, lsp, true)) {
+        if let Some(done) = self.lsp.as_ref().and_then(|lsp| connect_alongside(&node, lsp, true, log::Level::Warn)) {
             if done.recv_timeout(PRIMARY_LSP_CONNECT_WAIT).is_err() {
                 log::warn!("the LSP did not answer within {} s; starting without it", PRIMARY_LSP_CONNECT_WAIT.as_secs());
             }
@@ -406,29 +407,6 @@ const WAKE_GOSSIP_SOURCE: &str = "";
 
 /// How long `start()` waits for the connection to the primary LSP.
 const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
-
-/// Connects `node` to `lsp` on a thread of its own (the attempt is logged), persisting the peer
-/// if `persist`; the receiver hears when the attempt ended. `None` if no thread could be
-/// started. An attempt that hangs outlives its caller's wait: it ends when the connection does.
-pub(crate) fn connect_alongside(
-    node: &Arc<Node>, lsp: &ParsedLsp, persist: bool,
-) -> Option<std::sync::mpsc::Receiver<()>> {
-    let (node, lsp) = (Arc::clone(node), lsp.clone());
-    let (done, ended) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new().name("doze-connect-lsp".into()).spawn(move || {
-        if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), persist) {
-            log::warn!("could not connect to the LSP {}: {e}", lsp.node_id);
-        }
-        let _ = done.send(());
-    });
-    match spawned {
-        Ok(_) => Some(ended),
-        Err(e) => {
-            log::warn!("could not start connecting to an LSP: {e}");
-            None
-        }
-    }
-}
 
 /// Delivers node events to the listener one at a time, marking each handled only after the
 /// listener returned, and skipping events the app was already given (ldk-node can replay them).

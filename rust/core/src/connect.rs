@@ -1,0 +1,63 @@
+//! Connecting to LSPs without being held by one. ldk-node's `connect` returns when the peer has
+//! answered: after a 10 s timeout for an address that does not answer, and never for one that
+//! accepts the connection and then says nothing. So every attempt runs on a thread of its own,
+//! and each caller waits for it only as long as it can afford: `start()` a bounded time, a wake
+//! until its deadline, push registration a moment.
+
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ldk_node::Node;
+
+use crate::config::ParsedLsp;
+
+/// Connects `node` to `lsp` on a thread of its own, persisting the peer if `persist`; a failure
+/// is logged at `failure_level`. The receiver hears when the attempt ended. `None` if no thread
+/// could be started. An attempt that hangs outlives its caller's wait: it ends when the
+/// connection does.
+pub(crate) fn connect_alongside(
+    node: &Arc<Node>, lsp: &ParsedLsp, persist: bool, failure_level: log::Level,
+) -> Option<Receiver<()>> {
+    let (node, lsp) = (Arc::clone(node), lsp.clone());
+    let (done, ended) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("doze-connect-lsp".into()).spawn(move || {
+        if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), persist) {
+            log::log!(failure_level, "could not connect to the LSP {}: {e}", lsp.node_id);
+        }
+        let _ = done.send(());
+    });
+    match spawned {
+        Ok(_) => Some(ended),
+        Err(e) => {
+            log::warn!("could not start connecting to an LSP: {e}");
+            None
+        }
+    }
+}
+
+/// Connects `node` to `lsp`, trying again after a failure with a pause that starts at
+/// `first_pause` and doubles (up to 2 s), until `deadline`; whether it is connected then.
+/// Failed attempts are logged at debug level: the caller says what a final failure means.
+pub(crate) fn connect_before(
+    node: &Arc<Node>, lsp: &ParsedLsp, persist: bool, deadline: Instant, first_pause: Duration,
+) -> bool {
+    let connected = || node.list_peers().iter().any(|p| p.node_id == lsp.node_id && p.is_connected);
+    let mut pause = first_pause;
+    loop {
+        let Some(attempt) = connect_alongside(node, lsp, persist, log::Level::Debug) else { return false };
+        if attempt.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+            log::info!("the LSP {} did not answer in time", lsp.node_id);
+            return false;
+        }
+        if connected() {
+            return true;
+        }
+        if Instant::now() + pause >= deadline {
+            return false;
+        }
+        // The LSP is down, or the network is not up yet.
+        std::thread::park_timeout(pause);
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
