@@ -178,7 +178,7 @@ fn wake(
     let node_started = Instant::now();
     timings.node_started_ms = Some(ms_since(called, node_started));
 
-    let result = watch(inner, &runtime, &node, &lsp, &signals, &db, (called, node_started), deadline, &mut timings);
+    let result = watch(inner, &runtime, &node, &lsp, &signals, &db, called, node_started, deadline, &mut timings);
     inner.reconcile_history(&node);
     let stop = inner.stop();
     let (ended, payments) = result?;
@@ -208,7 +208,7 @@ fn wake(
 #[allow(clippy::too_many_arguments)]
 fn watch(
     inner: &Inner, runtime: &tokio::runtime::Handle, node: &Arc<Node>, lsp: &ParsedLsp,
-    signals: &Arc<WakeSignals>, db: &WalletDb, (called, node_started): (Instant, Instant), deadline: Instant,
+    signals: &Arc<WakeSignals>, db: &WalletDb, called: Instant, node_started: Instant, deadline: Instant,
     timings: &mut WakeTimings,
 ) -> Result<(WakeEnd, Vec<WakePayment>), WalletError> {
     let mut nudges = FORWARD_NUDGES.iter().map(|after| node_started + *after).peekable();

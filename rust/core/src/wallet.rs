@@ -240,13 +240,14 @@ impl Inner {
         };
         let node = Arc::new(self.build_node(runtime.clone(), wake)?);
         node.start()?;
-        self.reconcile_history(&node);
         if let StartProfile::Wake(_) = profile {
-            // The wake connects, watches and consumes events itself, against its deadline.
+            // The wake connects, watches and consumes events itself, against its deadline, and
+            // brings the history up to date once, at its end.
             log::info!("wallet started for a wake in {} ms", started.elapsed().as_millis());
             *state = State::Running(Running { node: Arc::clone(&node), pump: None, _lock: storage_lock });
             return Ok(node);
         }
+        self.reconcile_history(&node);
         // Connections are persisted: ldk-node reconnects on its own after a disconnect. An
         // unreachable LSP costs a 10 s connect timeout, and one that accepts the connection
         // but never answers would hold `connect` for good. So every LSP connects on a thread
