@@ -9,7 +9,7 @@
 use ldk_node::Event;
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WalletEventKind {
     /// A payment to this wallet was claimed.
     PaymentReceived {
@@ -74,7 +74,7 @@ pub enum WalletEventKind {
 
 /// An event with a stable id: the same underlying event always has the same id, across
 /// restarts and redeliveries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WalletEvent {
     /// Stable identifier, e.g. `payment-received:<payment id>`.
     pub id: String,

@@ -5,15 +5,18 @@
 //!
 //! The API is async and plain Rust; `doze-ffi` maps it to Swift and Kotlin.
 
+mod address_book;
 mod balances;
 mod config;
 mod connect;
 mod error;
 mod events;
+mod engine;
 mod history;
 mod lock;
 mod logging;
 mod mnemonic;
+mod outbox;
 mod parse;
 mod payments;
 mod push;
@@ -23,9 +26,9 @@ mod send;
 mod store;
 mod wake;
 mod wake_rule;
-mod wake_signals;
 mod wallet;
 
+pub use address_book::refresh_address_book;
 pub use balances::Balances;
 pub use config::{ChainSource, LspConfig, Network, WalletConfig};
 pub use error::{MnemonicError, WalletError};

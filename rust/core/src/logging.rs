@@ -96,20 +96,11 @@ pub fn init_logging(level: LogLevel, listener: Arc<dyn LogListener>) -> bool {
     installed
 }
 
-/// ldk-node's records, re-emitted through the `log` facade under their module path. During a
-/// wake it also watches LDK's onion-messenger records for the async-payment milestones that
-/// ldk-node has no event for.
-pub(crate) struct LdkLogForwarder {
-    pub(crate) wake: Option<Arc<crate::wake_signals::WakeSignals>>,
-}
+/// ldk-node's records, re-emitted through the `log` facade under their module path.
+pub(crate) struct LdkLogForwarder;
 
 impl LogWriter for LdkLogForwarder {
     fn log(&self, record: LogRecord) {
-        if let Some(signals) = &self.wake {
-            if crate::wake_signals::is_watched(record.module_path) {
-                signals.observe(record.module_path, &record.args.to_string());
-            }
-        }
         let level = match record.level {
             LdkLevel::Error => log::Level::Error,
             LdkLevel::Warn => log::Level::Warn,
@@ -117,22 +108,26 @@ impl LogWriter for LdkLogForwarder {
             LdkLevel::Debug => log::Level::Debug,
             LdkLevel::Trace | LdkLevel::Gossip => log::Level::Trace,
         };
-        if level > log::max_level() {
-            return;
-        }
-        let message = redact_preimages(&record.args.to_string());
-        let expected_error = is_offer_refresh_before_connect(&message)
-            || (self.wake.is_some() && message.starts_with(WAKE_GOSSIP_FAILURE));
-        let level = if level == log::Level::Error && expected_error { log::Level::Info } else { level };
-        log::logger().log(
-            &log::Record::builder()
-                .level(level)
-                .target(record.module_path)
-                .line(Some(record.line))
-                .args(format_args!("{message}"))
-                .build(),
-        );
+        forward_ldk_record(level, record.module_path, record.line, &record.args);
     }
+}
+
+/// Re-emits one LDK record (from ldk-node or from the wake engine's own LDK stack) through the
+/// `log` facade: preimages redacted, expected errors downgraded.
+pub(crate) fn forward_ldk_record(level: log::Level, module_path: &str, line: u32, args: &dyn std::fmt::Display) {
+    if level > log::max_level() {
+        return;
+    }
+    let message = redact_preimages(&args.to_string());
+    let level = if level == log::Level::Error && is_offer_refresh_before_connect(&message) { log::Level::Info } else { level };
+    log::logger().log(
+        &log::Record::builder()
+            .level(level)
+            .target(module_path)
+            .line(Some(line))
+            .args(format_args!("{message}"))
+            .build(),
+    );
 }
 
 /// LDK asks the LSP for fresh offer paths the moment the LSP connects, before the channel with
@@ -144,10 +139,6 @@ fn is_offer_refresh_before_connect(message: &str) -> bool {
     message == "Failed to create blinded paths for OfferPathsRequest message"
         || message == "Failed to create blinded paths when requesting async receive offer paths"
 }
-
-/// What ldk-node logs, at error level, when a wake's deliberately unfetchable gossip source
-/// fails (see `WAKE_GOSSIP_SOURCE` in `wallet.rs`): expected, so shown at info level.
-const WAKE_GOSSIP_FAILURE: &str = "Background sync of RGS gossip data failed";
 
 /// LDK logs payment preimages at debug level ("Claiming inbound HTLC ... with preimage <hex>");
 /// a preimage is proof of payment and must not reach an app's logs. Every 64-hex-digit word

@@ -21,17 +21,17 @@ const DELIVERED_RETENTION_SECS: u64 = 90 * 24 * 3600;
 /// is refused as long as its timestamp could still pass.
 const PUSH_REPLAY_RETENTION_SECS: u64 = 3600;
 
-fn storage_error(e: rusqlite::Error) -> WalletError {
+pub(crate) fn storage_error(e: rusqlite::Error) -> WalletError {
     WalletError::Storage(format!("wallet database: {e}"))
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// An open connection to the wallet database.
 pub(crate) struct WalletDb {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 impl WalletDb {
@@ -56,6 +56,9 @@ impl WalletDb {
                  key TEXT PRIMARY KEY,
                  value TEXT NOT NULL
              );",
+        )
+        .map_err(storage_error)?;
+        conn.execute_batch(crate::outbox::SCHEMA
         )
         .map_err(storage_error)?;
         let cutoff = now_secs().saturating_sub(DELIVERED_RETENTION_SECS) as i64;

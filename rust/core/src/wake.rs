@@ -2,13 +2,14 @@
 //! service / WorkManager job (Android) makes.
 //!
 //! payload → verify (LSP key, LSPS5 signature, timestamp window, replay) → storage lock (or
-//! "the app holds the wallet") → node started lean → connect to the LSP → wait for the held
-//! HTLC to be announced, released and claimed, or for the deadline → clean stop → outcome.
-//! Nothing is started for a push that fails verification; a kill at any point loses nothing
-//! (the claim is ldk-node's, persisted before it is acknowledged, and is finished on the next
-//! start).
+//! "the app holds the wallet") → the wake engine opens the wallet's store (no ldk-node `Node`,
+//! see `engine/`) → connect to the LSP → the held HTLC announced, released, received, claimed
+//! and settled with the LSP, or the deadline → manager persisted → outcome. Nothing is started
+//! for a push that fails verification; a kill at any point loses nothing (the claim is
+//! persisted in the channel monitor before it is acknowledged, and finished on the next start,
+//! by a wake or by the app).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,17 +17,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
 use ldk_node::lightning_liquidity::lsps5::msgs::{WebhookNotification, WebhookNotificationMethod};
 use ldk_node::lightning_liquidity::lsps5::validator::LSPS5Validator;
-use ldk_node::payment::{PaymentDirection, PaymentStatus};
-use ldk_node::{Event, Node};
 
-use crate::config::ParsedLsp;
-use crate::connect::connect_before;
+use crate::config::{ChainSource, ParsedLsp};
+use crate::engine::{Milestones, StackConfig, WakeEngine};
 use crate::error::WalletError;
-use crate::events::{from_node_event, WalletEventKind};
+use crate::lock::StorageLock;
 use crate::store::WalletDb;
-use crate::wake_rule::{next_step, payments_pending, WakeProgress, WakeStep};
-use crate::wake_signals::WakeSignals;
-use crate::wallet::{Inner, StartProfile, Wallet};
+use crate::wallet::{Inner, Wallet};
 
 /// A push is accepted this long either side of its timestamp (as for push registration).
 const PUSH_WINDOW: Duration = Duration::from_secs(600);
@@ -44,6 +41,10 @@ pub enum WakeEnd {
     LspUnreachable,
     /// The app runs the wallet itself and will handle the payment.
     AppHoldsWallet,
+    /// The wallet is in a state only the app handles (a channel opening or closing, a payment
+    /// the app claims itself): the notification asks the user to open the app. The wake left
+    /// everything as the app's node expects to find it.
+    NeedsApp,
 }
 
 /// A payment received during the wake.
@@ -60,7 +61,7 @@ pub struct WakePayment {
 pub struct WakeTimings {
     /// The push was verified.
     pub verified_ms: u64,
-    /// The node was started.
+    /// The wallet's channels were loaded (the wake engine opened the store).
     pub node_started_ms: Option<u64>,
     /// The LSP connection was up.
     pub lsp_connected_ms: Option<u64>,
@@ -70,7 +71,7 @@ pub struct WakeTimings {
     pub release_sent_ms: Option<u64>,
     /// The (last) payment was claimed.
     pub payment_received_ms: Option<u64>,
-    /// The node was stopped and the call returned.
+    /// Everything was persisted and the call returned.
     pub total_ms: u64,
 }
 
@@ -154,7 +155,8 @@ fn wake(
     called: Instant, deadline: Instant,
 ) -> Result<WakeOutcome, WalletError> {
     let lsp = inner.lsp.clone().ok_or(WalletError::NoLsp)?;
-    let db = WalletDb::open(&inner.storage_dir())?;
+    let storage_dir = inner.storage_dir();
+    let db = WalletDb::open(&storage_dir)?;
     let signature = verify_push(&lsp, payload, headers, &db)?;
     let mut timings = WakeTimings { verified_ms: ms_since(called, Instant::now()), ..WakeTimings::default() };
     let push_key = format!("push:{}", signature.get(..32).unwrap_or(&signature));
@@ -169,177 +171,55 @@ fn wake(
     if inner.is_running() {
         return Ok(app_holds(timings));
     }
-    let signals = Arc::new(WakeSignals::default());
-    let node = match inner.start_with(runtime.clone(), StartProfile::Wake(Arc::clone(&signals))) {
-        Ok(node) => node,
-        Err(WalletError::StorageLocked { .. }) | Err(WalletError::AlreadyRunning) => return Ok(app_holds(timings)),
+    let _lock = match StorageLock::try_acquire(&storage_dir) {
+        Ok(lock) => lock,
+        Err(WalletError::StorageLocked { .. }) => return Ok(app_holds(timings)),
         Err(e) => return Err(e),
     };
-    let node_started = Instant::now();
-    timings.node_started_ms = Some(ms_since(called, node_started));
+    let milestones = Arc::new(Milestones::default());
+    let config = StackConfig {
+        node_dir: storage_dir.join("node"),
+        storage_dir: &storage_dir,
+        network: inner.config.network.to_bitcoin(),
+        mnemonic: &inner.mnemonic,
+        passphrase: inner.passphrase.as_deref(),
+        lsp: lsp.node_id,
+        esplora_url: match &inner.config.chain_source {
+            ChainSource::Esplora { url } => Some(url.trim_end_matches('/').to_string()),
+            ChainSource::Electrum { .. } => None,
+        },
+    };
+    let engine = WakeEngine::open(&config, lsp, db, inner.listener(), Arc::clone(&milestones), runtime)?;
+    timings.node_started_ms = Some(ms_since(called, Instant::now()));
+    let result = engine.run(deadline);
+    drop(engine);
+    inner.woke();
+    let run = result?;
 
-    let result = watch(inner, &runtime, &node, &lsp, &signals, &db, called, node_started, deadline, &mut timings);
-    inner.reconcile_history(&node);
-    let stop = inner.stop();
-    let (ended, payments) = result?;
-    if let Err(e) = stop {
-        log::warn!("stopping after the wake: {e}");
-    }
-    let (announced, released) = signals.times();
+    timings.lsp_connected_ms = run.lsp_connected.map(|t| ms_since(called, t));
+    let (announced, released) = milestones.times();
     timings.held_htlc_announced_ms = announced.map(|t| ms_since(called, t));
     timings.release_sent_ms = released.map(|t| ms_since(called, t));
+    timings.payment_received_ms = run.received_at.map(|t| ms_since(called, t));
     timings.total_ms = ms_since(called, Instant::now());
-    let total_msat: u64 = payments.iter().map(|p| p.amount_msat).sum();
-    let notification_text = match ended {
+    let total_msat: u64 = run.payments.iter().map(|p| p.amount_msat).sum();
+    let notification_text = match run.ended {
         WakeEnd::Paid => format!("Received {} sats", group_thousands(total_msat / 1000)),
         WakeEnd::NothingPending => "No payment was waiting".into(),
-        WakeEnd::Deadline if signals.announced() > 0 => {
+        WakeEnd::Deadline if milestones.announced() > 0 => {
             "A payment is on its way: open the app to finish receiving it".into()
         }
         WakeEnd::Deadline => "Could not finish in time: open the app to check for payments".into(),
         WakeEnd::LspUnreachable => "Could not reach your Lightning service provider".into(),
+        WakeEnd::NeedsApp => "Open the app: your wallet needs it to finish an update".into(),
         WakeEnd::AppHoldsWallet => String::new(),
     };
-    let dedup_key = payments.first().map(|p| format!("payment-received:{}", p.payment_id)).unwrap_or(push_key);
-    log::info!("wake ended: {ended:?} after {} ms ({} payments)", timings.total_ms, payments.len());
-    Ok(WakeOutcome { ended, payments, notification_text, dedup_key, timings })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn watch(
-    inner: &Inner, runtime: &tokio::runtime::Handle, node: &Arc<Node>, lsp: &ParsedLsp,
-    signals: &Arc<WakeSignals>, db: &WalletDb, called: Instant, node_started: Instant, deadline: Instant,
-    timings: &mut WakeTimings,
-) -> Result<(WakeEnd, Vec<WakePayment>), WalletError> {
-    let mut nudges = FORWARD_NUDGES.iter().map(|after| node_started + *after).peekable();
-    // Payments already received before this wake: ldk-node may replay their events at start.
-    let known: HashSet<String> = node
-        .list_payments_with_filter(|p| {
-            p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Succeeded
-        })
-        .iter()
-        .map(|p| p.id.to_string())
-        .collect();
-
-    // HTLCs committed to our channels but never claimed: a wake before this one was killed
-    // after the HTLC arrived. The node claims them now; they are part of this wake's work.
-    let pending_at_start = payments_pending(&node.list_balances().lightning_balances);
-    if pending_at_start > 0 {
-        log::info!("wake: {pending_at_start} payment(s) left unfinished by an earlier start pending");
+    if let Some(why) = &run.left_to_app {
+        log::info!("wake: left to the app: {why}");
     }
-
-    // Not persisted: the app's start persisted the LSP, and an attempt that outlives this wake
-    // must not write to the store.
-    if !connect_before(node, lsp, false, deadline, Duration::from_millis(50)) {
-        log::info!("wake: the LSP could not be reached before the deadline");
-        return Ok((WakeEnd::LspUnreachable, Vec::new()));
-    }
-    let connected_at = Instant::now();
-    timings.lsp_connected_ms = Some(ms_since(called, connected_at));
-
-    let listener = inner.listener();
-    let mut payments = Vec::new();
-    let mut payment_hashes = Vec::new();
-    loop {
-        while let Some(event) = node.next_event() {
-            if let Event::PaymentReceived { payment_id, payment_hash, amount_msat, .. } = &event {
-                let id = payment_id.map(|p| p.to_string()).unwrap_or_default();
-                let wallet_event = from_node_event(&event);
-                let event_id = wallet_event.as_ref().map(|e| e.id.clone()).unwrap_or_default();
-                let stale = known.contains(&id) || db.was_delivered(&event_id).unwrap_or(false);
-                if stale {
-                    log::info!("wake: ignoring the replayed event of an earlier payment {id}");
-                } else {
-                    log::info!("wake: payment {id} received ({amount_msat} msat)");
-                    payments.push(WakePayment { payment_id: id, amount_msat: *amount_msat });
-                    payment_hashes.push(payment_hash.to_string());
-                    timings.payment_received_ms = Some(ms_since(called, Instant::now()));
-                    if let (Some(listener), Some(e)) = (&listener, wallet_event) {
-                        listener.on_event(e);
-                    }
-                    db.mark_delivered(&event_id)?;
-                }
-            } else if let (Some(listener), Some(e)) = (&listener, from_node_event(&event)) {
-                if !matches!(e.kind, WalletEventKind::PaymentReceived { .. }) {
-                    listener.on_event(e);
-                }
-            }
-            node.event_handled()?;
-        }
-
-        let progress = WakeProgress {
-            announced: signals.announced() as usize,
-            received: payments.len(),
-            pending_at_start,
-            connected_at,
-        };
-        let now = Instant::now();
-        while nudges.next_if(|at| *at <= now).is_some() {
-            if progress.received < progress.announced + progress.pending_at_start {
-                nudge_forwarding(node);
-            }
-        }
-        let wake_at = match next_step(&progress, now, deadline) {
-            WakeStep::Stop(WakeEnd::Paid) => {
-                settle_claims(runtime, signals, &payment_hashes, deadline);
-                return Ok((WakeEnd::Paid, payments));
-            }
-            WakeStep::Stop(end) => return Ok((end, payments)),
-            WakeStep::WaitUntil(at) => nudges.peek().map_or(at, |nudge| at.min(*nudge)),
-        };
-        runtime.block_on(async {
-            tokio::select! {
-                _ = node.next_event_async() => {}
-                _ = signals.changed.notified() => {}
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake_at)) => {}
-            }
-        });
-    }
-}
-
-/// When, after the node started, a wake that still waits for a payment nudges the background
-/// processor (see [`nudge_forwarding`]): just after its first forwarding batch is due, and twice
-/// more in case the first nudge came a moment too early.
-const FORWARD_NUDGES: [Duration; 3] =
-    [Duration::from_millis(2_010), Duration::from_millis(2_060), Duration::from_millis(2_300)];
-
-/// Wakes lightning-background-processor's loop so that it runs its first forwarding batch now.
-///
-/// An HTLC that reaches us becomes a claimable payment only in `process_pending_htlc_forwards`,
-/// which lightning-background-processor 0.2.3 first runs 2 s after the node started
-/// (`INIT_FWD_DELAY`), and then only when its loop next wakes: with nothing else going on, the
-/// loop sleeps ~2 s after its last activity (the HTLC's arrival), so the payment waited 50 ms to
-/// 2 s longer than the 2 s. ldk-node offers no way to run the batch. Re-applying a channel's own
-/// config changes nothing (LDK sends no update when the config is the same) but marks the
-/// channel manager for persistence, which wakes the loop.
-fn nudge_forwarding(node: &Node) {
-    if let Some(channel) = node.list_channels().into_iter().find(|c| c.is_usable) {
-        if let Err(e) = node.update_channel_config(&channel.user_channel_id, channel.counterparty_node_id, channel.config) {
-            log::debug!("wake: could not nudge the background processor: {e}");
-        }
-    }
-}
-
-/// Waits (until `deadline` at the latest) until the LSP has acknowledged our claim of every
-/// payment in `payment_hashes` (the preimage delivered, the HTLC gone from both commitments).
-/// `PaymentReceived` comes as the claim starts; stopping then leaves the LSP, and the payer,
-/// waiting for the preimage until our next start. Nothing is lost either way: the preimage is
-/// in our channel monitor.
-fn settle_claims(runtime: &tokio::runtime::Handle, signals: &WakeSignals, payment_hashes: &[String], deadline: Instant) {
-    let started = Instant::now();
-    while !payment_hashes.iter().all(|h| signals.claim_settled(h)) {
-        if Instant::now() >= deadline {
-            log::info!("wake: claims not settled with the LSP by the deadline; the next start finishes them");
-            return;
-        }
-        runtime.block_on(async {
-            tokio::select! {
-                _ = signals.changed.notified() => {}
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
-            }
-        });
-    }
-    log::debug!("wake: claims settled with the LSP in {} ms", started.elapsed().as_millis());
+    let dedup_key = run.payments.first().map(|p| format!("payment-received:{}", p.payment_id)).unwrap_or(push_key);
+    log::info!("wake ended: {:?} after {} ms ({} payments)", run.ended, timings.total_ms, run.payments.len());
+    Ok(WakeOutcome { ended: run.ended, payments: run.payments, notification_text, dedup_key, timings })
 }
 
 fn group_thousands(n: u64) -> String {

@@ -5,10 +5,7 @@
 //! next start, so a wake that finds one waits for it as well as for what is announced now.
 //! Replayed events of earlier payments never count (the caller filters them).
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-use ldk_node::LightningBalance;
 
 use crate::wake::WakeEnd;
 
@@ -19,12 +16,14 @@ pub(crate) const IDLE_WINDOW: Duration = Duration::from_secs(3);
 /// What a wake has seen so far.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WakeProgress {
-    /// Held HTLCs announced to us during this wake.
+    /// Held HTLCs announced to us, and released, during this wake.
     pub announced: usize,
     /// New payments received during this wake.
     pub received: usize,
-    /// Payments whose HTLCs were already committed to our channels, unclaimed, when the node
-    /// started (see [`payments_pending`]).
+    /// Payments being claimed (arrived, whether announced or not).
+    pub claiming: usize,
+    /// Payments whose HTLCs were already committed to our channels, unclaimed, when the
+    /// wake opened the store.
     pub pending_at_start: usize,
     /// When the LSP connection came up.
     pub connected_at: Instant,
@@ -41,7 +40,7 @@ pub(crate) enum WakeStep {
 
 /// The next step of a wake at `now`.
 pub(crate) fn next_step(progress: &WakeProgress, now: Instant, deadline: Instant) -> WakeStep {
-    let expected = progress.announced + progress.pending_at_start;
+    let expected = (progress.announced + progress.pending_at_start).max(progress.claiming);
     if progress.received > 0 && progress.received >= expected {
         return WakeStep::Stop(WakeEnd::Paid);
     }
@@ -58,35 +57,24 @@ pub(crate) fn next_step(progress: &WakeProgress, now: Instant, deadline: Instant
     WakeStep::WaitUntil(deadline)
 }
 
-/// How many payments have HTLCs committed to our channels that we have not claimed, from the
-/// node's balances at start: a wake before was killed after they arrived, and the node claims
-/// them now. LDK lists each such HTLC with an output as `MaybePreimageClaimableHTLC` (one per
-/// part, so distinct payment hashes are counted); dust HTLCs only add to
-/// `inbound_htlc_rounded_msat`, which names no payment and counts as one.
-pub(crate) fn payments_pending(balances: &[LightningBalance]) -> usize {
-    let hashes: HashSet<_> = balances
-        .iter()
-        .filter_map(|b| match b {
-            LightningBalance::MaybePreimageClaimableHTLC { payment_hash, .. } => Some(*payment_hash),
-            _ => None,
-        })
-        .collect();
-    let dust = balances.iter().any(|b| {
-        matches!(b, LightningBalance::ClaimableOnChannelClose { inbound_htlc_rounded_msat, .. } if *inbound_htlc_rounded_msat > 0)
-    });
-    if hashes.is_empty() {
-        usize::from(dust)
-    } else {
-        hashes.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn progress(announced: usize, received: usize, pending_at_start: usize, connected_at: Instant) -> WakeProgress {
-        WakeProgress { announced, received, pending_at_start, connected_at }
+        WakeProgress { announced, received, claiming: received, pending_at_start, connected_at }
+    }
+
+    #[test]
+    fn a_payment_being_claimed_keeps_the_wake_up_even_unannounced() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(25);
+        // An HTLC the LSP re-sent on reconnection (a release from an earlier wake): nothing
+        // announced now, but it is being claimed, so the idle window does not end the wake.
+        let claiming = WakeProgress { announced: 0, received: 0, claiming: 1, pending_at_start: 0, connected_at: t0 };
+        assert_eq!(next_step(&claiming, t0 + IDLE_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
+        let claimed = WakeProgress { received: 1, ..claiming };
+        assert_eq!(next_step(&claimed, t0 + IDLE_WINDOW * 2, deadline), WakeStep::Stop(WakeEnd::Paid));
     }
 
     #[test]
@@ -127,25 +115,5 @@ mod tests {
         // The leftover and a new announcement: the first payment in is not enough.
         assert_eq!(next_step(&progress(1, 1, 1, t0), later, deadline), WakeStep::WaitUntil(deadline));
         assert_eq!(next_step(&progress(1, 2, 1, t0), later, deadline), WakeStep::Stop(WakeEnd::Paid));
-    }
-
-    fn htlc(hash: u8) -> LightningBalance {
-        LightningBalance::MaybePreimageClaimableHTLC {
-            channel_id: ldk_node::lightning::ln::types::ChannelId([1; 32]),
-            counterparty_node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".parse().expect("key"),
-            amount_satoshis: 21_000,
-            expiry_height: 500,
-            payment_hash: ldk_node::lightning_types::payment::PaymentHash([hash; 32]),
-        }
-    }
-
-    #[test]
-    fn committed_unclaimed_htlcs_are_counted_by_payment() {
-        assert_eq!(payments_pending(&[]), 0);
-        // A 21 000 sat HTLC has an output: it is listed with its hash, and adds nothing to
-        // the rounded (dust) amount. (Reading only the rounded amount missed it.)
-        assert_eq!(payments_pending(&[htlc(1)]), 1);
-        // Two parts of one payment, and a second payment.
-        assert_eq!(payments_pending(&[htlc(1), htlc(1), htlc(2)]), 2);
     }
 }

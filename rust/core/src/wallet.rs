@@ -14,6 +14,7 @@ use ldk_node::Node;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+use crate::address_book::AddressBook;
 use crate::config::{ChainSource, ParsedLsp, WalletConfig};
 use crate::connect::connect_alongside;
 use crate::error::WalletError;
@@ -24,15 +25,6 @@ use crate::mnemonic::parse_mnemonic;
 use crate::history::History;
 use crate::payments::reconcile;
 use crate::store::WalletDb;
-use crate::wake_signals::WakeSignals;
-
-/// How a start prepares the node.
-pub(crate) enum StartProfile {
-    /// The app in the foreground: connect to the LSP, sync, deliver events to the listener.
-    App,
-    /// A push wake: nothing but the node; the wake drives the rest under its deadline.
-    Wake(Arc<WakeSignals>),
-}
 
 /// Where a wallet is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +63,8 @@ pub(crate) struct Inner {
     pub(crate) config: WalletConfig,
     pub(crate) lsp: Option<ParsedLsp>,
     additional_lsps: Vec<ParsedLsp>,
-    mnemonic: Mnemonic,
-    passphrase: Option<String>,
+    pub(crate) mnemonic: Mnemonic,
+    pub(crate) passphrase: Option<String>,
     state: Mutex<State>,
     listener: Mutex<Option<Arc<dyn EventListener>>>,
 }
@@ -220,34 +212,20 @@ impl Inner {
         PathBuf::from(&self.config.storage_dir)
     }
 
+    /// Takes the storage lock, builds and starts the node, connects to the LSPs and starts
+    /// delivering events (those a wake kept for the app first).
     fn start(&self, runtime: tokio::runtime::Handle) -> Result<(), WalletError> {
-        self.start_with(runtime, StartProfile::App).map(|_| ())
-    }
-
-    /// Takes the storage lock, builds and starts the node in `profile`.
-    pub(crate) fn start_with(
-        &self, runtime: tokio::runtime::Handle, profile: StartProfile,
-    ) -> Result<Arc<Node>, WalletError> {
         let mut state = lock(&self.state);
         if matches!(*state, State::Running(_)) {
             return Err(WalletError::AlreadyRunning);
         }
         let started = Instant::now();
         let storage_lock = StorageLock::try_acquire(&self.storage_dir())?;
-        let wake = match &profile {
-            StartProfile::App => None,
-            StartProfile::Wake(signals) => Some(Arc::clone(signals)),
-        };
-        let node = Arc::new(self.build_node(runtime.clone(), wake)?);
+        let node = Arc::new(self.build_node(runtime.clone())?);
         node.start()?;
-        if let StartProfile::Wake(_) = profile {
-            // The wake connects, watches and consumes events itself, against its deadline, and
-            // brings the history up to date once, at its end.
-            log::info!("wallet started for a wake in {} ms", started.elapsed().as_millis());
-            *state = State::Running(Running { node: Arc::clone(&node), pump: None, _lock: storage_lock });
-            return Ok(node);
-        }
         self.reconcile_history(&node);
+        let (dir, graph_node) = (self.storage_dir(), Arc::clone(&node));
+        runtime.spawn_blocking(move || refresh_address_book(&dir, &graph_node));
         // Connections are persisted: ldk-node reconnects on its own after a disconnect. An
         // unreachable LSP costs a 10 s connect timeout, and one that accepts the connection
         // but never answers would hold `connect` for good. So every LSP connects on a thread
@@ -279,7 +257,7 @@ impl Inner {
         });
         log::info!("wallet started in {} ms (node {})", started.elapsed().as_millis(), node.node_id());
         *state = State::Running(Running { node: Arc::clone(&node), pump, _lock: storage_lock });
-        Ok(node)
+        Ok(())
     }
 
     /// Brings the payment history up to date with the node; a failure only delays it.
@@ -287,6 +265,21 @@ impl Inner {
         let result = History::open(&self.storage_dir()).and_then(|mut h| reconcile(node, &mut h));
         if let Err(e) = result {
             log::warn!("payment history not updated: {e}");
+        }
+    }
+
+    /// Rewrites the address book a wake routes its onion messages with from the node's graph
+    /// (see `address_book.rs`); a failure only means a wake goes through the LSP.
+    pub(crate) fn refresh_address_book(&self, node: &Node) {
+        refresh_address_book(&self.storage_dir(), node);
+    }
+
+    /// Records that a wake ran this wallet's channels and ended: a wallet never started is
+    /// now stopped (a running one is left as it is).
+    pub(crate) fn woke(&self) {
+        let mut state = lock(&self.state);
+        if matches!(*state, State::Created) {
+            *state = State::Stopped;
         }
     }
 
@@ -318,6 +311,8 @@ impl Inner {
             }
             pump.task.abort();
         }
+        // The last graph the app had, for the wakes that come while it is away.
+        self.refresh_address_book(&running.node);
         let result = running.node.stop().map_err(WalletError::from);
         log::info!("wallet stopped");
         result
@@ -335,6 +330,7 @@ impl Inner {
         notify(WalletEventKind::SyncStarted);
         match node.sync_wallets() {
             Ok(()) => {
+                self.refresh_address_book(&node);
                 notify(WalletEventKind::SyncCompleted);
                 Ok(())
             }
@@ -346,10 +342,7 @@ impl Inner {
         }
     }
 
-    fn build_node(
-        &self, runtime: tokio::runtime::Handle, wake: Option<Arc<WakeSignals>>,
-    ) -> Result<Node, WalletError> {
-        let waking = wake.is_some();
+    fn build_node(&self, runtime: tokio::runtime::Handle) -> Result<Node, WalletError> {
         let mut config = Config::default();
         config.network = self.config.network.to_bitcoin();
         config.storage_dir_path = self.storage_dir().join("node").to_string_lossy().into_owned();
@@ -365,10 +358,8 @@ impl Inner {
         let mut builder = ldk_node::Builder::from_config(config);
         builder.set_runtime(runtime);
         builder.set_entropy_bip39_mnemonic(self.mnemonic.clone(), self.passphrase.clone());
-        builder.set_custom_logger(Arc::new(LdkLogForwarder { wake }));
-        // A wake never syncs on a timer: it has seconds, and nothing it does needs the tip.
-        let background =
-            (self.config.background_sync && !waking).then(BackgroundSyncConfig::default);
+        builder.set_custom_logger(Arc::new(LdkLogForwarder));
+        let background = self.config.background_sync.then(BackgroundSyncConfig::default);
         match &self.config.chain_source {
             ChainSource::Esplora { url } => {
                 builder.set_chain_source_esplora(
@@ -384,7 +375,6 @@ impl Inner {
             }
         }
         match &self.config.rgs_url {
-            _ if waking => builder.set_gossip_source_rgs(WAKE_GOSSIP_SOURCE.into()),
             Some(url) => builder.set_gossip_source_rgs(url.clone()),
             None => builder.set_gossip_source_p2p(),
         };
@@ -397,14 +387,6 @@ impl Inner {
         builder.build().map_err(|e| WalletError::Storage(format!("cannot open the node: {e}")))
     }
 }
-
-/// The gossip source of a wake: none. ldk-node 0.7.1 has no such option: P2P gossip asks the
-/// first peers for two weeks of gossip (on mainnet, the whole graph streamed into the
-/// extension's 24 MB), and RGS downloads a snapshot as the node starts. A wake needs only the
-/// graph it has stored (the payer's LSP's address). So it names an RGS server that cannot be
-/// fetched (a relative URL: the request fails before any I/O), and the node ignores peers'
-/// gossip, as it does with RGS.
-const WAKE_GOSSIP_SOURCE: &str = "";
 
 /// How long `start()` waits for the connection to the primary LSP.
 const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
@@ -425,6 +407,24 @@ async fn pump_events(
             None
         }
     };
+    // Events a wake kept for the app (see `outbox.rs`) come first, oldest first, each once.
+    let kept = db.as_ref().map(|db| db.outbox()).transpose().unwrap_or_else(|e| {
+        log::warn!("events kept by a wake not delivered now: {e}");
+        None
+    });
+    for event in kept.unwrap_or_default() {
+        let id = event.id.clone();
+        if !db.as_ref().is_some_and(|db| db.was_delivered(&id).unwrap_or(false)) {
+            let listener = Arc::clone(&listener);
+            if tokio::task::spawn_blocking(move || listener.on_event(event)).await.is_err() {
+                log::error!("the event listener panicked; the event will be delivered again");
+                return;
+            }
+        }
+        if let Some(Err(e)) = db.as_ref().map(|db| db.outbox_delivered(&id)) {
+            log::warn!("{e}");
+        }
+    }
     loop {
         let event = tokio::select! {
             event = node.next_event_async() => event,
@@ -474,6 +474,15 @@ async fn pump_events(
             log::error!("could not mark an event handled: {e}");
             return;
         }
+    }
+}
+
+/// Rewrites the address book in `storage_dir` from `node`'s graph.
+fn refresh_address_book(storage_dir: &std::path::Path, node: &Node) {
+    let started = Instant::now();
+    match AddressBook::open(storage_dir).and_then(|mut book| book.refresh_from_graph(&node.network_graph())) {
+        Ok(rows) => log::debug!("address book: {rows} nodes in {} ms", started.elapsed().as_millis()),
+        Err(e) => log::warn!("address book not updated: {e}"),
     }
 }
 

@@ -618,6 +618,9 @@ pub enum WakeEnd {
     LspUnreachable,
     /// The app runs the wallet itself and will handle the payment.
     AppHoldsWallet,
+    /// The wallet is in a state only the app handles (a channel opening or closing, a payment
+    /// the app claims itself): the notification asks the user to open the app.
+    NeedsApp,
 }
 
 impl From<dc::WakeEnd> for WakeEnd {
@@ -628,6 +631,7 @@ impl From<dc::WakeEnd> for WakeEnd {
             dc::WakeEnd::Deadline => WakeEnd::Deadline,
             dc::WakeEnd::LspUnreachable => WakeEnd::LspUnreachable,
             dc::WakeEnd::AppHoldsWallet => WakeEnd::AppHoldsWallet,
+            dc::WakeEnd::NeedsApp => WakeEnd::NeedsApp,
         }
     }
 }

@@ -1,0 +1,84 @@
+//! Where a wake's onion messages go. The one message a wake sends is `release_held_htlc`, to
+//! the node holding the payer's HTLC (the payer's LSP), named as the introduction node of the
+//! reply path that came with `held_htlc_available`. LDK's `DefaultMessageRouter` looks that
+//! node up in the network graph, which a wake does not load (a mainnet graph takes ~119 MB
+//! once read). This router asks, in order:
+//!
+//! 1. a connected peer (or ourselves): sent directly;
+//! 2. the address book the app keeps from its graph (one row read): sent directly, the
+//!    messenger asks for the connection (`Event::ConnectionNeeded`) and the engine opens it;
+//! 3. otherwise through our LSP, which forwards onion messages to its peers: the payer's LSP
+//!    is one whenever the payment reached us through a channel between the two LSPs.
+//!
+//! A wake creates no blinded path: the release needs none, and the async-offer refresh that
+//! LDK tries on a peer connection is the app's work (its failure here only logs).
+
+use std::sync::Mutex;
+
+use ldk_node::bitcoin::secp256k1::{self, PublicKey, Secp256k1};
+use ldk_node::lightning::blinded_path::message::{BlindedMessagePath, MessageContext, MessageForwardNode};
+use ldk_node::lightning::blinded_path::IntroductionNode;
+use ldk_node::lightning::onion_message::messenger::{Destination, MessageRouter, OnionMessagePath};
+use ldk_node::lightning::sign::ReceiveAuthKey;
+
+use crate::address_book::AddressBook;
+
+/// The wake's message router: peers, then the address book, then through the LSP.
+pub(crate) struct AddressBookRouter {
+    book: Option<Mutex<AddressBook>>,
+    lsp: PublicKey,
+}
+
+impl AddressBookRouter {
+    /// Routes with `book` (`None`: no address book could be opened, peers and the LSP only),
+    /// forwarding through `lsp` when the first node is neither a peer nor in the book.
+    pub(crate) fn new(book: Option<AddressBook>, lsp: PublicKey) -> Self {
+        AddressBookRouter { book: book.map(Mutex::new), lsp }
+    }
+}
+
+impl MessageRouter for AddressBookRouter {
+    fn find_path(
+        &self, sender: PublicKey, peers: Vec<PublicKey>, destination: Destination,
+    ) -> Result<OnionMessagePath, ()> {
+        let first_node = match &destination {
+            Destination::Node(node) => Some(*node),
+            Destination::BlindedPath(path) => match path.introduction_node() {
+                IntroductionNode::NodeId(node) => Some(*node),
+                // Named by one of its channels: only a node that has that channel can resolve it.
+                IntroductionNode::DirectedShortChannelId(..) => None,
+            },
+        };
+        let direct = |first_node_addresses| OnionMessagePath { intermediate_nodes: vec![], destination: destination.clone(), first_node_addresses };
+        if let Some(first) = first_node {
+            if first == sender || peers.contains(&first) {
+                return Ok(direct(vec![]));
+            }
+            let addresses = match &self.book {
+                Some(book) => book.lock().unwrap_or_else(|p| p.into_inner()).lookup(&first).unwrap_or_else(|e| {
+                    log::warn!("wake: address book: {e}");
+                    Vec::new()
+                }),
+                None => Vec::new(),
+            };
+            if !addresses.is_empty() {
+                log::debug!("wake: onion message to {first} at its address from the address book");
+                return Ok(direct(addresses));
+            }
+        }
+        if peers.contains(&self.lsp) && first_node != Some(self.lsp) {
+            log::debug!("wake: onion message forwarded through the LSP (first node {first_node:?} unknown here)");
+            return Ok(OnionMessagePath { intermediate_nodes: vec![self.lsp], destination, first_node_addresses: vec![] });
+        }
+        log::info!("wake: no way to send an onion message to {first_node:?}");
+        Err(())
+    }
+
+    fn create_blinded_paths<T: secp256k1::Signing + secp256k1::Verification>(
+        &self, _recipient: PublicKey, _local_node_receive_key: ReceiveAuthKey, _context: MessageContext,
+        _peers: Vec<MessageForwardNode>, _secp_ctx: &Secp256k1<T>,
+    ) -> Result<Vec<BlindedMessagePath>, ()> {
+        log::debug!("wake: no blinded paths during a wake (the app refreshes its offer)");
+        Err(())
+    }
+}

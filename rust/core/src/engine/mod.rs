@@ -1,0 +1,222 @@
+//! The wake engine: a second, minimal LDK stack over the wallet's ldk-node store, run by a push
+//! wake instead of a whole ldk-node `Node`. ldk-node stays the app's node; the engine is a
+//! short-lived reader and writer of the same channel state under the same cross-process lock.
+//!
+//! Why not a `Node`: ldk-node's `build()` reads the whole stored network graph (~119 MB once
+//! read at mainnet size, against the iOS extension's 24 MB) and its background processor waits
+//! a fixed 2 s before its first forwarding batch. The engine holds no graph, scorer, chain
+//! sync, on-chain wallet, gossip or timer; it processes forwards as soon as LDK reports them
+//! pending, and learns what happens from typed signals (its own event handler and the
+//! async-payments handler it gives the onion messenger), never from log texts.
+//!
+//! Persistence follows LDK's rules: monitors are written synchronously as they change
+//! (`MonitorUpdatingPersister`, ldk-node's parameters), the manager whenever LDK asks and
+//! before the engine exits, so the manager on disk is never ahead of a monitor.
+
+mod events;
+mod message_router;
+mod net;
+mod node_records;
+mod observer;
+mod plumbing;
+mod stack;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ldk_node::lightning::events::EventsProvider;
+use ldk_node::lightning::ln::channel_state::{ChannelShutdownState, InboundHTLCStateDetails};
+use ldk_node::lightning_types::payment::PaymentHash;
+
+pub(crate) use observer::Milestones;
+pub(crate) use stack::StackConfig;
+
+use crate::config::ParsedLsp;
+use crate::error::WalletError;
+use crate::events::EventListener;
+use crate::history::History;
+use crate::store::WalletDb;
+use crate::wake::{WakeEnd, WakePayment};
+use crate::wake_rule::{next_step, WakeProgress, WakeStep};
+use events::WakeEvents;
+use stack::Stack;
+
+/// Without a signal, the loop looks again this often (LDK signals everything the wake waits
+/// for; this only bounds the cost of a missed wake-up).
+const SAFETY_TICK: Duration = Duration::from_millis(100);
+
+/// What the engine's run ended with.
+pub(crate) struct EngineRun {
+    /// Why it ended.
+    pub ended: WakeEnd,
+    /// Payments received.
+    pub payments: Vec<WakePayment>,
+    /// When the LSP connection was up.
+    pub lsp_connected: Option<Instant>,
+    /// When the last payment was received.
+    pub received_at: Option<Instant>,
+    /// Why the rest was left to the app, if it was.
+    pub left_to_app: Option<String>,
+}
+
+/// An opened wake engine.
+pub(crate) struct WakeEngine {
+    stack: Stack,
+    events: WakeEvents,
+    milestones: Arc<Milestones>,
+    lsp: ParsedLsp,
+    runtime: tokio::runtime::Handle,
+}
+
+impl WakeEngine {
+    /// Opens the wallet's store and assembles the stack. Writes nothing.
+    pub(crate) fn open(
+        config: &StackConfig<'_>, lsp: ParsedLsp, db: WalletDb, listener: Option<Arc<dyn EventListener>>,
+        milestones: Arc<Milestones>, runtime: tokio::runtime::Handle,
+    ) -> Result<WakeEngine, WalletError> {
+        let stack = stack::open(config, Arc::clone(&milestones), runtime.clone())?;
+        let history = History::open(config.storage_dir).map_err(|e| log::warn!("wake: no history ({e})")).ok();
+        let events = WakeEvents::new(Arc::clone(&stack.manager), Arc::clone(&stack.store), db, history, listener);
+        log::info!("wake engine opened: {} channel monitor(s)", stack.monitors);
+        Ok(WakeEngine { stack, events, milestones, lsp, runtime })
+    }
+
+    /// Payments whose HTLCs were committed to our channels, unclaimed, when the engine opened:
+    /// a wake before this one was killed after they arrived. Counted by payment hash (a
+    /// multi-part payment has several HTLCs).
+    fn pending_at_start(&self) -> HashSet<PaymentHash> {
+        self.stack
+            .manager
+            .list_channels()
+            .iter()
+            .flat_map(|c| c.pending_inbound_htlcs.iter())
+            .filter(|h| {
+                !matches!(
+                    h.state,
+                    Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFulfill)
+                        | Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFail)
+                )
+            })
+            .map(|h| h.payment_hash)
+            .collect()
+    }
+
+    /// Whether any of `hashes` is still in a channel's pending inbound HTLCs: our claim is
+    /// settled with the LSP once the HTLC left both commitments.
+    fn claims_unsettled(&self, hashes: &HashSet<PaymentHash>) -> bool {
+        self.stack
+            .manager
+            .list_channels()
+            .iter()
+            .flat_map(|c| c.pending_inbound_htlcs.iter())
+            .any(|h| hashes.contains(&h.payment_hash))
+    }
+
+    /// A channel state the wake leaves to the app, if any.
+    fn channel_needs_app(&self) -> Option<String> {
+        if self.stack.broadcaster.broadcast_count() > 0 {
+            return Some("a channel is being closed".into());
+        }
+        self.stack.manager.list_channels().iter().find_map(|c| match c.channel_shutdown_state {
+            None | Some(ChannelShutdownState::NotShuttingDown) => None,
+            Some(state) => Some(format!("channel {} is closing ({state:?})", c.channel_id)),
+        })
+    }
+
+    /// Runs the wake: connects to the LSP, receives what is held for us, settles the claims,
+    /// and stops at `deadline` at the latest. Persists the manager before returning.
+    pub(crate) fn run(&self, deadline: Instant) -> Result<EngineRun, WalletError> {
+        let result = self.runtime.block_on(self.run_async(deadline));
+        self.stack.peers.disconnect_all_peers();
+        // One last round: events LDK queued as the peers went away, then the manager, always.
+        self.process();
+        let persisted = self.stack.persist_manager();
+        let run = result?;
+        persisted?;
+        Ok(run)
+    }
+
+    async fn run_async(&self, deadline: Instant) -> Result<EngineRun, WalletError> {
+        let mut run = EngineRun { ended: WakeEnd::Deadline, payments: Vec::new(), lsp_connected: None, received_at: None, left_to_app: None };
+        let leftovers = self.pending_at_start();
+        if !leftovers.is_empty() {
+            log::info!("wake: {} payment(s) left unfinished by an earlier start pending", leftovers.len());
+        }
+        if !net::connect_lsp(&self.stack.peers, &self.lsp, deadline).await {
+            log::info!("wake: the LSP could not be reached before the deadline");
+            run.ended = WakeEnd::LspUnreachable;
+            return Ok(run);
+        }
+        let connected_at = Instant::now();
+        run.lsp_connected = Some(connected_at);
+        let mut received_count = 0;
+        loop {
+            let persist = self.process();
+            if persist {
+                self.stack.persist_manager()?;
+            }
+            let (progress, claimed, left_to_app) = {
+                let mut state = self.events.state();
+                for (node, addresses) in std::mem::take(&mut state.connections_needed) {
+                    tokio::spawn(net::connect_peer(Arc::clone(&self.stack.peers), node, addresses, deadline));
+                }
+                if state.received.len() > received_count {
+                    received_count = state.received.len();
+                    run.received_at = Some(Instant::now());
+                }
+                run.payments.clone_from(&state.received);
+                let progress = WakeProgress {
+                    announced: self.milestones.released() as usize,
+                    received: state.received.len(),
+                    claiming: state.claiming.len(),
+                    pending_at_start: leftovers.len(),
+                    connected_at,
+                };
+                (progress, state.received_hashes.clone(), state.leave_to_app.clone())
+            };
+            if let Some(why) = left_to_app.or_else(|| self.channel_needs_app()) {
+                run.left_to_app = Some(why);
+                run.ended = if run.payments.is_empty() { WakeEnd::NeedsApp } else { WakeEnd::Paid };
+                return Ok(run);
+            }
+            let now = Instant::now();
+            let wait_until = match next_step(&progress, now, deadline) {
+                WakeStep::Stop(WakeEnd::Paid) if now < deadline && self.claims_unsettled(&claimed) => deadline,
+                WakeStep::Stop(end) => {
+                    run.ended = end;
+                    return Ok(run);
+                }
+                WakeStep::WaitUntil(at) => at,
+            };
+            self.wait(wait_until.min(now + SAFETY_TICK)).await;
+        }
+    }
+
+    /// One round of LDK work: forwards, events, messages. Whether the manager needs writing.
+    fn process(&self) -> bool {
+        let manager = &self.stack.manager;
+        if manager.needs_pending_htlc_processing() {
+            manager.process_pending_htlc_forwards();
+        }
+        let handler = |event| self.events.handle(event);
+        manager.process_pending_events(&handler);
+        self.stack.chain_monitor.process_pending_events(&handler);
+        self.stack.messenger.process_pending_events(&handler);
+        self.stack.peers.process_events();
+        manager.get_and_clear_needs_persistence()
+    }
+
+    /// Waits for LDK to signal work (a message handled, an event, a monitor update), a
+    /// milestone, or `until`.
+    async fn wait(&self, until: Instant) {
+        let manager_future = self.stack.manager.get_event_or_persistence_needed_future();
+        let monitor_future = self.stack.chain_monitor.get_update_future();
+        tokio::select! {
+            _ = manager_future => {}
+            _ = monitor_future => {}
+            _ = self.milestones.changed.notified() => {}
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
+        }
+    }
+}

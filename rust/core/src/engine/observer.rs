@@ -1,0 +1,129 @@
+//! The wake's typed view of the async-payment messages: the onion messenger hands every
+//! async-payments message to this wrapper around the channel manager, which counts the
+//! `held_htlc_available` announcements and our `release_held_htlc` answers before and after
+//! the manager handles them. A wake that saw an announcement must not stop until the payment
+//! arrives: stopping between the mailbox flush and the release strands the payment until it
+//! times out (DESIGN.md).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ldk_node::lightning::blinded_path::message::AsyncPaymentsContext;
+use ldk_node::lightning::onion_message::async_payments::{
+    AsyncPaymentsMessage, AsyncPaymentsMessageHandler, HeldHtlcAvailable, OfferPaths, OfferPathsRequest,
+    ReleaseHeldHtlc, ServeStaticInvoice, StaticInvoicePersisted,
+};
+use ldk_node::lightning::onion_message::messenger::{MessageSendInstructions, Responder, ResponseInstruction};
+use tokio::sync::Notify;
+
+/// Milestones of one wake: what was announced and released, and when first.
+#[derive(Default)]
+pub(crate) struct Milestones {
+    announced: AtomicU32,
+    released: AtomicU32,
+    first_announced: Mutex<Option<Instant>>,
+    first_released: Mutex<Option<Instant>>,
+    /// Woken on every milestone.
+    pub(crate) changed: Notify,
+}
+
+impl Milestones {
+    /// How many held HTLCs were announced to us.
+    pub(crate) fn announced(&self) -> u32 {
+        self.announced.load(Ordering::SeqCst)
+    }
+
+    /// How many `release_held_htlc` answers the manager gave.
+    pub(crate) fn released(&self) -> u32 {
+        self.released.load(Ordering::SeqCst)
+    }
+
+    /// When the first announcement and the first release were seen.
+    pub(crate) fn times(&self) -> (Option<Instant>, Option<Instant>) {
+        let get = |m: &Mutex<Option<Instant>>| *m.lock().unwrap_or_else(|p| p.into_inner());
+        (get(&self.first_announced), get(&self.first_released))
+    }
+
+    fn record(&self, count: &AtomicU32, first: &Mutex<Option<Instant>>) {
+        count.fetch_add(1, Ordering::SeqCst);
+        let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert_with(Instant::now);
+        drop(first);
+        self.changed.notify_one();
+    }
+}
+
+/// The channel manager's async-payments handler, observed.
+pub(crate) struct ObservedAsyncPayments<H> {
+    inner: Arc<H>,
+    milestones: Arc<Milestones>,
+}
+
+impl<H> ObservedAsyncPayments<H> {
+    /// Observes `inner`, counting into `milestones`.
+    pub(crate) fn new(inner: Arc<H>, milestones: Arc<Milestones>) -> Self {
+        ObservedAsyncPayments { inner, milestones }
+    }
+}
+
+impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsyncPayments<H> {
+    fn handle_offer_paths_request(
+        &self, message: OfferPathsRequest, context: AsyncPaymentsContext, responder: Option<Responder>,
+    ) -> Option<(OfferPaths, ResponseInstruction)> {
+        self.inner.handle_offer_paths_request(message, context, responder)
+    }
+
+    fn handle_offer_paths(
+        &self, message: OfferPaths, context: AsyncPaymentsContext, responder: Option<Responder>,
+    ) -> Option<(ServeStaticInvoice, ResponseInstruction)> {
+        self.inner.handle_offer_paths(message, context, responder)
+    }
+
+    fn handle_serve_static_invoice(
+        &self, message: ServeStaticInvoice, context: AsyncPaymentsContext, responder: Option<Responder>,
+    ) {
+        self.inner.handle_serve_static_invoice(message, context, responder)
+    }
+
+    fn handle_static_invoice_persisted(&self, message: StaticInvoicePersisted, context: AsyncPaymentsContext) {
+        self.inner.handle_static_invoice_persisted(message, context)
+    }
+
+    fn handle_held_htlc_available(
+        &self, message: HeldHtlcAvailable, context: AsyncPaymentsContext, responder: Option<Responder>,
+    ) -> Option<(ReleaseHeldHtlc, ResponseInstruction)> {
+        self.milestones.record(&self.milestones.announced, &self.milestones.first_announced);
+        let answer = self.inner.handle_held_htlc_available(message, context, responder);
+        match &answer {
+            Some(_) => self.milestones.record(&self.milestones.released, &self.milestones.first_released),
+            None => log::warn!("wake: a held HTLC was announced but not released (not ours, or no reply path)"),
+        }
+        answer
+    }
+
+    fn handle_release_held_htlc(&self, message: ReleaseHeldHtlc, context: AsyncPaymentsContext) {
+        self.inner.handle_release_held_htlc(message, context)
+    }
+
+    fn release_pending_messages(&self) -> Vec<(AsyncPaymentsMessage, MessageSendInstructions)> {
+        self.inner.release_pending_messages()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milestones_count_and_keep_the_first_time() {
+        let m = Milestones::default();
+        assert_eq!((m.announced(), m.released()), (0, 0));
+        m.record(&m.announced, &m.first_announced);
+        let (first, _) = m.times();
+        m.record(&m.announced, &m.first_announced);
+        assert_eq!(m.announced(), 2);
+        assert_eq!(m.times().0, first);
+        assert!(m.times().1.is_none());
+    }
+}
