@@ -20,6 +20,9 @@ pub(crate) struct WakeProgress {
     pub announced: usize,
     /// New payments received during this wake.
     pub received: usize,
+    /// Payments whose claim completed during this wake: the new ones, and claims an earlier
+    /// start made that LDK replayed.
+    pub finished: usize,
     /// Payments being claimed (arrived, whether announced or not).
     pub claiming: usize,
     /// Payments whose HTLCs were already committed to our channels, unclaimed, when the
@@ -41,14 +44,15 @@ pub(crate) enum WakeStep {
 /// The next step of a wake at `now`.
 pub(crate) fn next_step(progress: &WakeProgress, now: Instant, deadline: Instant) -> WakeStep {
     let expected = (progress.announced + progress.pending_at_start).max(progress.claiming);
-    if progress.received > 0 && progress.received >= expected {
-        return WakeStep::Stop(WakeEnd::Paid);
+    if expected > 0 && progress.finished >= expected {
+        let end = if progress.received > 0 { WakeEnd::Paid } else { WakeEnd::NothingPending };
+        return WakeStep::Stop(end);
     }
     if now >= deadline {
         return WakeStep::Stop(WakeEnd::Deadline);
     }
     let idle_until = progress.connected_at + IDLE_WINDOW;
-    if expected == 0 && progress.received == 0 {
+    if expected == 0 {
         if now >= idle_until {
             return WakeStep::Stop(WakeEnd::NothingPending);
         }
@@ -62,7 +66,7 @@ mod tests {
     use super::*;
 
     fn progress(announced: usize, received: usize, pending_at_start: usize, connected_at: Instant) -> WakeProgress {
-        WakeProgress { announced, received, claiming: received, pending_at_start, connected_at }
+        WakeProgress { announced, received, finished: received, claiming: received, pending_at_start, connected_at }
     }
 
     #[test]
@@ -71,10 +75,25 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         // An HTLC the LSP re-sent on reconnection (a release from an earlier wake): nothing
         // announced now, but it is being claimed, so the idle window does not end the wake.
-        let claiming = WakeProgress { announced: 0, received: 0, claiming: 1, pending_at_start: 0, connected_at: t0 };
+        let claiming = WakeProgress { announced: 0, received: 0, finished: 0, claiming: 1, pending_at_start: 0, connected_at: t0 };
         assert_eq!(next_step(&claiming, t0 + IDLE_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
-        let claimed = WakeProgress { received: 1, ..claiming };
+        let claimed = WakeProgress { received: 1, finished: 1, ..claiming };
         assert_eq!(next_step(&claimed, t0 + IDLE_WINDOW * 2, deadline), WakeStep::Stop(WakeEnd::Paid));
+    }
+
+    #[test]
+    fn a_replayed_claim_is_not_a_new_payment() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(25);
+        // LDK replayed the completion of a claim the app already recorded: nothing expected,
+        // nothing new; the wake ends after the idle window as NothingPending.
+        let replayed = WakeProgress { announced: 0, received: 0, finished: 1, claiming: 0, pending_at_start: 0, connected_at: t0 };
+        assert_eq!(next_step(&replayed, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
+        assert_eq!(next_step(&replayed, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
+        // A killed wake's payment, already recorded by it, completed now: the wake's work is
+        // done, with nothing new to show.
+        let leftover = WakeProgress { pending_at_start: 1, ..replayed };
+        assert_eq!(next_step(&leftover, t0, deadline), WakeStep::Stop(WakeEnd::NothingPending));
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub(crate) struct EventState {
     pub received_hashes: HashSet<PaymentHash>,
     /// Hashes the wake asked LDK to claim.
     pub claiming: HashSet<PaymentHash>,
+    /// Hashes whose claim completed during this wake: new payments, and claims an earlier
+    /// start made whose completion LDK replayed.
+    pub finished: HashSet<PaymentHash>,
     /// Connections the onion messenger asked for.
     pub connections_needed: Vec<(PublicKey, Vec<SocketAddress>)>,
     /// Why the wake must leave the rest to the app, if it must.
@@ -154,7 +157,11 @@ impl WakeEvents {
                 log::info!("wake: refusing payment {payment_hash}: the LSP withheld {skimmed_msat} msat, more than agreed");
                 self.manager.fail_htlc_backwards(&payment_hash);
                 let update = RecordUpdate { hash: Some(payment_hash), status: Some(PaymentStatus::Failed), ..RecordUpdate::default() };
-                return self.update_node_record(id, None, &update).map(|_| ()).map_err(|e| self.storage_failed(e));
+                let written = self.updated_node_record(id, None, &update).and_then(|details| match details {
+                    Some(mut details) => node_records::write(&*self.store, &mut details),
+                    None => Ok(()),
+                });
+                return written.map_err(|e| self.storage_failed(e));
             }
             let invoice_for_hash = matches!(info.kind, PaymentKind::Bolt11 { .. } | PaymentKind::Bolt11Jit { .. });
             if invoice_for_hash && purpose.preimage().is_none() {
@@ -193,6 +200,15 @@ impl WakeEvents {
 
     fn on_claimed(&self, payment_hash: PaymentHash, purpose: PaymentPurpose, amount_msat: u64) -> Result<(), ReplayEvent> {
         let id = PaymentId(payment_hash.0);
+        // LDK replays `PaymentClaimed` at start while a claim is not settled in the channel;
+        // ldk-node's record tells whether this payment was already received (by the app's
+        // node or by an earlier wake, which writes that record last).
+        let known = node_records::read(&*self.store, &id).map_err(|e| self.storage_failed(e))?;
+        if known.is_some_and(|d| d.direction == PaymentDirection::Inbound && d.status == PaymentStatus::Succeeded) {
+            log::info!("wake: payment {payment_hash} was already received (a replayed claim)");
+            self.state().finished.insert(payment_hash);
+            return Ok(());
+        }
         let update = RecordUpdate {
             preimage: purpose.preimage(),
             secret: match &purpose {
@@ -209,6 +225,7 @@ impl WakeEvents {
         let fallback = || new_inbound_kind(payment_hash, &purpose);
         self.record(id, Some(&fallback), &update, &event, None)?;
         let mut state = self.state();
+        state.finished.insert(payment_hash);
         if state.received_hashes.insert(payment_hash) {
             log::info!("wake: payment {payment_hash} received ({amount_msat} msat)");
             state.received.push(WakePayment { payment_id: crate::payments::hex(&id.0), amount_msat });
@@ -216,15 +233,19 @@ impl WakeEvents {
         Ok(())
     }
 
-    /// Updates ldk-node's record, the history and the outbox for a payment event, then tells
-    /// the extension's listener. `fallback` makes a record ldk-node did not have (an inbound
-    /// payment); `attempt` is a send attempt's outcome.
+    /// Writes what a payment event means: the app's event (outbox), the history, and last
+    /// ldk-node's record, which tells a replay of the event that all of it was done. Then
+    /// tells the extension's listener. `fallback` makes a record ldk-node did not have (an
+    /// inbound payment); `attempt` is a send attempt's outcome.
     fn record(
         &self, id: PaymentId, fallback: Option<&dyn Fn() -> PaymentKind>, update: &RecordUpdate,
         event: &ldk_node::Event, attempt: Option<String>,
     ) -> Result<(), ReplayEvent> {
-        let details = self.update_node_record(id, fallback, update).map_err(|e| self.storage_failed(e))?;
+        let details = self.updated_node_record(id, fallback, update).map_err(|e| self.storage_failed(e))?;
         let wallet_event = from_node_event(event);
+        if let Some(wallet_event) = &wallet_event {
+            self.db.push_outbox(wallet_event).map_err(|e| self.storage_failed(e))?;
+        }
         if let Some(history) = &self.history {
             let mut written = details.as_ref().map_or(Ok(()), |d| history.upsert(&PaymentInfo::from(d), None, None));
             if let (Ok(()), Some(outcome)) = (&written, &attempt) {
@@ -235,16 +256,18 @@ impl WakeEvents {
                 log::warn!("wake: payment history not updated: {e}");
             }
         }
-        if let Some(wallet_event) = wallet_event {
-            self.db.push_outbox(&wallet_event).map_err(|e| self.storage_failed(e))?;
-            if let Some(listener) = &self.listener {
-                deliver(listener, wallet_event);
-            }
+        if let Some(mut details) = details {
+            node_records::write(&*self.store, &mut details).map_err(|e| self.storage_failed(e))?;
+        }
+        if let (Some(listener), Some(wallet_event)) = (&self.listener, wallet_event) {
+            deliver(listener, wallet_event);
         }
         Ok(())
     }
 
-    fn update_node_record(
+    /// ldk-node's record of `id` with `update` applied (made from `fallback` if there was
+    /// none), not yet written.
+    fn updated_node_record(
         &self, id: PaymentId, fallback: Option<&dyn Fn() -> PaymentKind>, update: &RecordUpdate,
     ) -> Result<Option<PaymentDetails>, WalletError> {
         let details = match (node_records::read(&*self.store, &id)?, fallback) {
@@ -265,7 +288,7 @@ impl WakeEvents {
             return Ok(None);
         };
         node_records::apply(&mut details, update);
-        node_records::write(&*self.store, &mut details)?;
+        details.latest_update_timestamp = crate::store::now_secs();
         Ok(Some(details))
     }
 

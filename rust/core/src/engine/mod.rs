@@ -169,11 +169,12 @@ impl WakeEngine {
                 let progress = WakeProgress {
                     announced: self.milestones.released() as usize,
                     received: state.received.len(),
+                    finished: state.finished.len(),
                     claiming: state.claiming.len(),
                     pending_at_start: leftovers.len(),
                     connected_at,
                 };
-                (progress, state.received_hashes.clone(), state.leave_to_app.clone())
+                (progress, state.finished.clone(), state.leave_to_app.clone())
             };
             if let Some(why) = left_to_app.or_else(|| self.channel_needs_app()) {
                 run.left_to_app = Some(why);
