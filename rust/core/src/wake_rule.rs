@@ -1,58 +1,62 @@
 //! When a wake may stop. Two pitfalls (DESIGN.md) shape it: stopping between the mailbox flush
-//! and our `release_held_htlc` strands the payment until it times out, so once a held HTLC was
-//! announced only its payment or the deadline ends the wake; and a payment left half-received
+//! and our `release_held_htlc` strands the payment until it times out, so once we released a
+//! held HTLC only its payment or the deadline ends the wake; and a payment left half-received
 //! by a killed wake (its HTLC committed to our channel, not yet claimed) is finished by the
-//! next start, so a wake that finds one waits for it as well as for what is announced now.
-//! Replayed events of earlier payments never count (the caller filters them).
+//! next start, so a wake that finds one waits for it as well as for what is released now.
+//!
+//! Payments are matched by payment hash: LDK replays the completion of earlier claims at start
+//! (the app's, or a killed wake's), and such a replay must neither end a wake that still waits
+//! for its own payment nor count as a new payment.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
+
+use ldk_node::lightning_types::payment::PaymentHash;
 
 use crate::wake::WakeEnd;
 
-/// Connected to the LSP this long with no held HTLC announced: nothing is waiting. The LSP
-/// flushes its mailbox within milliseconds of the connection.
+/// Connected to the LSP this long with nothing released or arriving: nothing is waiting. The
+/// LSP flushes its mailbox within milliseconds of the connection.
 pub(crate) const IDLE_WINDOW: Duration = Duration::from_secs(3);
 
 /// What a wake has seen so far.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct WakeProgress {
-    /// Held HTLCs announced to us, and released, during this wake.
-    pub announced: usize,
+    /// Held HTLCs we released during this wake (each becomes one arriving payment).
+    pub released: usize,
+    /// Payments whose HTLCs were committed to our channels, unclaimed, when the wake opened
+    /// the store.
+    pub leftovers: HashSet<PaymentHash>,
+    /// Payments whose HTLCs arrived and that the wake claims.
+    pub claiming: HashSet<PaymentHash>,
+    /// Payments whose claim completed during this wake (new, or an earlier claim replayed).
+    pub finished: HashSet<PaymentHash>,
     /// New payments received during this wake.
     pub received: usize,
-    /// Payments whose claim completed during this wake: the new ones, and claims an earlier
-    /// start made that LDK replayed.
-    pub finished: usize,
-    /// Payments being claimed (arrived, whether announced or not).
-    pub claiming: usize,
-    /// Payments whose HTLCs were already committed to our channels, unclaimed, when the
-    /// wake opened the store.
-    pub pending_at_start: usize,
-    /// When the LSP connection came up.
-    pub connected_at: Instant,
 }
 
 /// What the wake does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WakeStep {
-    /// Stop the node and report.
+    /// Stop and report.
     Stop(WakeEnd),
     /// Wait for an event, a milestone, or this instant, then ask again.
     WaitUntil(Instant),
 }
 
-/// The next step of a wake at `now`.
-pub(crate) fn next_step(progress: &WakeProgress, now: Instant, deadline: Instant) -> WakeStep {
-    let expected = (progress.announced + progress.pending_at_start).max(progress.claiming);
-    if expected > 0 && progress.finished >= expected {
-        let end = if progress.received > 0 { WakeEnd::Paid } else { WakeEnd::NothingPending };
-        return WakeStep::Stop(end);
+/// The next step of a wake at `now`, connected to the LSP since `connected_at`.
+pub(crate) fn next_step(progress: &WakeProgress, connected_at: Instant, now: Instant, deadline: Instant) -> WakeStep {
+    let arrived = progress.claiming.difference(&progress.leftovers).count();
+    let unfinished = progress.leftovers.union(&progress.claiming).filter(|h| !progress.finished.contains(*h)).count();
+    let waiting_for_something = progress.released > 0 || !progress.leftovers.is_empty() || !progress.claiming.is_empty();
+    if waiting_for_something && unfinished == 0 && arrived >= progress.released {
+        return WakeStep::Stop(if progress.received > 0 { WakeEnd::Paid } else { WakeEnd::NothingPending });
     }
     if now >= deadline {
         return WakeStep::Stop(WakeEnd::Deadline);
     }
-    let idle_until = progress.connected_at + IDLE_WINDOW;
-    if expected == 0 {
+    if !waiting_for_something {
+        let idle_until = connected_at + IDLE_WINDOW;
         if now >= idle_until {
             return WakeStep::Stop(WakeEnd::NothingPending);
         }
@@ -65,62 +69,40 @@ pub(crate) fn next_step(progress: &WakeProgress, now: Instant, deadline: Instant
 mod tests {
     use super::*;
 
-    fn progress(announced: usize, received: usize, pending_at_start: usize, connected_at: Instant) -> WakeProgress {
-        WakeProgress { announced, received, finished: received, claiming: received, pending_at_start, connected_at }
+    fn hashes(ids: &[u8]) -> HashSet<PaymentHash> {
+        ids.iter().map(|i| PaymentHash([*i; 32])).collect()
+    }
+
+    fn progress(released: usize, leftovers: &[u8], claiming: &[u8], finished: &[u8], received: usize) -> WakeProgress {
+        WakeProgress { released, leftovers: hashes(leftovers), claiming: hashes(claiming), finished: hashes(finished), received }
     }
 
     #[test]
-    fn a_payment_being_claimed_keeps_the_wake_up_even_unannounced() {
+    fn a_released_htlc_keeps_the_wake_up_until_paid_or_deadline() {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(25);
-        // An HTLC the LSP re-sent on reconnection (a release from an earlier wake): nothing
-        // announced now, but it is being claimed, so the idle window does not end the wake.
-        let claiming = WakeProgress { announced: 0, received: 0, finished: 0, claiming: 1, pending_at_start: 0, connected_at: t0 };
-        assert_eq!(next_step(&claiming, t0 + IDLE_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
-        let claimed = WakeProgress { received: 1, finished: 1, ..claiming };
-        assert_eq!(next_step(&claimed, t0 + IDLE_WINDOW * 2, deadline), WakeStep::Stop(WakeEnd::Paid));
+        let later = t0 + IDLE_WINDOW * 3;
+        // Released; the HTLC is still on its way.
+        assert_eq!(next_step(&progress(1, &[], &[], &[], 0), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, &[], &[], &[], 0), t0, deadline, deadline), WakeStep::Stop(WakeEnd::Deadline));
+        // Arrived, being claimed: not yet.
+        assert_eq!(next_step(&progress(1, &[], &[1], &[], 0), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, &[], &[1], &[1], 1), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // Two released, one paid: wait for the second.
+        assert_eq!(next_step(&progress(2, &[], &[1], &[1], 1), t0, later, deadline), WakeStep::WaitUntil(deadline));
     }
 
     #[test]
-    fn a_replayed_claim_is_not_a_new_payment() {
+    fn nothing_released_ends_after_the_idle_window() {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(25);
-        // LDK replayed the completion of a claim the app already recorded: nothing expected,
-        // nothing new; the wake ends after the idle window as NothingPending.
-        let replayed = WakeProgress { announced: 0, received: 0, finished: 1, claiming: 0, pending_at_start: 0, connected_at: t0 };
-        assert_eq!(next_step(&replayed, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
-        assert_eq!(next_step(&replayed, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
-        // A killed wake's payment, already recorded by it, completed now: the wake's work is
-        // done, with nothing new to show.
-        let leftover = WakeProgress { pending_at_start: 1, ..replayed };
-        assert_eq!(next_step(&leftover, t0, deadline), WakeStep::Stop(WakeEnd::NothingPending));
-    }
-
-    #[test]
-    fn an_announced_htlc_keeps_the_wake_up_until_paid_or_deadline() {
-        let t0 = Instant::now();
-        let deadline = t0 + Duration::from_secs(25);
-        let long_after_idle = t0 + IDLE_WINDOW * 3;
-        // The mailbox was flushed (announced), the release or the HTLC is still on its way.
-        let announced = progress(1, 0, 0, t0);
-        assert_eq!(next_step(&announced, long_after_idle, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&announced, deadline, deadline), WakeStep::Stop(WakeEnd::Deadline));
-        assert_eq!(next_step(&progress(1, 1, 0, t0), long_after_idle, deadline), WakeStep::Stop(WakeEnd::Paid));
-        // Two announced, one paid: wait for the second.
-        assert_eq!(next_step(&progress(2, 1, 0, t0), long_after_idle, deadline), WakeStep::WaitUntil(deadline));
-    }
-
-    #[test]
-    fn nothing_announced_ends_after_the_idle_window() {
-        let t0 = Instant::now();
-        let deadline = t0 + Duration::from_secs(25);
-        let idle = progress(0, 0, 0, t0);
-        assert_eq!(next_step(&idle, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
-        assert_eq!(next_step(&idle, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
+        let idle = progress(0, &[], &[], &[], 0);
+        assert_eq!(next_step(&idle, t0, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
+        assert_eq!(next_step(&idle, t0, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
         // A short deadline wins over the idle window.
         let short = t0 + Duration::from_secs(1);
-        assert_eq!(next_step(&idle, t0, short), WakeStep::WaitUntil(short));
-        assert_eq!(next_step(&idle, short, short), WakeStep::Stop(WakeEnd::Deadline));
+        assert_eq!(next_step(&idle, t0, t0, short), WakeStep::WaitUntil(short));
+        assert_eq!(next_step(&idle, t0, short, short), WakeStep::Stop(WakeEnd::Deadline));
     }
 
     #[test]
@@ -128,11 +110,37 @@ mod tests {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(25);
         let later = t0 + IDLE_WINDOW * 2;
-        // Only the leftover: it alone ends the wake once received.
-        assert_eq!(next_step(&progress(0, 0, 1, t0), later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(0, 1, 1, t0), later, deadline), WakeStep::Stop(WakeEnd::Paid));
-        // The leftover and a new announcement: the first payment in is not enough.
-        assert_eq!(next_step(&progress(1, 1, 1, t0), later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(1, 2, 1, t0), later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // Only the leftover: its claim completing ends the wake.
+        assert_eq!(next_step(&progress(0, &[1], &[], &[], 0), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(0, &[1], &[1], &[1], 1), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // The leftover and a new release: the leftover alone is not enough.
+        assert_eq!(next_step(&progress(1, &[1], &[1], &[1], 1), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, &[1], &[1, 2], &[1, 2], 2), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // A leftover the killed wake had already recorded: its replayed claim ends the wake, with
+        // nothing new to show.
+        assert_eq!(next_step(&progress(0, &[1], &[], &[1], 0), t0, t0, deadline), WakeStep::Stop(WakeEnd::NothingPending));
+    }
+
+    #[test]
+    fn a_replayed_claim_never_stands_for_the_payment_released_now() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(25);
+        // LDK replayed the completion of an earlier payment (hash 9) just as we released a new
+        // one: the wake waits for the new one.
+        assert_eq!(next_step(&progress(1, &[], &[], &[9], 0), t0, t0, deadline), WakeStep::WaitUntil(deadline));
+        // With nothing released, a replay alone ends after the idle window as NothingPending.
+        let replayed = progress(0, &[], &[], &[9], 0);
+        assert_eq!(next_step(&replayed, t0, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
+        assert_eq!(next_step(&replayed, t0, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
+    }
+
+    #[test]
+    fn an_unannounced_arrival_keeps_the_wake_up() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(25);
+        // An HTLC the LSP re-sent on reconnection (released by an earlier wake): nothing
+        // released now, but it is being claimed, so the idle window does not end the wake.
+        assert_eq!(next_step(&progress(0, &[], &[1], &[], 0), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(0, &[], &[1], &[1], 1), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::Stop(WakeEnd::Paid));
     }
 }

@@ -90,6 +90,38 @@ pub fn launch_wake(devnet: &Devnet, scene: &AsyncScene, config: &WalletConfig, p
     child
 }
 
+/// Waits for a launched wake (stderr piped) and returns its outcome JSON and its log.
+pub fn outcome_and_log(child: Child) -> (serde_json::Value, String) {
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "doze wake failed: {:?}\n{log}", output.status);
+    (serde_json::from_slice(&output.stdout).unwrap(), log)
+}
+
+/// Collects the events an app's listener is given.
+#[derive(Default)]
+pub struct Collected(pub std::sync::Mutex<Vec<doze_core::WalletEvent>>);
+
+impl doze_core::EventListener for Collected {
+    fn on_event(&self, event: doze_core::WalletEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Collected {
+    /// The ids of the `PaymentReceived` events given so far.
+    pub fn received_ids(&self) -> Vec<String> {
+        let events = self.0.lock().unwrap();
+        events.iter().filter(|e| matches!(e.kind, doze_core::WalletEventKind::PaymentReceived { .. })).map(|e| e.id.clone()).collect()
+    }
+}
+
+/// Empties the address book the app keeps for wakes (as if the payer's LSP were unknown).
+pub fn forget_addresses(config: &WalletConfig) {
+    let db = rusqlite::Connection::open(std::path::Path::new(&config.storage_dir).join("doze.sqlite")).unwrap();
+    db.execute("DELETE FROM node_addresses", []).unwrap();
+}
+
 /// Waits for a launched wake and returns its outcome JSON.
 pub fn outcome_of(child: Child) -> serde_json::Value {
     let output = child.wait_with_output().unwrap();

@@ -30,8 +30,6 @@ use crate::wake::WakePayment;
 pub(crate) struct EventState {
     /// Payments received (claimed and recorded), in order.
     pub received: Vec<WakePayment>,
-    /// Hashes of the payments received.
-    pub received_hashes: HashSet<PaymentHash>,
     /// Hashes the wake asked LDK to claim.
     pub claiming: HashSet<PaymentHash>,
     /// Hashes whose claim completed during this wake: new payments, and claims an earlier
@@ -225,8 +223,7 @@ impl WakeEvents {
         let fallback = || new_inbound_kind(payment_hash, &purpose);
         self.record(id, Some(&fallback), &update, &event, None)?;
         let mut state = self.state();
-        state.finished.insert(payment_hash);
-        if state.received_hashes.insert(payment_hash) {
+        if state.finished.insert(payment_hash) {
             log::info!("wake: payment {payment_hash} received ({amount_msat} msat)");
             state.received.push(WakePayment { payment_id: crate::payments::hex(&id.0), amount_msat });
         }

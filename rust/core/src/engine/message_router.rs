@@ -66,11 +66,12 @@ impl MessageRouter for AddressBookRouter {
                 return Ok(direct(addresses));
             }
         }
+        let named = first_node.map_or_else(|| "a node named by its channel".to_string(), |n| n.to_string());
         if peers.contains(&self.lsp) && first_node != Some(self.lsp) {
-            log::debug!("wake: onion message forwarded through the LSP (first node {first_node:?} unknown here)");
+            log::debug!("wake: onion message to {named} forwarded through the LSP");
             return Ok(OnionMessagePath { intermediate_nodes: vec![self.lsp], destination, first_node_addresses: vec![] });
         }
-        log::info!("wake: no way to send an onion message to {first_node:?}");
+        log::info!("wake: no way to send an onion message to {named}");
         Err(())
     }
 

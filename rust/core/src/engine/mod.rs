@@ -156,7 +156,7 @@ impl WakeEngine {
             if persist {
                 self.stack.persist_manager()?;
             }
-            let (progress, claimed, left_to_app) = {
+            let (progress, left_to_app) = {
                 let mut state = self.events.state();
                 for (node, addresses) in std::mem::take(&mut state.connections_needed) {
                     tokio::spawn(net::connect_peer(Arc::clone(&self.stack.peers), node, addresses, deadline));
@@ -167,14 +167,13 @@ impl WakeEngine {
                 }
                 run.payments.clone_from(&state.received);
                 let progress = WakeProgress {
-                    announced: self.milestones.released() as usize,
+                    released: self.milestones.released() as usize,
+                    leftovers: leftovers.clone(),
+                    claiming: state.claiming.clone(),
+                    finished: state.finished.clone(),
                     received: state.received.len(),
-                    finished: state.finished.len(),
-                    claiming: state.claiming.len(),
-                    pending_at_start: leftovers.len(),
-                    connected_at,
                 };
-                (progress, state.finished.clone(), state.leave_to_app.clone())
+                (progress, state.leave_to_app.clone())
             };
             if let Some(why) = left_to_app.or_else(|| self.channel_needs_app()) {
                 run.left_to_app = Some(why);
@@ -182,8 +181,10 @@ impl WakeEngine {
                 return Ok(run);
             }
             let now = Instant::now();
-            let wait_until = match next_step(&progress, now, deadline) {
-                WakeStep::Stop(WakeEnd::Paid) if now < deadline && self.claims_unsettled(&claimed) => deadline,
+            let wait_until = match next_step(&progress, connected_at, now, deadline) {
+                // Received: stay until the LSP has acknowledged the claims, so that the payer
+                // is paid now rather than at our next start.
+                WakeStep::Stop(WakeEnd::Paid) if now < deadline && self.claims_unsettled(&progress.finished) => deadline,
                 WakeStep::Stop(end) => {
                     run.ended = end;
                     return Ok(run);
