@@ -22,6 +22,7 @@ mod payments;
 mod push;
 mod quote;
 mod receive;
+mod releases;
 mod send;
 mod store;
 mod wake;

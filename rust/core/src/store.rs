@@ -58,7 +58,7 @@ impl WalletDb {
              );",
         )
         .map_err(storage_error)?;
-        conn.execute_batch(crate::outbox::SCHEMA
+        conn.execute_batch(&[crate::outbox::SCHEMA, crate::releases::SCHEMA].concat()
         )
         .map_err(storage_error)?;
         let cutoff = now_secs().saturating_sub(DELIVERED_RETENTION_SECS) as i64;

@@ -9,15 +9,16 @@
 //! pending, and learns what happens from typed signals (its own event handler and the
 //! async-payments handler it gives the onion messenger), never from log texts.
 //!
-//! Persistence follows LDK's rules: monitors are written synchronously as they change
-//! (`MonitorUpdatingPersister`, ldk-node's parameters), the manager whenever LDK asks and
-//! before the engine exits, so the manager on disk is never ahead of a monitor.
+//! Persistence survives a kill at any point: monitor updates are written through ldk-node's
+//! `MonitorUpdatingPersister` (same parameters) only after the manager that records them as
+//! in flight (`persist.rs`), and the manager whenever LDK asks and before the engine exits.
 
 mod events;
 mod message_router;
 mod net;
 mod node_records;
 mod observer;
+mod persist;
 mod plumbing;
 mod stack;
 
@@ -26,6 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ldk_node::lightning::events::EventsProvider;
+use ldk_node::lightning::onion_message::async_payments::{AsyncPaymentsMessage, ReleaseHeldHtlc};
+use ldk_node::lightning::onion_message::messenger::{MessageSendInstructions, Responder};
+use ldk_node::lightning::util::ser::Readable;
 use ldk_node::lightning::ln::channel_state::{ChannelShutdownState, InboundHTLCStateDetails};
 use ldk_node::lightning_types::payment::PaymentHash;
 
@@ -63,6 +67,7 @@ pub(crate) struct EngineRun {
 /// An opened wake engine.
 pub(crate) struct WakeEngine {
     stack: Stack,
+    db: WalletDb,
     events: WakeEvents,
     milestones: Arc<Milestones>,
     lsp: ParsedLsp,
@@ -76,10 +81,11 @@ impl WakeEngine {
         milestones: Arc<Milestones>, runtime: tokio::runtime::Handle,
     ) -> Result<WakeEngine, WalletError> {
         let stack = stack::open(config, Arc::clone(&milestones), runtime.clone())?;
+        let releases_db = WalletDb::open(config.storage_dir)?;
         let history = History::open(config.storage_dir).map_err(|e| log::warn!("wake: no history ({e})")).ok();
         let events = WakeEvents::new(Arc::clone(&stack.manager), Arc::clone(&stack.store), db, history, listener);
         log::info!("wake engine opened: {} channel monitor(s)", stack.monitors);
-        Ok(WakeEngine { stack, events, milestones, lsp, runtime })
+        Ok(WakeEngine { stack, db: releases_db, events, milestones, lsp, runtime })
     }
 
     /// Payments whose HTLCs were committed to our channels, unclaimed, when the engine opened:
@@ -128,10 +134,16 @@ impl WakeEngine {
     /// and stops at `deadline` at the latest. Persists the manager before returning.
     pub(crate) fn run(&self, deadline: Instant) -> Result<EngineRun, WalletError> {
         let result = self.runtime.block_on(self.run_async(deadline));
+        if let Ok(EngineRun { ended: WakeEnd::Paid | WakeEnd::NothingPending, .. }) = &result {
+            // The releases went out (the wake did not stop before the connections were up).
+            if let Err(e) = self.db.forget_releases(&self.milestones.sent_releases()) {
+                log::warn!("wake: {e}");
+            }
+        }
         self.stack.peers.disconnect_all_peers();
         // One last round: events LDK queued as the peers went away, then the manager, always.
         self.process();
-        let persisted = self.stack.persist_manager();
+        let persisted = self.stack.persist();
         let run = result?;
         persisted?;
         Ok(run)
@@ -150,11 +162,13 @@ impl WakeEngine {
         }
         let connected_at = Instant::now();
         run.lsp_connected = Some(connected_at);
+        self.send_kept_releases();
         let mut received_count = 0;
         loop {
-            let persist = self.process();
-            if persist {
-                self.stack.persist_manager()?;
+            let needs_persist = self.process();
+            if (needs_persist || self.stack.persister.has_deferred()) && self.stack.persist()? {
+                // Monitor updates completed: LDK has the messages they held back to send.
+                continue;
             }
             let (progress, left_to_app) = {
                 let mut state = self.events.state();
@@ -192,6 +206,35 @@ impl WakeEngine {
                 WakeStep::WaitUntil(at) => at,
             };
             self.wait(wait_until.min(now + SAFETY_TICK)).await;
+        }
+    }
+
+    /// Sends again the releases an earlier wake kept and did not see through (it was killed,
+    /// or stopped by its deadline): otherwise their payments wait at the payer's LSP until they
+    /// time out. They are not counted as released now: a payer's LSP that had already released
+    /// the HTLC ignores them, and a payment they do release shows up as an arrival.
+    fn send_kept_releases(&self) {
+        let kept = self.db.kept_releases().unwrap_or_else(|e| {
+            log::warn!("wake: kept releases not read: {e}");
+            Vec::new()
+        });
+        for reply_path in kept {
+            let responder = match Responder::read(&mut &reply_path[..]) {
+                Ok(responder) => responder,
+                Err(e) => {
+                    log::warn!("wake: a kept release is unreadable: {e:?}");
+                    continue;
+                }
+            };
+            let message = AsyncPaymentsMessage::ReleaseHeldHtlc(ReleaseHeldHtlc {});
+            let instructions = MessageSendInstructions::ForReply { instructions: responder.respond() };
+            match self.stack.messenger.send_onion_message(message, instructions) {
+                Ok(_) => {
+                    log::info!("wake: sending again a release an earlier wake kept");
+                    self.milestones.sent(reply_path);
+                }
+                Err(e) => log::info!("wake: a kept release could not be sent: {e:?}"),
+            }
         }
     }
 

@@ -3,7 +3,8 @@
 //! `held_htlc_available` announcements and our `release_held_htlc` answers before and after
 //! the manager handles them. A wake that saw an announcement must not stop until the payment
 //! arrives: stopping between the mailbox flush and the release strands the payment until it
-//! times out (DESIGN.md).
+//! times out (DESIGN.md). A release is kept on disk before it is answered (`releases.rs`), so
+//! that a wake killed in between is made good by the next one.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,10 @@ use ldk_node::lightning::onion_message::async_payments::{
     ReleaseHeldHtlc, ServeStaticInvoice, StaticInvoicePersisted,
 };
 use ldk_node::lightning::onion_message::messenger::{MessageSendInstructions, Responder, ResponseInstruction};
+use ldk_node::lightning::util::ser::Writeable;
 use tokio::sync::Notify;
+
+use crate::store::WalletDb;
 
 /// Milestones of one wake: what was announced and released, and when first.
 #[derive(Default)]
@@ -24,6 +28,8 @@ pub(crate) struct Milestones {
     released: AtomicU32,
     first_announced: Mutex<Option<Instant>>,
     first_released: Mutex<Option<Instant>>,
+    /// Reply paths of the releases sent (or sent again) in this wake.
+    sent: Mutex<Vec<Vec<u8>>>,
     /// Woken on every milestone.
     pub(crate) changed: Notify,
 }
@@ -45,6 +51,16 @@ impl Milestones {
         (get(&self.first_announced), get(&self.first_released))
     }
 
+    /// Notes that the release with this (serialized) reply path was sent in this wake.
+    pub(crate) fn sent(&self, reply_path: Vec<u8>) {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).push(reply_path);
+    }
+
+    /// The reply paths of the releases sent in this wake.
+    pub(crate) fn sent_releases(&self) -> Vec<Vec<u8>> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn record(&self, count: &AtomicU32, first: &Mutex<Option<Instant>>) {
         count.fetch_add(1, Ordering::SeqCst);
         let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
@@ -58,12 +74,14 @@ impl Milestones {
 pub(crate) struct ObservedAsyncPayments<H> {
     inner: Arc<H>,
     milestones: Arc<Milestones>,
+    keeper: Option<Mutex<WalletDb>>,
 }
 
 impl<H> ObservedAsyncPayments<H> {
-    /// Observes `inner`, counting into `milestones`.
-    pub(crate) fn new(inner: Arc<H>, milestones: Arc<Milestones>) -> Self {
-        ObservedAsyncPayments { inner, milestones }
+    /// Observes `inner`, counting into `milestones` and keeping releases in `keeper` (`None`:
+    /// the database could not be opened; releases are then only sent).
+    pub(crate) fn new(inner: Arc<H>, milestones: Arc<Milestones>, keeper: Option<WalletDb>) -> Self {
+        ObservedAsyncPayments { inner, milestones, keeper: keeper.map(Mutex::new) }
     }
 }
 
@@ -94,10 +112,20 @@ impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsy
         &self, message: HeldHtlcAvailable, context: AsyncPaymentsContext, responder: Option<Responder>,
     ) -> Option<(ReleaseHeldHtlc, ResponseInstruction)> {
         self.milestones.record(&self.milestones.announced, &self.milestones.first_announced);
+        let reply_path = responder.as_ref().map(Writeable::encode);
         let answer = self.inner.handle_held_htlc_available(message, context, responder);
-        match &answer {
-            Some(_) => self.milestones.record(&self.milestones.released, &self.milestones.first_released),
-            None => log::warn!("wake: a held HTLC was announced but not released (not ours, or no reply path)"),
+        match (&answer, reply_path) {
+            (Some(_), Some(reply_path)) => {
+                // Kept before the release can leave: it leaves when this returns.
+                if let Some(keeper) = &self.keeper {
+                    if let Err(e) = keeper.lock().unwrap_or_else(|p| p.into_inner()).keep_release(&reply_path) {
+                        log::warn!("wake: release not kept ({e}); a kill now would strand the payment");
+                    }
+                }
+                self.milestones.sent(reply_path);
+                self.milestones.record(&self.milestones.released, &self.milestones.first_released);
+            }
+            _ => log::warn!("wake: a held HTLC was announced but not released (not ours, or no reply path)"),
         }
         answer
     }

@@ -29,9 +29,11 @@ use lightning_net_tokio::SocketDescriptor;
 
 use super::message_router::AddressBookRouter;
 use super::observer::{Milestones, ObservedAsyncPayments};
+use super::persist::OrderedPersister;
 use super::plumbing::{ChainBroadcaster, EngineLogger, FallbackFees, NoRoutes, WakeSigners};
 use crate::address_book::AddressBook;
 use crate::error::WalletError;
+use crate::store::WalletDb;
 
 /// ldk-node's `PERSISTER_MAX_PENDING_UPDATES`: a monitor is rewritten in full after this many
 /// incremental updates. Another value would not corrupt anything, but the app's node and the
@@ -48,14 +50,15 @@ pub(crate) type Persister = MonitorUpdatingPersister<
     Arc<FallbackFees>,
 >;
 
-/// The chain monitor, with no chain source: a wake watches no chain.
+/// The chain monitor, with no chain source (a wake watches no chain), its writes ordered
+/// after the manager's (see `persist.rs`).
 pub(crate) type ChainMonitor = chainmonitor::ChainMonitor<
     InMemorySigner,
     Arc<dyn Filter + Send + Sync>,
     Arc<ChainBroadcaster>,
     Arc<FallbackFees>,
     Arc<EngineLogger>,
-    Arc<Persister>,
+    Arc<OrderedPersister>,
     Arc<KeysManager>,
 >;
 
@@ -121,6 +124,8 @@ pub(crate) struct Stack {
     pub store: Arc<DynStore>,
     /// The chain monitor.
     pub chain_monitor: Arc<ChainMonitor>,
+    /// Monitor writes, deferred until the manager is written.
+    pub persister: Arc<OrderedPersister>,
     /// The channel manager.
     pub manager: Arc<ChannelManager>,
     /// The onion messenger.
@@ -190,12 +195,13 @@ pub(crate) fn open(
         Arc::clone(&fees),
     ));
     let monitors = persister.read_all_channel_monitors_with_updates().map_err(|e| read_failed("channel monitors", e))?;
+    let ordered = Arc::new(OrderedPersister::new(persister));
     let chain_monitor = Arc::new(ChainMonitor::new(
         None,
         Arc::clone(&broadcaster),
         Arc::clone(&logger),
         Arc::clone(&fees),
-        Arc::clone(&persister),
+        Arc::clone(&ordered),
         Arc::clone(&keys),
         keys.get_peer_storage_key(),
     ));
@@ -237,7 +243,8 @@ pub(crate) fn open(
         }
     }
 
-    let async_payments = Arc::new(ObservedAsyncPayments::new(Arc::clone(&manager), milestones));
+    let keeper = WalletDb::open(config.storage_dir).map_err(|e| log::warn!("wake: releases not kept: {e}")).ok();
+    let async_payments = Arc::new(ObservedAsyncPayments::new(Arc::clone(&manager), milestones, keeper));
     let messenger = Arc::new(OnionMessenger::new(
         Arc::clone(&keys),
         Arc::clone(&keys),
@@ -258,13 +265,18 @@ pub(crate) fn open(
     };
     let ephemeral = keys.get_secure_random_bytes();
     let peers = Arc::new(PeerManager::new(handlers, now.as_secs() as u32, &ephemeral, logger, Arc::clone(&keys)));
-    Ok(Stack { store, chain_monitor, manager, messenger, peers, broadcaster, monitors: count })
+    Ok(Stack { store, chain_monitor, persister: ordered, manager, messenger, peers, broadcaster, monitors: count })
 }
 
 impl Stack {
-    /// Writes the channel manager where ldk-node reads it. Monitors are written as they change
-    /// (synchronously, by the persister), so the manager on disk is never ahead of them.
-    pub(crate) fn persist_manager(&self) -> Result<(), WalletError> {
+    /// Writes the channel manager where ldk-node reads it, then the monitor updates that
+    /// waited for it (see `persist.rs`); whether any did (LDK then has messages to release).
+    pub(crate) fn persist(&self) -> Result<bool, WalletError> {
+        self.write_manager()?;
+        Ok(self.persister.write_deferred(&self.chain_monitor)? > 0)
+    }
+
+    fn write_manager(&self) -> Result<(), WalletError> {
         KVStoreSync::write(
             &*self.store,
             CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
