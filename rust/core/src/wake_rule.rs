@@ -6,7 +6,11 @@
 //!
 //! Payments are matched by payment hash: LDK replays the completion of earlier claims at start
 //! (the app's, or a killed wake's), and such a replay must neither end a wake that still waits
-//! for its own payment nor count as a new payment.
+//! for its own payment nor count as a new payment. An HTLC released by an earlier, killed wake
+//! can arrive too (its release sent again, or delivered by the LSP on reconnection), and
+//! nothing ties an arriving HTLC to the release that freed it: so a wake that sent earlier
+//! releases again waits for that many more arrivals, or [`RESENT_ARRIVAL_WINDOW`] after
+//! sending them, before it takes its own release as answered.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -19,11 +23,19 @@ use crate::wake::WakeEnd;
 /// LSP flushes its mailbox within milliseconds of the connection.
 pub(crate) const IDLE_WINDOW: Duration = Duration::from_secs(3);
 
+/// How long after sending an earlier wake's releases again a wake waits for the HTLCs they may
+/// free (a release reaches the payer's LSP and its HTLC us within a second on a good network).
+pub(crate) const RESENT_ARRIVAL_WINDOW: Duration = Duration::from_secs(2);
+
 /// What a wake has seen so far.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WakeProgress {
     /// Held HTLCs we released during this wake (each becomes one arriving payment).
     pub released: usize,
+    /// Releases of earlier wakes sent again in this one (each may free one HTLC), and when.
+    pub resent: usize,
+    /// When the releases were sent again.
+    pub resent_at: Option<Instant>,
     /// Payments whose HTLCs were committed to our channels, unclaimed, when the wake opened
     /// the store.
     pub leftovers: HashSet<PaymentHash>,
@@ -49,7 +61,10 @@ pub(crate) fn next_step(progress: &WakeProgress, connected_at: Instant, now: Ins
     let arrived = progress.claiming.difference(&progress.leftovers).count();
     let unfinished = progress.leftovers.union(&progress.claiming).filter(|h| !progress.finished.contains(*h)).count();
     let waiting_for_something = progress.released > 0 || !progress.leftovers.is_empty() || !progress.claiming.is_empty();
-    if waiting_for_something && unfinished == 0 && arrived >= progress.released {
+    let resent_window_end = progress.resent_at.map(|at| at + RESENT_ARRIVAL_WINDOW);
+    let explained = arrived >= progress.released + progress.resent
+        || (arrived >= progress.released && resent_window_end.is_none_or(|end| now >= end));
+    if waiting_for_something && unfinished == 0 && explained {
         return WakeStep::Stop(if progress.received > 0 { WakeEnd::Paid } else { WakeEnd::NothingPending });
     }
     if now >= deadline {
@@ -62,7 +77,10 @@ pub(crate) fn next_step(progress: &WakeProgress, connected_at: Instant, now: Ins
         }
         return WakeStep::WaitUntil(idle_until.min(deadline));
     }
-    WakeStep::WaitUntil(deadline)
+    match resent_window_end {
+        Some(end) if unfinished == 0 && arrived >= progress.released && end < deadline => WakeStep::WaitUntil(end),
+        _ => WakeStep::WaitUntil(deadline),
+    }
 }
 
 #[cfg(test)]
@@ -74,7 +92,7 @@ mod tests {
     }
 
     fn progress(released: usize, leftovers: &[u8], claiming: &[u8], finished: &[u8], received: usize) -> WakeProgress {
-        WakeProgress { released, leftovers: hashes(leftovers), claiming: hashes(claiming), finished: hashes(finished), received }
+        WakeProgress { released, resent: 0, resent_at: None, leftovers: hashes(leftovers), claiming: hashes(claiming), finished: hashes(finished), received }
     }
 
     #[test]
@@ -142,5 +160,18 @@ mod tests {
         // released now, but it is being claimed, so the idle window does not end the wake.
         assert_eq!(next_step(&progress(0, &[], &[1], &[], 0), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
         assert_eq!(next_step(&progress(0, &[], &[1], &[1], 1), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::Stop(WakeEnd::Paid));
+    }
+
+    #[test]
+    fn an_earlier_wakes_release_sent_again_may_free_one_more_htlc() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(25);
+        let resent = |claiming: &[u8], finished: &[u8], received| WakeProgress { resent: 1, resent_at: Some(t0), ..progress(1, &[], claiming, finished, received) };
+        // The earlier payment's HTLC arrived first: it does not answer this wake's release.
+        assert_eq!(next_step(&resent(&[1], &[1], 1), t0, t0, deadline), WakeStep::WaitUntil(t0 + RESENT_ARRIVAL_WINDOW));
+        // Both arrived: done at once.
+        assert_eq!(next_step(&resent(&[1, 2], &[1, 2], 2), t0, t0, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // The release sent again freed nothing (that HTLC had gone already): done after the window.
+        assert_eq!(next_step(&resent(&[1], &[1], 1), t0, t0 + RESENT_ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
     }
 }

@@ -162,7 +162,8 @@ impl WakeEngine {
         }
         let connected_at = Instant::now();
         run.lsp_connected = Some(connected_at);
-        self.send_kept_releases();
+        let resent = self.send_kept_releases();
+        let resent_at = (resent > 0).then(Instant::now);
         let mut received_count = 0;
         loop {
             let needs_persist = self.process();
@@ -182,6 +183,8 @@ impl WakeEngine {
                 run.payments.clone_from(&state.received);
                 let progress = WakeProgress {
                     released: self.milestones.released() as usize,
+                    resent,
+                    resent_at,
                     leftovers: leftovers.clone(),
                     claiming: state.claiming.clone(),
                     finished: state.finished.clone(),
@@ -213,11 +216,12 @@ impl WakeEngine {
     /// or stopped by its deadline): otherwise their payments wait at the payer's LSP until they
     /// time out. They are not counted as released now: a payer's LSP that had already released
     /// the HTLC ignores them, and a payment they do release shows up as an arrival.
-    fn send_kept_releases(&self) {
+    fn send_kept_releases(&self) -> usize {
         let kept = self.db.kept_releases().unwrap_or_else(|e| {
             log::warn!("wake: kept releases not read: {e}");
             Vec::new()
         });
+        let mut sent = 0;
         for reply_path in kept {
             let responder = match Responder::read(&mut &reply_path[..]) {
                 Ok(responder) => responder,
@@ -232,10 +236,12 @@ impl WakeEngine {
                 Ok(_) => {
                     log::info!("wake: sending again a release an earlier wake kept");
                     self.milestones.sent(reply_path);
+                    sent += 1;
                 }
                 Err(e) => log::info!("wake: a kept release could not be sent: {e:?}"),
             }
         }
+        sent
     }
 
     /// One round of LDK work: forwards, events, messages. Whether the manager needs writing.
