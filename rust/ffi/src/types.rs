@@ -656,7 +656,7 @@ impl From<dc::WakePayment> for WakePayment {
 pub struct WakeTimings {
     /// The push was verified.
     pub verified_ms: u64,
-    /// The node was started.
+    /// The wallet's channels were loaded (the wake engine opened the store).
     pub node_started_ms: Option<u64>,
     /// The LSP connection was up.
     pub lsp_connected_ms: Option<u64>,
@@ -666,7 +666,7 @@ pub struct WakeTimings {
     pub release_sent_ms: Option<u64>,
     /// The (last) payment was claimed.
     pub payment_received_ms: Option<u64>,
-    /// The node was stopped and the call returned.
+    /// Everything was persisted and the call returned.
     pub total_ms: u64,
 }
 

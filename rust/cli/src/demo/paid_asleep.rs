@@ -3,7 +3,7 @@
 //! node (stock ldk-node, always online): the LSP answers for the phone with its static
 //! invoice, keeps the friend's `held_htlc_available` in the phone's mailbox and pushes a
 //! notification. A fresh `doze wake` process, the stand-in for the phone's notification
-//! extension, verifies the push, starts the node in the lean wake profile, tells the friend to
+//! extension, verifies the push, opens the wallet's channels with the wake engine, tells the friend to
 //! send the payment, takes it, stops, and prints its `WakeOutcome` with timings. The app then
 //! opens again and finds the payment in its history.
 //!
@@ -231,12 +231,12 @@ fn timings_table(outcome: &Value) -> String {
     let t = &outcome["timings_ms"];
     let rows = [
         ("push verified", "verified"),
-        ("node started (lean wake profile)", "node_started"),
+        ("channels loaded (wake engine)", "node_started"),
         ("connected to the LSP", "lsp_connected"),
         ("the held payment announced", "held_htlc_announced"),
         ("release sent to the payer", "release_sent"),
         ("payment received", "payment_received"),
-        ("node stopped, outcome returned", "total"),
+        ("persisted, outcome returned", "total"),
     ];
     let mut out = String::from("\n  The wake, step by step (ms since the push reached handle_push)\n");
     for (label, key) in rows {

@@ -50,6 +50,14 @@ use stack::Stack;
 /// for; this only bounds the cost of a missed wake-up).
 const SAFETY_TICK: Duration = Duration::from_millis(100);
 
+/// How long after its last payment a wake waits for the LSP to acknowledge the claims (a
+/// round trip or two on any network).
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
+
+fn settle_by(received_at: Option<Instant>, deadline: Instant) -> Instant {
+    received_at.map_or(deadline, |at| (at + SETTLE_WAIT).min(deadline))
+}
+
 /// What the engine's run ended with.
 pub(crate) struct EngineRun {
     /// Why it ended.
@@ -199,10 +207,16 @@ impl WakeEngine {
             }
             let now = Instant::now();
             let wait_until = match next_step(&progress, connected_at, now, deadline) {
-                // Received: stay until the LSP has acknowledged the claims, so that the payer
-                // is paid now rather than at our next start.
-                WakeStep::Stop(WakeEnd::Paid) if now < deadline && self.claims_unsettled(&progress.finished) => deadline,
+                // Received: stay until the LSP has acknowledged our claims, so that the payer
+                // is paid now rather than at our next start, but not for ever: the preimage is
+                // in our channel monitor, and any start finishes the claim.
+                WakeStep::Stop(WakeEnd::Paid) if self.claims_unsettled(&progress.claiming) && now < settle_by(run.received_at, deadline) => {
+                    settle_by(run.received_at, deadline)
+                }
                 WakeStep::Stop(end) => {
+                    if end == WakeEnd::Deadline {
+                        self.log_unfinished(&progress);
+                    }
                     run.ended = end;
                     return Ok(run);
                 }
@@ -242,6 +256,21 @@ impl WakeEngine {
             }
         }
         sent
+    }
+
+    /// What a wake that reached its deadline was still waiting for, for its log.
+    fn log_unfinished(&self, progress: &WakeProgress) {
+        let htlcs: Vec<String> = self
+            .stack
+            .manager
+            .list_channels()
+            .iter()
+            .flat_map(|c| c.pending_inbound_htlcs.iter().map(move |h| format!("{} {:?} in {}", h.payment_hash, h.state, c.channel_id)))
+            .collect();
+        log::info!(
+            "wake: at the deadline: released {}, sent again {}, leftovers {}, claiming {}, finished {}, received {}; inbound HTLCs: {htlcs:?}",
+            progress.released, progress.resent, progress.leftovers.len(), progress.claiming.len(), progress.finished.len(), progress.received
+        );
     }
 
     /// One round of LDK work: forwards, events, messages. Whether the manager needs writing.
