@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod fixture;
+
 /// Runs `f` `runs` times and returns the median duration in milliseconds (fractional).
 pub fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     let mut samples: Vec<Duration> = (0..runs.max(1))

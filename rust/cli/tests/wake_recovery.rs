@@ -12,12 +12,11 @@ mod common;
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{go_offline_with_offer, launch_wake, outcome_and_log, phone_config, runtime, start_app, Collected, MNEMONIC};
+use common::{go_offline_with_offer, launch_wake, Collected, PhoneScene, MNEMONIC};
 use doze_core::{PaymentDirection, PaymentStatus, Wallet, WalletConfig, WalletEventKind};
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
-use doze_devnet::Devnet;
 use doze_lsp::testing::{AsyncScene, WebhookReceiver};
 use doze_lsp::Observers;
 use ldk_node::lightning::ln::channelmanager::PaymentId;
@@ -27,17 +26,6 @@ use ldk_node::payment::PaymentStatus as NodeStatus;
 const KILLS: u64 = 20;
 /// What the phone cannot spend of what it holds: 1 % of the LSP's 200 000 sat channel.
 const PHONE_RESERVE_SAT: u64 = 2_000;
-
-/// Pays `amount_msat` to the phone's offer and returns the payment and its push, once the
-/// sender's LSP holds the HTLC (`held` holds so far).
-fn pay(scene: &AsyncScene, webhook: &WebhookReceiver, offer: &Offer, amount_msat: u64, held: &mut u64) -> (PaymentId, doze_lsp::testing::ReceivedPush) {
-    let pushes = webhook.received().len();
-    let id = scene.sender.bolt12_payment().send_using_amount(offer, amount_msat, None, None, None).unwrap();
-    let push = webhook.wait_for(pushes + 1, Duration::from_secs(60)).pop().unwrap();
-    *held += 1;
-    scene.wait_for_held_htlcs_at_lsp_b(*held, DEFAULT_WAIT);
-    (id, push)
-}
 
 /// Starts the app on the phone's store, lets it finish what a killed wake left, and stops it.
 fn app_start_and_stop(scene: &AsyncScene, config: &WalletConfig, rt: &tokio::runtime::Runtime) -> Arc<Collected> {
@@ -68,22 +56,17 @@ impl Settled for Wallet {
 #[test]
 fn a_wake_killed_at_twenty_points_loses_nothing() {
     let started = Instant::now();
-    let devnet = Devnet::start().unwrap();
-    // One push per interception: this test pays forty times within minutes.
-    let scene = AsyncScene::start(&devnet, Observers::new(), |c| c.push.min_interval_secs = 0);
-    let dir = tempfile::tempdir().unwrap();
-    let config = phone_config(&devnet, &scene, dir.path());
-    let rt = runtime();
-    let app = start_app(&devnet, &scene, &config, &rt);
+    let (phone, app) = PhoneScene::start(Observers::new());
+    let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
     assert_eq!(app.balances().unwrap().lightning_spendable_sat, 0, "the LSP opened the channel with nothing on our side");
     let webhook = WebhookReceiver::start();
-    let offer: Offer = go_offline_with_offer(&scene, app, &webhook, &rt).parse().unwrap();
+    let offer: Offer = go_offline_with_offer(scene, app, &webhook, rt).parse().unwrap();
     let mut held = 0;
 
     // An unkilled wake first: how long a whole wake takes here, to spread the kills over.
-    let (first, push) = pay(&scene, &webhook, &offer, 1_500_000, &mut held);
+    let (first, push) = phone.pay_offer(&webhook, &offer, 1_500_000, &mut held);
     let launched = Instant::now();
-    let (outcome, log) = outcome_and_log(launch_wake(&devnet, &scene, &config, &push, &[("DOZE_LOG", "info")], Stdio::piped()));
+    let (outcome, log) = phone.wake(&push, "info");
     let whole = launched.elapsed();
     assert_eq!(outcome["ended"], "Paid", "{outcome}\n{log}");
     eprintln!("an unkilled wake takes {whole:?}: {outcome}");
@@ -93,17 +76,20 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     for i in 0..KILLS {
         let kill_after = whole.mul_f64((i as f64 + 0.5) / KILLS as f64);
         let killed_amount = 1_000_000 + i * 10_000;
-        let (killed_id, push) = pay(&scene, &webhook, &offer, killed_amount, &mut held);
-        let mut wake = launch_wake(&devnet, &scene, &config, &push, &[], Stdio::null());
+        let (killed_id, push) = phone.pay_offer(&webhook, &offer, killed_amount, &mut held);
+        let mut wake = launch_wake(&phone.devnet, scene, config, &push, &[], Stdio::null());
         std::thread::sleep(kill_after);
         let exited_by_itself = wake.try_wait().unwrap().is_some();
         wake.kill().unwrap();
         let _ = wake.wait();
-        app_start_and_stop(&scene, &config, &rt);
+        app_start_and_stop(scene, config, rt);
 
         let next_amount = 2_000_000 + i * 10_000;
-        let (next_id, push) = pay(&scene, &webhook, &offer, next_amount, &mut held);
-        let (outcome, log) = outcome_and_log(launch_wake(&devnet, &scene, &config, &push, &[("DOZE_LOG", "info")], Stdio::piped()));
+        let (next_id, push) = phone.pay_offer(&webhook, &offer, next_amount, &mut held);
+        let (outcome, log) = phone.wake(&push, "info");
+        for line in log.lines().filter(|l| l.contains("doze_core")) {
+            eprintln!("    {line}");
+        }
         assert_eq!(outcome["ended"], "Paid", "after a kill at {kill_after:?}: {outcome}\n{log}");
         assert!(!log.contains("force-clos") && !log.contains("ChannelClosed"), "a channel was closed:\n{log}");
         let status = |id: &PaymentId| scene.sender.payment(id).map(|p| p.status);

@@ -22,6 +22,14 @@ pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS held_releases (
 const RETENTION_SECS: u64 = 24 * 3600;
 
 impl WalletDb {
+    /// Makes this connection's commits skip the fsync: they still survive the process being
+    /// killed (the OS has them), not a power loss. A release is kept between the LSP's mailbox
+    /// flush and our answer, where an iOS kill lands; an fsync there (milliseconds) was a
+    /// window in which a kill stranded the payment, a plain write is microseconds.
+    pub(crate) fn survive_kills_only(&self) -> Result<(), WalletError> {
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(storage_error)
+    }
+
     /// Keeps the serialized reply path of a release we are about to send.
     pub(crate) fn keep_release(&self, reply_path: &[u8]) -> Result<(), WalletError> {
         self.conn

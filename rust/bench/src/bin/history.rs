@@ -6,50 +6,15 @@
 
 use std::time::Instant;
 
+use doze_bench::fixture::fill_node_payments;
 use doze_bench::median_ms;
 use doze_core::{
     ChainSource, Network, PaymentDirection, PaymentFilter, PaymentStatus, Wallet, WalletConfig,
 };
-use ldk_node::io::sqlite_store::{SqliteStore, KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
-use ldk_node::lightning::ln::channelmanager::PaymentId;
-use ldk_node::lightning::util::ser::Writeable;
-use ldk_node::lightning_types::payment::PaymentHash;
-use ldk_node::payment::{
-    PaymentDetails, PaymentDirection as NodeDirection, PaymentKind, PaymentStatus as NodeStatus,
-};
+use ldk_node::payment::{PaymentDirection as NodeDirection, PaymentStatus as NodeStatus};
 
 const MNEMONIC: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
-
-fn fill_node_store(node_dir: &std::path::Path, count: u64) {
-    // Let ldk-node create its schema, then write the payments in one transaction (ldk-node
-    // would write them one by one as they happen; the bench only needs them there).
-    drop(SqliteStore::new(node_dir.to_path_buf(), Some(SQLITE_DB_FILE_NAME.into()), Some(KV_TABLE_NAME.into())).expect("node store"));
-    let mut conn = rusqlite::Connection::open(node_dir.join(SQLITE_DB_FILE_NAME)).expect("open");
-    let tx = conn.transaction().expect("tx");
-    {
-        let sql = format!("INSERT OR REPLACE INTO {KV_TABLE_NAME} (primary_namespace, secondary_namespace, key, value) VALUES ('payments', '', ?1, ?2)");
-        let mut stmt = tx.prepare(&sql).expect("prepare");
-        let base = 1_700_000_000u64;
-        for i in 0..count {
-            let mut id = [0u8; 32];
-            id[..8].copy_from_slice(&i.to_be_bytes());
-            id[8] = 0xd0;
-            let details = PaymentDetails {
-                id: PaymentId(id),
-                kind: PaymentKind::Bolt11 { hash: PaymentHash(id), preimage: None, secret: None },
-                amount_msat: Some(1_000 + i),
-                fee_paid_msat: Some(i % 7),
-                direction: if i % 3 == 0 { NodeDirection::Outbound } else { NodeDirection::Inbound },
-                status: if i % 10 == 0 { NodeStatus::Failed } else { NodeStatus::Succeeded },
-                latest_update_timestamp: base + i * 60,
-            };
-            let key: String = id.iter().map(|b| format!("{b:02x}")).collect();
-            stmt.execute(rusqlite::params![key, details.encode()]).expect("insert");
-        }
-    }
-    tx.commit().expect("commit");
-}
 
 fn main() {
     let count: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
@@ -57,7 +22,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("node")).expect("node dir");
     let filled = Instant::now();
-    fill_node_store(&dir.path().join("node"), count);
+    fill_node_payments(&dir.path().join("node"), count).expect("node payments");
     let fill_ms = filled.elapsed().as_secs_f64() * 1000.0;
 
     let config = WalletConfig {

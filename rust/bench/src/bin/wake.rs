@@ -1,6 +1,9 @@
 //! Wake benchmark: a phone woken in a fresh process to take a held async payment, `doze-wake`
-//! beside the same flow on stock ldk-node (`ldk-wake`: build, `start()`, wait for the payment,
-//! `stop()`), alternating, on a real devnet scene (sender → LSP-B → LSP-A → phone). Measures
+//! (the wake engine) beside the same flow on stock ldk-node (`ldk-wake`: build, `start()`, wait
+//! for the payment, `stop()`) and, if `$DOZE_PREV_WAKE_BIN` names it, the previous `doze-wake`
+//! (a whole ldk-node `Node`), alternating, on a real devnet scene (sender → LSP-B → LSP-A →
+//! phone): first with the devnet's small store, then with the mainnet-size fixture filled into
+//! the same store (≈13k nodes / 45k channels, 100k payments; `doze_bench::fixture`). Measures
 //! each process's wall time (spawn → exit), peak RSS (GNU time's %M) and peak anonymous
 //! (written) memory, sampled from /proc every 5 ms. Prints JSON with medians. To see where the
 //! time and memory go: `DOZE_BENCH_SMAPS=1` prints each process's resident memory by mapping,
@@ -16,6 +19,9 @@
 //! cargo build --release -p doze-bench --bin wake
 //! DOZE_WAKE_BIN_DIR=target/release-ffi target/release/wake [RUNS_PER_SIDE]
 //! ```
+//!
+//! The previous wake is the `doze-wake` of commit 6fd985b, built the same way from a worktree
+//! (`git worktree add /tmp/prev 6fd985b`) and copied aside.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -194,43 +200,114 @@ fn main() {
 
     let from_sender = format!("when forwarding peeled onion message from {}", scene.sender.node_id());
     let time_file = dir.path().join("time.txt");
-    let mut doze = Vec::new();
-    let mut ldk = Vec::new();
-    for run_index in 0..runs * 2 {
-        AsyncScene::wait_until_offline_at(lsp_a, phone_id, DEFAULT_WAIT);
-        let before = interceptions.lock().expect("lock").iter().filter(|t| t.ends_with(&from_sender)).count();
-        let payment_id = scene.sender.bolt12_payment().send_using_amount(&offer, AMOUNT_MSAT, None, None, None).expect("pay");
-        wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || {
-            interceptions.lock().expect("lock").iter().filter(|t| t.ends_with(&from_sender)).count() > before
-        });
-        scene.wait_for_held_htlcs_at_lsp_b(run_index as u64 + 1, DEFAULT_WAIT);
-        let use_doze = run_index % 2 == 0;
-        let mut command = Command::new("/usr/bin/time");
-        command.args(["-f", "%M", "-o"]).arg(&time_file).env("DOZE_MNEMONIC", MNEMONIC);
-        let (body, headers) = push(&scene);
-        if use_doze {
-            command.arg(bin_dir.join("doze-wake"))
-                .args(["--storage", &config.storage_dir, "--esplora", &devnet.esplora_url()])
-                .args(["--lsp-id", &lsp_a.node_id().to_string(), "--lsp-address", &lsp_a.p2p_address().to_string()]);
-            for (name, value) in &headers {
-                command.args(["--header", &format!("{name}:{value}")]);
-            }
-        } else {
-            command.arg(bin_dir.join("ldk-wake")).arg(dir.path().join("node")).arg(devnet.esplora_url())
-                .arg(lsp_a.node_id().to_string()).arg(lsp_a.p2p_address().to_string()).arg("25000");
-        }
-        let (sample, stdout) = run(command, body.as_bytes(), &time_file);
-        let sent = expect_event(&scene.sender, DEFAULT_WAIT, |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }));
-        let ok = matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id);
-        eprintln!("run {run_index} {}: {:.0} ms, rss {:.1} MB, anon {:.1} MB, paid {} sender ok {ok} {}", if use_doze { "doze" } else { "ldk-node" }, sample.wall_ms, sample.max_rss_kb / 1024.0, sample.max_anon_kb / 1024.0, sample.paid, stdout.trim());
-        if use_doze { doze.push(sample) } else { ldk.push(sample) }
+    let prev_wake = std::env::var_os("DOZE_PREV_WAKE_BIN").map(PathBuf::from);
+    let mut sides = vec![Side::Engine, Side::Stock];
+    if prev_wake.is_some() {
+        sides.insert(1, Side::PreviousDoze);
     }
-    let summary = |samples: &[Sample]| json!({
-        "runs": samples.len(),
-        "paid": samples.iter().filter(|s| s.paid).count(),
-        "median_wall_ms": median(samples.iter().map(|s| s.wall_ms).collect()),
-        "median_peak_rss_mb": median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
-        "median_peak_anon_mb_sampled": median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
-    });
-    println!("{}", json!({ "binaries": bin_dir.display().to_string(), "doze_wake": summary(&doze), "stock_ldk_node": summary(&ldk) }));
+    let bench = Bench { scene: &scene, devnet: &devnet, config: &config, offer: &offer, phone_id, bin_dir: &bin_dir, prev_wake, time_file, from_sender, interceptions };
+    let mut held = 0;
+    let small = bench.phase("devnet store", &sides, runs, &mut held);
+    let filled = Instant::now();
+    let stats = doze_bench::fixture::fill_mainnet_store(dir.path(), ldk_node::bitcoin::Network::Regtest, 100_000).expect("fixture");
+    eprintln!("mainnet-size fixture filled in {:?}: {}", filled.elapsed(), stats.to_json());
+    let mainnet = bench.phase("mainnet-size store", &sides, runs, &mut held);
+    println!("{}", json!({ "binaries": bin_dir.display().to_string(), "devnet_store": small, "mainnet_store": mainnet, "fixture": stats.to_json() }));
+}
+
+/// Which wake a run measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// `doze-wake`: the wake engine.
+    Engine,
+    /// The previous `doze-wake` (an ldk-node `Node`).
+    PreviousDoze,
+    /// `ldk-wake`: stock ldk-node.
+    Stock,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Engine => "doze_wake_engine",
+            Side::PreviousDoze => "doze_wake_previous_ldk_node",
+            Side::Stock => "stock_ldk_node",
+        }
+    }
+}
+
+struct Bench<'a> {
+    scene: &'a AsyncScene,
+    devnet: &'a Devnet,
+    config: &'a WalletConfig,
+    offer: &'a ldk_node::lightning::offers::offer::Offer,
+    phone_id: ldk_node::bitcoin::secp256k1::PublicKey,
+    bin_dir: &'a Path,
+    prev_wake: Option<PathBuf>,
+    time_file: PathBuf,
+    from_sender: String,
+    interceptions: Arc<Mutex<Vec<String>>>,
+}
+
+impl Bench<'_> {
+    /// `runs` wakes per side, the sides alternating; a JSON summary per side.
+    fn phase(&self, name: &str, sides: &[Side], runs: usize, held: &mut u64) -> serde_json::Value {
+        let lsp_a = &self.scene.lsp_a;
+        let mut samples: Vec<Vec<Sample>> = sides.iter().map(|_| Vec::new()).collect();
+        for run_index in 0..runs * sides.len() {
+            let side_index = run_index % sides.len();
+            let side = sides[side_index];
+            AsyncScene::wait_until_offline_at(lsp_a, self.phone_id, DEFAULT_WAIT);
+            let intercepted = || self.interceptions.lock().expect("lock").iter().filter(|t| t.ends_with(&self.from_sender)).count();
+            let before = intercepted();
+            let payment_id = self.scene.sender.bolt12_payment().send_using_amount(self.offer, AMOUNT_MSAT, None, None, None).expect("pay");
+            wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || intercepted() > before);
+            *held += 1;
+            self.scene.wait_for_held_htlcs_at_lsp_b(*held, DEFAULT_WAIT);
+            let mut command = Command::new("/usr/bin/time");
+            command.args(["-f", "%M", "-o"]).arg(&self.time_file).env("DOZE_MNEMONIC", MNEMONIC);
+            let (body, headers) = push(self.scene);
+            let doze_wake = match side {
+                Side::Engine => Some(self.bin_dir.join("doze-wake")),
+                Side::PreviousDoze => self.prev_wake.clone(),
+                Side::Stock => None,
+            };
+            if let Some(binary) = doze_wake {
+                command.arg(binary)
+                    .args(["--storage", &self.config.storage_dir, "--esplora", &self.devnet.esplora_url()])
+                    .args(["--lsp-id", &lsp_a.node_id().to_string(), "--lsp-address", &lsp_a.p2p_address().to_string()]);
+                for (name, value) in &headers {
+                    command.args(["--header", &format!("{name}:{value}")]);
+                }
+            } else {
+                command.arg(self.bin_dir.join("ldk-wake")).arg(Path::new(&self.config.storage_dir).join("node")).arg(self.devnet.esplora_url())
+                    .arg(lsp_a.node_id().to_string()).arg(lsp_a.p2p_address().to_string()).arg("25000");
+            }
+            let (sample, stdout) = run(command, body.as_bytes(), &self.time_file);
+            let sent = expect_event(&self.scene.sender, DEFAULT_WAIT, |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }));
+            let ok = matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id);
+            eprintln!("{name} run {run_index} {}: {:.0} ms, rss {:.1} MB, anon {:.1} MB, paid {} sender ok {ok} {}", side.name(), sample.wall_ms, sample.max_rss_kb / 1024.0, sample.max_anon_kb / 1024.0, sample.paid, stdout.trim());
+            samples[side_index].push(sample);
+        }
+        let summary = |samples: &[Sample]| json!({
+            "runs": samples.len(),
+            "paid": samples.iter().filter(|s| s.paid).count(),
+            "median_wall_ms": median(samples.iter().map(|s| s.wall_ms).collect()),
+            "p90_wall_ms": percentile(samples.iter().map(|s| s.wall_ms).collect(), 0.9),
+            "median_peak_rss_mb": median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
+            "max_peak_rss_mb": samples.iter().map(|s| s.max_rss_kb / 1024.0).fold(0.0, f64::max),
+            "median_peak_anon_mb_sampled": median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
+            "max_peak_anon_mb_sampled": samples.iter().map(|s| s.max_anon_kb / 1024.0).fold(0.0, f64::max),
+        });
+        let mut out = serde_json::Map::new();
+        for (side, samples) in sides.iter().zip(&samples) {
+            out.insert(side.name().to_string(), summary(samples));
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(((values.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
 }

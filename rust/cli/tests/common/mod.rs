@@ -90,6 +90,48 @@ pub fn launch_wake(devnet: &Devnet, scene: &AsyncScene, config: &WalletConfig, p
     child
 }
 
+/// A phone behind LSP-A of an async scene that pushes once per interception (for tests that
+/// pay many times): the devnet, the scene, the phone's storage and configuration. Fields drop
+/// in order: the scene before its devnet.
+pub struct PhoneScene {
+    pub rt: tokio::runtime::Runtime,
+    pub config: WalletConfig,
+    pub dir: tempfile::TempDir,
+    pub scene: AsyncScene,
+    pub devnet: Devnet,
+}
+
+impl PhoneScene {
+    /// Starts the scene with `observers` on LSP-A, and the app with its channel from LSP-A.
+    pub fn start(observers: doze_lsp::Observers) -> (PhoneScene, Wallet) {
+        let devnet = Devnet::start().unwrap();
+        let scene = AsyncScene::start(&devnet, observers, |c| c.push.min_interval_secs = 0);
+        let dir = tempfile::tempdir().unwrap();
+        let config = phone_config(&devnet, &scene, dir.path());
+        let rt = runtime();
+        let app = start_app(&devnet, &scene, &config, &rt);
+        (PhoneScene { rt, config, dir, scene, devnet }, app)
+    }
+
+    /// The sender pays `amount_msat` to `offer`; returns the payment and the push it caused,
+    /// once the sender's LSP holds the HTLC (`held`: how many it held before, counted up).
+    pub fn pay_offer(
+        &self, webhook: &WebhookReceiver, offer: &ldk_node::lightning::offers::offer::Offer, amount_msat: u64, held: &mut u64,
+    ) -> (ldk_node::lightning::ln::channelmanager::PaymentId, ReceivedPush) {
+        let pushes = webhook.received().len();
+        let id = self.scene.sender.bolt12_payment().send_using_amount(offer, amount_msat, None, None, None).unwrap();
+        let push = webhook.wait_for(pushes + 1, Duration::from_secs(60)).pop().unwrap();
+        *held += 1;
+        self.scene.wait_for_held_htlcs_at_lsp_b(*held, DEFAULT_WAIT);
+        (id, push)
+    }
+
+    /// Launches `doze wake` with `push` (log at `level`) and returns its outcome and log.
+    pub fn wake(&self, push: &ReceivedPush, level: &str) -> (serde_json::Value, String) {
+        outcome_and_log(launch_wake(&self.devnet, &self.scene, &self.config, push, &[("DOZE_LOG", level)], Stdio::piped()))
+    }
+}
+
 /// Waits for a launched wake (stderr piped) and returns its outcome JSON and its log.
 pub fn outcome_and_log(child: Child) -> (serde_json::Value, String) {
     let output = child.wait_with_output().unwrap();

@@ -116,15 +116,15 @@ impl WakeEngine {
             .collect()
     }
 
+    /// The payment hashes of every HTLC to us still in a channel, whatever its state.
+    fn inbound_hashes(&self) -> HashSet<PaymentHash> {
+        self.stack.manager.list_channels().iter().flat_map(|c| c.pending_inbound_htlcs.iter()).map(|h| h.payment_hash).collect()
+    }
+
     /// Whether any of `hashes` is still in a channel's pending inbound HTLCs: our claim is
     /// settled with the LSP once the HTLC left both commitments.
     fn claims_unsettled(&self, hashes: &HashSet<PaymentHash>) -> bool {
-        self.stack
-            .manager
-            .list_channels()
-            .iter()
-            .flat_map(|c| c.pending_inbound_htlcs.iter())
-            .any(|h| hashes.contains(&h.payment_hash))
+        !self.inbound_hashes().is_disjoint(hashes)
     }
 
     /// A channel state the wake leaves to the app, if any.
@@ -189,13 +189,18 @@ impl WakeEngine {
                     run.received_at = Some(Instant::now());
                 }
                 run.payments.clone_from(&state.received);
+                // A leftover that left the channel another way (failed back: not ours to
+                // claim) is finished too.
+                let in_channels = self.inbound_hashes();
+                let mut finished = state.finished.clone();
+                finished.extend(leftovers.iter().filter(|h| !in_channels.contains(*h)));
                 let progress = WakeProgress {
                     released: self.milestones.released() as usize,
                     resent,
                     resent_at,
                     leftovers: leftovers.clone(),
                     claiming: state.claiming.clone(),
-                    finished: state.finished.clone(),
+                    finished,
                     received: state.received.len(),
                 };
                 (progress, state.leave_to_app.clone())

@@ -243,7 +243,10 @@ pub(crate) fn open(
         }
     }
 
-    let keeper = WalletDb::open(config.storage_dir).map_err(|e| log::warn!("wake: releases not kept: {e}")).ok();
+    let keeper = WalletDb::open(config.storage_dir)
+        .and_then(|db| db.survive_kills_only().map(|()| db))
+        .map_err(|e| log::warn!("wake: releases not kept: {e}"))
+        .ok();
     let async_payments = Arc::new(ObservedAsyncPayments::new(Arc::clone(&manager), milestones, keeper));
     let messenger = Arc::new(OnionMessenger::new(
         Arc::clone(&keys),
