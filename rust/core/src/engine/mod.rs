@@ -163,6 +163,11 @@ impl WakeEngine {
         if !leftovers.is_empty() {
             log::info!("wake: {} payment(s) left unfinished by an earlier start pending", leftovers.len());
         }
+        // Read before the LSP's mailbox can flush: this wake's own releases are not resent.
+        let kept = self.db.kept_releases().unwrap_or_else(|e| {
+            log::warn!("wake: kept releases not read: {e}");
+            Vec::new()
+        });
         if !net::connect_lsp(&self.stack.peers, &self.lsp, deadline).await {
             log::info!("wake: the LSP could not be reached before the deadline");
             run.ended = WakeEnd::LspUnreachable;
@@ -170,7 +175,7 @@ impl WakeEngine {
         }
         let connected_at = Instant::now();
         run.lsp_connected = Some(connected_at);
-        let resent = self.send_kept_releases();
+        let resent = self.send_kept_releases(kept);
         let resent_at = (resent > 0).then(Instant::now);
         let mut received_count = 0;
         loop {
@@ -195,7 +200,7 @@ impl WakeEngine {
                 let mut finished = state.finished.clone();
                 finished.extend(leftovers.iter().filter(|h| !in_channels.contains(*h)));
                 let progress = WakeProgress {
-                    released: self.milestones.released() as usize,
+                    released: self.milestones.released(),
                     resent,
                     resent_at,
                     leftovers: leftovers.clone(),
@@ -235,11 +240,7 @@ impl WakeEngine {
     /// or stopped by its deadline): otherwise their payments wait at the payer's LSP until they
     /// time out. They are not counted as released now: a payer's LSP that had already released
     /// the HTLC ignores them, and a payment they do release shows up as an arrival.
-    fn send_kept_releases(&self) -> usize {
-        let kept = self.db.kept_releases().unwrap_or_else(|e| {
-            log::warn!("wake: kept releases not read: {e}");
-            Vec::new()
-        });
+    fn send_kept_releases(&self, kept: Vec<Vec<u8>>) -> usize {
         let mut sent = 0;
         for reply_path in kept {
             let responder = match Responder::read(&mut &reply_path[..]) {
@@ -254,7 +255,7 @@ impl WakeEngine {
             match self.stack.messenger.send_onion_message(message, instructions) {
                 Ok(_) => {
                     log::info!("wake: sending again a release an earlier wake kept");
-                    self.milestones.sent(reply_path);
+                    self.milestones.resent(reply_path);
                     sent += 1;
                 }
                 Err(e) => log::info!("wake: a kept release could not be sent: {e:?}"),

@@ -6,6 +6,7 @@
 //! times out (DESIGN.md). A release is kept on disk before it is answered (`releases.rs`), so
 //! that a wake killed in between is made good by the next one.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -30,6 +31,12 @@ pub(crate) struct Milestones {
     first_released: Mutex<Option<Instant>>,
     /// Reply paths of the releases sent (or sent again) in this wake.
     sent: Mutex<Vec<Vec<u8>>>,
+    /// Reply paths of the held HTLCs released in answer to an announcement in this wake. The
+    /// payer sends one announcement along each of the static invoice's message paths, all
+    /// with one reply path: a held HTLC is one reply path, however many copies arrive.
+    released_paths: Mutex<HashSet<Vec<u8>>>,
+    /// Reply paths of earlier wakes' releases sent again in this one.
+    resent_paths: Mutex<HashSet<Vec<u8>>>,
     /// Woken on every milestone.
     pub(crate) changed: Notify,
 }
@@ -40,9 +47,17 @@ impl Milestones {
         self.announced.load(Ordering::SeqCst)
     }
 
-    /// How many `release_held_htlc` answers the manager gave.
-    pub(crate) fn released(&self) -> u32 {
-        self.released.load(Ordering::SeqCst)
+    /// How many held HTLCs we released in answer to an announcement in this wake (distinct
+    /// reply paths, and not among those sent again: each such HTLC arrives once).
+    pub(crate) fn released(&self) -> usize {
+        let resent = self.resent_paths.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.released_paths.lock().unwrap_or_else(|p| p.into_inner()).difference(&resent).count()
+    }
+
+    /// Notes an earlier wake's release sent again in this one.
+    pub(crate) fn resent(&self, reply_path: Vec<u8>) {
+        self.resent_paths.lock().unwrap_or_else(|p| p.into_inner()).insert(reply_path.clone());
+        self.sent(reply_path);
     }
 
     /// When the first announcement and the first release were seen.
@@ -52,7 +67,7 @@ impl Milestones {
     }
 
     /// Notes that the release with this (serialized) reply path was sent in this wake.
-    pub(crate) fn sent(&self, reply_path: Vec<u8>) {
+    fn sent(&self, reply_path: Vec<u8>) {
         self.sent.lock().unwrap_or_else(|p| p.into_inner()).push(reply_path);
     }
 
@@ -122,6 +137,7 @@ impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsy
                         log::warn!("wake: release not kept ({e}); a kill now would strand the payment");
                     }
                 }
+                self.milestones.released_paths.lock().unwrap_or_else(|p| p.into_inner()).insert(reply_path.clone());
                 self.milestones.sent(reply_path);
                 self.milestones.record(&self.milestones.released, &self.milestones.first_released);
             }
@@ -147,6 +163,9 @@ mod tests {
     fn milestones_count_and_keep_the_first_time() {
         let m = Milestones::default();
         assert_eq!((m.announced(), m.released()), (0, 0));
+        m.released_paths.lock().expect("lock").extend([b"a".to_vec(), b"b".to_vec()]);
+        m.resent(b"b".to_vec());
+        assert_eq!(m.released(), 1, "a path sent again is not a new release");
         m.record(&m.announced, &m.first_announced);
         let (first, _) = m.times();
         m.record(&m.announced, &m.first_announced);
