@@ -6,11 +6,16 @@
 //!
 //! Payments are matched by payment hash: LDK replays the completion of earlier claims at start
 //! (the app's, or a killed wake's), and such a replay must neither end a wake that still waits
-//! for its own payment nor count as a new payment. An HTLC released by an earlier, killed wake
-//! can arrive too (its release sent again, or delivered by the LSP on reconnection), and
-//! nothing ties an arriving HTLC to the release that freed it: so a wake that sent earlier
-//! releases again waits for that many more arrivals, or [`RESENT_ARRIVAL_WINDOW`] after
-//! sending them, before it takes its own release as answered.
+//! for its own payment nor count as a new payment.
+//!
+//! Each release frees one HTLC (a payment split in parts sends one announcement per part), so
+//! arrivals are counted in HTLCs. Nothing ties an arriving HTLC to the release that freed it,
+//! and the count can be off both ways: an earlier, killed wake's HTLC can arrive (its release
+//! sent again, or delivered by the LSP on reconnection), and an announcement can come twice.
+//! So once every release may be answered (as many HTLCs arrived as releases and earlier
+//! releases sent again) the wake stops; once at least one HTLC arrived and none for
+//! [`ARRIVAL_WINDOW`] after the last release, it stops too; with releases and no arrival at
+//! all it waits for the deadline (stopping then would strand the payment).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -23,19 +28,22 @@ use crate::wake::WakeEnd;
 /// LSP flushes its mailbox within milliseconds of the connection.
 pub(crate) const IDLE_WINDOW: Duration = Duration::from_secs(3);
 
-/// How long after sending an earlier wake's releases again a wake waits for the HTLCs they may
-/// free (a release reaches the payer's LSP and its HTLC us within a second on a good network).
-pub(crate) const RESENT_ARRIVAL_WINDOW: Duration = Duration::from_secs(2);
+/// How long after its last release (or an earlier wake's release sent again) a wake that has
+/// received something waits for more HTLCs: a release reaches the payer's LSP and its HTLC us
+/// within a second on a good network.
+pub(crate) const ARRIVAL_WINDOW: Duration = Duration::from_secs(5);
 
 /// What a wake has seen so far.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WakeProgress {
     /// Held HTLCs we released during this wake (each becomes one arriving payment).
     pub released: usize,
-    /// Releases of earlier wakes sent again in this one (each may free one HTLC), and when.
+    /// Releases of earlier wakes sent again in this one (each may free one HTLC).
     pub resent: usize,
-    /// When the releases were sent again.
-    pub resent_at: Option<Instant>,
+    /// When the last release was sent (ours, or an earlier wake's again).
+    pub last_release_at: Option<Instant>,
+    /// HTLCs of new payments (not leftovers) claimed in this wake.
+    pub arrived_htlcs: usize,
     /// Payments whose HTLCs were committed to our channels, unclaimed, when the wake opened
     /// the store.
     pub leftovers: HashSet<PaymentHash>,
@@ -58,13 +66,13 @@ pub(crate) enum WakeStep {
 
 /// The next step of a wake at `now`, connected to the LSP since `connected_at`.
 pub(crate) fn next_step(progress: &WakeProgress, connected_at: Instant, now: Instant, deadline: Instant) -> WakeStep {
-    let arrived = progress.claiming.difference(&progress.leftovers).count();
     let unfinished = progress.leftovers.union(&progress.claiming).filter(|h| !progress.finished.contains(*h)).count();
     let waiting_for_something = progress.released > 0 || !progress.leftovers.is_empty() || !progress.claiming.is_empty();
-    let resent_window_end = progress.resent_at.map(|at| at + RESENT_ARRIVAL_WINDOW);
-    let explained = arrived >= progress.released + progress.resent
-        || (arrived >= progress.released && resent_window_end.is_none_or(|end| now >= end));
-    if waiting_for_something && unfinished == 0 && explained {
+    let window_end = progress.last_release_at.map(|at| at + ARRIVAL_WINDOW);
+    let arrived = progress.arrived_htlcs;
+    let answered = arrived >= progress.released + progress.resent
+        || ((arrived > 0 || progress.released == 0) && window_end.is_none_or(|end| now >= end));
+    if waiting_for_something && unfinished == 0 && answered {
         return WakeStep::Stop(if progress.received > 0 { WakeEnd::Paid } else { WakeEnd::NothingPending });
     }
     if now >= deadline {
@@ -77,8 +85,8 @@ pub(crate) fn next_step(progress: &WakeProgress, connected_at: Instant, now: Ins
         }
         return WakeStep::WaitUntil(idle_until.min(deadline));
     }
-    match resent_window_end {
-        Some(end) if unfinished == 0 && arrived >= progress.released && end < deadline => WakeStep::WaitUntil(end),
+    match window_end {
+        Some(end) if unfinished == 0 && (arrived > 0 || progress.released == 0) && end < deadline => WakeStep::WaitUntil(end),
         _ => WakeStep::WaitUntil(deadline),
     }
 }
@@ -91,8 +99,11 @@ mod tests {
         ids.iter().map(|i| PaymentHash([*i; 32])).collect()
     }
 
-    fn progress(released: usize, leftovers: &[u8], claiming: &[u8], finished: &[u8], received: usize) -> WakeProgress {
-        WakeProgress { released, resent: 0, resent_at: None, leftovers: hashes(leftovers), claiming: hashes(claiming), finished: hashes(finished), received }
+    /// `released` at `t0`; every new payment claimed arrived as one HTLC.
+    fn progress(released: usize, leftovers: &[u8], claiming: &[u8], finished: &[u8], received: usize, t0: Instant) -> WakeProgress {
+        let (leftovers, claiming, finished) = (hashes(leftovers), hashes(claiming), hashes(finished));
+        let arrived_htlcs = claiming.difference(&leftovers).filter(|h| finished.contains(*h)).count();
+        WakeProgress { released, resent: 0, last_release_at: (released > 0).then_some(t0), arrived_htlcs, leftovers, claiming, finished, received }
     }
 
     #[test]
@@ -101,20 +112,21 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         let later = t0 + IDLE_WINDOW * 3;
         // Released; the HTLC is still on its way.
-        assert_eq!(next_step(&progress(1, &[], &[], &[], 0), t0, later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(1, &[], &[], &[], 0), t0, deadline, deadline), WakeStep::Stop(WakeEnd::Deadline));
+        assert_eq!(next_step(&progress(1, &[], &[], &[], 0, t0), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, &[], &[], &[], 0, t0), t0, deadline, deadline), WakeStep::Stop(WakeEnd::Deadline));
         // Arrived, being claimed: not yet.
-        assert_eq!(next_step(&progress(1, &[], &[1], &[], 0), t0, later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(1, &[], &[1], &[1], 1), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
-        // Two released, one paid: wait for the second.
-        assert_eq!(next_step(&progress(2, &[], &[1], &[1], 1), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, &[], &[1], &[], 0, t0), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, &[], &[1], &[1], 1, t0), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // Two released, one paid: wait for the second, for the arrival window (an announcement
+        // can come twice).
+        assert_eq!(next_step(&progress(2, &[], &[1], &[1], 1, t0), t0, t0, deadline), WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW));
     }
 
     #[test]
     fn nothing_released_ends_after_the_idle_window() {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(25);
-        let idle = progress(0, &[], &[], &[], 0);
+        let idle = progress(0, &[], &[], &[], 0, t0);
         assert_eq!(next_step(&idle, t0, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
         assert_eq!(next_step(&idle, t0, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
         // A short deadline wins over the idle window.
@@ -129,14 +141,14 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         let later = t0 + IDLE_WINDOW * 2;
         // Only the leftover: its claim completing ends the wake.
-        assert_eq!(next_step(&progress(0, &[1], &[], &[], 0), t0, later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(0, &[1], &[1], &[1], 1), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(next_step(&progress(0, &[1], &[], &[], 0, t0), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(0, &[1], &[1], &[1], 1, t0), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
         // The leftover and a new release: the leftover alone is not enough.
-        assert_eq!(next_step(&progress(1, &[1], &[1], &[1], 1), t0, later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(1, &[1], &[1, 2], &[1, 2], 2), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(next_step(&progress(1, &[1], &[1], &[1], 1, t0), t0, later, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, &[1], &[1, 2], &[1, 2], 2, t0), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
         // A leftover the killed wake had already recorded: its replayed claim ends the wake, with
         // nothing new to show.
-        assert_eq!(next_step(&progress(0, &[1], &[], &[1], 0), t0, t0, deadline), WakeStep::Stop(WakeEnd::NothingPending));
+        assert_eq!(next_step(&progress(0, &[1], &[], &[1], 0, t0), t0, t0, deadline), WakeStep::Stop(WakeEnd::NothingPending));
     }
 
     #[test]
@@ -145,9 +157,9 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         // LDK replayed the completion of an earlier payment (hash 9) just as we released a new
         // one: the wake waits for the new one.
-        assert_eq!(next_step(&progress(1, &[], &[], &[9], 0), t0, t0, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(1, &[], &[], &[9], 0, t0), t0, t0, deadline), WakeStep::WaitUntil(deadline));
         // With nothing released, a replay alone ends after the idle window as NothingPending.
-        let replayed = progress(0, &[], &[], &[9], 0);
+        let replayed = progress(0, &[], &[], &[9], 0, t0);
         assert_eq!(next_step(&replayed, t0, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
         assert_eq!(next_step(&replayed, t0, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
     }
@@ -158,20 +170,35 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         // An HTLC the LSP re-sent on reconnection (released by an earlier wake): nothing
         // released now, but it is being claimed, so the idle window does not end the wake.
-        assert_eq!(next_step(&progress(0, &[], &[1], &[], 0), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(0, &[], &[1], &[1], 1), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(next_step(&progress(0, &[], &[1], &[], 0, t0), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(next_step(&progress(0, &[], &[1], &[1], 1, t0), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::Stop(WakeEnd::Paid));
     }
 
     #[test]
     fn an_earlier_wakes_release_sent_again_may_free_one_more_htlc() {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(25);
-        let resent = |claiming: &[u8], finished: &[u8], received| WakeProgress { resent: 1, resent_at: Some(t0), ..progress(1, &[], claiming, finished, received) };
-        // The earlier payment's HTLC arrived first: it does not answer this wake's release.
-        assert_eq!(next_step(&resent(&[1], &[1], 1), t0, t0, deadline), WakeStep::WaitUntil(t0 + RESENT_ARRIVAL_WINDOW));
+        let resent = |claiming: &[u8], finished: &[u8], received| WakeProgress { resent: 1, ..progress(1, &[], claiming, finished, received, t0) };
+        // The earlier payment's HTLC arrived first: it may not answer this wake's release.
+        assert_eq!(next_step(&resent(&[1], &[1], 1), t0, t0, deadline), WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW));
         // Both arrived: done at once.
         assert_eq!(next_step(&resent(&[1, 2], &[1, 2], 2), t0, t0, deadline), WakeStep::Stop(WakeEnd::Paid));
         // The release sent again freed nothing (that HTLC had gone already): done after the window.
-        assert_eq!(next_step(&resent(&[1], &[1], 1), t0, t0 + RESENT_ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(next_step(&resent(&[1], &[1], 1), t0, t0 + ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
+    }
+
+    #[test]
+    fn a_payment_in_parts_is_answered_by_all_its_htlcs() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(25);
+        // Two parts held, two announcements, one payment hash: two HTLCs answer them.
+        let parts = WakeProgress { arrived_htlcs: 2, ..progress(2, &[], &[1], &[1], 1, t0) };
+        assert_eq!(next_step(&parts, t0, t0, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // An announcement that came twice: one HTLC, then the window.
+        let twice = progress(2, &[], &[1], &[1], 1, t0);
+        assert_eq!(next_step(&twice, t0, t0, deadline), WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW));
+        assert_eq!(next_step(&twice, t0, t0 + ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // Released and nothing arrived: only the payment or the deadline ends the wake.
+        assert_eq!(next_step(&progress(2, &[], &[], &[], 0, t0), t0, t0 + ARRIVAL_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
     }
 }

@@ -5,7 +5,7 @@
 //! app's node: the event is replayed (LDK keeps it in the channel manager, which ldk-node reads
 //! at its next start) and the wake ends.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
@@ -35,6 +35,8 @@ pub(crate) struct EventState {
     /// Hashes whose claim completed during this wake: new payments, and claims an earlier
     /// start made whose completion LDK replayed.
     pub finished: HashSet<PaymentHash>,
+    /// How many HTLCs (parts) each payment claimed in this wake arrived in.
+    pub claimed_htlcs: HashMap<PaymentHash, usize>,
     /// Connections the onion messenger asked for.
     pub connections_needed: Vec<(PublicKey, Vec<SocketAddress>)>,
     /// Why the wake must leave the rest to the app, if it must.
@@ -73,7 +75,10 @@ impl WakeEvents {
                 let unknown_even_tlv = onion_fields.as_ref().is_some_and(|f| f.custom_tlvs().iter().any(|(id, _)| id % 2 == 0));
                 self.on_claimable(payment_hash, purpose, amount_msat, counterparty_skimmed_fee_msat, unknown_even_tlv)
             }
-            Event::PaymentClaimed { payment_hash, purpose, amount_msat, .. } => self.on_claimed(payment_hash, purpose, amount_msat),
+            Event::PaymentClaimed { payment_hash, purpose, amount_msat, htlcs, .. } => {
+                self.state().claimed_htlcs.insert(payment_hash, htlcs.len().max(1));
+                self.on_claimed(payment_hash, purpose, amount_msat)
+            }
             Event::PaymentSent { payment_id: Some(id), payment_hash, payment_preimage, fee_paid_msat, .. } => {
                 let update = RecordUpdate {
                     hash: Some(payment_hash),

@@ -176,7 +176,6 @@ impl WakeEngine {
         let connected_at = Instant::now();
         run.lsp_connected = Some(connected_at);
         let resent = self.send_kept_releases(kept);
-        let resent_at = (resent > 0).then(Instant::now);
         let mut received_count = 0;
         loop {
             let needs_persist = self.process();
@@ -199,10 +198,13 @@ impl WakeEngine {
                 let in_channels = self.inbound_hashes();
                 let mut finished = state.finished.clone();
                 finished.extend(leftovers.iter().filter(|h| !in_channels.contains(*h)));
+                let arrived_htlcs =
+                    state.claiming.difference(&leftovers).map(|h| state.claimed_htlcs.get(h).copied().unwrap_or(0)).sum();
                 let progress = WakeProgress {
                     released: self.milestones.released(),
                     resent,
-                    resent_at,
+                    last_release_at: self.milestones.last_release(),
+                    arrived_htlcs,
                     leftovers: leftovers.clone(),
                     claiming: state.claiming.clone(),
                     finished,

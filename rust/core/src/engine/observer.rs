@@ -37,6 +37,8 @@ pub(crate) struct Milestones {
     released_paths: Mutex<HashSet<Vec<u8>>>,
     /// Reply paths of earlier wakes' releases sent again in this one.
     resent_paths: Mutex<HashSet<Vec<u8>>>,
+    /// When the last release went out (ours, or one sent again).
+    last_release: Mutex<Option<Instant>>,
     /// Woken on every milestone.
     pub(crate) changed: Notify,
 }
@@ -69,6 +71,12 @@ impl Milestones {
     /// Notes that the release with this (serialized) reply path was sent in this wake.
     fn sent(&self, reply_path: Vec<u8>) {
         self.sent.lock().unwrap_or_else(|p| p.into_inner()).push(reply_path);
+        *self.last_release.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// When the last release went out.
+    pub(crate) fn last_release(&self) -> Option<Instant> {
+        *self.last_release.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The reply paths of the releases sent in this wake.
