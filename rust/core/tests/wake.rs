@@ -92,3 +92,33 @@ fn wake_without_the_lsp(silent: bool) {
     assert_eq!(phone.list_payments().unwrap().len(), 1);
     rt.block_on(phone.stop()).unwrap();
 }
+
+/// A state the wake does not handle: the LSP force-closed the phone's channel while the phone
+/// was away. On reconnection the LSP's error closes the channel on our side too; the wake
+/// leaves that to the app (the close is replayed to ldk-node), persists and ends `NeedsApp`
+/// with a line asking the user to open the app. The app then opens the store as before: the
+/// closed channel is gone, its history intact, and its node reports the closure once.
+#[test]
+fn a_push_to_a_wallet_whose_channel_the_lsp_closed_is_left_to_the_app() {
+    let scene = Scene::new();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    phone_with_channel(&scene, dir.path(), &rt, 40_000_000);
+    let lsp = scene.lsp.node();
+    let channel = lsp.list_channels().into_iter().find(|c| c.counterparty_node_id != scene.merchant.node_id()).unwrap();
+    lsp.force_close_channel(&channel.user_channel_id, channel.counterparty_node_id, None).unwrap();
+
+    let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
+    let (payload, headers) = lsp_push(&scene);
+    let outcome = rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
+    assert_eq!(outcome.ended, WakeEnd::NeedsApp, "{outcome:?}");
+    assert!(outcome.notification_text.starts_with("Open the app"), "{outcome:?}");
+    assert!(outcome.payments.is_empty());
+    drop(extension);
+
+    // The app's node handles the close the wake left to it.
+    let (phone, recorder) = start_phone(&scene, dir.path(), &rt);
+    recorder.wait_for(Duration::from_secs(30), |e| matches!(e.kind, doze_core::WalletEventKind::ChannelClosed { .. }));
+    assert_eq!(phone.list_payments().unwrap().len(), 1, "the history is intact");
+    rt.block_on(phone.stop()).unwrap();
+}
