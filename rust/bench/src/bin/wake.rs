@@ -41,7 +41,8 @@ use ldk_node::Event;
 use serde_json::json;
 
 const MNEMONIC: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
-const AMOUNT_MSAT: u64 = 10_000_000;
+/// Small enough for 120 payments through the sender's 500 000 sat channel.
+const AMOUNT_MSAT: u64 = 3_000_000;
 
 struct Sample {
     wall_ms: f64,
