@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::lightning::blinded_path::Direction;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning::routing::gossip::{NodeId, NodeInfo, ReadOnlyNetworkGraph};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -27,7 +28,12 @@ const SCHEMA: &str = "
         node_id BLOB PRIMARY KEY,
         addresses TEXT NOT NULL,
         updated_at INTEGER NOT NULL
-    ) WITHOUT ROWID;";
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS channel_ends (
+        scid INTEGER PRIMARY KEY,
+        node_one BLOB NOT NULL,
+        node_two BLOB NOT NULL
+    );";
 
 /// Separates the addresses of one node in its row.
 const SEPARATOR: char = ',';
@@ -92,6 +98,22 @@ impl AddressBook {
             .collect())
     }
 
+    /// The node at `direction`'s end of the announced channel `scid`, if the graph had it: a
+    /// blinded path may name its introduction node by a channel (a compact path), which the
+    /// wake cannot send to without knowing the node. One indexed row read.
+    pub(crate) fn channel_end(&self, scid: u64, direction: Direction) -> Result<Option<PublicKey>, WalletError> {
+        let column = match direction {
+            Direction::NodeOne => "node_one",
+            Direction::NodeTwo => "node_two",
+        };
+        let key: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached(&format!("SELECT {column} FROM channel_ends WHERE scid = ?1"))
+            .and_then(|mut stmt| stmt.query_row(params![scid as i64], |row| row.get(0)).optional())
+            .map_err(storage_error)?;
+        Ok(key.and_then(|k| PublicKey::from_slice(&k).ok()))
+    }
+
     /// Replaces the table with the announced nodes of ldk-node's `graph` that support onion
     /// messages and have an address, in one transaction; returns how many rows it holds now.
     /// Only the node ids are listed up front; each node is copied out of the graph one at a
@@ -99,7 +121,10 @@ impl AddressBook {
     pub(crate) fn refresh_from_graph(&mut self, graph: &ldk_node::graph::NetworkGraph) -> Result<usize, WalletError> {
         let ids = graph.list_nodes();
         let rows = ids.iter().filter_map(|id| graph.node(id).and_then(|info| address_text(&info)).map(|text| (*id, text)));
-        self.replace_all(rows)
+        let count = self.replace_all(rows)?;
+        let scids = graph.list_channels();
+        self.replace_channels(scids.iter().filter_map(|scid| graph.channel(*scid).map(|c| (*scid, c.node_one, c.node_two))))?;
+        Ok(count)
     }
 
     /// The same from an LDK graph (`NetworkGraph::read_only()`), for callers that hold one
@@ -107,7 +132,24 @@ impl AddressBook {
     /// rows are written.
     pub(crate) fn refresh_from_read_only(&mut self, graph: &ReadOnlyNetworkGraph<'_>) -> Result<usize, WalletError> {
         let rows = graph.nodes().unordered_iter().filter_map(|(id, info)| address_text(info).map(|text| (*id, text)));
-        self.replace_all(rows)
+        let count = self.replace_all(rows)?;
+        self.replace_channels(graph.channels().unordered_iter().map(|(scid, c)| (*scid, c.node_one, c.node_two)))?;
+        Ok(count)
+    }
+
+    /// Replaces the channel ends with `rows` (scid, node one, node two) in one transaction.
+    fn replace_channels(&mut self, rows: impl Iterator<Item = (u64, NodeId, NodeId)>) -> Result<(), WalletError> {
+        let tx = self.conn.transaction().map_err(storage_error)?;
+        tx.execute("DELETE FROM channel_ends", []).map_err(storage_error)?;
+        {
+            let mut insert = tx
+                .prepare("INSERT OR REPLACE INTO channel_ends (scid, node_one, node_two) VALUES (?1, ?2, ?3)")
+                .map_err(storage_error)?;
+            for (scid, one, two) in rows {
+                insert.execute(params![scid as i64, one.as_slice(), two.as_slice()]).map_err(storage_error)?;
+            }
+        }
+        tx.commit().map_err(storage_error)
     }
 
     /// Replaces every row with `rows` in one transaction: a reader sees the old table or the
@@ -246,5 +288,19 @@ mod tests {
             )
             .expect("insert");
         assert_eq!(book.lookup(&key(5)).expect("lookup"), vec![SocketAddress::TcpIpV4 { addr: [192, 0, 2, 1], port: 9735 }]);
+    }
+
+    #[test]
+    fn a_channel_named_introduction_node_resolves_to_the_right_end() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Channel 1 joins nodes 1 and 2, announced as BOLT 7 orders them: the lesser id first.
+        let (lo, hi) = if key(1).serialize() < key(2).serialize() { (1, 2) } else { (2, 1) };
+        let g = graph(&[(lo, hi)], &[(1, true, lsp_addresses())]);
+        let mut book = AddressBook::open(dir.path()).expect("open");
+        book.refresh_from_read_only(&g.read_only()).expect("refresh");
+        let (lesser, greater) = (key(lo), key(hi));
+        assert_eq!(book.channel_end(1, Direction::NodeOne).expect("lookup"), Some(lesser));
+        assert_eq!(book.channel_end(1, Direction::NodeTwo).expect("lookup"), Some(greater));
+        assert_eq!(book.channel_end(7, Direction::NodeOne).expect("lookup"), None, "unknown channel");
     }
 }

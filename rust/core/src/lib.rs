@@ -1,7 +1,12 @@
 //! `doze-core`: the wallet apps build on. A Lightning wallet for phones that sleep, on
 //! ldk-node 0.7.1: created from a recovery phrase the app holds, receiving through an LSP
-//! (LSPS2 just-in-time channels), paying BOLT11 invoices and on-chain addresses, with events
-//! that survive a crash and a history of payments.
+//! (LSPS2 just-in-time channels, and a BOLT 12 offer that stays payable while the phone is
+//! offline), paying invoices, offers and on-chain addresses across all of its channels, with
+//! events that survive a crash and a history of payments.
+//!
+//! A push from the LSP is handled by [`Wallet::handle_push`], which runs the wake engine
+//! (`engine/`): a minimal LDK stack over the same store, not an ldk-node `Node`, so that a
+//! wake fits an iOS notification extension's memory and time.
 //!
 //! The API is async and plain Rust; `doze-ffi` maps it to Swift and Kotlin.
 

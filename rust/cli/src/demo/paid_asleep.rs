@@ -201,6 +201,8 @@ fn wake(scene: &Scene, storage: &str, mnemonic: &str, push: &ReceivedPush) -> Re
         // The extension reads the phrase from the Keychain shared with the app.
         .env("DOZE_MNEMONIC", mnemonic)
         .env_remove("DOZE_LOG")
+        // `DOZE_DEMO_WAKE_LOG=<level>`: the wake's log, shown when it fails.
+        .envs(std::env::var("DOZE_DEMO_WAKE_LOG").ok().map(|level| ("DOZE_LOG", level)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -221,7 +223,7 @@ fn wake(scene: &Scene, storage: &str, mnemonic: &str, push: &ReceivedPush) -> Re
     let outcome: Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| format!("`doze wake` printed no outcome ({e}): {}", String::from_utf8_lossy(&output.stdout)))?;
     if outcome["ended"] != "Paid" {
-        return Err(format!("the wake ended {} without the payment: {outcome}", outcome["ended"]));
+        return Err(format!("the wake ended {} without the payment: {outcome}\n{}", outcome["ended"], stderr.trim()));
     }
     Ok(outcome)
 }

@@ -6,7 +6,10 @@
 //!
 //! 1. a connected peer (or ourselves): sent directly;
 //! 2. the address book the app keeps from its graph (one row read): sent directly, the
-//!    messenger asks for the connection (`Event::ConnectionNeeded`) and the engine opens it;
+//!    messenger asks for the connection (`Event::ConnectionNeeded`) and the engine opens it.
+//!    A compact reply path names its introduction node by a channel; the address book's
+//!    channel ends (one row read) turn it into the node first, as LDK's router does with the
+//!    graph;
 //! 3. otherwise through our LSP, which forwards onion messages to its peers: the payer's LSP
 //!    is one whenever the payment reached us through a channel between the two LSPs.
 //!
@@ -37,21 +40,42 @@ impl AddressBookRouter {
     }
 }
 
+impl AddressBookRouter {
+    /// `destination` with a channel-named introduction node replaced by that node, when the
+    /// address book knows the channel.
+    fn resolve(&self, destination: Destination) -> Destination {
+        let Destination::BlindedPath(path) = &destination else { return destination };
+        let IntroductionNode::DirectedShortChannelId(direction, scid) = path.introduction_node() else { return destination };
+        let node = self.book.as_ref().and_then(|book| {
+            book.lock().unwrap_or_else(|p| p.into_inner()).channel_end(*scid, *direction).unwrap_or_else(|e| {
+                log::warn!("wake: address book: {e}");
+                None
+            })
+        });
+        match node {
+            Some(node) => Destination::BlindedPath(BlindedMessagePath::from_blinded_path(node, path.blinding_point(), path.blinded_hops().to_vec())),
+            None => destination,
+        }
+    }
+}
+
 impl MessageRouter for AddressBookRouter {
     fn find_path(
         &self, sender: PublicKey, peers: Vec<PublicKey>, destination: Destination,
     ) -> Result<OnionMessagePath, ()> {
+        let destination = self.resolve(destination);
         let first_node = match &destination {
             Destination::Node(node) => Some(*node),
             Destination::BlindedPath(path) => match path.introduction_node() {
                 IntroductionNode::NodeId(node) => Some(*node),
-                // Named by one of its channels: only a node that has that channel can resolve it.
+                // A channel the address book does not know (not announced).
                 IntroductionNode::DirectedShortChannelId(..) => None,
             },
         };
         let direct = |first_node_addresses| OnionMessagePath { intermediate_nodes: vec![], destination: destination.clone(), first_node_addresses };
         if let Some(first) = first_node {
             if first == sender || peers.contains(&first) {
+                log::debug!("wake: onion message to {first}, a peer");
                 return Ok(direct(vec![]));
             }
             let addresses = match &self.book {

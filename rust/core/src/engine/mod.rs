@@ -18,6 +18,7 @@ mod message_router;
 mod net;
 mod node_records;
 mod observer;
+mod offers;
 mod persist;
 mod plumbing;
 mod stack;

@@ -29,6 +29,7 @@ use lightning_net_tokio::SocketDescriptor;
 
 use super::message_router::AddressBookRouter;
 use super::observer::{Milestones, ObservedAsyncPayments};
+use super::offers::NoInvoicesDuringAWake;
 use super::persist::OrderedPersister;
 use super::plumbing::{ChainBroadcaster, EngineLogger, FallbackFees, NoRoutes, WakeSigners};
 use crate::address_book::AddressBook;
@@ -82,7 +83,7 @@ pub(crate) type OnionMessenger = messenger::OnionMessenger<
     Arc<EngineLogger>,
     Arc<ChannelManager>,
     Arc<AddressBookRouter>,
-    Arc<ChannelManager>,
+    Arc<NoInvoicesDuringAWake<ChannelManager>>,
     Arc<ObservedAsyncPayments<ChannelManager>>,
     IgnoringMessageHandler,
     IgnoringMessageHandler,
@@ -254,7 +255,7 @@ pub(crate) fn open(
         Arc::clone(&logger),
         Arc::clone(&manager),
         message_router,
-        Arc::clone(&manager),
+        Arc::new(NoInvoicesDuringAWake::new(Arc::clone(&manager))),
         async_payments,
         IgnoringMessageHandler {},
         IgnoringMessageHandler {},
