@@ -18,7 +18,7 @@ use ldk_node::lightning::ln::channelmanager::{self, ChannelManagerReadArgs};
 use ldk_node::lightning::ln::peer_handler::{self, IgnoringMessageHandler, MessageHandler};
 use ldk_node::lightning::onion_message::messenger;
 use ldk_node::lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner};
-use ldk_node::lightning::util::config::UserConfig;
+use ldk_node::lightning::util::config::{ChannelHandshakeConfig, ChannelHandshakeLimits, UserConfig};
 use ldk_node::lightning::util::persist::{
     KVStoreSync, MonitorUpdatingPersister, CHANNEL_MANAGER_PERSISTENCE_KEY,
     CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
@@ -148,15 +148,22 @@ fn read_failed(what: &str, e: impl std::fmt::Display) -> WalletError {
 /// role). Anchor channels are on in ldk-node's default `Config` and in Doze's; reading an
 /// anchor channel without the flag fails (`UnknownRequiredFeature`).
 pub(crate) fn user_config() -> UserConfig {
-    let mut config = UserConfig::default();
-    config.manually_accept_inbound_channels = true;
-    config.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = true;
-    config.reject_inbound_splices = false;
-    config.accept_forwards_to_priv_channels = false;
-    config.channel_handshake_config.announce_for_forwarding = false;
-    config.channel_handshake_limits.force_announced_channel_preference = true;
-    config.hold_outbound_htlcs_at_next_hop = true;
-    config
+    UserConfig {
+        channel_handshake_config: ChannelHandshakeConfig {
+            negotiate_anchors_zero_fee_htlc_tx: true,
+            announce_for_forwarding: false,
+            ..ChannelHandshakeConfig::default()
+        },
+        channel_handshake_limits: ChannelHandshakeLimits {
+            force_announced_channel_preference: true,
+            ..ChannelHandshakeLimits::default()
+        },
+        manually_accept_inbound_channels: true,
+        reject_inbound_splices: false,
+        accept_forwards_to_priv_channels: false,
+        hold_outbound_htlcs_at_next_hop: true,
+        ..UserConfig::default()
+    }
 }
 
 /// ldk-node's LDK seed for `mnemonic`: the BIP32 master private key of the BIP39 seed.
