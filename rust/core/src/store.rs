@@ -112,6 +112,11 @@ impl WalletDb {
             .map_err(storage_error)
     }
 
+    /// Removes a setting.
+    pub(crate) fn clear_setting(&self, key: &str) -> Result<(), WalletError> {
+        self.conn.execute("DELETE FROM settings WHERE key = ?1", params![key]).map(|_| ()).map_err(storage_error)
+    }
+
     /// Stores a setting.
     pub(crate) fn set_setting(&self, key: &str, value: &str) -> Result<(), WalletError> {
         self.conn

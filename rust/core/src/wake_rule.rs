@@ -44,6 +44,11 @@ pub(crate) struct WakeProgress {
     pub last_release_at: Option<Instant>,
     /// HTLCs of new payments (not leftovers) claimed in this wake.
     pub arrived_htlcs: usize,
+    /// The wake before this one was killed: an HTLC it released may still arrive, unannounced,
+    /// and must not stand for one this wake released.
+    pub after_a_kill: bool,
+    /// When the LSP connection came up.
+    pub connected_at: Option<Instant>,
     /// Payments whose HTLCs were committed to our channels, unclaimed, when the wake opened
     /// the store.
     pub leftovers: HashSet<PaymentHash>,
@@ -68,9 +73,12 @@ pub(crate) enum WakeStep {
 pub(crate) fn next_step(progress: &WakeProgress, connected_at: Instant, now: Instant, deadline: Instant) -> WakeStep {
     let unfinished = progress.leftovers.union(&progress.claiming).filter(|h| !progress.finished.contains(*h)).count();
     let waiting_for_something = progress.released > 0 || !progress.leftovers.is_empty() || !progress.claiming.is_empty();
-    let window_end = progress.last_release_at.map(|at| at + ARRIVAL_WINDOW);
+    // After a kill, one more HTLC than released may come: wait for it, or for the window.
+    let maybe_more = progress.resent.max(usize::from(progress.after_a_kill));
+    let window_from = if progress.after_a_kill { progress.last_release_at.max(progress.connected_at) } else { progress.last_release_at };
+    let window_end = window_from.map(|at| at + ARRIVAL_WINDOW);
     let arrived = progress.arrived_htlcs;
-    let answered = arrived >= progress.released + progress.resent
+    let answered = arrived >= progress.released + maybe_more
         || ((arrived > 0 || progress.released == 0) && window_end.is_none_or(|end| now >= end));
     if waiting_for_something && unfinished == 0 && answered {
         return WakeStep::Stop(if progress.received > 0 { WakeEnd::Paid } else { WakeEnd::NothingPending });
@@ -103,7 +111,18 @@ mod tests {
     fn progress(released: usize, leftovers: &[u8], claiming: &[u8], finished: &[u8], received: usize, t0: Instant) -> WakeProgress {
         let (leftovers, claiming, finished) = (hashes(leftovers), hashes(claiming), hashes(finished));
         let arrived_htlcs = claiming.difference(&leftovers).filter(|h| finished.contains(*h)).count();
-        WakeProgress { released, resent: 0, last_release_at: (released > 0).then_some(t0), arrived_htlcs, leftovers, claiming, finished, received }
+        WakeProgress {
+            released,
+            resent: 0,
+            last_release_at: (released > 0).then_some(t0),
+            arrived_htlcs,
+            after_a_kill: false,
+            connected_at: Some(t0),
+            leftovers,
+            claiming,
+            finished,
+            received,
+        }
     }
 
     #[test]
@@ -200,5 +219,19 @@ mod tests {
         assert_eq!(next_step(&twice, t0, t0 + ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
         // Released and nothing arrived: only the payment or the deadline ends the wake.
         assert_eq!(next_step(&progress(2, &[], &[], &[], 0, t0), t0, t0 + ARRIVAL_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
+    }
+
+    #[test]
+    fn after_a_kill_an_early_arrival_does_not_answer_this_wakes_release() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(25);
+        // The killed wake's HTLC arrived (unannounced now), and this wake released its own.
+        let early = WakeProgress { after_a_kill: true, ..progress(1, &[], &[1], &[1], 1, t0) };
+        assert_eq!(next_step(&early, t0, t0, deadline), WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW));
+        // Its own arrives: done.
+        let both = WakeProgress { after_a_kill: true, arrived_htlcs: 2, ..progress(1, &[], &[1, 2], &[1, 2], 2, t0) };
+        assert_eq!(next_step(&both, t0, t0, deadline), WakeStep::Stop(WakeEnd::Paid));
+        // Nothing more came: the window ends it.
+        assert_eq!(next_step(&early, t0, t0 + ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
     }
 }

@@ -51,6 +51,10 @@ use stack::Stack;
 /// for; this only bounds the cost of a missed wake-up).
 const SAFETY_TICK: Duration = Duration::from_millis(100);
 
+/// The setting a running wake holds in `doze.sqlite`; still there at the next wake, it tells
+/// that a wake was killed.
+const WAKE_MARK: &str = "wake_in_progress";
+
 /// How long after its last payment a wake waits for the LSP to acknowledge the claims (a
 /// round trip or two on any network).
 const SETTLE_WAIT: Duration = Duration::from_secs(5);
@@ -90,7 +94,9 @@ impl WakeEngine {
         milestones: Arc<Milestones>, runtime: tokio::runtime::Handle,
     ) -> Result<WakeEngine, WalletError> {
         let stack = stack::open(config, Arc::clone(&milestones), runtime.clone())?;
+        // Its marks and kept releases need to survive a kill, not a power loss: no fsync.
         let releases_db = WalletDb::open(config.storage_dir)?;
+        releases_db.survive_kills_only()?;
         let history = History::open(config.storage_dir).map_err(|e| log::warn!("wake: no history ({e})")).ok();
         let events = WakeEvents::new(Arc::clone(&stack.manager), Arc::clone(&stack.store), db, history, listener);
         log::info!("wake engine opened: {} channel monitor(s)", stack.monitors);
@@ -143,6 +149,12 @@ impl WakeEngine {
     /// and stops at `deadline` at the latest. Persists the manager before returning.
     pub(crate) fn run(&self, deadline: Instant) -> Result<EngineRun, WalletError> {
         let result = self.runtime.block_on(self.run_async(deadline));
+        if result.is_ok() {
+            // Ended cleanly (whatever it ended with): the next wake need not be cautious.
+            if let Err(e) = self.db.clear_setting(WAKE_MARK) {
+                log::warn!("wake: {e}");
+            }
+        }
         if let Ok(EngineRun { ended: WakeEnd::Paid | WakeEnd::NothingPending, .. }) = &result {
             // The releases went out (the wake did not stop before the connections were up).
             if let Err(e) = self.db.forget_releases(&self.milestones.sent_releases()) {
@@ -153,6 +165,9 @@ impl WakeEngine {
         // One last round: events LDK queued as the peers went away, then the manager, always.
         self.process();
         let persisted = self.stack.persist();
+        if persisted.is_ok() {
+            self.events.write_claimed_records();
+        }
         let run = result?;
         persisted?;
         Ok(run)
@@ -164,6 +179,12 @@ impl WakeEngine {
         if !leftovers.is_empty() {
             log::info!("wake: {} payment(s) left unfinished by an earlier start pending", leftovers.len());
         }
+        // A wake that did not end cleanly left its mark (see `run`).
+        let after_a_kill = self.db.setting(WAKE_MARK).ok().flatten().is_some();
+        if after_a_kill {
+            log::info!("wake: the wake before this one did not end cleanly");
+        }
+        self.db.set_setting(WAKE_MARK, &crate::store::now_secs().to_string())?;
         // Read before the LSP's mailbox can flush: this wake's own releases are not resent.
         let kept = self.db.kept_releases().unwrap_or_else(|e| {
             log::warn!("wake: kept releases not read: {e}");
@@ -180,9 +201,13 @@ impl WakeEngine {
         let mut received_count = 0;
         loop {
             let needs_persist = self.process();
-            if (needs_persist || self.stack.persister.has_deferred()) && self.stack.persist()? {
-                // Monitor updates completed: LDK has the messages they held back to send.
-                continue;
+            if needs_persist || self.stack.persister.has_deferred() {
+                let completed = self.stack.persist()?;
+                self.events.write_claimed_records();
+                if completed {
+                    // Monitor updates completed: LDK has the messages they held back to send.
+                    continue;
+                }
             }
             let (progress, left_to_app) = {
                 let mut state = self.events.state();
@@ -202,6 +227,8 @@ impl WakeEngine {
                 let arrived_htlcs =
                     state.claiming.difference(&leftovers).map(|h| state.claimed_htlcs.get(h).copied().unwrap_or(0)).sum();
                 let progress = WakeProgress {
+                    after_a_kill,
+                    connected_at: Some(connected_at),
                     released: self.milestones.released(),
                     resent,
                     last_release_at: self.milestones.last_release(),
