@@ -37,9 +37,6 @@ pub(crate) struct EventState {
     pub finished: HashSet<PaymentHash>,
     /// How many HTLCs (parts) each payment claimed in this wake arrived in.
     pub claimed_htlcs: HashMap<PaymentHash, usize>,
-    /// ldk-node records of payments being claimed, written once the claim is persisted (see
-    /// [`WakeEvents::write_claimed_records`]).
-    pub records_after_claim: Vec<PaymentDetails>,
     /// Connections the onion messenger asked for.
     pub connections_needed: Vec<(PublicKey, Vec<SocketAddress>)>,
     /// Why the wake must leave the rest to the app, if it must.
@@ -134,21 +131,6 @@ impl WakeEvents {
         }
     }
 
-    /// Writes the ldk-node records of payments being claimed (call after the claims were
-    /// persisted). A record written meanwhile (the claim completed) is kept.
-    pub(crate) fn write_claimed_records(&self) {
-        let records = std::mem::take(&mut self.state().records_after_claim);
-        for mut details in records {
-            let written = node_records::read(&*self.store, &details.id).and_then(|known| match known {
-                Some(_) => Ok(()),
-                None => node_records::write(&*self.store, &mut details),
-            });
-            if let Err(e) = written {
-                log::warn!("wake: {e}; the payment's claim completes its record");
-            }
-        }
-    }
-
     fn leave_to_app(&self, why: String) {
         log::info!("wake: leaving the rest to the app: {why}");
         self.state().leave_to_app.get_or_insert(why);
@@ -200,20 +182,9 @@ impl WakeEvents {
             self.manager.fail_htlc_backwards(&payment_hash);
             return Ok(());
         };
-        if known.is_none() {
-            // ldk-node records a payment it did not know as it claims it; written here only once
-            // the claim is persisted, so that a start after a kill before that finds neither
-            // (and ldk-node, seeing the payment claimable again, records it itself).
-            self.state().records_after_claim.push(PaymentDetails {
-                id,
-                kind: new_inbound_kind(payment_hash, &purpose),
-                amount_msat: Some(amount_msat),
-                fee_paid_msat: None,
-                direction: PaymentDirection::Inbound,
-                status: PaymentStatus::Pending,
-                latest_update_timestamp: 0,
-            });
-        }
+        // A payment ldk-node did not know gets its record when the claim completes
+        // (`PaymentClaimed`, see `record`), not now: a wake killed before the claim is
+        // persisted leaves ldk-node a claimable payment, which it records itself.
         log::info!("wake: claiming payment {payment_hash} ({amount_msat} msat)");
         self.state().claiming.insert(payment_hash);
         self.manager.claim_funds(preimage);

@@ -165,9 +165,6 @@ impl WakeEngine {
         // One last round: events LDK queued as the peers went away, then the manager, always.
         self.process();
         let persisted = self.stack.persist();
-        if persisted.is_ok() {
-            self.events.write_claimed_records();
-        }
         let run = result?;
         persisted?;
         Ok(run)
@@ -201,13 +198,9 @@ impl WakeEngine {
         let mut received_count = 0;
         loop {
             let needs_persist = self.process();
-            if needs_persist || self.stack.persister.has_deferred() {
-                let completed = self.stack.persist()?;
-                self.events.write_claimed_records();
-                if completed {
-                    // Monitor updates completed: LDK has the messages they held back to send.
-                    continue;
-                }
+            if (needs_persist || self.stack.persister.has_deferred()) && self.stack.persist()? {
+                // Monitor updates completed: LDK has the messages they held back to send.
+                continue;
             }
             let (progress, left_to_app) = {
                 let mut state = self.events.state();
