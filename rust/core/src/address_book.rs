@@ -11,7 +11,6 @@
 //! readable with the `sqlite3` shell.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::lightning::blinded_path::Direction;
@@ -20,6 +19,7 @@ use ldk_node::lightning::routing::gossip::{NodeId, NodeInfo, ReadOnlyNetworkGrap
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::WalletError;
+use crate::store::now_secs;
 
 /// The table; `WITHOUT ROWID` makes the primary key the table itself: a lookup is one b-tree
 /// search.
@@ -40,10 +40,6 @@ const SEPARATOR: char = ',';
 
 fn storage_error(e: rusqlite::Error) -> WalletError {
     WalletError::Storage(format!("address book: {e}"))
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// The stored text of a node's addresses, if a wake could use them: the node announced
@@ -155,7 +151,7 @@ impl AddressBook {
     /// Replaces every row with `rows` in one transaction: a reader sees the old table or the
     /// new one, never a mix.
     fn replace_all(&mut self, rows: impl Iterator<Item = (NodeId, String)>) -> Result<usize, WalletError> {
-        let now = now_secs();
+        let now = now_secs() as i64;
         let tx = self.conn.transaction().map_err(storage_error)?;
         tx.execute("DELETE FROM node_addresses", []).map_err(storage_error)?;
         let mut count = 0;
@@ -212,7 +208,7 @@ mod tests {
     /// A graph with one channel per pair, and an announcement for each given node.
     fn graph(channels: &[(u8, u8)], nodes: &[(u8, bool, Vec<SocketAddress>)]) -> NetworkGraph<&'static NoLog> {
         let graph = NetworkGraph::new(Network::Regtest, &NoLog);
-        let now = now_secs() as u64;
+        let now = now_secs();
         for (scid, (a, b)) in channels.iter().enumerate() {
             graph
                 .add_channel_from_partial_announcement(scid as u64 + 1, Some(100_000), now, ChannelFeatures::empty(), NodeId::from_pubkey(&key(*a)), NodeId::from_pubkey(&key(*b)))

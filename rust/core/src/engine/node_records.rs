@@ -17,7 +17,7 @@ use crate::error::WalletError;
 const NAMESPACE: &str = "payments";
 
 fn key(id: &PaymentId) -> String {
-    id.0.iter().map(|b| format!("{b:02x}")).collect()
+    crate::payments::hex(&id.0)
 }
 
 /// The stored record of payment `id`, if any.

@@ -26,7 +26,6 @@ use crate::store::WalletDb;
 #[derive(Default)]
 pub(crate) struct Milestones {
     announced: AtomicU32,
-    released: AtomicU32,
     first_announced: Mutex<Option<Instant>>,
     first_released: Mutex<Option<Instant>>,
     /// Reply paths of the releases sent (or sent again) in this wake.
@@ -84,8 +83,8 @@ impl Milestones {
         self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn record(&self, count: &AtomicU32, first: &Mutex<Option<Instant>>) {
-        count.fetch_add(1, Ordering::SeqCst);
+    /// Stamps the first time of a milestone and wakes the loop.
+    fn record(&self, first: &Mutex<Option<Instant>>) {
         let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert_with(Instant::now);
         drop(first);
@@ -134,7 +133,8 @@ impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsy
     fn handle_held_htlc_available(
         &self, message: HeldHtlcAvailable, context: AsyncPaymentsContext, responder: Option<Responder>,
     ) -> Option<(ReleaseHeldHtlc, ResponseInstruction)> {
-        self.milestones.record(&self.milestones.announced, &self.milestones.first_announced);
+        self.milestones.announced.fetch_add(1, Ordering::SeqCst);
+        self.milestones.record(&self.milestones.first_announced);
         let reply_path = responder.as_ref().map(Writeable::encode);
         let answer = self.inner.handle_held_htlc_available(message, context, responder);
         match (&answer, reply_path) {
@@ -147,7 +147,7 @@ impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsy
                 }
                 self.milestones.released_paths.lock().unwrap_or_else(|p| p.into_inner()).insert(reply_path.clone());
                 self.milestones.sent(reply_path);
-                self.milestones.record(&self.milestones.released, &self.milestones.first_released);
+                self.milestones.record(&self.milestones.first_released);
             }
             _ => log::warn!("wake: a held HTLC was announced but not released (not ours, or no reply path)"),
         }
@@ -174,9 +174,11 @@ mod tests {
         m.released_paths.lock().expect("lock").extend([b"a".to_vec(), b"b".to_vec()]);
         m.resent(b"b".to_vec());
         assert_eq!(m.released(), 1, "a path sent again is not a new release");
-        m.record(&m.announced, &m.first_announced);
+        m.announced.fetch_add(1, Ordering::SeqCst);
+        m.record(&m.first_announced);
         let (first, _) = m.times();
-        m.record(&m.announced, &m.first_announced);
+        m.announced.fetch_add(1, Ordering::SeqCst);
+        m.record(&m.first_announced);
         assert_eq!(m.announced(), 2);
         assert_eq!(m.times().0, first);
         assert!(m.times().1.is_none());
