@@ -13,12 +13,16 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use doze_core::{ChainSource, PaymentDirection, PaymentFilter, PaymentStatus, StorageLock, Wallet, WalletConfig};
+use doze_core::{
+    ChainSource, PaymentDirection, PaymentFilter, PaymentStatus, StorageLock, Wallet, WalletConfig,
+};
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use ldk_node::bitcoin::Network;
 use ldk_node::io::sqlite_store::{SqliteStore, KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
-use ldk_node::lightning::ln::msgs::{SocketAddress, UnsignedChannelUpdate, UnsignedNodeAnnouncement};
+use ldk_node::lightning::ln::msgs::{
+    SocketAddress, UnsignedChannelUpdate, UnsignedNodeAnnouncement,
+};
 use ldk_node::lightning::routing::gossip::{NetworkGraph, NodeAlias, NodeId};
 use ldk_node::lightning::types::features::{ChannelFeatures, NodeFeatures};
 use ldk_node::lightning::util::logger::{Logger, Record};
@@ -28,7 +32,9 @@ use ldk_node::lightning::util::persist::{
 };
 use ldk_node::lightning::util::ser::{Hostname, ReadableArgs, Writeable};
 use ldk_node::lightning_types::payment::PaymentHash;
-use ldk_node::payment::{PaymentDetails, PaymentDirection as NodeDirection, PaymentKind, PaymentStatus as NodeStatus};
+use ldk_node::payment::{
+    PaymentDetails, PaymentDirection as NodeDirection, PaymentKind, PaymentStatus as NodeStatus,
+};
 
 /// Nodes in mainnet's public graph (2025: ≈13k).
 pub const MAINNET_NODES: usize = 13_000;
@@ -116,7 +122,11 @@ pub type Graph = NetworkGraph<&'static NoLog>;
 /// already stored (so a devnet's real LSPs stay reachable), `payments` payments in ldk-node's
 /// payment store and Doze's history, and the address book built from the graph as the app
 /// builds it. Fails with the wallet's `StorageLocked` error if a wallet runs on the directory.
-pub fn fill_mainnet_store(storage_dir: &Path, network: Network, payments: u64) -> Result<FixtureStats, FixtureError> {
+pub fn fill_mainnet_store(
+    storage_dir: &Path,
+    network: Network,
+    payments: u64,
+) -> Result<FixtureStats, FixtureError> {
     std::fs::create_dir_all(storage_dir).map_err(|e| fail("creating the storage directory", e))?;
     let _lock = StorageLock::try_acquire(storage_dir).map_err(|e| fail("storage", e))?;
     let store = open_node_store(storage_dir)?;
@@ -141,11 +151,12 @@ pub fn fill_mainnet_store(storage_dir: &Path, network: Network, payments: u64) -
     drop(store);
     fill_node_payments(&storage_dir.join("node"), payments)?;
     fill_doze_history(storage_dir, payments)?;
-    let address_book_rows =
-        doze_core::refresh_address_book(storage_dir, &graph.read_only()).map_err(|e| fail("address book", e))?;
+    let address_book_rows = doze_core::refresh_address_book(storage_dir, &graph.read_only())
+        .map_err(|e| fail("address book", e))?;
 
     let read_only = graph.read_only();
-    let announced = || read_only.nodes().unordered_iter().filter_map(|(_, n)| n.announcement_info.as_ref());
+    let announced =
+        || read_only.nodes().unordered_iter().filter_map(|(_, n)| n.announcement_info.as_ref());
     Ok(FixtureStats {
         nodes: read_only.nodes().len(),
         channels: read_only.channels().len(),
@@ -229,7 +240,12 @@ fn now_secs() -> u64 {
 /// Adds `nodes` generated nodes and `channels` generated channels (each node has at least one:
 /// LDK keeps no node without a channel), updated in both directions, and announces every
 /// generated node.
-fn add_synthetic_graph(graph: &Graph, network: Network, nodes: usize, channels: usize) -> Result<(), FixtureError> {
+fn add_synthetic_graph(
+    graph: &Graph,
+    network: Network,
+    nodes: usize,
+    channels: usize,
+) -> Result<(), FixtureError> {
     let mut rng = Rng(SEED);
     let secp = Secp256k1::signing_only();
     let now = now_secs();
@@ -253,14 +269,23 @@ fn add_synthetic_graph(graph: &Graph, network: Network, nodes: usize, channels: 
         let (one, two) = if ids[a] < ids[b] { (ids[a], ids[b]) } else { (ids[b], ids[a]) };
         let capacity_sats = (100_000.0 * 500f64.powf(rng.unit())) as u64;
         let scid = loop {
-            let scid = ((FIRST_BLOCK + scid_index / 500) << 40) | ((scid_index % 500) << 16) | (scid_index % 3);
+            let scid = ((FIRST_BLOCK + scid_index / 500) << 40)
+                | ((scid_index % 500) << 16)
+                | (scid_index % 3);
             scid_index += 1;
             if graph.read_only().channel(scid).is_none() {
                 break scid;
             }
         };
         graph
-            .add_channel_from_partial_announcement(scid, Some(capacity_sats), now, ChannelFeatures::empty(), one, two)
+            .add_channel_from_partial_announcement(
+                scid,
+                Some(capacity_sats),
+                now,
+                ChannelFeatures::empty(),
+                one,
+                two,
+            )
             .map_err(|e| FixtureError(format!("adding channel {scid}: {}", e.err)))?;
         for direction in 0..2u8 {
             let update = UnsignedChannelUpdate {
@@ -276,7 +301,9 @@ fn add_synthetic_graph(graph: &Graph, network: Network, nodes: usize, channels: 
                 fee_proportional_millionths: rng.below(2_000) as u32,
                 excess_data: Vec::new(),
             };
-            graph.update_channel_unsigned(&update).map_err(|e| FixtureError(format!("updating channel {scid}: {}", e.err)))?;
+            graph
+                .update_channel_unsigned(&update)
+                .map_err(|e| FixtureError(format!("updating channel {scid}: {}", e.err)))?;
         }
     }
     for (i, id) in ids.iter().enumerate() {
@@ -333,7 +360,12 @@ fn address(rng: &mut Rng, i: usize) -> SocketAddress {
     if kind < 0.45 {
         SocketAddress::TcpIpV4 { addr: rng.bytes::<4>(), port }
     } else if kind < 0.75 {
-        SocketAddress::OnionV3 { ed25519_pubkey: rng.bytes::<32>(), checksum: rng.next() as u16, version: 3, port }
+        SocketAddress::OnionV3 {
+            ed25519_pubkey: rng.bytes::<32>(),
+            checksum: rng.next() as u16,
+            version: 3,
+            port,
+        }
     } else if kind < 0.90 {
         let mut addr = rng.bytes::<16>();
         addr[..2].copy_from_slice(&[0x20, 0x01]);
@@ -371,18 +403,24 @@ fn hex(bytes: &[u8]) -> String {
 /// `payments`, key the payment id in hex, as ldk-node does), creating the store if needed. One
 /// transaction: ldk-node would write them one by one as they happen.
 pub fn fill_node_payments(node_dir: &Path, count: u64) -> Result<(), FixtureError> {
-    let store = SqliteStore::new(node_dir.to_path_buf(), Some(SQLITE_DB_FILE_NAME.into()), Some(KV_TABLE_NAME.into()))
-        .map_err(|e| fail("opening ldk-node's store", e))?;
+    let store = SqliteStore::new(
+        node_dir.to_path_buf(),
+        Some(SQLITE_DB_FILE_NAME.into()),
+        Some(KV_TABLE_NAME.into()),
+    )
+    .map_err(|e| fail("opening ldk-node's store", e))?;
     drop(store);
     let sql_err = |e: rusqlite::Error| fail("ldk-node's payment store", e);
-    let mut conn = rusqlite::Connection::open(node_dir.join(SQLITE_DB_FILE_NAME)).map_err(sql_err)?;
+    let mut conn =
+        rusqlite::Connection::open(node_dir.join(SQLITE_DB_FILE_NAME)).map_err(sql_err)?;
     let tx = conn.transaction().map_err(sql_err)?;
     {
         let sql = format!("INSERT OR REPLACE INTO {KV_TABLE_NAME} (primary_namespace, secondary_namespace, key, value) VALUES ('payments', '', ?1, ?2)");
         let mut stmt = tx.prepare(&sql).map_err(sql_err)?;
         for i in 0..count {
             let details = fixture_payment(i);
-            stmt.execute(rusqlite::params![hex(&details.id.0), details.encode()]).map_err(sql_err)?;
+            stmt.execute(rusqlite::params![hex(&details.id.0), details.encode()])
+                .map_err(sql_err)?;
         }
     }
     tx.commit().map_err(sql_err)
@@ -427,16 +465,28 @@ fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError>
             let p = fixture_payment(i);
             let direction = if p.direction == NodeDirection::Outbound { 1 } else { 0 };
             let status = if p.status == NodeStatus::Failed { 2 } else { 1 };
-            let (amount, fee) = (p.amount_msat.map(|a| a as i64), p.fee_paid_msat.map(|f| f as i64));
-            stmt.execute(rusqlite::params![hex(&p.id.0), p.latest_update_timestamp as i64, direction, status, amount, fee])
-                .map_err(sql_err)?;
+            let (amount, fee) =
+                (p.amount_msat.map(|a| a as i64), p.fee_paid_msat.map(|f| f as i64));
+            stmt.execute(rusqlite::params![
+                hex(&p.id.0),
+                p.latest_update_timestamp as i64,
+                direction,
+                status,
+                amount,
+                fee
+            ])
+            .map_err(sql_err)?;
         }
     }
     tx.commit().map_err(sql_err)?;
 
     // The newest outbound failure must read back as one, through doze-core.
     let Some(expected) = (0..count).rev().find(|i| i % 30 == 0) else { return Ok(()) };
-    let filter = PaymentFilter { direction: Some(PaymentDirection::Outbound), statuses: vec![PaymentStatus::Failed], ..window };
+    let filter = PaymentFilter {
+        direction: Some(PaymentDirection::Outbound),
+        statuses: vec![PaymentStatus::Failed],
+        ..window
+    };
     let page = wallet.list_payments_page(filter, None, 1).map_err(|e| fail("Doze's history", e))?;
     match page.payments.first() {
         Some(p) if p.id == hex(&fixture_payment(expected).id.0) && p.kind == doze_core::PaymentKind::Bolt11 => Ok(()),

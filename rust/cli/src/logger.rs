@@ -38,7 +38,12 @@ impl LogListener for Stderr {
             LogLevel::Trace => "trace",
         };
         progress::interrupt();
-        let _ = writeln!(std::io::stderr().lock(), "        {level:<5} [{}] {}", entry.target, entry.message);
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "        {level:<5} [{}] {}",
+            entry.target,
+            entry.message
+        );
     }
 }
 
@@ -81,7 +86,10 @@ mod tests {
             "ldk_node::liquidity",
             "LSPS2 service failed to handle PaymentForwarded: Misuse error: No counterparty state for: 03be"
         )));
-        assert!(!is_known_noise(&entry("ldk_node::liquidity", "LSPS2 service failed to handle ChannelReady event: other")));
+        assert!(!is_known_noise(&entry(
+            "ldk_node::liquidity",
+            "LSPS2 service failed to handle ChannelReady event: other"
+        )));
         assert!(!is_known_noise(&entry("ldk_node::payment", "No counterparty state for: 03be")));
     }
 }

@@ -90,7 +90,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
                     }
                     other => match other.strip_prefix("--timeout=") {
                         Some(value) => options.timeout = parse_timeout(value)?,
-                        None => return Err(format!("unexpected argument `{other}` for `doze demo`")),
+                        None => {
+                            return Err(format!("unexpected argument `{other}` for `doze demo`"))
+                        }
                     },
                 }
             }

@@ -35,7 +35,13 @@ fn started() -> Instant {
 fn state() -> MutexGuard<'static, State> {
     static STATE: OnceLock<Mutex<State>> = OnceLock::new();
     STATE
-        .get_or_init(|| Mutex::new(State { current: None, live_line: false, tty: std::io::stdout().is_terminal() }))
+        .get_or_init(|| {
+            Mutex::new(State {
+                current: None,
+                live_line: false,
+                tty: std::io::stdout().is_terminal(),
+            })
+        })
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -68,7 +74,9 @@ fn print_lines(state: &mut State, text: &str) {
 /// Runs one step of the story: shows `what` while it runs (on a terminal), then prints
 /// `✓ <done(result)>`, or `✗ <what>: <error>` and returns [`Failed`].
 pub fn step<T, E: Display>(
-    what: &str, work: impl FnOnce() -> Result<T, E>, done: impl FnOnce(&T) -> String,
+    what: &str,
+    work: impl FnOnce() -> Result<T, E>,
+    done: impl FnOnce(&T) -> String,
 ) -> Result<T, Failed> {
     {
         let mut state = state();

@@ -45,11 +45,15 @@ pub fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, 
             }
             "--deadline-ms" => {
                 let v = value()?;
-                deadline = Duration::from_millis(v.parse().map_err(|_| format!("--deadline-ms wants milliseconds, not `{v}`"))?);
+                deadline = Duration::from_millis(
+                    v.parse()
+                        .map_err(|_| format!("--deadline-ms wants milliseconds, not `{v}`"))?,
+                );
             }
             "--header" => {
                 let v = value()?;
-                let (name, val) = v.split_once(':').ok_or(format!("--header wants NAME:VALUE, not `{v}`"))?;
+                let (name, val) =
+                    v.split_once(':').ok_or(format!("--header wants NAME:VALUE, not `{v}`"))?;
                 headers.push((name.trim().to_string(), val.trim().to_string()));
             }
             other => return Err(format!("unexpected argument `{other}` for `doze wake`")),
@@ -83,7 +87,12 @@ pub fn run(options: Options) -> ExitCode {
         network: options.network,
         storage_dir: options.storage,
         chain_source: ChainSource::Esplora { url: options.esplora },
-        lsp: Some(LspConfig { node_id: options.lsp_id, address: options.lsp_address, token: None, api_url: None }),
+        lsp: Some(LspConfig {
+            node_id: options.lsp_id,
+            address: options.lsp_address,
+            token: None,
+            api_url: None,
+        }),
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),

@@ -20,7 +20,11 @@ fn demo_tells_the_whole_story_and_exits_0() {
     let took = started.elapsed();
     let stdout = text(&output.stdout);
     let stderr = text(&output.stderr);
-    assert!(output.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
     for line in [
         "✓ devnet up",
         "✓ LSP ready (node ",
@@ -67,7 +71,13 @@ fn demo_tells_the_whole_story_and_exits_0() {
     // Quiet by default: no log record reaches the terminal when all goes well.
     assert!(!stderr.contains(" error "), "errors logged:\n{stderr}");
     // Every step line carries the elapsed time.
-    assert!(stdout.lines().filter(|l| l.contains('✓')).all(|l| l.starts_with('[') && l.contains("s] ✓ ")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.contains('✓'))
+            .all(|l| l.starts_with('[') && l.contains("s] ✓ ")),
+        "{stdout}"
+    );
     // The history lists the five payments, all settled, the one received asleep on top.
     let history = stdout.split("History (newest first)").nth(1).expect("history table");
     assert_eq!(history.lines().filter(|l| l.contains("settled")).count(), 5, "{history}");
@@ -77,7 +87,9 @@ fn demo_tells_the_whole_story_and_exits_0() {
     let second = |row: &str| row.split_whitespace().next().unwrap_or("").to_string();
     let newest_second = second(rows[0]);
     assert!(
-        rows.iter().take_while(|r| second(r) == newest_second).any(|r| r.contains("received") && r.contains("9 000 sat") && r.contains("offer")),
+        rows.iter()
+            .take_while(|r| second(r) == newest_second)
+            .any(|r| r.contains("received") && r.contains("9 000 sat") && r.contains("offer")),
         "{history}"
     );
     // The temporary directory is gone.
@@ -95,8 +107,16 @@ fn a_demo_that_cannot_finish_in_time_names_the_step_and_exits_1() {
     // after start), so a 1 s budget always runs out inside the story.
     let output = doze(&["demo", "--timeout", "1"]);
     let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", text(&output.stderr));
-    let failure = stdout.lines().find(|l| l.contains('✗')).unwrap_or_else(|| panic!("no ✗ line in:\n{stdout}"));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&output.stderr)
+    );
+    let failure = stdout
+        .lines()
+        .find(|l| l.contains('✗'))
+        .unwrap_or_else(|| panic!("no ✗ line in:\n{stdout}"));
     assert!(failure.contains("the demo did not end within 1 s"), "{failure}");
     assert!(!stdout.contains("Done in"), "{stdout}");
     assert!(!text(&output.stderr).contains("panicked"), "{}", text(&output.stderr));

@@ -11,7 +11,10 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{forget_addresses, go_offline_with_offer, launch_wake, outcome_and_log, phone_config, runtime, start_app, Collected, MNEMONIC};
+use common::{
+    forget_addresses, go_offline_with_offer, launch_wake, outcome_and_log, phone_config, runtime,
+    start_app, Collected, MNEMONIC,
+};
 use doze_core::{PaymentDirection, PaymentFilter, PaymentStatus, Wallet};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
@@ -54,7 +57,11 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     // The sender pays the offer while the phone is offline.
     let offer: ldk_node::lightning::offers::offer::Offer = offer.parse().unwrap();
     let paid_at = Instant::now();
-    let payment_id = scene.sender.bolt12_payment().send_using_amount(&offer, AMOUNT_MSAT, None, None, None).unwrap();
+    let payment_id = scene
+        .sender
+        .bolt12_payment()
+        .send_using_amount(&offer, AMOUNT_MSAT, None, None, None)
+        .unwrap();
 
     // The LSP pushes; the webhook's receiver launches the extension stand-in.
     let push = webhook.wait_for(1, Duration::from_secs(60)).remove(0);
@@ -64,14 +71,16 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     // start. A wake that starts within milliseconds can release before LSP-B holds the HTLC,
     // and that release is lost (README, known limits). Launch once LSP-A holds the sender's
     // held_htlc_available, as a real phone's start-up latency would.
-    let from_sender = format!("when forwarding peeled onion message from {}", scene.sender.node_id());
+    let from_sender =
+        format!("when forwarding peeled onion message from {}", scene.sender.node_id());
     wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || {
         interceptions.lock().unwrap().iter().any(|t| t.ends_with(&from_sender))
     });
     // LDK 0.2.7 drops a release that reaches LSP-B before the sender's final revoke_and_ack.
     scene.wait_for_held_htlcs_at_lsp_b(1, DEFAULT_WAIT);
     let launched = Instant::now();
-    let child = launch_wake(&devnet, &scene, &config, &push, &[("DOZE_LOG", "debug")], Stdio::piped());
+    let child =
+        launch_wake(&devnet, &scene, &config, &push, &[("DOZE_LOG", "debug")], Stdio::piped());
     let (outcome, log) = outcome_and_log(child);
     let wake_took = launched.elapsed();
     eprintln!("wake process took {wake_took:?}: {outcome}");
@@ -80,10 +89,20 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     assert_eq!(outcome["notification_text"], "Received 21,000 sats");
     // The release went to the sender's LSP directly, at its address from the address book.
     let lsp_b = scene.lsp_b.node_id().to_string();
-    assert!(log.contains(&format!("wake: onion message to {lsp_b} at its address from the address book")), "{log}");
+    assert!(
+        log.contains(&format!(
+            "wake: onion message to {lsp_b} at its address from the address book"
+        )),
+        "{log}"
+    );
 
-    let sent = expect_event(&scene.sender, DEFAULT_WAIT, |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }));
-    assert!(matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id), "{sent:?}");
+    let sent = expect_event(&scene.sender, DEFAULT_WAIT, |e| {
+        matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
+    });
+    assert!(
+        matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id),
+        "{sent:?}"
+    );
 
     // The same push again is refused by a fresh process (replay), exit status 3.
     let replay = launch_wake(&devnet, &scene, &config, &push, &[], Stdio::null());
@@ -93,34 +112,66 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     // Second payment, with the sender's LSP unknown to the address book: the release goes
     // through the phone's LSP, which is connected to the sender's.
     forget_addresses(&config);
-    let second_id = scene.sender.bolt12_payment().send_using_amount(&offer, SECOND_MSAT, None, None, None).unwrap();
+    let second_id = scene
+        .sender
+        .bolt12_payment()
+        .send_using_amount(&offer, SECOND_MSAT, None, None, None)
+        .unwrap();
     let push = webhook.wait_for(2, Duration::from_secs(60)).pop().unwrap();
     scene.wait_for_held_htlcs_at_lsp_b(2, DEFAULT_WAIT);
-    let child = launch_wake(&devnet, &scene, &config, &push, &[("DOZE_LOG", "debug")], Stdio::piped());
+    let child =
+        launch_wake(&devnet, &scene, &config, &push, &[("DOZE_LOG", "debug")], Stdio::piped());
     let (outcome, log) = outcome_and_log(child);
     eprintln!("second wake: {outcome}");
     assert_eq!(outcome["ended"], "Paid", "{outcome}\n{log}");
     assert_eq!(outcome["payments"][0]["amount_msat"], SECOND_MSAT);
-    assert!(log.contains(&format!("wake: onion message to {lsp_b} forwarded through the LSP")), "{log}");
+    assert!(
+        log.contains(&format!("wake: onion message to {lsp_b} forwarded through the LSP")),
+        "{log}"
+    );
     assert!(!log.contains(&format!("wake: onion message to {lsp_b} at its address")), "{log}");
-    let sent = expect_event(&scene.sender, DEFAULT_WAIT, |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }));
-    assert!(matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == second_id), "{sent:?}");
+    let sent = expect_event(&scene.sender, DEFAULT_WAIT, |e| {
+        matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
+    });
+    assert!(
+        matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == second_id),
+        "{sent:?}"
+    );
 
     // The app, next time it opens: the history shows both before the node starts, its
     // listener gets each payment's event once, and a second start gives them no more.
     let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
-    let page = app.list_payments_page(PaymentFilter { direction: Some(PaymentDirection::Inbound), ..PaymentFilter::default() }, None, 10).unwrap();
+    let page = app
+        .list_payments_page(
+            PaymentFilter {
+                direction: Some(PaymentDirection::Inbound),
+                ..PaymentFilter::default()
+            },
+            None,
+            10,
+        )
+        .unwrap();
     assert!(page.payments.iter().any(|p| p.amount_msat == Some(AMOUNT_MSAT)), "{page:?}");
     assert!(page.payments.iter().any(|p| p.amount_msat == Some(SECOND_MSAT)), "{page:?}");
     let events = std::sync::Arc::new(Collected::default());
     app.set_event_listener(events.clone());
     rt.block_on(app.start()).unwrap();
-    wait_until("the app's listener has both payments", DEFAULT_WAIT, || events.received_ids().len() >= 2);
+    wait_until("the app's listener has both payments", DEFAULT_WAIT, || {
+        events.received_ids().len() >= 2
+    });
     // Spendable: the payments less the 1 % channel reserve of the 200 000 sat channel.
-    assert!(app.balances().unwrap().lightning_spendable_sat >= (AMOUNT_MSAT + SECOND_MSAT) / 1000 - 2_000);
+    assert!(
+        app.balances().unwrap().lightning_spendable_sat
+            >= (AMOUNT_MSAT + SECOND_MSAT) / 1000 - 2_000
+    );
     // ldk-node knows them as received (it would refuse a second payment to the same hash).
     let node_payments = app.list_payments().unwrap();
-    let received: Vec<_> = node_payments.iter().filter(|p| p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Succeeded).collect();
+    let received: Vec<_> = node_payments
+        .iter()
+        .filter(|p| {
+            p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Succeeded
+        })
+        .collect();
     assert_eq!(received.len(), 2, "{node_payments:?}");
     rt.block_on(app.stop()).unwrap();
     drop(app);

@@ -16,10 +16,10 @@ use doze_core::{PaymentDirection, PaymentStatus, Wallet, WalletEventKind};
 use doze_devnet::nodes::{wait_for_state, wait_until, DEFAULT_WAIT};
 use doze_lsp::testing::{AsyncScene, WebhookReceiver};
 use doze_lsp::Observers;
+use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
 use ldk_node::payment::PaymentStatus as NodeStatus;
-use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::Node;
 
 const CYCLES: u64 = 20;
@@ -64,11 +64,20 @@ fn twenty_wakes_and_app_runs_alternate_on_one_store() {
         let (outcome, log) = phone.wake(&push, "info");
         assert_eq!(outcome["ended"], "Paid", "cycle {i}: {outcome}\n{log}");
         assert_eq!(outcome["payments"][0]["amount_msat"], amount, "cycle {i}: {outcome}");
-        let status = wait_for_state("the sender's payment settles", DEFAULT_WAIT, || sender.payment(&id).map(|p| p.status), |s| *s != Some(NodeStatus::Pending));
+        let status = wait_for_state(
+            "the sender's payment settles",
+            DEFAULT_WAIT,
+            || sender.payment(&id).map(|p| p.status),
+            |s| *s != Some(NodeStatus::Pending),
+        );
         assert_eq!(status, Some(NodeStatus::Succeeded), "cycle {i}");
         let fee = sender.payment(&id).and_then(|p| p.fee_paid_msat).unwrap_or(0);
-        wait_until("the sender's channel settles", DEFAULT_WAIT, || side_msat(sender, None) == sender_before - amount - fee);
-        wait_until("the LSP's side of the phone's channel settles", DEFAULT_WAIT, || side_msat(&lsp_a, Some(phone_id)) == lsp_before - amount);
+        wait_until("the sender's channel settles", DEFAULT_WAIT, || {
+            side_msat(sender, None) == sender_before - amount - fee
+        });
+        wait_until("the LSP's side of the phone's channel settles", DEFAULT_WAIT, || {
+            side_msat(&lsp_a, Some(phone_id)) == lsp_before - amount
+        });
         phone_msat += amount;
 
         // The app starts on the same store: the wake's payment is there, once, and the balance
@@ -77,24 +86,55 @@ fn twenty_wakes_and_app_runs_alternate_on_one_store() {
         let events = Arc::new(Collected::default());
         app.set_event_listener(events.clone());
         rt.block_on(app.start()).unwrap();
-        wait_until("the app's listener has the wake's payment", DEFAULT_WAIT, || !events.received_ids().is_empty());
+        wait_until("the app's listener has the wake's payment", DEFAULT_WAIT, || {
+            !events.received_ids().is_empty()
+        });
         assert_eq!(events.received_ids().len(), 1, "cycle {i}: the wake's payment, once");
-        assert_eq!(app.balances().unwrap().lightning_spendable_sat, spendable_sat(phone_msat), "cycle {i}: after the wake");
+        assert_eq!(
+            app.balances().unwrap().lightning_spendable_sat,
+            spendable_sat(phone_msat),
+            "cycle {i}: after the wake"
+        );
         let pay_back = amount / 2;
-        let description = Bolt11InvoiceDescription::Direct(Description::new(format!("cycle {i}")).unwrap());
+        let description =
+            Bolt11InvoiceDescription::Direct(Description::new(format!("cycle {i}")).unwrap());
         let invoice = lsp_a.bolt11_payment().receive(pay_back, &description, 3600).unwrap();
         let lsp_before = side_msat(&lsp_a, Some(phone_id));
         let quote = app.prepare_send(&invoice.to_string(), None, None).unwrap();
         let payment_id = rt.block_on(app.send(quote)).unwrap();
-        let sent = wait_for_state("the app's payment ends", DEFAULT_WAIT, || app.list_payments().unwrap().into_iter().find(|p| p.id == payment_id && p.status != PaymentStatus::Pending), |p| p.is_some());
+        let sent = wait_for_state(
+            "the app's payment ends",
+            DEFAULT_WAIT,
+            || {
+                app.list_payments()
+                    .unwrap()
+                    .into_iter()
+                    .find(|p| p.id == payment_id && p.status != PaymentStatus::Pending)
+            },
+            |p| p.is_some(),
+        );
         let sent = sent.unwrap_or_else(|| unreachable!());
-        assert_eq!((sent.direction, sent.status), (PaymentDirection::Outbound, PaymentStatus::Succeeded), "cycle {i}: {sent:?} {:?}", events.0.lock().unwrap());
+        assert_eq!(
+            (sent.direction, sent.status),
+            (PaymentDirection::Outbound, PaymentStatus::Succeeded),
+            "cycle {i}: {sent:?} {:?}",
+            events.0.lock().unwrap()
+        );
         phone_msat -= pay_back + sent.fee_msat.unwrap_or(0);
-        wait_until("the LSP has the app's payment", DEFAULT_WAIT, || side_msat(&lsp_a, Some(phone_id)) == lsp_before + pay_back + sent.fee_msat.unwrap_or(0));
-        wait_until("the phone's channel settles", DEFAULT_WAIT, || {
-            app.balances().is_ok_and(|b| b.pending_sat == 0 && b.lightning_spendable_sat == spendable_sat(phone_msat))
+        wait_until("the LSP has the app's payment", DEFAULT_WAIT, || {
+            side_msat(&lsp_a, Some(phone_id)) == lsp_before + pay_back + sent.fee_msat.unwrap_or(0)
         });
-        let closed = events.0.lock().unwrap().iter().any(|e| matches!(e.kind, WalletEventKind::ChannelClosed { .. }));
+        wait_until("the phone's channel settles", DEFAULT_WAIT, || {
+            app.balances().is_ok_and(|b| {
+                b.pending_sat == 0 && b.lightning_spendable_sat == spendable_sat(phone_msat)
+            })
+        });
+        let closed = events
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e.kind, WalletEventKind::ChannelClosed { .. }));
         assert!(!closed, "cycle {i}: a channel closed");
         rt.block_on(app.stop()).unwrap();
         drop(app);
@@ -105,9 +145,24 @@ fn twenty_wakes_and_app_runs_alternate_on_one_store() {
     // Every payment in the history once: 20 received by wakes, 20 sent by the app.
     let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
     let page = app.list_payments_page(doze_core::PaymentFilter::default(), None, 100).unwrap();
-    let inbound = page.payments.iter().filter(|p| p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Succeeded).count();
-    let outbound = page.payments.iter().filter(|p| p.direction == PaymentDirection::Outbound && p.status == PaymentStatus::Succeeded).count();
+    let inbound = page
+        .payments
+        .iter()
+        .filter(|p| {
+            p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Succeeded
+        })
+        .count();
+    let outbound = page
+        .payments
+        .iter()
+        .filter(|p| {
+            p.direction == PaymentDirection::Outbound && p.status == PaymentStatus::Succeeded
+        })
+        .count();
     // The app also received its channel's first payment (start_app) before the cycles.
-    assert!(inbound as u64 >= CYCLES && outbound as u64 == CYCLES, "{inbound} in, {outbound} out: {page:?}");
+    assert!(
+        inbound as u64 >= CYCLES && outbound as u64 == CYCLES,
+        "{inbound} in, {outbound} out: {page:?}"
+    );
     eprintln!("{CYCLES} cycles in {:?}", started.elapsed());
 }

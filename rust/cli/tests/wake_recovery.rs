@@ -30,14 +30,23 @@ const STRANDED_AFTER: Duration = Duration::from_secs(5);
 const PHONE_RESERVE_SAT: u64 = 2_000;
 
 /// Starts the app on the phone's store, lets it finish what a killed wake left, and stops it.
-fn app_start_and_stop(scene: &AsyncScene, config: &WalletConfig, rt: &tokio::runtime::Runtime) -> Arc<Collected> {
+fn app_start_and_stop(
+    scene: &AsyncScene,
+    config: &WalletConfig,
+    rt: &tokio::runtime::Runtime,
+) -> Arc<Collected> {
     let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
     let events = Arc::new(Collected::default());
     app.set_event_listener(events.clone());
     rt.block_on(app.start()).unwrap();
     let phone_id = app.node_id().unwrap().parse().unwrap();
     // Whatever the killed wake had in flight settles once the channel is re-established.
-    wait_for_state("the phone's channel is usable and settled", DEFAULT_WAIT, || app.list_channels_settled(), |s| *s);
+    wait_for_state(
+        "the phone's channel is usable and settled",
+        DEFAULT_WAIT,
+        || app.list_channels_settled(),
+        |s| *s,
+    );
     rt.block_on(app.stop()).unwrap();
     drop(app);
     AsyncScene::wait_until_offline_at(&scene.lsp_a, phone_id, DEFAULT_WAIT);
@@ -45,7 +54,11 @@ fn app_start_and_stop(scene: &AsyncScene, config: &WalletConfig, rt: &tokio::run
 }
 
 /// Polls `state` until `done` or `timeout`; the last state.
-fn wait_for_state_or_timeout<T>(timeout: Duration, state: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+fn wait_for_state_or_timeout<T>(
+    timeout: Duration,
+    state: impl Fn() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
     let until = Instant::now() + timeout;
     loop {
         let now = state();
@@ -72,7 +85,11 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     let started = Instant::now();
     let (phone, app) = PhoneScene::start(Observers::new());
     let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
-    assert_eq!(app.balances().unwrap().lightning_spendable_sat, 0, "the LSP opened the channel with nothing on our side");
+    assert_eq!(
+        app.balances().unwrap().lightning_spendable_sat,
+        0,
+        "the LSP opened the channel with nothing on our side"
+    );
     let webhook = WebhookReceiver::start();
     let offer: Offer = go_offline_with_offer(scene, app, &webhook, rt).parse().unwrap();
     let mut held = 0;
@@ -82,7 +99,9 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     let launched = Instant::now();
     let (outcome, log) = phone.wake(&push, "info");
     // The wake's own run (the process can take longer to start and exit on a loaded machine).
-    let whole = launched.elapsed().min(Duration::from_millis(outcome["timings_ms"]["total"].as_u64().unwrap_or(300) + 30));
+    let whole = launched
+        .elapsed()
+        .min(Duration::from_millis(outcome["timings_ms"]["total"].as_u64().unwrap_or(300) + 30));
     assert_eq!(outcome["ended"], "Paid", "{outcome}\n{log}");
     eprintln!("an unkilled wake takes {whole:?}: {outcome}");
     let mut payments = vec![(first, 1_500_000)];
@@ -104,17 +123,33 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
         for line in log.lines().filter(|l| l.contains("doze_core")) {
             eprintln!("    {line}");
         }
-        assert!(matches!(outcome["ended"].as_str(), Some("Paid" | "NothingPending")), "after a kill at {kill_after:?}: {outcome}\n{log}");
-        assert!(!log.contains("force-clos") && !log.contains("ChannelClosed"), "a channel was closed:\n{log}");
+        assert!(
+            matches!(outcome["ended"].as_str(), Some("Paid" | "NothingPending")),
+            "after a kill at {kill_after:?}: {outcome}\n{log}"
+        );
+        assert!(
+            !log.contains("force-clos") && !log.contains("ChannelClosed"),
+            "a channel was closed:\n{log}"
+        );
         let status = |id: &PaymentId| scene.sender.payment(id).map(|p| p.status);
-        let what = format!("kill {i} at {kill_after:?}{}", if exited_by_itself { " (after it ended)" } else { "" });
+        let what = format!(
+            "kill {i} at {kill_after:?}{}",
+            if exited_by_itself { " (after it ended)" } else { "" }
+        );
         // The unkilled wake's own payment can fail back too: an HTLC released earlier (by the
         // killed wake, or by the app's node before it stopped) can arrive first and stand for
         // the one this wake released (README, known limits).
-        let next = wait_for_state(&format!("{what}: the unkilled wake's payment ends"), DEFAULT_WAIT, || status(&next_id), |s| {
-            matches!(s, Some(NodeStatus::Succeeded) | Some(NodeStatus::Failed))
-        });
-        let killed = wait_for_state_or_timeout(STRANDED_AFTER, || status(&killed_id), |s| *s != Some(NodeStatus::Pending));
+        let next = wait_for_state(
+            &format!("{what}: the unkilled wake's payment ends"),
+            DEFAULT_WAIT,
+            || status(&next_id),
+            |s| matches!(s, Some(NodeStatus::Succeeded) | Some(NodeStatus::Failed)),
+        );
+        let killed = wait_for_state_or_timeout(
+            STRANDED_AFTER,
+            || status(&killed_id),
+            |s| *s != Some(NodeStatus::Pending),
+        );
         eprintln!("{what}: the killed wake's payment {killed:?}, the next wake's {next:?}");
         payments.push((killed_id, killed_amount));
         payments.push((next_id, next_amount));
@@ -124,7 +159,8 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     // sender (the HTLC was released but could not reach the phone), or still held at the
     // sender's LSP (the LSP handed the announcement over just before the kill and the wake had
     // not kept its release yet: it waits there until it times out, hours later).
-    let statuses: Vec<_> = payments.iter().map(|(id, _)| scene.sender.payment(id).map(|p| p.status)).collect();
+    let statuses: Vec<_> =
+        payments.iter().map(|(id, _)| scene.sender.payment(id).map(|p| p.status)).collect();
     let count = |wanted: NodeStatus| statuses.iter().filter(|s| **s == Some(wanted)).count();
     eprintln!(
         "of {} payments ({KILLS} to killed wakes): {} succeeded, {} failed back, {} held at the sender's LSP",
@@ -133,8 +169,12 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
         count(NodeStatus::Failed),
         count(NodeStatus::Pending)
     );
-    let mut expected: Vec<u64> =
-        payments.iter().zip(&statuses).filter(|(_, s)| **s == Some(NodeStatus::Succeeded)).map(|((_, amount), _)| *amount).collect();
+    let mut expected: Vec<u64> = payments
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| **s == Some(NodeStatus::Succeeded))
+        .map(|((_, amount), _)| *amount)
+        .collect();
     expected.sort_unstable();
 
     // The app: every succeeded payment once, in its history and in ldk-node's records, the
@@ -148,18 +188,45 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
         .list_payments()
         .unwrap()
         .into_iter()
-        .filter(|p| p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Succeeded)
+        .filter(|p| {
+            p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Succeeded
+        })
         .collect();
     let mut amounts: Vec<u64> = received.iter().filter_map(|p| p.amount_msat).collect();
     amounts.sort_unstable();
     assert_eq!(amounts, expected, "each payment received once");
     let total_sat: u64 = expected.iter().sum::<u64>() / 1000;
-    assert_eq!(app.balances().unwrap().lightning_spendable_sat, total_sat - PHONE_RESERVE_SAT, "no sat lost or counted twice");
-    let history = app.list_payments_page(doze_core::PaymentFilter { direction: Some(PaymentDirection::Inbound), ..Default::default() }, None, 100).unwrap();
-    let mut history_amounts: Vec<u64> = history.payments.iter().filter(|p| p.status == PaymentStatus::Succeeded).filter_map(|p| p.amount_msat).collect();
+    assert_eq!(
+        app.balances().unwrap().lightning_spendable_sat,
+        total_sat - PHONE_RESERVE_SAT,
+        "no sat lost or counted twice"
+    );
+    let history = app
+        .list_payments_page(
+            doze_core::PaymentFilter {
+                direction: Some(PaymentDirection::Inbound),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
+        .unwrap();
+    let mut history_amounts: Vec<u64> = history
+        .payments
+        .iter()
+        .filter(|p| p.status == PaymentStatus::Succeeded)
+        .filter_map(|p| p.amount_msat)
+        .collect();
     history_amounts.sort_unstable();
     assert_eq!(history_amounts, expected, "the history has each payment once");
-    let closed: Vec<_> = events.0.lock().unwrap().iter().filter(|e| matches!(e.kind, WalletEventKind::ChannelClosed { .. })).cloned().collect();
+    let closed: Vec<_> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.kind, WalletEventKind::ChannelClosed { .. }))
+        .cloned()
+        .collect();
     assert!(closed.is_empty(), "no channel closed: {closed:?}");
     rt.block_on(app.stop()).unwrap();
     eprintln!("{KILLS} kills in {:?}", started.elapsed());

@@ -68,11 +68,14 @@ pub(crate) struct AddressBook {
 impl AddressBook {
     /// Opens (creating the table if needed) the address book in `<storage_dir>/doze.sqlite`.
     pub(crate) fn open(storage_dir: &Path) -> Result<AddressBook, WalletError> {
-        std::fs::create_dir_all(storage_dir)
-            .map_err(|e| WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display())))?;
-        let conn = Connection::open(storage_dir.join(crate::store::DB_FILE)).map_err(storage_error)?;
+        std::fs::create_dir_all(storage_dir).map_err(|e| {
+            WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display()))
+        })?;
+        let conn =
+            Connection::open(storage_dir.join(crate::store::DB_FILE)).map_err(storage_error)?;
         // NORMAL: the table is a copy of the graph, rebuilt at the next sync if a crash loses it.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(storage_error)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(storage_error)?;
         conn.execute_batch(SCHEMA).map_err(storage_error)?;
         Ok(AddressBook { conn })
     }
@@ -83,7 +86,9 @@ impl AddressBook {
         let text: Option<String> = self
             .conn
             .prepare_cached("SELECT addresses FROM node_addresses WHERE node_id = ?1")
-            .and_then(|mut stmt| stmt.query_row(params![&node_id.serialize()[..]], |row| row.get(0)).optional())
+            .and_then(|mut stmt| {
+                stmt.query_row(params![&node_id.serialize()[..]], |row| row.get(0)).optional()
+            })
             .map_err(storage_error)?;
         Ok(text
             .as_deref()
@@ -97,7 +102,11 @@ impl AddressBook {
     /// The node at `direction`'s end of the announced channel `scid`, if the graph had it: a
     /// blinded path may name its introduction node by a channel (a compact path), which the
     /// wake cannot send to without knowing the node. One indexed row read.
-    pub(crate) fn channel_end(&self, scid: u64, direction: Direction) -> Result<Option<PublicKey>, WalletError> {
+    pub(crate) fn channel_end(
+        &self,
+        scid: u64,
+        direction: Direction,
+    ) -> Result<Option<PublicKey>, WalletError> {
         let column = match direction {
             Direction::NodeOne => "node_one",
             Direction::NodeTwo => "node_two",
@@ -114,27 +123,47 @@ impl AddressBook {
     /// messages and have an address, in one transaction; returns how many rows it holds now.
     /// Only the node ids are listed up front; each node is copied out of the graph one at a
     /// time.
-    pub(crate) fn refresh_from_graph(&mut self, graph: &ldk_node::graph::NetworkGraph) -> Result<usize, WalletError> {
+    pub(crate) fn refresh_from_graph(
+        &mut self,
+        graph: &ldk_node::graph::NetworkGraph,
+    ) -> Result<usize, WalletError> {
         let ids = graph.list_nodes();
-        let rows = ids.iter().filter_map(|id| graph.node(id).and_then(|info| address_text(&info)).map(|text| (*id, text)));
+        let rows = ids.iter().filter_map(|id| {
+            graph.node(id).and_then(|info| address_text(&info)).map(|text| (*id, text))
+        });
         let count = self.replace_all(rows)?;
         let scids = graph.list_channels();
-        self.replace_channels(scids.iter().filter_map(|scid| graph.channel(*scid).map(|c| (*scid, c.node_one, c.node_two))))?;
+        self.replace_channels(
+            scids
+                .iter()
+                .filter_map(|scid| graph.channel(*scid).map(|c| (*scid, c.node_one, c.node_two))),
+        )?;
         Ok(count)
     }
 
     /// The same from an LDK graph (`NetworkGraph::read_only()`), for callers that hold one
     /// without an ldk-node `Node` (tests, benchmarks). The graph stays read-locked while the
     /// rows are written.
-    pub(crate) fn refresh_from_read_only(&mut self, graph: &ReadOnlyNetworkGraph<'_>) -> Result<usize, WalletError> {
-        let rows = graph.nodes().unordered_iter().filter_map(|(id, info)| address_text(info).map(|text| (*id, text)));
+    pub(crate) fn refresh_from_read_only(
+        &mut self,
+        graph: &ReadOnlyNetworkGraph<'_>,
+    ) -> Result<usize, WalletError> {
+        let rows = graph
+            .nodes()
+            .unordered_iter()
+            .filter_map(|(id, info)| address_text(info).map(|text| (*id, text)));
         let count = self.replace_all(rows)?;
-        self.replace_channels(graph.channels().unordered_iter().map(|(scid, c)| (*scid, c.node_one, c.node_two)))?;
+        self.replace_channels(
+            graph.channels().unordered_iter().map(|(scid, c)| (*scid, c.node_one, c.node_two)),
+        )?;
         Ok(count)
     }
 
     /// Replaces the channel ends with `rows` (scid, node one, node two) in one transaction.
-    fn replace_channels(&mut self, rows: impl Iterator<Item = (u64, NodeId, NodeId)>) -> Result<(), WalletError> {
+    fn replace_channels(
+        &mut self,
+        rows: impl Iterator<Item = (u64, NodeId, NodeId)>,
+    ) -> Result<(), WalletError> {
         let tx = self.conn.transaction().map_err(storage_error)?;
         tx.execute("DELETE FROM channel_ends", []).map_err(storage_error)?;
         {
@@ -142,7 +171,9 @@ impl AddressBook {
                 .prepare("INSERT OR REPLACE INTO channel_ends (scid, node_one, node_two) VALUES (?1, ?2, ?3)")
                 .map_err(storage_error)?;
             for (scid, one, two) in rows {
-                insert.execute(params![scid as i64, one.as_slice(), two.as_slice()]).map_err(storage_error)?;
+                insert
+                    .execute(params![scid as i64, one.as_slice(), two.as_slice()])
+                    .map_err(storage_error)?;
             }
         }
         tx.commit().map_err(storage_error)
@@ -150,7 +181,10 @@ impl AddressBook {
 
     /// Replaces every row with `rows` in one transaction: a reader sees the old table or the
     /// new one, never a mix.
-    fn replace_all(&mut self, rows: impl Iterator<Item = (NodeId, String)>) -> Result<usize, WalletError> {
+    fn replace_all(
+        &mut self,
+        rows: impl Iterator<Item = (NodeId, String)>,
+    ) -> Result<usize, WalletError> {
         let now = now_secs() as i64;
         let tx = self.conn.transaction().map_err(storage_error)?;
         tx.execute("DELETE FROM node_addresses", []).map_err(storage_error)?;
@@ -172,7 +206,10 @@ impl AddressBook {
 /// Rebuilds the address book in `storage_dir` from an LDK network graph, as the app does from
 /// ldk-node's graph after a gossip sync; returns the number of rows. Public for the store
 /// fixtures and benchmarks in `doze-bench`, which build a graph without running a node.
-pub fn refresh_address_book(storage_dir: &Path, graph: &ReadOnlyNetworkGraph<'_>) -> Result<usize, WalletError> {
+pub fn refresh_address_book(
+    storage_dir: &Path,
+    graph: &ReadOnlyNetworkGraph<'_>,
+) -> Result<usize, WalletError> {
     AddressBook::open(storage_dir)?.refresh_from_read_only(graph)
 }
 
@@ -181,9 +218,9 @@ mod tests {
     use super::*;
     use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
     use ldk_node::bitcoin::Network;
+    use ldk_node::lightning::ln::msgs::UnsignedNodeAnnouncement;
     use ldk_node::lightning::routing::gossip::{NetworkGraph, NodeAlias};
     use ldk_node::lightning::types::features::{ChannelFeatures, NodeFeatures};
-    use ldk_node::lightning::ln::msgs::UnsignedNodeAnnouncement;
     use ldk_node::lightning::util::logger::{Logger, Record};
     use ldk_node::lightning::util::ser::Hostname;
 
@@ -206,12 +243,22 @@ mod tests {
     }
 
     /// A graph with one channel per pair, and an announcement for each given node.
-    fn graph(channels: &[(u8, u8)], nodes: &[(u8, bool, Vec<SocketAddress>)]) -> NetworkGraph<&'static NoLog> {
+    fn graph(
+        channels: &[(u8, u8)],
+        nodes: &[(u8, bool, Vec<SocketAddress>)],
+    ) -> NetworkGraph<&'static NoLog> {
         let graph = NetworkGraph::new(Network::Regtest, &NoLog);
         let now = now_secs();
         for (scid, (a, b)) in channels.iter().enumerate() {
             graph
-                .add_channel_from_partial_announcement(scid as u64 + 1, Some(100_000), now, ChannelFeatures::empty(), NodeId::from_pubkey(&key(*a)), NodeId::from_pubkey(&key(*b)))
+                .add_channel_from_partial_announcement(
+                    scid as u64 + 1,
+                    Some(100_000),
+                    now,
+                    ChannelFeatures::empty(),
+                    NodeId::from_pubkey(&key(*a)),
+                    NodeId::from_pubkey(&key(*b)),
+                )
                 .expect("channel");
         }
         for (i, onion, addresses) in nodes {
@@ -233,9 +280,20 @@ mod tests {
     fn lsp_addresses() -> Vec<SocketAddress> {
         vec![
             SocketAddress::TcpIpV4 { addr: [203, 0, 113, 7], port: 9735 },
-            SocketAddress::TcpIpV6 { addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], port: 9736 },
-            SocketAddress::Hostname { hostname: Hostname::try_from("lsp.example.com".to_string()).expect("hostname"), port: 9737 },
-            SocketAddress::OnionV3 { ed25519_pubkey: [7; 32], checksum: 0x1234, version: 3, port: 9735 },
+            SocketAddress::TcpIpV6 {
+                addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                port: 9736,
+            },
+            SocketAddress::Hostname {
+                hostname: Hostname::try_from("lsp.example.com".to_string()).expect("hostname"),
+                port: 9737,
+            },
+            SocketAddress::OnionV3 {
+                ed25519_pubkey: [7; 32],
+                checksum: 0x1234,
+                version: 3,
+                port: 9735,
+            },
         ]
     }
 
@@ -254,10 +312,16 @@ mod tests {
         assert_eq!(book.refresh_from_read_only(&g.read_only()).expect("refresh"), 1);
         assert_eq!(book.lookup(&key(1)).expect("lookup"), lsp_addresses());
         assert!(book.lookup(&key(2)).expect("lookup").is_empty(), "no onion messages: not stored");
-        assert!(book.lookup(&key(3)).expect("lookup").is_empty(), "only an onion v2 address: not stored");
+        assert!(
+            book.lookup(&key(3)).expect("lookup").is_empty(),
+            "only an onion v2 address: not stored"
+        );
         assert!(book.lookup(&key(9)).expect("lookup").is_empty(), "unknown node");
         // A second process (the wake) reads what the app wrote.
-        assert_eq!(AddressBook::open(dir.path()).expect("reopen").lookup(&key(1)).expect("lookup"), lsp_addresses());
+        assert_eq!(
+            AddressBook::open(dir.path()).expect("reopen").lookup(&key(1)).expect("lookup"),
+            lsp_addresses()
+        );
     }
 
     #[test]
@@ -269,7 +333,10 @@ mod tests {
         assert_eq!(refresh_address_book(dir.path(), &first.read_only()).expect("refresh"), 1);
         assert_eq!(refresh_address_book(dir.path(), &second.read_only()).expect("refresh"), 1);
         let book = AddressBook::open(dir.path()).expect("open");
-        assert!(book.lookup(&key(1)).expect("lookup").is_empty(), "gone from the graph: gone from the book");
+        assert!(
+            book.lookup(&key(1)).expect("lookup").is_empty(),
+            "gone from the graph: gone from the book"
+        );
         assert_eq!(book.lookup(&key(4)).expect("lookup"), address);
     }
 
@@ -283,7 +350,10 @@ mod tests {
                 params![&key(5).serialize()[..], "not an address,192.0.2.1:9735,,[::1]:x"],
             )
             .expect("insert");
-        assert_eq!(book.lookup(&key(5)).expect("lookup"), vec![SocketAddress::TcpIpV4 { addr: [192, 0, 2, 1], port: 9735 }]);
+        assert_eq!(
+            book.lookup(&key(5)).expect("lookup"),
+            vec![SocketAddress::TcpIpV4 { addr: [192, 0, 2, 1], port: 9735 }]
+        );
     }
 
     #[test]
@@ -297,6 +367,10 @@ mod tests {
         let (lesser, greater) = (key(lo), key(hi));
         assert_eq!(book.channel_end(1, Direction::NodeOne).expect("lookup"), Some(lesser));
         assert_eq!(book.channel_end(1, Direction::NodeTwo).expect("lookup"), Some(greater));
-        assert_eq!(book.channel_end(7, Direction::NodeOne).expect("lookup"), None, "unknown channel");
+        assert_eq!(
+            book.channel_end(7, Direction::NodeOne).expect("lookup"),
+            None,
+            "unknown channel"
+        );
     }
 }

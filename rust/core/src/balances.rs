@@ -44,9 +44,9 @@ impl Wallet {
                 | LightningBalance::ContentiousClaimable { amount_satoshis, .. }
                 | LightningBalance::MaybeTimeoutClaimableHTLC { amount_satoshis, .. }
                 | LightningBalance::MaybePreimageClaimableHTLC { amount_satoshis, .. }
-                | LightningBalance::CounterpartyRevokedOutputClaimable { amount_satoshis, .. } => {
-                    Some(*amount_satoshis)
-                }
+                | LightningBalance::CounterpartyRevokedOutputClaimable {
+                    amount_satoshis, ..
+                } => Some(*amount_satoshis),
             })
             .sum();
         let sweeping: u64 = details

@@ -109,10 +109,16 @@ impl LspConfig {
     /// `additional_lsps[0]`).
     pub(crate) fn parse(&self, field: &str) -> Result<ParsedLsp, WalletError> {
         let node_id = PublicKey::from_str(self.node_id.trim()).map_err(|_| {
-            WalletError::InvalidConfig(format!("{field}.node_id {:?} is not a node public key", self.node_id))
+            WalletError::InvalidConfig(format!(
+                "{field}.node_id {:?} is not a node public key",
+                self.node_id
+            ))
         })?;
         let address = SocketAddress::from_str(self.address.trim()).map_err(|_| {
-            WalletError::InvalidConfig(format!("{field}.address {:?} is not host:port", self.address))
+            WalletError::InvalidConfig(format!(
+                "{field}.address {:?} is not host:port",
+                self.address
+            ))
         })?;
         let api_url = match self.api_url.as_deref().map(str::trim) {
             None | Some("") => None,

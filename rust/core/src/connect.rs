@@ -17,7 +17,10 @@ use crate::config::ParsedLsp;
 /// could be started. An attempt that hangs outlives its caller's wait: it ends when the
 /// connection does.
 pub(crate) fn connect_alongside(
-    node: &Arc<Node>, lsp: &ParsedLsp, persist: bool, failure_level: log::Level,
+    node: &Arc<Node>,
+    lsp: &ParsedLsp,
+    persist: bool,
+    failure_level: log::Level,
 ) -> Option<Receiver<()>> {
     let (node, lsp) = (Arc::clone(node), lsp.clone());
     let (done, ended) = std::sync::mpsc::channel();
@@ -40,12 +43,18 @@ pub(crate) fn connect_alongside(
 /// `first_pause` and doubles (up to 2 s), until `deadline`; whether it is connected then.
 /// Failed attempts are logged at debug level: the caller says what a final failure means.
 pub(crate) fn connect_before(
-    node: &Arc<Node>, lsp: &ParsedLsp, persist: bool, deadline: Instant, first_pause: Duration,
+    node: &Arc<Node>,
+    lsp: &ParsedLsp,
+    persist: bool,
+    deadline: Instant,
+    first_pause: Duration,
 ) -> bool {
     let connected = || node.list_peers().iter().any(|p| p.node_id == lsp.node_id && p.is_connected);
     let mut pause = first_pause;
     loop {
-        let Some(attempt) = connect_alongside(node, lsp, persist, log::Level::Debug) else { return false };
+        let Some(attempt) = connect_alongside(node, lsp, persist, log::Level::Debug) else {
+            return false;
+        };
         if attempt.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
             log::info!("the LSP {} did not answer in time", lsp.node_id);
             return false;

@@ -115,9 +115,9 @@ impl From<NodeError> for WalletError {
         match e {
             NodeError::AlreadyRunning => WalletError::AlreadyRunning,
             NodeError::NotRunning => WalletError::NotRunning,
-            NodeError::InsufficientFunds => {
-                WalletError::InsufficientFunds("the balance does not cover the amount and fees".into())
-            }
+            NodeError::InsufficientFunds => WalletError::InsufficientFunds(
+                "the balance does not cover the amount and fees".into(),
+            ),
             NodeError::InvalidInvoice => WalletError::InvalidInvoice(e.to_string()),
             NodeError::InvalidAddress => WalletError::InvalidAddress(e.to_string()),
             NodeError::InvalidAmount => WalletError::InvalidAmount(e.to_string()),

@@ -85,8 +85,13 @@ fn kind_code(k: PaymentKind) -> i64 {
     }
 }
 
-fn from_codes(direction: i64, status: i64, kind: i64) -> (PaymentDirection, PaymentStatus, PaymentKind) {
-    let direction = if direction == 0 { PaymentDirection::Inbound } else { PaymentDirection::Outbound };
+fn from_codes(
+    direction: i64,
+    status: i64,
+    kind: i64,
+) -> (PaymentDirection, PaymentStatus, PaymentKind) {
+    let direction =
+        if direction == 0 { PaymentDirection::Inbound } else { PaymentDirection::Outbound };
     let status = match status {
         1 => PaymentStatus::Succeeded,
         2 => PaymentStatus::Failed,
@@ -139,22 +144,34 @@ const SCHEMA: &str = "
 impl History {
     /// Opens the history in `storage_dir`.
     pub(crate) fn open(storage_dir: &Path) -> Result<History, WalletError> {
-        std::fs::create_dir_all(storage_dir)
-            .map_err(|e| WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display())))?;
-        let conn = Connection::open(storage_dir.join(crate::store::DB_FILE)).map_err(storage_error)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(storage_error)?;
+        std::fs::create_dir_all(storage_dir).map_err(|e| {
+            WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display()))
+        })?;
+        let conn =
+            Connection::open(storage_dir.join(crate::store::DB_FILE)).map_err(storage_error)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(storage_error)?;
         conn.execute_batch(SCHEMA).map_err(storage_error)?;
         Ok(History { conn })
     }
 
     /// Inserts or updates a payment as the node reports it. The creation time is kept from the
     /// first sighting; request and quote are kept unless given.
-    pub(crate) fn upsert(&self, p: &PaymentInfo, request: Option<&str>, quote: Option<&str>) -> Result<(), WalletError> {
+    pub(crate) fn upsert(
+        &self,
+        p: &PaymentInfo,
+        request: Option<&str>,
+        quote: Option<&str>,
+    ) -> Result<(), WalletError> {
         upsert_on(&self.conn, p, request, quote)
     }
 
     /// Records a send attempt; returns its number.
-    pub(crate) fn add_attempt(&self, payment_id: &str, fee_cap_msat: u64) -> Result<u32, WalletError> {
+    pub(crate) fn add_attempt(
+        &self,
+        payment_id: &str,
+        fee_cap_msat: u64,
+    ) -> Result<u32, WalletError> {
         let next: i64 = self
             .conn
             .query_row(
@@ -174,7 +191,11 @@ impl History {
     }
 
     /// Sets the outcome of the latest attempt of a payment.
-    pub(crate) fn finish_attempt(&self, payment_id: &str, outcome: &str) -> Result<(), WalletError> {
+    pub(crate) fn finish_attempt(
+        &self,
+        payment_id: &str,
+        outcome: &str,
+    ) -> Result<(), WalletError> {
         self.conn
             .execute(
                 "UPDATE send_attempts SET outcome = ?2 WHERE payment_id = ?1 AND attempt =
@@ -209,7 +230,10 @@ impl History {
 
     /// One page, newest first, after `cursor`.
     pub(crate) fn page(
-        &self, filter: &PaymentFilter, cursor: Option<&str>, limit: u32,
+        &self,
+        filter: &PaymentFilter,
+        cursor: Option<&str>,
+        limit: u32,
     ) -> Result<PaymentPage, WalletError> {
         let limit = limit.clamp(1, 500);
         let mut clauses: Vec<String> = Vec::new();
@@ -240,7 +264,11 @@ impl History {
             clauses.push("(created_at, id) < (?, ?)".into());
             args.extend([Value::Integer(at), Value::Text(id)]);
         }
-        let where_clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+        let where_clause = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
         let sql = format!(
             "SELECT id, created_at, updated_at, direction, status, kind, amount_msat, fee_msat, payment_hash, txid, request
              FROM payments {where_clause} ORDER BY created_at DESC, id DESC LIMIT {}",
@@ -292,14 +320,20 @@ impl History {
     /// The newest `updated_at` recorded (for reconciling with the node from there on).
     pub(crate) fn last_update(&self) -> Result<u64, WalletError> {
         self.conn
-            .query_row("SELECT COALESCE(MAX(updated_at), 0) FROM payments", [], |row| row.get::<_, i64>(0))
+            .query_row("SELECT COALESCE(MAX(updated_at), 0) FROM payments", [], |row| {
+                row.get::<_, i64>(0)
+            })
             .map(|v| v as u64)
             .map_err(storage_error)
     }
 }
 
 fn decode_cursor(cursor: &str) -> Result<(i64, String), WalletError> {
-    let bad = || WalletError::InvalidConfig(format!("{cursor:?} is not a history cursor; pass next_cursor back unchanged"));
+    let bad = || {
+        WalletError::InvalidConfig(format!(
+            "{cursor:?} is not a history cursor; pass next_cursor back unchanged"
+        ))
+    };
     let (at, id) = cursor.split_once(':').ok_or_else(bad)?;
     let at = at.parse::<i64>().map_err(|_| bad())?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -308,7 +342,12 @@ fn decode_cursor(cursor: &str) -> Result<(i64, String), WalletError> {
     Ok((at, id.to_string()))
 }
 
-fn upsert_on(conn: &Connection, p: &PaymentInfo, request: Option<&str>, quote: Option<&str>) -> Result<(), WalletError> {
+fn upsert_on(
+    conn: &Connection,
+    p: &PaymentInfo,
+    request: Option<&str>,
+    quote: Option<&str>,
+) -> Result<(), WalletError> {
     conn.prepare_cached(
         "INSERT INTO payments (id, created_at, updated_at, direction, status, kind, amount_msat,
                                fee_msat, payment_hash, txid, request, quote)

@@ -35,9 +35,9 @@ impl StorageLock {
             .map_err(|e| WalletError::Storage(format!("cannot open {}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => Ok(StorageLock { _file: file, path }),
-            Err(TryLockError::WouldBlock) => Err(WalletError::StorageLocked {
-                storage_dir: storage_dir.display().to_string(),
-            }),
+            Err(TryLockError::WouldBlock) => {
+                Err(WalletError::StorageLocked { storage_dir: storage_dir.display().to_string() })
+            }
             Err(TryLockError::Error(e)) => {
                 Err(WalletError::Storage(format!("cannot lock {}: {e}", path.display())))
             }

@@ -114,12 +114,21 @@ impl LogWriter for LdkLogForwarder {
 
 /// Re-emits one LDK record (from ldk-node or from the wake engine's own LDK stack) through the
 /// `log` facade: preimages redacted, expected errors downgraded.
-pub(crate) fn forward_ldk_record(level: log::Level, module_path: &str, line: u32, args: &dyn std::fmt::Display) {
+pub(crate) fn forward_ldk_record(
+    level: log::Level,
+    module_path: &str,
+    line: u32,
+    args: &dyn std::fmt::Display,
+) {
     if level > log::max_level() {
         return;
     }
     let message = redact_preimages(&args.to_string());
-    let level = if level == log::Level::Error && is_offer_refresh_before_connect(&message) { log::Level::Info } else { level };
+    let level = if level == log::Level::Error && is_offer_refresh_before_connect(&message) {
+        log::Level::Info
+    } else {
+        level
+    };
     log::logger().log(
         &log::Record::builder()
             .level(level)
@@ -173,16 +182,23 @@ mod tests {
 
     #[test]
     fn only_the_early_offer_refresh_is_downgraded() {
-        assert!(super::is_offer_refresh_before_connect("Failed to create blinded paths when requesting async receive offer paths"));
-        assert!(super::is_offer_refresh_before_connect("Failed to create blinded paths for OfferPathsRequest message"));
-        assert!(!super::is_offer_refresh_before_connect("Failed to create blinded paths for an offer"));
+        assert!(super::is_offer_refresh_before_connect(
+            "Failed to create blinded paths when requesting async receive offer paths"
+        ));
+        assert!(super::is_offer_refresh_before_connect(
+            "Failed to create blinded paths for OfferPathsRequest message"
+        ));
+        assert!(!super::is_offer_refresh_before_connect(
+            "Failed to create blinded paths for an offer"
+        ));
     }
 
     #[test]
     fn preimages_never_reach_the_log() {
         let hash = "b6734c92a78ffa45b790a11e35e36f90d106896873926c70851092f3ed5c6f68";
         let preimage = "3f7d1e70ea3caf153cff56e548697071ab673e5c530c4919dc556cc2fa4a9f82";
-        let line = format!("Claiming inbound HTLC id 0 with payment hash {hash} with preimage {preimage}");
+        let line =
+            format!("Claiming inbound HTLC id 0 with payment hash {hash} with preimage {preimage}");
         let redacted = redact_preimages(&line);
         assert!(!redacted.contains(preimage), "{redacted}");
         assert!(redacted.contains(hash), "hashes are not secrets");

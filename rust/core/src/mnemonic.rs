@@ -36,7 +36,9 @@ pub fn parse_mnemonic(phrase: &str) -> Result<Mnemonic, MnemonicError> {
     }
     Mnemonic::parse_in_normalized(Language::English, &normalized.join(" ")).map_err(|e| match e {
         bip39::Error::BadWordCount(n) => MnemonicError::WrongWordCount { count: n as u32 },
-        bip39::Error::UnknownWord(index) => MnemonicError::UnknownWord { position: index as u32 + 1 },
+        bip39::Error::UnknownWord(index) => {
+            MnemonicError::UnknownWord { position: index as u32 + 1 }
+        }
         _ => MnemonicError::BadChecksum,
     })
 }

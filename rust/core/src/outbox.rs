@@ -22,8 +22,9 @@ pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS event_outbox (
 impl WalletDb {
     /// Keeps `event` for the app (once per event id).
     pub(crate) fn push_outbox(&self, event: &WalletEvent) -> Result<(), WalletError> {
-        let json = serde_json::to_string(event)
-            .map_err(|e| WalletError::Storage(format!("cannot encode an event for the app: {e}")))?;
+        let json = serde_json::to_string(event).map_err(|e| {
+            WalletError::Storage(format!("cannot encode an event for the app: {e}"))
+        })?;
         self.conn
             .execute(
                 "INSERT OR IGNORE INTO event_outbox (id, event, created_at) VALUES (?1, ?2, ?3)",
@@ -36,7 +37,10 @@ impl WalletDb {
     /// The kept events, oldest first. A row that cannot be read (written by a newer version)
     /// is skipped and stays.
     pub(crate) fn outbox(&self) -> Result<Vec<WalletEvent>, WalletError> {
-        let mut stmt = self.conn.prepare_cached("SELECT event FROM event_outbox ORDER BY seq").map_err(storage_error)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT event FROM event_outbox ORDER BY seq")
+            .map_err(storage_error)?;
         let rows = stmt.query_map([], |row| row.get::<_, String>(0)).map_err(storage_error)?;
         let mut events = Vec::new();
         for row in rows {
@@ -77,7 +81,11 @@ mod tests {
     fn received(id: &str) -> WalletEvent {
         WalletEvent {
             id: format!("payment-received:{id}"),
-            kind: WalletEventKind::PaymentReceived { payment_id: id.into(), payment_hash: id.into(), amount_msat: 21_000 },
+            kind: WalletEventKind::PaymentReceived {
+                payment_id: id.into(),
+                payment_hash: id.into(),
+                amount_msat: 21_000,
+            },
         }
     }
 

@@ -81,7 +81,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 impl From<&PaymentDetails> for PaymentInfo {
     fn from(p: &PaymentDetails) -> Self {
         let (kind, payment_hash, txid, lsp_fee) = match &p.kind {
-            NodeKind::Onchain { txid, .. } => (PaymentKind::Onchain, None, Some(txid.to_string()), None),
+            NodeKind::Onchain { txid, .. } => {
+                (PaymentKind::Onchain, None, Some(txid.to_string()), None)
+            }
             NodeKind::Bolt11 { hash, .. } => (PaymentKind::Bolt11, Some(hex(&hash.0)), None, None),
             NodeKind::Bolt11Jit { hash, counterparty_skimmed_fee_msat, .. } => {
                 (PaymentKind::Bolt11Jit, Some(hex(&hash.0)), None, *counterparty_skimmed_fee_msat)
@@ -124,7 +126,10 @@ impl Wallet {
     /// One page of the wallet's payment history, newest first, filtered; pass the returned
     /// `next_cursor` to get the next page. Works whether or not the node runs.
     pub fn list_payments_page(
-        &self, filter: PaymentFilter, cursor: Option<String>, limit: u32,
+        &self,
+        filter: PaymentFilter,
+        cursor: Option<String>,
+        limit: u32,
     ) -> Result<PaymentPage, WalletError> {
         History::open(&self.inner.storage_dir())?.page(&filter, cursor.as_deref(), limit)
     }
@@ -137,7 +142,8 @@ impl Wallet {
     /// Every payment the node knows, newest first.
     pub fn list_payments(&self) -> Result<Vec<PaymentInfo>, WalletError> {
         let node = self.inner.node()?;
-        let mut payments: Vec<PaymentInfo> = node.list_payments().iter().map(PaymentInfo::from).collect();
+        let mut payments: Vec<PaymentInfo> =
+            node.list_payments().iter().map(PaymentInfo::from).collect();
         payments.sort_by(|a, b| b.updated_at_secs.cmp(&a.updated_at_secs).then(a.id.cmp(&b.id)));
         Ok(payments)
     }

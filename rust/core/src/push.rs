@@ -80,7 +80,12 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The exact message a registration signs.
 pub(crate) fn registration_message(
-    node_id: &str, app_name: &str, kind: &str, value: &str, timestamp: u64, nonce: &str,
+    node_id: &str,
+    app_name: &str,
+    kind: &str,
+    value: &str,
+    timestamp: u64,
+    nonce: &str,
 ) -> String {
     format!("doze-push-register|v1|{node_id}|{app_name}|{kind}|{value}|{timestamp}|{nonce}")
 }
@@ -93,7 +98,13 @@ const RECONNECT_PATIENCE: Duration = Duration::from_secs(3);
 /// drops the new one as a duplicate ("Network connection closed"): it tries again for a moment.
 fn reconnect(node: &Arc<ldk_node::Node>, lsp: &ParsedLsp) {
     let _ = node.disconnect(lsp.node_id);
-    if !connect_before(node, lsp, true, Instant::now() + RECONNECT_PATIENCE, Duration::from_millis(25)) {
+    if !connect_before(
+        node,
+        lsp,
+        true,
+        Instant::now() + RECONNECT_PATIENCE,
+        Duration::from_millis(25),
+    ) {
         log::warn!("could not reconnect to the LSP {}", lsp.node_id);
     }
 }
@@ -107,7 +118,9 @@ impl Wallet {
     /// that is payable while the phone is offline. The wallet must be running and have a
     /// channel with the LSP. Registering again replaces the target.
     pub async fn register_for_push(
-        &self, app_name: String, target: PushTarget,
+        &self,
+        app_name: String,
+        target: PushTarget,
     ) -> Result<PushRegistration, WalletError> {
         let lsp = self.inner.lsp.clone().ok_or(WalletError::NoLsp)?;
         let api_url = lsp.api_url.clone().ok_or_else(|| {
@@ -119,7 +132,8 @@ impl Wallet {
         let node = self.inner.node()?;
         let node_id = node.node_id().to_string();
         let (kind, value) = target.kind_and_value();
-        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let timestamp =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let nonce = rand::random::<[u8; 16]>().to_lower_hex_string();
         let message = registration_message(&node_id, &app_name, kind, value, timestamp, &nonce);
         let body = serde_json::json!({
@@ -146,8 +160,11 @@ impl Wallet {
             .await?
             .map_err(|e| WalletError::LspUnavailable(format!("cannot reach {url}: {e}")))?;
         if !status.is_success() {
-            let reason = serde_json::from_str::<ErrorResponse>(&text).map(|e| e.error).unwrap_or(text);
-            return Err(WalletError::PushRegistrationFailed(format!("the LSP answered {status}: {reason}")));
+            let reason =
+                serde_json::from_str::<ErrorResponse>(&text).map(|e| e.error).unwrap_or(text);
+            return Err(WalletError::PushRegistrationFailed(format!(
+                "the LSP answered {status}: {reason}"
+            )));
         }
         let answer: RegisterResponse = serde_json::from_str(&text).map_err(|e| {
             WalletError::PushRegistrationFailed(format!("unexpected answer from the LSP: {e}"))
@@ -160,9 +177,10 @@ impl Wallet {
         let paths_bytes = Vec::<u8>::from_hex(&answer.paths).map_err(|_| {
             WalletError::PushRegistrationFailed("the LSP sent paths that are not hex".into())
         })?;
-        let paths = <Vec<BlindedMessagePath> as Readable>::read(&mut &paths_bytes[..]).map_err(|_| {
-            WalletError::PushRegistrationFailed("the LSP sent paths that do not decode".into())
-        })?;
+        let paths =
+            <Vec<BlindedMessagePath> as Readable>::read(&mut &paths_bytes[..]).map_err(|_| {
+                WalletError::PushRegistrationFailed("the LSP sent paths that do not decode".into())
+            })?;
         node.bolt12_payment().set_paths_to_static_invoice_server(paths)?;
         // LDK builds the offer when a peer connects (or on a 60 s timer): reconnect now so the
         // offer is ready in a moment rather than a minute. (`connect` blocks: off this task.)

@@ -103,7 +103,9 @@ impl SendQuote {
 
 /// The fee cap for `amount_msat`: `limit` if given, else 1 % with a 10 sat floor.
 pub fn default_fee_cap(amount_msat: u64, limit: Option<u64>) -> u64 {
-    limit.unwrap_or_else(|| proportional(amount_msat, DEFAULT_FEE_PPM, 1_000_000).max(DEFAULT_FEE_FLOOR_MSAT))
+    limit.unwrap_or_else(|| {
+        proportional(amount_msat, DEFAULT_FEE_PPM, 1_000_000).max(DEFAULT_FEE_FLOOR_MSAT)
+    })
 }
 
 /// `amount * numerator / denominator` without overflow, rounded down.
@@ -132,7 +134,8 @@ struct Liquidity {
 }
 
 fn liquidity(channels: &[ChannelDetails]) -> Liquidity {
-    let limits: Vec<u64> = channels.iter().filter(|c| c.is_usable).map(|c| c.next_outbound_htlc_limit_msat).collect();
+    let limits: Vec<u64> =
+        channels.iter().filter(|c| c.is_usable).map(|c| c.next_outbound_htlc_limit_msat).collect();
     Liquidity {
         total_msat: limits.iter().sum(),
         largest_msat: limits.iter().copied().max().unwrap_or(0),
@@ -142,7 +145,8 @@ fn liquidity(channels: &[ChannelDetails]) -> Liquidity {
 
 fn request_amount(request: &PaymentRequest) -> Option<u64> {
     match request {
-        PaymentRequest::Bolt11 { amount_msat, .. } | PaymentRequest::Bolt12Offer { amount_msat, .. } => *amount_msat,
+        PaymentRequest::Bolt11 { amount_msat, .. }
+        | PaymentRequest::Bolt12Offer { amount_msat, .. } => *amount_msat,
         PaymentRequest::OnChain { amount_sat, .. } => amount_sat.map(|s| s.saturating_mul(1000)),
         PaymentRequest::Bolt12Refund { .. } | PaymentRequest::Keysend { .. } => None,
     }
@@ -158,7 +162,10 @@ fn accepts_split(request: &PaymentRequest) -> bool {
 }
 
 fn quote(
-    node: &Node, request: PaymentRequest, amount_msat: Option<u64>, fee_limit_msat: Option<u64>,
+    node: &Node,
+    request: PaymentRequest,
+    amount_msat: Option<u64>,
+    fee_limit_msat: Option<u64>,
     send_max: bool,
 ) -> Result<SendQuote, WalletError> {
     if let PaymentRequest::Bolt12Refund { .. } = request {
@@ -169,22 +176,39 @@ fn quote(
     let fixed = request_amount(&request);
     if let (Some(fixed), Some(given)) = (fixed, amount_msat) {
         if fixed != given && !send_max {
-            return Err(WalletError::InvalidAmount(format!("the request asks for {fixed} msat, not {given} msat")));
+            return Err(WalletError::InvalidAmount(format!(
+                "the request asks for {fixed} msat, not {given} msat"
+            )));
         }
     }
     if send_max && fixed.is_some() {
-        return Err(WalletError::InvalidAmount("this request has a fixed amount; send max needs an open amount".into()));
+        return Err(WalletError::InvalidAmount(
+            "this request has a fixed amount; send max needs an open amount".into(),
+        ));
     }
     if let PaymentRequest::OnChain { .. } = request {
         let available = node.list_balances().spendable_onchain_balance_sats * 1000;
         let amount = if send_max { available } else { fixed.or(amount_msat).unwrap_or(0) };
         let blocker = match (amount, send_max) {
             (0, false) => Some(SendBlocker::AmountRequired),
-            (a, false) if a > available => Some(SendBlocker::InsufficientBalance { needed_msat: a, available_msat: available }),
-            (0, true) => Some(SendBlocker::InsufficientBalance { needed_msat: 1, available_msat: 0 }),
+            (a, false) if a > available => {
+                Some(SendBlocker::InsufficientBalance { needed_msat: a, available_msat: available })
+            }
+            (0, true) => {
+                Some(SendBlocker::InsufficientBalance { needed_msat: 1, available_msat: 0 })
+            }
             _ => None,
         };
-        return Ok(SendQuote { request, amount_msat: amount, fee_cap_msat: 0, max_path_count: 1, recipient_accepts_split: false, blocker, max_sendable_msat: available, send_max });
+        return Ok(SendQuote {
+            request,
+            amount_msat: amount,
+            fee_cap_msat: 0,
+            max_path_count: 1,
+            recipient_accepts_split: false,
+            blocker,
+            max_sendable_msat: available,
+            send_max,
+        });
     }
 
     let split = accepts_split(&request);
@@ -195,20 +219,35 @@ fn quote(
     let fee_cap = default_fee_cap(amount, fee_limit_msat);
     let needed = amount.saturating_add(fee_cap);
     let blocker = if liquidity.usable_channels == 0 {
-        Some(SendBlocker::NoRoute { reason: "no usable channel yet: receive a payment first, or wait for a channel to open".into() })
+        Some(SendBlocker::NoRoute {
+            reason: "no usable channel yet: receive a payment first, or wait for a channel to open"
+                .into(),
+        })
     } else if amount == 0 && !send_max {
         Some(SendBlocker::AmountRequired)
     } else if send_max && amount == 0 {
         Some(SendBlocker::InsufficientBalance { needed_msat: fee_cap, available_msat: capacity })
     } else if needed > liquidity.total_msat {
-        Some(SendBlocker::InsufficientBalance { needed_msat: needed, available_msat: liquidity.total_msat })
+        Some(SendBlocker::InsufficientBalance {
+            needed_msat: needed,
+            available_msat: liquidity.total_msat,
+        })
     } else if !split && needed > liquidity.largest_msat {
         Some(SendBlocker::RecipientCannotSplit { largest_channel_msat: liquidity.largest_msat })
     } else {
         None
     };
     let max_path_count = if split { MAX_PATH_COUNT as u32 } else { 1 };
-    Ok(SendQuote { request, amount_msat: amount, fee_cap_msat: fee_cap, max_path_count, recipient_accepts_split: split, blocker, max_sendable_msat: max_sendable, send_max })
+    Ok(SendQuote {
+        request,
+        amount_msat: amount,
+        fee_cap_msat: fee_cap,
+        max_path_count,
+        recipient_accepts_split: split,
+        blocker,
+        max_sendable_msat: max_sendable,
+        send_max,
+    })
 }
 
 fn route_params(fee_cap_msat: u64, max_path_count: u32) -> RouteParametersConfig {
@@ -227,11 +266,18 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Sends one Lightning attempt for `amount_msat`; ldk-node's error if it could not start.
-fn send_lightning(node: &Node, request: &PaymentRequest, amount_msat: u64, fee_cap_msat: u64, paths: u32) -> Result<String, NodeError> {
+fn send_lightning(
+    node: &Node,
+    request: &PaymentRequest,
+    amount_msat: u64,
+    fee_cap_msat: u64,
+    paths: u32,
+) -> Result<String, NodeError> {
     let params = Some(route_params(fee_cap_msat, paths));
     let id = match request {
         PaymentRequest::Bolt11 { invoice, amount_msat: fixed, .. } => {
-            let invoice = Bolt11Invoice::from_str(invoice).map_err(|_| NodeError::InvalidInvoice)?;
+            let invoice =
+                Bolt11Invoice::from_str(invoice).map_err(|_| NodeError::InvalidInvoice)?;
             match fixed {
                 Some(_) => node.bolt11_payment().send(&invoice, params)?,
                 None => node.bolt11_payment().send_using_amount(&invoice, amount_msat, params)?,
@@ -241,14 +287,22 @@ fn send_lightning(node: &Node, request: &PaymentRequest, amount_msat: u64, fee_c
             let offer = Offer::from_str(offer).map_err(|_| NodeError::InvalidOffer)?;
             match fixed {
                 Some(_) => node.bolt12_payment().send(&offer, None, None, params)?,
-                None => node.bolt12_payment().send_using_amount(&offer, amount_msat, None, None, params)?,
+                None => node.bolt12_payment().send_using_amount(
+                    &offer,
+                    amount_msat,
+                    None,
+                    None,
+                    params,
+                )?,
             }
         }
         PaymentRequest::Keysend { node_id } => {
             let node_id = PublicKey::from_str(node_id).map_err(|_| NodeError::InvalidNodeId)?;
             node.spontaneous_payment().send(amount_msat, node_id, params)?
         }
-        PaymentRequest::OnChain { .. } | PaymentRequest::Bolt12Refund { .. } => return Err(NodeError::InvalidAmount),
+        PaymentRequest::OnChain { .. } | PaymentRequest::Bolt12Refund { .. } => {
+            return Err(NodeError::InvalidAmount)
+        }
     };
     Ok(hex(&id.0))
 }
@@ -267,8 +321,15 @@ fn record(inner: &Inner, node: &Node, id: &str, request: &PaymentRequest, quote:
     let result = History::open(&inner.storage_dir()).and_then(|history| {
         let details = node.list_payments_with_filter(|p| hex(&p.id.0) == id);
         if let Some(details) = details.first() {
-            let summary = format!("amount_msat={} fee_cap_msat={} max_path_count={} send_max={}", quote.amount_msat, quote.fee_cap_msat, quote.max_path_count, quote.send_max);
-            history.upsert(&PaymentInfo::from(details), Some(&request_text(request)), Some(&summary))?;
+            let summary = format!(
+                "amount_msat={} fee_cap_msat={} max_path_count={} send_max={}",
+                quote.amount_msat, quote.fee_cap_msat, quote.max_path_count, quote.send_max
+            );
+            history.upsert(
+                &PaymentInfo::from(details),
+                Some(&request_text(request)),
+                Some(&summary),
+            )?;
         }
         history.add_attempt(id, quote.fee_cap_msat).map(|_| ())
     });
@@ -282,7 +343,10 @@ impl Wallet {
     /// `amount_msat` for requests without an amount, `fee_limit_msat` to override the default
     /// fee cap (1 % with a 10 sat floor).
     pub fn prepare_send(
-        &self, input: &str, amount_msat: Option<u64>, fee_limit_msat: Option<u64>,
+        &self,
+        input: &str,
+        amount_msat: Option<u64>,
+        fee_limit_msat: Option<u64>,
     ) -> Result<SendQuote, WalletError> {
         let request = parse(input, self.inner.config.network)?;
         let node = self.inner.node()?;
@@ -291,7 +355,11 @@ impl Wallet {
 
     /// Prices sending everything the channels can carry to `input` (which must not fix an
     /// amount), routing fees included.
-    pub fn prepare_send_max(&self, input: &str, fee_limit_msat: Option<u64>) -> Result<SendQuote, WalletError> {
+    pub fn prepare_send_max(
+        &self,
+        input: &str,
+        fee_limit_msat: Option<u64>,
+    ) -> Result<SendQuote, WalletError> {
         let request = parse(input, self.inner.config.network)?;
         let node = self.inner.node()?;
         quote(&node, request, None, fee_limit_msat, true)
@@ -315,12 +383,24 @@ impl Wallet {
                 let txid = if quote.send_max {
                     node.onchain_payment().send_all_to_address(&address, true, None)?
                 } else {
-                    node.onchain_payment().send_to_address(&address, quote.amount_msat / 1000, None)?
+                    node.onchain_payment().send_to_address(
+                        &address,
+                        quote.amount_msat / 1000,
+                        None,
+                    )?
                 };
                 return Ok(txid.to_string());
             }
-            let id = if quote.send_max { send_max(&node, &quote)? } else {
-                send_lightning(&node, &quote.request, quote.amount_msat, quote.fee_cap_msat, quote.max_path_count)?
+            let id = if quote.send_max {
+                send_max(&node, &quote)?
+            } else {
+                send_lightning(
+                    &node,
+                    &quote.request,
+                    quote.amount_msat,
+                    quote.fee_cap_msat,
+                    quote.max_path_count,
+                )?
             };
             record(inner, &node, &id, &quote.request, &quote);
             Ok(id)
@@ -336,7 +416,8 @@ impl Wallet {
 fn send_max(node: &Node, quote: &SendQuote) -> Result<String, WalletError> {
     let channels = node.list_channels();
     let liquidity = liquidity(&channels);
-    let capacity = if quote.recipient_accepts_split { liquidity.total_msat } else { liquidity.largest_msat };
+    let capacity =
+        if quote.recipient_accepts_split { liquidity.total_msat } else { liquidity.largest_msat };
     let parts = if quote.recipient_accepts_split { liquidity.usable_channels as u64 } else { 1 };
     let base_fee = channels
         .iter()
@@ -351,7 +432,8 @@ fn send_max(node: &Node, quote: &SendQuote) -> Result<String, WalletError> {
             Ok(id) => return Ok(id),
             Err(NodeError::PaymentSendingFailed) => {
                 log::debug!("send max: no route for {amount} msat with {reserve} msat of fees, reserving more");
-                last_error = WalletError::PaymentFailed(format!("no route for {} sat", amount / 1000));
+                last_error =
+                    WalletError::PaymentFailed(format!("no route for {} sat", amount / 1000));
             }
             Err(e) => return Err(e.into()),
         }

@@ -26,13 +26,20 @@ impl Wallet {
     /// Creates a BOLT11 invoice for `amount_msat` (or any amount when `None`). Uses an existing
     /// channel when one can take the whole amount, otherwise asks the LSP for a JIT channel.
     pub async fn receive_bolt11(
-        &self, amount_msat: Option<u64>, description: String, expiry_secs: u32,
+        &self,
+        amount_msat: Option<u64>,
+        description: String,
+        expiry_secs: u32,
     ) -> Result<ReceiveInvoice, WalletError> {
         if amount_msat == Some(0) {
-            return Err(WalletError::InvalidAmount("ask for more than 0, or for any amount".into()));
+            return Err(WalletError::InvalidAmount(
+                "ask for more than 0, or for any amount".into(),
+            ));
         }
         if expiry_secs == 0 {
-            return Err(WalletError::InvalidAmount("an invoice must be valid for at least a second".into()));
+            return Err(WalletError::InvalidAmount(
+                "an invoice must be valid for at least a second".into(),
+            ));
         }
         let description = Description::new(description)
             .map(Bolt11InvoiceDescription::Direct)
@@ -58,9 +65,11 @@ impl Wallet {
                 (false, Some(amount)) => {
                     bolt11.receive_via_jit_channel(amount, &description, expiry_secs, None)?
                 }
-                (false, None) => {
-                    bolt11.receive_variable_amount_via_jit_channel(&description, expiry_secs, None)?
-                }
+                (false, None) => bolt11.receive_variable_amount_via_jit_channel(
+                    &description,
+                    expiry_secs,
+                    None,
+                )?,
             };
             let expires_at_secs = invoice.expires_at().map(|d| d.as_secs()).unwrap_or(u64::MAX);
             Ok(ReceiveInvoice {

@@ -44,9 +44,13 @@ impl WalletDb {
     /// The kept reply paths, oldest first (older ones are dropped).
     pub(crate) fn kept_releases(&self) -> Result<Vec<Vec<u8>>, WalletError> {
         let cutoff = now_secs().saturating_sub(RETENTION_SECS) as i64;
-        self.conn.execute("DELETE FROM held_releases WHERE announced_at < ?1", params![cutoff]).map_err(storage_error)?;
-        let mut stmt =
-            self.conn.prepare_cached("SELECT reply_path FROM held_releases ORDER BY announced_at").map_err(storage_error)?;
+        self.conn
+            .execute("DELETE FROM held_releases WHERE announced_at < ?1", params![cutoff])
+            .map_err(storage_error)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT reply_path FROM held_releases ORDER BY announced_at")
+            .map_err(storage_error)?;
         let rows = stmt.query_map([], |row| row.get::<_, Vec<u8>>(0)).map_err(storage_error)?;
         rows.collect::<Result<_, _>>().map_err(storage_error)
     }
@@ -55,7 +59,9 @@ impl WalletDb {
     /// cleanly).
     pub(crate) fn forget_releases(&self, sent: &[Vec<u8>]) -> Result<(), WalletError> {
         for reply_path in sent {
-            self.conn.execute("DELETE FROM held_releases WHERE reply_path = ?1", params![reply_path]).map_err(storage_error)?;
+            self.conn
+                .execute("DELETE FROM held_releases WHERE reply_path = ?1", params![reply_path])
+                .map_err(storage_error)?;
         }
         Ok(())
     }
@@ -73,7 +79,10 @@ mod tests {
         db.keep_release(b"path-2").expect("keep");
         db.keep_release(b"path-1").expect("kept once");
         let other = WalletDb::open(dir.path()).expect("db");
-        assert_eq!(other.kept_releases().expect("read"), vec![b"path-1".to_vec(), b"path-2".to_vec()]);
+        assert_eq!(
+            other.kept_releases().expect("read"),
+            vec![b"path-1".to_vec(), b"path-2".to_vec()]
+        );
         other.forget_releases(&[b"path-1".to_vec()]).expect("forget");
         assert_eq!(db.kept_releases().expect("read"), vec![b"path-2".to_vec()]);
     }

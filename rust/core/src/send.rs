@@ -19,7 +19,9 @@ const MAX_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;
 /// kind or format.
 fn from_parse_error(e: ParseError, not_this: fn(String) -> WalletError) -> WalletError {
     match e {
-        ParseError::WrongNetwork { expected, found } => WalletError::WrongNetwork { expected, found },
+        ParseError::WrongNetwork { expected, found } => {
+            WalletError::WrongNetwork { expected, found }
+        }
         ParseError::Expired { seconds_ago } => WalletError::InvoiceExpired { seconds_ago },
         ParseError::InvalidInvoice(m) => WalletError::InvalidInvoice(m),
         ParseError::InvalidAddress(m) => WalletError::InvalidAddress(m),
@@ -41,7 +43,9 @@ pub(crate) fn parse_bolt11(input: &str, network: Network) -> Result<Bolt11Invoic
 /// Parses an on-chain address or BIP21 URI (through [`parse`]) and checks it belongs to
 /// `network`.
 pub(crate) fn parse_address(input: &str, network: Network) -> Result<Address, WalletError> {
-    let address = match parse(input, network).map_err(|e| from_parse_error(e, WalletError::InvalidAddress))? {
+    let address = match parse(input, network)
+        .map_err(|e| from_parse_error(e, WalletError::InvalidAddress))?
+    {
         PaymentRequest::OnChain { address, .. } => address,
         PaymentRequest::Bolt11 { onchain_fallback: Some(address), .. }
         | PaymentRequest::Bolt12Offer { onchain_fallback: Some(address), .. } => address,
@@ -57,7 +61,9 @@ impl Wallet {
     /// must be left out (or equal) otherwise. Returns the payment id; the outcome arrives as
     /// a `PaymentSent` or `PaymentFailed` event.
     pub async fn pay_bolt11(
-        &self, invoice: &str, amount_msat: Option<u64>,
+        &self,
+        invoice: &str,
+        amount_msat: Option<u64>,
     ) -> Result<String, WalletError> {
         let invoice = parse_bolt11(invoice, self.inner.config.network)?;
         if let Some(amount) = amount_msat {
@@ -96,7 +102,9 @@ impl Wallet {
     /// Sends `amount_sat` on-chain to `address`, or everything spendable when `None`.
     /// Returns the transaction id.
     pub async fn send_onchain(
-        &self, address: &str, amount_sat: Option<u64>,
+        &self,
+        address: &str,
+        amount_sat: Option<u64>,
     ) -> Result<String, WalletError> {
         let address = parse_address(address, self.inner.config.network)?;
         if amount_sat == Some(0) {

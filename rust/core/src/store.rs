@@ -58,9 +58,8 @@ impl WalletDb {
              );",
         )
         .map_err(storage_error)?;
-        conn.execute_batch(&[crate::outbox::SCHEMA, crate::releases::SCHEMA].concat()
-        )
-        .map_err(storage_error)?;
+        conn.execute_batch(&[crate::outbox::SCHEMA, crate::releases::SCHEMA].concat())
+            .map_err(storage_error)?;
         let cutoff = now_secs().saturating_sub(DELIVERED_RETENTION_SECS) as i64;
         conn.execute("DELETE FROM delivered_events WHERE delivered_at < ?1", params![cutoff])
             .map_err(storage_error)?;
@@ -114,7 +113,10 @@ impl WalletDb {
 
     /// Removes a setting.
     pub(crate) fn clear_setting(&self, key: &str) -> Result<(), WalletError> {
-        self.conn.execute("DELETE FROM settings WHERE key = ?1", params![key]).map(|_| ()).map_err(storage_error)
+        self.conn
+            .execute("DELETE FROM settings WHERE key = ?1", params![key])
+            .map(|_| ())
+            .map_err(storage_error)
     }
 
     /// Stores a setting.

@@ -107,17 +107,27 @@ fn refuse(reason: impl Into<String>) -> WalletError {
 /// Checks a push against the LSP's key, the time window and the replay store; returns its
 /// signature (the replay key).
 pub(crate) fn verify_push(
-    lsp: &ParsedLsp, payload: &[u8], headers: &HashMap<String, String>, db: &WalletDb,
+    lsp: &ParsedLsp,
+    payload: &[u8],
+    headers: &HashMap<String, String>,
+    db: &WalletDb,
 ) -> Result<String, WalletError> {
-    let timestamp = header(headers, "x-lsps5-timestamp").ok_or_else(|| refuse("no x-lsps5-timestamp header"))?;
-    let signature = header(headers, "x-lsps5-signature").ok_or_else(|| refuse("no x-lsps5-signature header"))?;
-    let sent_at = LSPSDateTime::from_str(timestamp).map_err(|_| refuse("x-lsps5-timestamp is not an RFC 3339 time"))?;
+    let timestamp = header(headers, "x-lsps5-timestamp")
+        .ok_or_else(|| refuse("no x-lsps5-timestamp header"))?;
+    let signature = header(headers, "x-lsps5-signature")
+        .ok_or_else(|| refuse("no x-lsps5-signature header"))?;
+    let sent_at = LSPSDateTime::from_str(timestamp)
+        .map_err(|_| refuse("x-lsps5-timestamp is not an RFC 3339 time"))?;
     let now = LSPSDateTime::new_from_duration_since_epoch(
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
     );
     let skew = now.duration_since(&sent_at);
     if skew > PUSH_WINDOW {
-        return Err(refuse(format!("expired: sent {} s away from now (window ±{} s)", skew.as_secs(), PUSH_WINDOW.as_secs())));
+        return Err(refuse(format!(
+            "expired: sent {} s away from now (window ±{} s)",
+            skew.as_secs(),
+            PUSH_WINDOW.as_secs()
+        )));
     }
     let notification: WebhookNotification = serde_json::from_slice(payload)
         .map_err(|e| refuse(format!("the body is not an LSPS5 notification ({e})")))?;
@@ -142,23 +152,34 @@ impl Wallet {
     /// receives whatever the LSP holds for this wallet and stops. Returns at the deadline at
     /// the latest, plus the time a clean stop takes.
     pub async fn handle_push(
-        &self, payload: Vec<u8>, headers: HashMap<String, String>, deadline: Duration,
+        &self,
+        payload: Vec<u8>,
+        headers: HashMap<String, String>,
+        deadline: Duration,
     ) -> Result<WakeOutcome, WalletError> {
         let called = Instant::now();
         let runtime = self.runtime_handle()?;
-        self.blocking(move |inner| wake(inner, runtime, &payload, &headers, called, called + deadline)).await
+        self.blocking(move |inner| {
+            wake(inner, runtime, &payload, &headers, called, called + deadline)
+        })
+        .await
     }
 }
 
 fn wake(
-    inner: &Inner, runtime: tokio::runtime::Handle, payload: &[u8], headers: &HashMap<String, String>,
-    called: Instant, deadline: Instant,
+    inner: &Inner,
+    runtime: tokio::runtime::Handle,
+    payload: &[u8],
+    headers: &HashMap<String, String>,
+    called: Instant,
+    deadline: Instant,
 ) -> Result<WakeOutcome, WalletError> {
     let lsp = inner.lsp.clone().ok_or(WalletError::NoLsp)?;
     let storage_dir = inner.storage_dir();
     let db = WalletDb::open(&storage_dir)?;
     let signature = verify_push(&lsp, payload, headers, &db)?;
-    let mut timings = WakeTimings { verified_ms: ms_since(called, Instant::now()), ..WakeTimings::default() };
+    let mut timings =
+        WakeTimings { verified_ms: ms_since(called, Instant::now()), ..WakeTimings::default() };
     let push_key = format!("push:{}", signature.get(..32).unwrap_or(&signature));
 
     let app_holds = |timings: WakeTimings| WakeOutcome {
@@ -189,7 +210,8 @@ fn wake(
             ChainSource::Electrum { .. } => None,
         },
     };
-    let engine = WakeEngine::open(&config, lsp, db, inner.listener(), Arc::clone(&milestones), runtime)?;
+    let engine =
+        WakeEngine::open(&config, lsp, db, inner.listener(), Arc::clone(&milestones), runtime)?;
     timings.node_started_ms = Some(ms_since(called, Instant::now()));
     let result = engine.run(deadline);
     drop(engine);
@@ -217,9 +239,24 @@ fn wake(
     if let Some(why) = &run.left_to_app {
         log::info!("wake: left to the app: {why}");
     }
-    let dedup_key = run.payments.first().map(|p| format!("payment-received:{}", p.payment_id)).unwrap_or(push_key);
-    log::info!("wake ended: {:?} after {} ms ({} payments)", run.ended, timings.total_ms, run.payments.len());
-    Ok(WakeOutcome { ended: run.ended, payments: run.payments, notification_text, dedup_key, timings })
+    let dedup_key = run
+        .payments
+        .first()
+        .map(|p| format!("payment-received:{}", p.payment_id))
+        .unwrap_or(push_key);
+    log::info!(
+        "wake ended: {:?} after {} ms ({} payments)",
+        run.ended,
+        timings.total_ms,
+        run.payments.len()
+    );
+    Ok(WakeOutcome {
+        ended: run.ended,
+        payments: run.payments,
+        notification_text,
+        dedup_key,
+        timings,
+    })
 }
 
 fn group_thousands(n: u64) -> String {

@@ -70,18 +70,36 @@ pub(crate) enum WakeStep {
 }
 
 /// The next step of a wake at `now`, connected to the LSP since `connected_at`.
-pub(crate) fn next_step(progress: &WakeProgress, connected_at: Instant, now: Instant, deadline: Instant) -> WakeStep {
-    let unfinished = progress.leftovers.union(&progress.claiming).filter(|h| !progress.finished.contains(*h)).count();
-    let waiting_for_something = progress.released > 0 || !progress.leftovers.is_empty() || !progress.claiming.is_empty();
+pub(crate) fn next_step(
+    progress: &WakeProgress,
+    connected_at: Instant,
+    now: Instant,
+    deadline: Instant,
+) -> WakeStep {
+    let unfinished = progress
+        .leftovers
+        .union(&progress.claiming)
+        .filter(|h| !progress.finished.contains(*h))
+        .count();
+    let waiting_for_something =
+        progress.released > 0 || !progress.leftovers.is_empty() || !progress.claiming.is_empty();
     // After a kill, one more HTLC than released may come: wait for it, or for the window.
     let maybe_more = progress.resent.max(usize::from(progress.after_a_kill));
-    let window_from = if progress.after_a_kill { progress.last_release_at.max(progress.connected_at) } else { progress.last_release_at };
+    let window_from = if progress.after_a_kill {
+        progress.last_release_at.max(progress.connected_at)
+    } else {
+        progress.last_release_at
+    };
     let window_end = window_from.map(|at| at + ARRIVAL_WINDOW);
     let arrived = progress.arrived_htlcs;
     let answered = arrived >= progress.released + maybe_more
         || ((arrived > 0 || progress.released == 0) && window_end.is_none_or(|end| now >= end));
     if waiting_for_something && unfinished == 0 && answered {
-        return WakeStep::Stop(if progress.received > 0 { WakeEnd::Paid } else { WakeEnd::NothingPending });
+        return WakeStep::Stop(if progress.received > 0 {
+            WakeEnd::Paid
+        } else {
+            WakeEnd::NothingPending
+        });
     }
     if now >= deadline {
         return WakeStep::Stop(WakeEnd::Deadline);
@@ -94,7 +112,11 @@ pub(crate) fn next_step(progress: &WakeProgress, connected_at: Instant, now: Ins
         return WakeStep::WaitUntil(idle_until.min(deadline));
     }
     match window_end {
-        Some(end) if unfinished == 0 && (arrived > 0 || progress.released == 0) && end < deadline => WakeStep::WaitUntil(end),
+        Some(end)
+            if unfinished == 0 && (arrived > 0 || progress.released == 0) && end < deadline =>
+        {
+            WakeStep::WaitUntil(end)
+        }
         _ => WakeStep::WaitUntil(deadline),
     }
 }
@@ -108,9 +130,18 @@ mod tests {
     }
 
     /// `released` at `t0`; every new payment claimed arrived as one HTLC.
-    fn progress(released: usize, leftovers: &[u8], claiming: &[u8], finished: &[u8], received: usize, t0: Instant) -> WakeProgress {
-        let (leftovers, claiming, finished) = (hashes(leftovers), hashes(claiming), hashes(finished));
-        let arrived_htlcs = claiming.difference(&leftovers).filter(|h| finished.contains(*h)).count();
+    fn progress(
+        released: usize,
+        leftovers: &[u8],
+        claiming: &[u8],
+        finished: &[u8],
+        received: usize,
+        t0: Instant,
+    ) -> WakeProgress {
+        let (leftovers, claiming, finished) =
+            (hashes(leftovers), hashes(claiming), hashes(finished));
+        let arrived_htlcs =
+            claiming.difference(&leftovers).filter(|h| finished.contains(*h)).count();
         WakeProgress {
             released,
             resent: 0,
@@ -131,14 +162,29 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         let later = t0 + IDLE_WINDOW * 3;
         // Released; the HTLC is still on its way.
-        assert_eq!(next_step(&progress(1, &[], &[], &[], 0, t0), t0, later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(1, &[], &[], &[], 0, t0), t0, deadline, deadline), WakeStep::Stop(WakeEnd::Deadline));
+        assert_eq!(
+            next_step(&progress(1, &[], &[], &[], 0, t0), t0, later, deadline),
+            WakeStep::WaitUntil(deadline)
+        );
+        assert_eq!(
+            next_step(&progress(1, &[], &[], &[], 0, t0), t0, deadline, deadline),
+            WakeStep::Stop(WakeEnd::Deadline)
+        );
         // Arrived, being claimed: not yet.
-        assert_eq!(next_step(&progress(1, &[], &[1], &[], 0, t0), t0, later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(1, &[], &[1], &[1], 1, t0), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(
+            next_step(&progress(1, &[], &[1], &[], 0, t0), t0, later, deadline),
+            WakeStep::WaitUntil(deadline)
+        );
+        assert_eq!(
+            next_step(&progress(1, &[], &[1], &[1], 1, t0), t0, later, deadline),
+            WakeStep::Stop(WakeEnd::Paid)
+        );
         // Two released, one paid: wait for the second, for the arrival window (an announcement
         // can come twice).
-        assert_eq!(next_step(&progress(2, &[], &[1], &[1], 1, t0), t0, t0, deadline), WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW));
+        assert_eq!(
+            next_step(&progress(2, &[], &[1], &[1], 1, t0), t0, t0, deadline),
+            WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW)
+        );
     }
 
     #[test]
@@ -147,7 +193,10 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         let idle = progress(0, &[], &[], &[], 0, t0);
         assert_eq!(next_step(&idle, t0, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
-        assert_eq!(next_step(&idle, t0, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
+        assert_eq!(
+            next_step(&idle, t0, t0 + IDLE_WINDOW, deadline),
+            WakeStep::Stop(WakeEnd::NothingPending)
+        );
         // A short deadline wins over the idle window.
         let short = t0 + Duration::from_secs(1);
         assert_eq!(next_step(&idle, t0, t0, short), WakeStep::WaitUntil(short));
@@ -160,14 +209,29 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         let later = t0 + IDLE_WINDOW * 2;
         // Only the leftover: its claim completing ends the wake.
-        assert_eq!(next_step(&progress(0, &[1], &[], &[], 0, t0), t0, later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(0, &[1], &[1], &[1], 1, t0), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(
+            next_step(&progress(0, &[1], &[], &[], 0, t0), t0, later, deadline),
+            WakeStep::WaitUntil(deadline)
+        );
+        assert_eq!(
+            next_step(&progress(0, &[1], &[1], &[1], 1, t0), t0, later, deadline),
+            WakeStep::Stop(WakeEnd::Paid)
+        );
         // The leftover and a new release: the leftover alone is not enough.
-        assert_eq!(next_step(&progress(1, &[1], &[1], &[1], 1, t0), t0, later, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(1, &[1], &[1, 2], &[1, 2], 2, t0), t0, later, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(
+            next_step(&progress(1, &[1], &[1], &[1], 1, t0), t0, later, deadline),
+            WakeStep::WaitUntil(deadline)
+        );
+        assert_eq!(
+            next_step(&progress(1, &[1], &[1, 2], &[1, 2], 2, t0), t0, later, deadline),
+            WakeStep::Stop(WakeEnd::Paid)
+        );
         // A leftover the killed wake had already recorded: its replayed claim ends the wake, with
         // nothing new to show.
-        assert_eq!(next_step(&progress(0, &[1], &[], &[1], 0, t0), t0, t0, deadline), WakeStep::Stop(WakeEnd::NothingPending));
+        assert_eq!(
+            next_step(&progress(0, &[1], &[], &[1], 0, t0), t0, t0, deadline),
+            WakeStep::Stop(WakeEnd::NothingPending)
+        );
     }
 
     #[test]
@@ -176,11 +240,17 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         // LDK replayed the completion of an earlier payment (hash 9) just as we released a new
         // one: the wake waits for the new one.
-        assert_eq!(next_step(&progress(1, &[], &[], &[9], 0, t0), t0, t0, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(
+            next_step(&progress(1, &[], &[], &[9], 0, t0), t0, t0, deadline),
+            WakeStep::WaitUntil(deadline)
+        );
         // With nothing released, a replay alone ends after the idle window as NothingPending.
         let replayed = progress(0, &[], &[], &[9], 0, t0);
         assert_eq!(next_step(&replayed, t0, t0, deadline), WakeStep::WaitUntil(t0 + IDLE_WINDOW));
-        assert_eq!(next_step(&replayed, t0, t0 + IDLE_WINDOW, deadline), WakeStep::Stop(WakeEnd::NothingPending));
+        assert_eq!(
+            next_step(&replayed, t0, t0 + IDLE_WINDOW, deadline),
+            WakeStep::Stop(WakeEnd::NothingPending)
+        );
     }
 
     #[test]
@@ -189,21 +259,39 @@ mod tests {
         let deadline = t0 + Duration::from_secs(25);
         // An HTLC the LSP re-sent on reconnection (released by an earlier wake): nothing
         // released now, but it is being claimed, so the idle window does not end the wake.
-        assert_eq!(next_step(&progress(0, &[], &[1], &[], 0, t0), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
-        assert_eq!(next_step(&progress(0, &[], &[1], &[1], 1, t0), t0, t0 + IDLE_WINDOW * 2, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(
+            next_step(&progress(0, &[], &[1], &[], 0, t0), t0, t0 + IDLE_WINDOW * 2, deadline),
+            WakeStep::WaitUntil(deadline)
+        );
+        assert_eq!(
+            next_step(&progress(0, &[], &[1], &[1], 1, t0), t0, t0 + IDLE_WINDOW * 2, deadline),
+            WakeStep::Stop(WakeEnd::Paid)
+        );
     }
 
     #[test]
     fn an_earlier_wakes_release_sent_again_may_free_one_more_htlc() {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(25);
-        let resent = |claiming: &[u8], finished: &[u8], received| WakeProgress { resent: 1, ..progress(1, &[], claiming, finished, received, t0) };
+        let resent = |claiming: &[u8], finished: &[u8], received| WakeProgress {
+            resent: 1,
+            ..progress(1, &[], claiming, finished, received, t0)
+        };
         // The earlier payment's HTLC arrived first: it may not answer this wake's release.
-        assert_eq!(next_step(&resent(&[1], &[1], 1), t0, t0, deadline), WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW));
+        assert_eq!(
+            next_step(&resent(&[1], &[1], 1), t0, t0, deadline),
+            WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW)
+        );
         // Both arrived: done at once.
-        assert_eq!(next_step(&resent(&[1, 2], &[1, 2], 2), t0, t0, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(
+            next_step(&resent(&[1, 2], &[1, 2], 2), t0, t0, deadline),
+            WakeStep::Stop(WakeEnd::Paid)
+        );
         // The release sent again freed nothing (that HTLC had gone already): done after the window.
-        assert_eq!(next_step(&resent(&[1], &[1], 1), t0, t0 + ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(
+            next_step(&resent(&[1], &[1], 1), t0, t0 + ARRIVAL_WINDOW, deadline),
+            WakeStep::Stop(WakeEnd::Paid)
+        );
     }
 
     #[test]
@@ -216,9 +304,15 @@ mod tests {
         // An announcement that came twice: one HTLC, then the window.
         let twice = progress(2, &[], &[1], &[1], 1, t0);
         assert_eq!(next_step(&twice, t0, t0, deadline), WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW));
-        assert_eq!(next_step(&twice, t0, t0 + ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(
+            next_step(&twice, t0, t0 + ARRIVAL_WINDOW, deadline),
+            WakeStep::Stop(WakeEnd::Paid)
+        );
         // Released and nothing arrived: only the payment or the deadline ends the wake.
-        assert_eq!(next_step(&progress(2, &[], &[], &[], 0, t0), t0, t0 + ARRIVAL_WINDOW * 2, deadline), WakeStep::WaitUntil(deadline));
+        assert_eq!(
+            next_step(&progress(2, &[], &[], &[], 0, t0), t0, t0 + ARRIVAL_WINDOW * 2, deadline),
+            WakeStep::WaitUntil(deadline)
+        );
     }
 
     #[test]
@@ -229,9 +323,16 @@ mod tests {
         let early = WakeProgress { after_a_kill: true, ..progress(1, &[], &[1], &[1], 1, t0) };
         assert_eq!(next_step(&early, t0, t0, deadline), WakeStep::WaitUntil(t0 + ARRIVAL_WINDOW));
         // Its own arrives: done.
-        let both = WakeProgress { after_a_kill: true, arrived_htlcs: 2, ..progress(1, &[], &[1, 2], &[1, 2], 2, t0) };
+        let both = WakeProgress {
+            after_a_kill: true,
+            arrived_htlcs: 2,
+            ..progress(1, &[], &[1, 2], &[1, 2], 2, t0)
+        };
         assert_eq!(next_step(&both, t0, t0, deadline), WakeStep::Stop(WakeEnd::Paid));
         // Nothing more came: the window ends it.
-        assert_eq!(next_step(&early, t0, t0 + ARRIVAL_WINDOW, deadline), WakeStep::Stop(WakeEnd::Paid));
+        assert_eq!(
+            next_step(&early, t0, t0 + ARRIVAL_WINDOW, deadline),
+            WakeStep::Stop(WakeEnd::Paid)
+        );
     }
 }

@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ldk_node::bip39::Mnemonic;
-use ldk_node::config::{AnchorChannelsConfig, AsyncPaymentsRole, Config, EsploraSyncConfig, ElectrumSyncConfig, BackgroundSyncConfig};
+use ldk_node::config::{
+    AnchorChannelsConfig, AsyncPaymentsRole, BackgroundSyncConfig, Config, ElectrumSyncConfig,
+    EsploraSyncConfig,
+};
 use ldk_node::Node;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -19,10 +22,10 @@ use crate::config::{ChainSource, ParsedLsp, WalletConfig};
 use crate::connect::connect_alongside;
 use crate::error::WalletError;
 use crate::events::{from_node_event, EventListener, WalletEvent, WalletEventKind};
+use crate::history::History;
 use crate::lock::StorageLock;
 use crate::logging::LdkLogForwarder;
 use crate::mnemonic::parse_mnemonic;
-use crate::history::History;
 use crate::payments::reconcile;
 use crate::store::WalletDb;
 
@@ -87,7 +90,9 @@ impl Wallet {
     /// Creates (or restores: it is the same thing) a wallet from a recovery phrase the app
     /// holds. Checks the phrase and the configuration; touches neither disk nor network.
     pub fn new(
-        config: WalletConfig, mnemonic: &str, passphrase: Option<String>,
+        config: WalletConfig,
+        mnemonic: &str,
+        passphrase: Option<String>,
     ) -> Result<Wallet, WalletError> {
         let mnemonic = parse_mnemonic(mnemonic)?;
         let lsps = config.validate()?;
@@ -150,7 +155,8 @@ impl Wallet {
     /// Runs blocking node work on the wallet's runtime; the returned future can be awaited
     /// from any executor (a Swift/Kotlin one included).
     pub(crate) async fn blocking<R: Send + 'static>(
-        &self, work: impl FnOnce(&Inner) -> Result<R, WalletError> + Send + 'static,
+        &self,
+        work: impl FnOnce(&Inner) -> Result<R, WalletError> + Send + 'static,
     ) -> Result<R, WalletError> {
         let inner = Arc::clone(&self.inner);
         let handle = self.runtime_handle()?;
@@ -234,9 +240,14 @@ impl Inner {
         for lsp in &self.additional_lsps {
             connect_alongside(&node, lsp, true, log::Level::Warn);
         }
-        if let Some(done) = self.lsp.as_ref().and_then(|lsp| connect_alongside(&node, lsp, true, log::Level::Warn)) {
+        if let Some(done) =
+            self.lsp.as_ref().and_then(|lsp| connect_alongside(&node, lsp, true, log::Level::Warn))
+        {
             if done.recv_timeout(PRIMARY_LSP_CONNECT_WAIT).is_err() {
-                log::warn!("the LSP did not answer within {} s; starting without it", PRIMARY_LSP_CONNECT_WAIT.as_secs());
+                log::warn!(
+                    "the LSP did not answer within {} s; starting without it",
+                    PRIMARY_LSP_CONNECT_WAIT.as_secs()
+                );
             }
         }
         if !self.config.background_sync {
@@ -252,10 +263,21 @@ impl Inner {
             let (done, finished) = std::sync::mpsc::channel();
             let db = WalletDb::open(&self.storage_dir());
             let history = History::open(&self.storage_dir());
-            let task = runtime.spawn(pump_events(Arc::clone(&node), listener, db, history, Arc::clone(&shutdown), done));
+            let task = runtime.spawn(pump_events(
+                Arc::clone(&node),
+                listener,
+                db,
+                history,
+                Arc::clone(&shutdown),
+                done,
+            ));
             EventPump { task, shutdown, finished }
         });
-        log::info!("wallet started in {} ms (node {})", started.elapsed().as_millis(), node.node_id());
+        log::info!(
+            "wallet started in {} ms (node {})",
+            started.elapsed().as_millis(),
+            node.node_id()
+        );
         *state = State::Running(Running { node: Arc::clone(&node), pump, _lock: storage_lock });
         Ok(())
     }
@@ -307,7 +329,9 @@ impl Inner {
             // return in time is cut off, and its event is delivered again on the next start.
             pump.shutdown.notify_one();
             if pump.finished.recv_timeout(PUMP_STOP_GRACE).is_err() {
-                log::warn!("the event listener did not return in time; its event will be redelivered");
+                log::warn!(
+                    "the event listener did not return in time; its event will be redelivered"
+                );
             }
             pump.task.abort();
         }
@@ -323,7 +347,13 @@ impl Inner {
         let listener = lock(&self.listener).clone();
         let notify = |kind: WalletEventKind| {
             if let Some(l) = &listener {
-                let id = format!("sync:{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+                let id = format!(
+                    "sync:{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or(0)
+                );
                 l.on_event(WalletEvent { id, kind });
             }
         };
@@ -351,7 +381,12 @@ impl Inner {
             // bumps of channels we did not fund; trust them for that. (Zero-conf trust goes
             // to the primary LSP only, through LSPS2.)
             config.anchor_channels_config = Some(AnchorChannelsConfig {
-                trusted_peers_no_reserve: self.lsp.iter().chain(&self.additional_lsps).map(|l| l.node_id).collect(),
+                trusted_peers_no_reserve: self
+                    .lsp
+                    .iter()
+                    .chain(&self.additional_lsps)
+                    .map(|l| l.node_id)
+                    .collect(),
                 ..AnchorChannelsConfig::default()
             });
         }
@@ -394,8 +429,11 @@ const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
 /// Delivers node events to the listener one at a time, marking each handled only after the
 /// listener returned, and skipping events the app was already given (ldk-node can replay them).
 async fn pump_events(
-    node: Arc<Node>, listener: Arc<dyn EventListener>, db: Result<WalletDb, WalletError>,
-    history: Result<History, WalletError>, shutdown: Arc<tokio::sync::Notify>,
+    node: Arc<Node>,
+    listener: Arc<dyn EventListener>,
+    db: Result<WalletDb, WalletError>,
+    history: Result<History, WalletError>,
+    shutdown: Arc<tokio::sync::Notify>,
     finished: std::sync::mpsc::Sender<()>,
 ) {
     let mut history = history.map_err(|e| log::warn!("payment history not kept: {e}")).ok();
@@ -440,8 +478,12 @@ async fn pump_events(
             if let (true, Some(history)) = (payment_event, history.as_mut()) {
                 // The history is current before the app hears of the payment.
                 let outcome = match &wallet_event.kind {
-                    WalletEventKind::PaymentSent { payment_id, .. } => Some((payment_id, "succeeded".to_string())),
-                    WalletEventKind::PaymentFailed { payment_id, reason, .. } => Some((payment_id, format!("failed: {reason}"))),
+                    WalletEventKind::PaymentSent { payment_id, .. } => {
+                        Some((payment_id, "succeeded".to_string()))
+                    }
+                    WalletEventKind::PaymentFailed { payment_id, reason, .. } => {
+                        Some((payment_id, format!("failed: {reason}")))
+                    }
                     _ => None,
                 };
                 let result = reconcile(&node, history).and_then(|()| match outcome {
@@ -453,15 +495,19 @@ async fn pump_events(
                 }
             }
             let id = wallet_event.id.clone();
-            let seen = db.as_ref().map(|db| db.was_delivered(&id)).transpose().unwrap_or_else(|e| {
-                log::warn!("{e}");
-                None
-            });
+            let seen =
+                db.as_ref().map(|db| db.was_delivered(&id)).transpose().unwrap_or_else(|e| {
+                    log::warn!("{e}");
+                    None
+                });
             if seen == Some(true) {
                 log::debug!("skipping event {id}: already delivered");
             } else {
                 let listener = Arc::clone(&listener);
-                if tokio::task::spawn_blocking(move || listener.on_event(wallet_event)).await.is_err() {
+                if tokio::task::spawn_blocking(move || listener.on_event(wallet_event))
+                    .await
+                    .is_err()
+                {
                     log::error!("the event listener panicked; the event will be delivered again");
                     return;
                 }
@@ -480,8 +526,12 @@ async fn pump_events(
 /// Rewrites the address book in `storage_dir` from `node`'s graph.
 fn refresh_address_book(storage_dir: &std::path::Path, node: &Node) {
     let started = Instant::now();
-    match AddressBook::open(storage_dir).and_then(|mut book| book.refresh_from_graph(&node.network_graph())) {
-        Ok(rows) => log::debug!("address book: {rows} nodes in {} ms", started.elapsed().as_millis()),
+    match AddressBook::open(storage_dir)
+        .and_then(|mut book| book.refresh_from_graph(&node.network_graph()))
+    {
+        Ok(rows) => {
+            log::debug!("address book: {rows} nodes in {} ms", started.elapsed().as_millis())
+        }
         Err(e) => log::warn!("address book not updated: {e}"),
     }
 }

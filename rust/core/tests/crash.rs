@@ -32,7 +32,8 @@ fn child_phone() {
     let rt = runtime();
     let wallet = Wallet::new(config, MNEMONIC, None).unwrap();
     rt.block_on(wallet.start()).unwrap();
-    let invoice = rt.block_on(wallet.receive_bolt11(Some(30_000_000), "killed".into(), 3600)).unwrap();
+    let invoice =
+        rt.block_on(wallet.receive_bolt11(Some(30_000_000), "killed".into(), 3600)).unwrap();
     println!("INVOICE {}", invoice.bolt11);
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
@@ -47,7 +48,11 @@ fn a_payment_received_by_a_killed_process_is_delivered_on_the_next_start() {
     let scene = Scene::new();
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_payment_received_by_a_killed_process_is_delivered_on_the_next_start", "--nocapture"])
+        .args([
+            "--exact",
+            "a_payment_received_by_a_killed_process_is_delivered_on_the_next_start",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .env("DOZE_STORAGE", dir.path())
         .env("DOZE_ESPLORA", scene.devnet.esplora_url())
@@ -70,8 +75,11 @@ fn a_payment_received_by_a_killed_process_is_delivered_on_the_next_start() {
 
     let rt = runtime();
     let (phone, recorder) = start_phone(&scene, dir.path(), &rt);
-    let event = recorder.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
-    let WalletEventKind::PaymentReceived { payment_hash, amount_msat, .. } = &event.kind else { unreachable!() };
+    let event = recorder
+        .wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
+    let WalletEventKind::PaymentReceived { payment_hash, amount_msat, .. } = &event.kind else {
+        unreachable!()
+    };
     assert_eq!(*amount_msat, 30_000_000);
     assert_eq!(event.id, format!("payment-received:{payment_hash}"), "stable id");
     rt.block_on(phone.stop()).unwrap();
@@ -83,7 +91,10 @@ fn a_payment_received_by_a_killed_process_is_delivered_on_the_next_start() {
     assert_eq!(wallet_payments.len(), 1);
     rt.block_on(again.sync()).unwrap();
     assert!(
-        !recorder.events().iter().any(|e| matches!(e.kind, WalletEventKind::PaymentReceived { .. })),
+        !recorder
+            .events()
+            .iter()
+            .any(|e| matches!(e.kind, WalletEventKind::PaymentReceived { .. })),
         "a handled event is not delivered twice"
     );
     rt.block_on(again.stop()).unwrap();

@@ -26,7 +26,12 @@ fn config(devnet: &Devnet, dir: &std::path::Path) -> WalletConfig {
     }
 }
 
-fn invoice(currency: Currency, amount_msat: Option<u64>, age: Duration, expiry: Duration) -> String {
+fn invoice(
+    currency: Currency,
+    amount_msat: Option<u64>,
+    age: Duration,
+    expiry: Duration,
+) -> String {
     let secp = Secp256k1::new();
     let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
     let mut builder = InvoiceBuilder::new(currency)
@@ -50,7 +55,10 @@ fn invoice(currency: Currency, amount_msat: Option<u64>, age: Duration, expiry: 
 #[test]
 fn recovery_phrases_are_checked_without_echoing_words() {
     let words: Vec<&str> = MNEMONIC.split(' ').collect();
-    assert_eq!(parse_mnemonic(&words[..11].join(" ")), Err(MnemonicError::WrongWordCount { count: 11 }));
+    assert_eq!(
+        parse_mnemonic(&words[..11].join(" ")),
+        Err(MnemonicError::WrongWordCount { count: 11 })
+    );
     let mut typo = words.clone();
     typo[4] = "abandonn";
     let err = parse_mnemonic(&typo.join(" ")).unwrap_err();
@@ -93,17 +101,28 @@ fn bad_configuration_is_named() {
         background_sync: false,
         additional_lsps: Vec::new(),
     };
-    assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("storage_dir")));
+    assert!(
+        matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("storage_dir"))
+    );
     cfg.storage_dir = "/tmp/doze-never-created".into();
-    cfg.lsp = Some(LspConfig { node_id: "not-a-key".into(), address: "127.0.0.1:9735".into(), token: None, api_url: None });
-    assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.node_id")));
+    cfg.lsp = Some(LspConfig {
+        node_id: "not-a-key".into(),
+        address: "127.0.0.1:9735".into(),
+        token: None,
+        api_url: None,
+    });
+    assert!(
+        matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.node_id"))
+    );
     cfg.lsp = Some(LspConfig {
         node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".into(),
         address: "nowhere".into(),
         token: None,
         api_url: None,
     });
-    assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.address")));
+    assert!(
+        matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.address"))
+    );
     let good = LspConfig {
         node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".into(),
         address: "127.0.0.1:9735".into(),
@@ -112,9 +131,13 @@ fn bad_configuration_is_named() {
     };
     cfg.lsp = Some(good.clone());
     cfg.additional_lsps = vec![LspConfig { address: "127.0.0.1:9736".into(), ..good.clone() }];
-    assert!(matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("listed twice")));
+    assert!(
+        matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("listed twice"))
+    );
     cfg.additional_lsps = vec![LspConfig { node_id: "02ab".into(), ..good }];
-    assert!(matches!(Wallet::new(cfg, MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("additional_lsps[0].node_id")));
+    assert!(
+        matches!(Wallet::new(cfg, MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("additional_lsps[0].node_id"))
+    );
 }
 
 #[test]
@@ -162,26 +185,54 @@ fn bad_payment_input_is_refused_before_anything_moves() {
     let mainnet = invoice(Currency::Bitcoin, Some(1_000), Duration::ZERO, hour);
     assert_eq!(
         pay(&mainnet, None),
-        Err(WalletError::WrongNetwork { expected: "regtest".into(), found: "bitcoin mainnet".into() })
+        Err(WalletError::WrongNetwork {
+            expected: "regtest".into(),
+            found: "bitcoin mainnet".into()
+        })
     );
     let expired = invoice(Currency::Regtest, Some(1_000), 2 * hour, Duration::from_secs(60));
-    assert!(matches!(pay(&expired, None), Err(WalletError::InvoiceExpired { seconds_ago }) if seconds_ago >= 7_000));
+    assert!(
+        matches!(pay(&expired, None), Err(WalletError::InvoiceExpired { seconds_ago }) if seconds_ago >= 7_000)
+    );
     let amountless = invoice(Currency::Regtest, None, Duration::ZERO, hour);
-    assert!(matches!(pay(&amountless, None), Err(WalletError::InvalidAmount(m)) if m.contains("no amount")));
-    assert!(matches!(pay(&amountless, Some(u64::MAX)), Err(WalletError::InvalidAmount(_))), "overflow");
+    assert!(
+        matches!(pay(&amountless, None), Err(WalletError::InvalidAmount(m)) if m.contains("no amount"))
+    );
+    assert!(
+        matches!(pay(&amountless, Some(u64::MAX)), Err(WalletError::InvalidAmount(_))),
+        "overflow"
+    );
     let fixed = invoice(Currency::Regtest, Some(5_000), Duration::ZERO, hour);
-    assert!(matches!(pay(&format!("LIGHTNING:{fixed}"), Some(6_000)), Err(WalletError::InvalidAmount(_))));
-    assert!(matches!(pay(&fixed, None), Err(WalletError::PaymentFailed(_))), "no channel: nothing to send over");
+    assert!(matches!(
+        pay(&format!("LIGHTNING:{fixed}"), Some(6_000)),
+        Err(WalletError::InvalidAmount(_))
+    ));
+    assert!(
+        matches!(pay(&fixed, None), Err(WalletError::PaymentFailed(_))),
+        "no channel: nothing to send over"
+    );
 
-    let send = |address: &str, amount: Option<u64>| rt.block_on(wallet.send_onchain(address, amount));
-    assert!(matches!(send("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Some(1_000)), Err(WalletError::WrongNetwork { found, .. }) if found == "bitcoin mainnet"));
+    let send =
+        |address: &str, amount: Option<u64>| rt.block_on(wallet.send_onchain(address, amount));
+    assert!(
+        matches!(send("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Some(1_000)), Err(WalletError::WrongNetwork { found, .. }) if found == "bitcoin mainnet")
+    );
     assert!(matches!(send("not an address", Some(1_000)), Err(WalletError::InvalidAddress(_))));
     let own = wallet.new_onchain_address().unwrap();
     assert!(matches!(send(&own, Some(0)), Err(WalletError::InvalidAmount(_))));
-    assert!(matches!(send(&format!("bitcoin:{own}?amount=1"), Some(1_000)), Err(WalletError::InsufficientFunds(_))));
+    assert!(matches!(
+        send(&format!("bitcoin:{own}?amount=1"), Some(1_000)),
+        Err(WalletError::InsufficientFunds(_))
+    ));
 
-    assert_eq!(rt.block_on(wallet.receive_bolt11(Some(1_000), "x".into(), 3600)), Err(WalletError::NoLsp));
-    assert!(matches!(rt.block_on(wallet.receive_bolt11(Some(0), "x".into(), 3600)), Err(WalletError::InvalidAmount(_))));
+    assert_eq!(
+        rt.block_on(wallet.receive_bolt11(Some(1_000), "x".into(), 3600)),
+        Err(WalletError::NoLsp)
+    );
+    assert!(matches!(
+        rt.block_on(wallet.receive_bolt11(Some(0), "x".into(), 3600)),
+        Err(WalletError::InvalidAmount(_))
+    ));
     // Only the one attempt that reached the node is in the history, as failed.
     let history = wallet.list_payments().unwrap();
     assert_eq!(history.len(), 1, "{history:?}");

@@ -20,7 +20,12 @@ fn key(byte: u8) -> (SecretKey, PublicKey) {
 }
 
 /// A signed BOLT11 invoice issued `age` ago, valid for `expiry`.
-fn invoice(currency: Currency, amount_msat: Option<u64>, age: Duration, expiry: Duration) -> String {
+fn invoice(
+    currency: Currency,
+    amount_msat: Option<u64>,
+    age: Duration,
+    expiry: Duration,
+) -> String {
     let secp = Secp256k1::new();
     let (secret, _) = key(7);
     let mut builder = InvoiceBuilder::new(currency)
@@ -34,7 +39,10 @@ fn invoice(currency: Currency, amount_msat: Option<u64>, age: Duration, expiry: 
     if let Some(amount) = amount_msat {
         builder = builder.amount_milli_satoshis(amount);
     }
-    builder.build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &secret)).expect("invoice").to_string()
+    builder
+        .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &secret))
+        .expect("invoice")
+        .to_string()
 }
 
 fn regtest_invoice(amount_msat: Option<u64>) -> String {
@@ -43,7 +51,8 @@ fn regtest_invoice(amount_msat: Option<u64>) -> String {
 
 /// A BOLT12 offer; `chains` empty means the BOLT12 default, mainnet.
 fn offer(chains: &[BtcNetwork], amount_msat: Option<u64>, expiry: Option<Duration>) -> String {
-    let mut builder = OfferBuilder::new(key(9).1).description("tea".into()).issuer("Tea Shop".into());
+    let mut builder =
+        OfferBuilder::new(key(9).1).description("tea".into()).issuer("Tea Shop".into());
     for chain in chains {
         builder = builder.chain(*chain);
     }
@@ -80,7 +89,12 @@ fn segwit_address(network: BtcNetwork) -> String {
 }
 
 fn onchain(address: &str) -> PaymentRequest {
-    PaymentRequest::OnChain { address: address.into(), amount_sat: None, label: None, message: None }
+    PaymentRequest::OnChain {
+        address: address.into(),
+        amount_sat: None,
+        label: None,
+        message: None,
+    }
 }
 
 fn wrong(expected: &str, found: &str) -> ParseError {
@@ -94,7 +108,14 @@ fn bolt11_with_amount() {
     let text = regtest_invoice(Some(150_000));
     let request = parse(&text, REGTEST).expect("parses");
     let PaymentRequest::Bolt11 {
-        invoice, amount_msat, description, payment_hash, payee_pubkey, expires_at_secs, supports_mpp, onchain_fallback,
+        invoice,
+        amount_msat,
+        description,
+        payment_hash,
+        payee_pubkey,
+        expires_at_secs,
+        supports_mpp,
+        onchain_fallback,
     } = request
     else {
         panic!("not bolt11: {request:?}")
@@ -105,7 +126,10 @@ fn bolt11_with_amount() {
     assert_eq!(payment_hash, sha256::Hash::hash(b"preimage").to_string());
     assert_eq!(payee_pubkey, key(7).1.to_string());
     let expected_expiry = now().as_secs() + HOUR.as_secs();
-    assert!(expires_at_secs.abs_diff(expected_expiry) <= 5, "{expires_at_secs} vs {expected_expiry}");
+    assert!(
+        expires_at_secs.abs_diff(expected_expiry) <= 5,
+        "{expires_at_secs} vs {expected_expiry}"
+    );
     assert!(supports_mpp);
     assert_eq!(onchain_fallback, None);
 }
@@ -119,7 +143,10 @@ fn bolt11_without_amount() {
 #[test]
 fn bolt11_on_mainnet_and_signet() {
     let main = invoice(Currency::Bitcoin, Some(1_000), Duration::ZERO, HOUR);
-    assert!(matches!(parse(&main, Network::Bitcoin), Ok(PaymentRequest::Bolt11 { amount_msat: Some(1_000), .. })));
+    assert!(matches!(
+        parse(&main, Network::Bitcoin),
+        Ok(PaymentRequest::Bolt11 { amount_msat: Some(1_000), .. })
+    ));
     let signet = invoice(Currency::Signet, None, Duration::ZERO, HOUR);
     assert!(matches!(parse(&signet, Network::Signet), Ok(PaymentRequest::Bolt11 { .. })));
     assert_eq!(parse(&signet, Network::Testnet), Err(wrong("testnet", "signet")));
@@ -129,7 +156,9 @@ fn bolt11_on_mainnet_and_signet() {
 fn bolt11_expired() {
     let text = invoice(Currency::Regtest, Some(1_000), 2 * HOUR, Duration::from_secs(60));
     match parse(&text, REGTEST) {
-        Err(ParseError::Expired { seconds_ago }) => assert!((7_000..7_300).contains(&seconds_ago), "{seconds_ago}"),
+        Err(ParseError::Expired { seconds_ago }) => {
+            assert!((7_000..7_300).contains(&seconds_ago), "{seconds_ago}")
+        }
         other => panic!("{other:?}"),
     }
     let err = parse(&text, REGTEST).expect_err("refused").to_string();
@@ -140,7 +169,10 @@ fn bolt11_expired() {
 fn bolt11_wrong_network() {
     let main = invoice(Currency::Bitcoin, Some(1_000), Duration::ZERO, HOUR);
     assert_eq!(parse(&main, REGTEST), Err(wrong("regtest", "bitcoin mainnet")));
-    assert_eq!(parse(&regtest_invoice(None), Network::Bitcoin), Err(wrong("bitcoin mainnet", "regtest")));
+    assert_eq!(
+        parse(&regtest_invoice(None), Network::Bitcoin),
+        Err(wrong("bitcoin mainnet", "regtest"))
+    );
     let err = parse(&main, REGTEST).expect_err("refused").to_string();
     assert_eq!(err, "this is for bitcoin mainnet, but the wallet is on regtest");
 }
@@ -163,7 +195,10 @@ fn bolt11_invalid() {
 fn bolt11_upper_case_as_in_qr_codes() {
     let text = regtest_invoice(Some(2_000));
     let request = parse(&format!("LIGHTNING:{}", text.to_uppercase()), REGTEST).expect("parses");
-    assert!(matches!(request, PaymentRequest::Bolt11 { ref invoice, .. } if *invoice == text), "canonical lower case");
+    assert!(
+        matches!(request, PaymentRequest::Bolt11 { ref invoice, .. } if *invoice == text),
+        "canonical lower case"
+    );
 }
 
 // --- BOLT12 ---
@@ -183,7 +218,10 @@ fn bolt12_offer() {
         })
     );
     let amountless = offer(&[BtcNetwork::Regtest], None, None);
-    assert!(matches!(parse(&amountless, REGTEST), Ok(PaymentRequest::Bolt12Offer { amount_msat: None, .. })));
+    assert!(matches!(
+        parse(&amountless, REGTEST),
+        Ok(PaymentRequest::Bolt12Offer { amount_msat: None, .. })
+    ));
     let upper = parse(&format!("lightning:{}", text.to_uppercase()), REGTEST);
     assert!(matches!(upper, Ok(PaymentRequest::Bolt12Offer { offer, .. }) if offer == text));
 }
@@ -202,7 +240,9 @@ fn bolt12_offer_without_chain_is_mainnet() {
 fn bolt12_offer_expired() {
     let text = offer(&[BtcNetwork::Regtest], None, Some(now() - HOUR));
     match parse(&text, REGTEST) {
-        Err(ParseError::Expired { seconds_ago }) => assert!((3_500..3_700).contains(&seconds_ago), "{seconds_ago}"),
+        Err(ParseError::Expired { seconds_ago }) => {
+            assert!((3_500..3_700).contains(&seconds_ago), "{seconds_ago}")
+        }
         other => panic!("{other:?}"),
     }
     let later = offer(&[BtcNetwork::Regtest], None, Some(now() + HOUR));
@@ -235,9 +275,14 @@ fn bolt12_offer_priced_in_fiat_is_refused() {
         bech32::encode::<NoChecksum>(Hrp::parse("lno").expect("hrp"), &tlv).expect("encodes")
     };
     let in_bitcoin = encode(b"");
-    assert!(matches!(parse(&in_bitcoin, Network::Bitcoin), Ok(PaymentRequest::Bolt12Offer { amount_msat: Some(100), .. })));
+    assert!(matches!(
+        parse(&in_bitcoin, Network::Bitcoin),
+        Ok(PaymentRequest::Bolt12Offer { amount_msat: Some(100), .. })
+    ));
     match parse(&encode(b"USD"), Network::Bitcoin) {
-        Err(ParseError::InvalidOffer(message)) => assert!(message.contains("priced in USD"), "{message}"),
+        Err(ParseError::InvalidOffer(message)) => {
+            assert!(message.contains("priced in USD"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -247,7 +292,11 @@ fn bolt12_refund() {
     let text = refund(BtcNetwork::Regtest, 20_000, None);
     assert_eq!(
         parse(&format!(" {text}\n"), REGTEST),
-        Ok(PaymentRequest::Bolt12Refund { refund: text.clone(), amount_msat: 20_000, description: "returned shoes".into() })
+        Ok(PaymentRequest::Bolt12Refund {
+            refund: text.clone(),
+            amount_msat: 20_000,
+            description: "returned shoes".into()
+        })
     );
     assert_eq!(parse(&text, Network::Bitcoin), Err(wrong("bitcoin mainnet", "regtest")));
     let expired = refund(BtcNetwork::Regtest, 20_000, Some(now() - HOUR));
@@ -261,19 +310,24 @@ fn bolt12_refund() {
 fn bip21_with_lightning() {
     let address = segwit_address(BtcNetwork::Regtest);
     let inv = regtest_invoice(Some(100_000_000));
-    let request = parse(&format!("bitcoin:{address}?amount=0.001&lightning={inv}"), REGTEST).expect("parses");
-    assert!(matches!(
-        request,
-        PaymentRequest::Bolt11 { ref invoice, amount_msat: Some(100_000_000), onchain_fallback: Some(ref a), .. }
-            if *invoice == inv && *a == address
-    ), "{request:?}");
+    let request =
+        parse(&format!("bitcoin:{address}?amount=0.001&lightning={inv}"), REGTEST).expect("parses");
+    assert!(
+        matches!(
+            request,
+            PaymentRequest::Bolt11 { ref invoice, amount_msat: Some(100_000_000), onchain_fallback: Some(ref a), .. }
+                if *invoice == inv && *a == address
+        ),
+        "{request:?}"
+    );
 }
 
 #[test]
 fn bip21_with_lno() {
     let address = segwit_address(BtcNetwork::Regtest);
     let text = offer(&[BtcNetwork::Regtest], None, None);
-    let request = parse(&format!("bitcoin:{address}?lno={text}&amount=0.0001"), REGTEST).expect("parses");
+    let request =
+        parse(&format!("bitcoin:{address}?lno={text}&amount=0.0001"), REGTEST).expect("parses");
     assert_eq!(
         request,
         PaymentRequest::Bolt12Offer {
@@ -287,7 +341,10 @@ fn bip21_with_lno() {
         "an offer without an amount takes the URI's"
     );
     let offer_only = parse(&format!("bitcoin:?lno={text}"), REGTEST);
-    assert!(matches!(offer_only, Ok(PaymentRequest::Bolt12Offer { onchain_fallback: None, .. })), "BIP321: no address");
+    assert!(
+        matches!(offer_only, Ok(PaymentRequest::Bolt12Offer { onchain_fallback: None, .. })),
+        "BIP321: no address"
+    );
 }
 
 #[test]
@@ -295,7 +352,8 @@ fn bip21_with_both_prefers_the_offer_and_keeps_the_rest() {
     let address = segwit_address(BtcNetwork::Regtest);
     let inv = regtest_invoice(Some(50_000));
     let text = offer(&[BtcNetwork::Regtest], Some(50_000), None);
-    let request = parse(&format!("bitcoin:{address}?amount=0.0000005&lightning={inv}&lno={text}"), REGTEST);
+    let request =
+        parse(&format!("bitcoin:{address}?amount=0.0000005&lightning={inv}&lno={text}"), REGTEST);
     assert_eq!(
         request,
         Ok(PaymentRequest::Bolt12Offer {
@@ -317,7 +375,9 @@ fn bip21_with_both_prefers_the_offer_and_keeps_the_rest() {
 fn bip21_with_only_address_and_amount() {
     let address = segwit_address(BtcNetwork::Regtest);
     let request = parse(
-        &format!("bitcoin:{address}?amount=1.5&label=Caf%C3%A9%20Zo%C3%A9&message=Order%20%2342&foo=bar"),
+        &format!(
+            "bitcoin:{address}?amount=1.5&label=Caf%C3%A9%20Zo%C3%A9&message=Order%20%2342&foo=bar"
+        ),
         REGTEST,
     );
     assert_eq!(
@@ -344,19 +404,28 @@ fn bip21_bad_amounts() {
         ("1,5", "not an amount"),
     ] {
         match parse(&format!("bitcoin:{address}?amount={amount}"), REGTEST) {
-            Err(ParseError::InvalidAmount(message)) => assert!(message.contains(says), "{amount}: {message}"),
+            Err(ParseError::InvalidAmount(message)) => {
+                assert!(message.contains(says), "{amount}: {message}")
+            }
             other => panic!("{amount}: {other:?}"),
         }
     }
-    assert!(parse(&format!("bitcoin:{address}?amount=21000000"), REGTEST).is_ok(), "the limit itself");
+    assert!(
+        parse(&format!("bitcoin:{address}?amount=21000000"), REGTEST).is_ok(),
+        "the limit itself"
+    );
 }
 
 #[test]
 fn bip21_amount_disagreeing_with_invoice_is_refused() {
     let address = segwit_address(BtcNetwork::Regtest);
     let inv = regtest_invoice(Some(100_000));
-    let err = parse(&format!("bitcoin:{address}?amount=1&lightning={inv}"), REGTEST).expect_err("refused");
-    assert!(matches!(err, ParseError::InvalidAmount(ref m) if m.contains("100000000 sat")), "{err}");
+    let err = parse(&format!("bitcoin:{address}?amount=1&lightning={inv}"), REGTEST)
+        .expect_err("refused");
+    assert!(
+        matches!(err, ParseError::InvalidAmount(ref m) if m.contains("100000000 sat")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -364,7 +433,10 @@ fn bip21_amountless_invoice_takes_the_uri_amount() {
     let address = segwit_address(BtcNetwork::Regtest);
     let inv = regtest_invoice(None);
     let request = parse(&format!("bitcoin:{address}?amount=0.00002&lightning={inv}"), REGTEST);
-    assert!(matches!(request, Ok(PaymentRequest::Bolt11 { amount_msat: Some(2_000_000), .. })), "{request:?}");
+    assert!(
+        matches!(request, Ok(PaymentRequest::Bolt11 { amount_msat: Some(2_000_000), .. })),
+        "{request:?}"
+    );
 }
 
 #[test]
@@ -373,32 +445,55 @@ fn bip21_falls_back_on_chain_when_lightning_is_unusable() {
     let expired = invoice(Currency::Regtest, Some(1_000), 2 * HOUR, Duration::from_secs(60));
     let mainnet = invoice(Currency::Bitcoin, Some(1_000), Duration::ZERO, HOUR);
     for lightning in [expired.as_str(), mainnet.as_str(), "lnbcrt1garbage", "nonsense"] {
-        let request = parse(&format!("bitcoin:{address}?lightning={lightning}&label=shop"), REGTEST);
+        let request =
+            parse(&format!("bitcoin:{address}?lightning={lightning}&label=shop"), REGTEST);
         assert_eq!(
             request,
-            Ok(PaymentRequest::OnChain { address: address.clone(), amount_sat: None, label: Some("shop".into()), message: None }),
+            Ok(PaymentRequest::OnChain {
+                address: address.clone(),
+                amount_sat: None,
+                label: Some("shop".into()),
+                message: None
+            }),
             "{lightning}"
         );
     }
     // Without a usable address, the Lightning part's error is the one to act on.
-    assert!(matches!(parse(&format!("bitcoin:?lightning={expired}"), REGTEST), Err(ParseError::Expired { .. })));
+    assert!(matches!(
+        parse(&format!("bitcoin:?lightning={expired}"), REGTEST),
+        Err(ParseError::Expired { .. })
+    ));
     let mainnet_address = segwit_address(BtcNetwork::Bitcoin);
     assert!(matches!(
         parse(&format!("bitcoin:{mainnet_address}?lightning={expired}"), REGTEST),
         Err(ParseError::Expired { .. })
     ));
-    assert_eq!(parse(&format!("bitcoin:{mainnet_address}?amount=1"), REGTEST), Err(wrong("regtest", "bitcoin mainnet")));
+    assert_eq!(
+        parse(&format!("bitcoin:{mainnet_address}?amount=1"), REGTEST),
+        Err(wrong("regtest", "bitcoin mainnet"))
+    );
 }
 
 #[test]
 fn bip21_malformed() {
     let address = segwit_address(BtcNetwork::Regtest);
-    assert!(matches!(parse(&format!("bitcoin:{address}?req-future=1"), REGTEST), Err(ParseError::InvalidUri(m)) if m.contains("req-future")));
-    assert!(matches!(parse(&format!("bitcoin:{address}?amount=1&AMOUNT=2"), REGTEST), Err(ParseError::InvalidUri(_))));
-    assert!(matches!(parse(&format!("bitcoin:{address}?label=%E2%82"), REGTEST), Err(ParseError::InvalidUri(_))));
+    assert!(
+        matches!(parse(&format!("bitcoin:{address}?req-future=1"), REGTEST), Err(ParseError::InvalidUri(m)) if m.contains("req-future"))
+    );
+    assert!(matches!(
+        parse(&format!("bitcoin:{address}?amount=1&AMOUNT=2"), REGTEST),
+        Err(ParseError::InvalidUri(_))
+    ));
+    assert!(matches!(
+        parse(&format!("bitcoin:{address}?label=%E2%82"), REGTEST),
+        Err(ParseError::InvalidUri(_))
+    ));
     assert!(matches!(parse("bitcoin:", REGTEST), Err(ParseError::InvalidUri(_))));
     assert!(matches!(parse("bitcoin:?amount=1", REGTEST), Err(ParseError::InvalidUri(_))));
-    assert!(matches!(parse("bitcoin:notanaddress?amount=1", REGTEST), Err(ParseError::InvalidAddress(_))));
+    assert!(matches!(
+        parse("bitcoin:notanaddress?amount=1", REGTEST),
+        Err(ParseError::InvalidAddress(_))
+    ));
 }
 
 #[test]
@@ -407,10 +502,13 @@ fn bip21_all_upper_case_as_in_qr_codes() {
     let inv = regtest_invoice(Some(100_000));
     let uri = format!("bitcoin:{address}?amount=0.000001&lightning={inv}").to_uppercase();
     let request = parse(&uri, REGTEST);
-    assert!(matches!(
-        request,
-        Ok(PaymentRequest::Bolt11 { ref invoice, onchain_fallback: Some(ref a), .. }) if *invoice == inv && *a == address
-    ), "{request:?}");
+    assert!(
+        matches!(
+            request,
+            Ok(PaymentRequest::Bolt11 { ref invoice, onchain_fallback: Some(ref a), .. }) if *invoice == inv && *a == address
+        ),
+        "{request:?}"
+    );
 }
 
 // --- On-chain addresses ---
@@ -419,7 +517,11 @@ fn bip21_all_upper_case_as_in_qr_codes() {
 fn plain_addresses() {
     let bech32 = segwit_address(BtcNetwork::Regtest);
     assert_eq!(parse(&bech32, REGTEST), Ok(onchain(&bech32)));
-    assert_eq!(parse(&bech32.to_uppercase(), REGTEST), Ok(onchain(&bech32)), "upper case, canonical back");
+    assert_eq!(
+        parse(&bech32.to_uppercase(), REGTEST),
+        Ok(onchain(&bech32)),
+        "upper case, canonical back"
+    );
     let p2pkh = Address::p2pkh(compressed(4), BtcNetwork::Regtest).to_string();
     assert!(p2pkh.starts_with('m') || p2pkh.starts_with('n'), "{p2pkh}");
     assert_eq!(parse(&p2pkh, REGTEST), Ok(onchain(&p2pkh)));
@@ -448,7 +550,10 @@ fn address_invalid() {
     let address = segwit_address(BtcNetwork::Regtest);
     let typo = format!("{}x", &address[..address.len() - 1]);
     assert!(matches!(parse(&typo, REGTEST), Err(ParseError::InvalidAddress(_))), "bad checksum");
-    assert!(matches!(parse("1BoatSLRHtKNngkdXEeobR76b53LETtpyX", Network::Bitcoin), Err(ParseError::InvalidAddress(_))));
+    assert!(matches!(
+        parse("1BoatSLRHtKNngkdXEeobR76b53LETtpyX", Network::Bitcoin),
+        Err(ParseError::InvalidAddress(_))
+    ));
 }
 
 // --- Keysend ---
@@ -457,7 +562,10 @@ fn address_invalid() {
 fn node_public_key() {
     let node = key(13).1.to_string();
     assert_eq!(parse(&node, REGTEST), Ok(PaymentRequest::Keysend { node_id: node.clone() }));
-    assert_eq!(parse(&node.to_uppercase(), Network::Bitcoin), Ok(PaymentRequest::Keysend { node_id: node.clone() }));
+    assert_eq!(
+        parse(&node.to_uppercase(), Network::Bitcoin),
+        Ok(PaymentRequest::Keysend { node_id: node.clone() })
+    );
     let not_on_curve = format!("02{}", "0".repeat(64));
     assert_eq!(parse(&not_on_curve, REGTEST), Err(ParseError::UnknownFormat));
 }
@@ -473,7 +581,11 @@ fn prefixes_in_any_case() {
         assert!(matches!(request, Ok(PaymentRequest::Bolt11 { .. })), "{prefix}: {request:?}");
     }
     for prefix in ["bitcoin:", "BITCOIN:", "Bitcoin:", "bItCoIn:", "bitcoin://"] {
-        assert_eq!(parse(&format!("{prefix}{address}"), REGTEST), Ok(onchain(&address)), "{prefix}");
+        assert_eq!(
+            parse(&format!("{prefix}{address}"), REGTEST),
+            Ok(onchain(&address)),
+            "{prefix}"
+        );
     }
 }
 
@@ -482,16 +594,36 @@ fn whitespace_and_newlines_around() {
     let inv = regtest_invoice(Some(1_000));
     let address = segwit_address(BtcNetwork::Regtest);
     let node = key(13).1.to_string();
-    assert!(matches!(parse(&format!("\n\t  {inv} \r\n"), REGTEST), Ok(PaymentRequest::Bolt11 { .. })));
-    assert!(matches!(parse(&format!("lightning: {inv}\n"), REGTEST), Ok(PaymentRequest::Bolt11 { .. })));
+    assert!(matches!(
+        parse(&format!("\n\t  {inv} \r\n"), REGTEST),
+        Ok(PaymentRequest::Bolt11 { .. })
+    ));
+    assert!(matches!(
+        parse(&format!("lightning: {inv}\n"), REGTEST),
+        Ok(PaymentRequest::Bolt11 { .. })
+    ));
     assert_eq!(parse(&format!("  bitcoin:{address}\n"), REGTEST), Ok(onchain(&address)));
-    assert_eq!(parse(&format!("\u{a0}{address}\u{2003}"), REGTEST), Ok(onchain(&address)), "unicode spaces");
+    assert_eq!(
+        parse(&format!("\u{a0}{address}\u{2003}"), REGTEST),
+        Ok(onchain(&address)),
+        "unicode spaces"
+    );
     assert!(matches!(parse(&format!("\t{node}\n"), REGTEST), Ok(PaymentRequest::Keysend { .. })));
 }
 
 #[test]
 fn garbage_is_unknown_format() {
-    for text in ["hello", "hello world", "https://example.com/pay", "12345", "lnurl1dp68gurn8ghj7um9", "💸", "bc1", "user@example.com", "lni1qqqq"] {
+    for text in [
+        "hello",
+        "hello world",
+        "https://example.com/pay",
+        "12345",
+        "lnurl1dp68gurn8ghj7um9",
+        "💸",
+        "bc1",
+        "user@example.com",
+        "lni1qqqq",
+    ] {
         assert_eq!(parse(text, REGTEST), Err(ParseError::UnknownFormat), "{text}");
     }
     let message = ParseError::UnknownFormat.to_string();
@@ -510,8 +642,10 @@ fn errors_never_echo_long_input() {
     let long_invoice = format!("lnbcrt{}", "q".repeat(5_000));
     let long_address = format!("bcrt1{}", "q".repeat(5_000));
     let long_uri = format!("bitcoin:{}?amount={}", "x".repeat(3_000), "9".repeat(3_000));
-    let long_label = format!("bitcoin:{}?label=%zz{}", segwit_address(BtcNetwork::Regtest), "y".repeat(3_000));
-    let long_req = format!("bitcoin:{}?req-{}=1", segwit_address(BtcNetwork::Regtest), "z".repeat(3_000));
+    let long_label =
+        format!("bitcoin:{}?label=%zz{}", segwit_address(BtcNetwork::Regtest), "y".repeat(3_000));
+    let long_req =
+        format!("bitcoin:{}?req-{}=1", segwit_address(BtcNetwork::Regtest), "z".repeat(3_000));
     let long_offer = format!("lno1{}", "q".repeat(5_000));
     for text in [long_invoice, long_address, long_uri, long_label, long_req, long_offer] {
         let err = parse(&text, REGTEST).expect_err("refused");
@@ -549,21 +683,73 @@ mod fuzz {
     }
 
     const FRAGMENTS: &[&str] = &[
-        "lightning:", "LIGHTNING:", "bitcoin:", "BITCOIN:", "//", "?", "&", "=", "%", "%20", "%zz", "%C3",
-        "amount=", "AMOUNT=", "label=", "message=", "lightning=", "lno=", "req-x=", "0.001", "-1",
-        "1.123456789", "21000001", "99999999999999999999", ".", "+", " ", "\n", "\u{0}", "é", "💸", "\u{202e}",
-        "lnbc", "lnbcrt1", "lntb", "lnsb", "lno1", "lnr1", "lnurl", "bc1q", "bcrt1q", "tb1q", "1", "3", "m",
-        "2", "02", "03", "qqqq", "pp5", "sp5", "ff", "00",
+        "lightning:",
+        "LIGHTNING:",
+        "bitcoin:",
+        "BITCOIN:",
+        "//",
+        "?",
+        "&",
+        "=",
+        "%",
+        "%20",
+        "%zz",
+        "%C3",
+        "amount=",
+        "AMOUNT=",
+        "label=",
+        "message=",
+        "lightning=",
+        "lno=",
+        "req-x=",
+        "0.001",
+        "-1",
+        "1.123456789",
+        "21000001",
+        "99999999999999999999",
+        ".",
+        "+",
+        " ",
+        "\n",
+        "\u{0}",
+        "é",
+        "💸",
+        "\u{202e}",
+        "lnbc",
+        "lnbcrt1",
+        "lntb",
+        "lnsb",
+        "lno1",
+        "lnr1",
+        "lnurl",
+        "bc1q",
+        "bcrt1q",
+        "tb1q",
+        "1",
+        "3",
+        "m",
+        "2",
+        "02",
+        "03",
+        "qqqq",
+        "pp5",
+        "sp5",
+        "ff",
+        "00",
     ];
 
     fn fragments() -> impl Strategy<Value = String> {
-        prop::collection::vec(prop::sample::select(FRAGMENTS), 0..12).prop_map(|parts| parts.concat())
+        prop::collection::vec(prop::sample::select(FRAGMENTS), 0..12)
+            .prop_map(|parts| parts.concat())
     }
 
     /// A seed with a few random edits: deletes, inserts, replacements, case flips, truncation.
     fn mutated() -> impl Strategy<Value = String> {
-        (prop::sample::select(seeds()), prop::collection::vec((0usize..2_000, 0u8..5, any::<char>()), 1..4)).prop_map(
-            |(seed, edits)| {
+        (
+            prop::sample::select(seeds()),
+            prop::collection::vec((0usize..2_000, 0u8..5, any::<char>()), 1..4),
+        )
+            .prop_map(|(seed, edits)| {
                 let mut chars: Vec<char> = seed.chars().collect();
                 for (at, op, c) in edits {
                     let at = at % (chars.len() + 1);
@@ -578,8 +764,7 @@ mod fuzz {
                     }
                 }
                 chars.into_iter().collect()
-            },
-        )
+            })
     }
 
     fn inputs() -> impl Strategy<Value = String> {
@@ -587,17 +772,28 @@ mod fuzz {
             any::<String>(),
             "[ -~]{0,80}",
             fragments(),
-            (fragments(), prop::sample::select(seeds()), fragments()).prop_map(|(a, b, c)| format!("{a}{b}{c}")),
+            (fragments(), prop::sample::select(seeds()), fragments())
+                .prop_map(|(a, b, c)| format!("{a}{b}{c}")),
             mutated(),
             (prop::sample::select(seeds()), "[0-9.,e+-]{0,24}").prop_map(|(seed, amount)| {
-                let address = seed.split('?').next().unwrap_or_default().trim_start_matches("bitcoin:").to_string();
+                let address = seed
+                    .split('?')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("bitcoin:")
+                    .to_string();
                 format!("bitcoin:{address}?amount={amount}")
             }),
         ]
     }
 
     fn networks() -> impl Strategy<Value = Network> {
-        prop::sample::select(vec![Network::Bitcoin, Network::Testnet, Network::Signet, Network::Regtest])
+        prop::sample::select(vec![
+            Network::Bitcoin,
+            Network::Testnet,
+            Network::Signet,
+            Network::Regtest,
+        ])
     }
 
     proptest! {

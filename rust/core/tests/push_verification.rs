@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use doze_core::{ChainSource, LifecycleState, LspConfig, Network, Wallet, WalletConfig, WalletError};
+use doze_core::{
+    ChainSource, LifecycleState, LspConfig, Network, Wallet, WalletConfig, WalletError,
+};
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use ldk_node::lightning::util::message_signing;
 use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
@@ -24,7 +26,12 @@ fn wallet(dir: &std::path::Path) -> Wallet {
         storage_dir: dir.to_string_lossy().into_owned(),
         // Nothing listens there: a push that got past verification would fail loudly.
         chain_source: ChainSource::Esplora { url: "http://127.0.0.1:9".into() },
-        lsp: Some(LspConfig { node_id: lsp.to_string(), address: "127.0.0.1:9".into(), token: None, api_url: None }),
+        lsp: Some(LspConfig {
+            node_id: lsp.to_string(),
+            address: "127.0.0.1:9".into(),
+            token: None,
+            api_url: None,
+        }),
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
@@ -38,7 +45,8 @@ fn push(key: &SecretKey, age: Duration) -> (Vec<u8>, HashMap<String, String>) {
     let body = serde_json::to_string(&notification).unwrap();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let timestamp = LSPSDateTime::new_from_duration_since_epoch(now - age).to_rfc3339();
-    let message = format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
+    let message =
+        format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
     let signature = message_signing::sign(message.as_bytes(), key);
     let headers = HashMap::from([
         ("X-LSPS5-Timestamp".to_string(), timestamp),

@@ -17,11 +17,16 @@ fn jit_receive_pay_out_and_restart_with_balances_and_history_intact() {
     let empty = phone.balances().unwrap();
     assert_eq!((empty.lightning_spendable_sat, empty.onchain_confirmed_sat), (0, 0));
 
-    let invoice = rt.block_on(phone.receive_bolt11(Some(50_000_000), "first sats".into(), 3600)).unwrap();
+    let invoice =
+        rt.block_on(phone.receive_bolt11(Some(50_000_000), "first sats".into(), 3600)).unwrap();
     assert!(invoice.via_jit_channel, "no channel yet: the LSP opens one");
     assert!(scene.merchant_pays(&invoice.bolt11));
-    let received = recorder.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
-    assert!(matches!(received.kind, WalletEventKind::PaymentReceived { amount_msat: 50_000_000, .. }), "{received:?}");
+    let received = recorder
+        .wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
+    assert!(
+        matches!(received.kind, WalletEventKind::PaymentReceived { amount_msat: 50_000_000, .. }),
+        "{received:?}"
+    );
     recorder.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::ChannelReady { .. }));
     // The claim settles with the LSP's next commitment update, a moment after the event.
     wait_until("the received sats are spendable", DEFAULT_WAIT, || {
@@ -40,12 +45,20 @@ fn jit_receive_pay_out_and_restart_with_balances_and_history_intact() {
     assert_eq!(sent.id, format!("payment-sent:{pay_id}"));
 
     wait_until("history shows three settled payments", DEFAULT_WAIT, || {
-        phone.list_payments().unwrap().iter().filter(|p| p.status == PaymentStatus::Succeeded).count() == 3
+        phone
+            .list_payments()
+            .unwrap()
+            .iter()
+            .filter(|p| p.status == PaymentStatus::Succeeded)
+            .count()
+            == 3
     });
     let history = phone.list_payments().unwrap();
     let outbound = history.iter().find(|p| p.direction == PaymentDirection::Outbound).unwrap();
     assert_eq!((outbound.kind, outbound.amount_msat), (PaymentKind::Bolt11, Some(20_000_000)));
-    assert!(history.iter().any(|p| p.kind == PaymentKind::Bolt11Jit && p.direction == PaymentDirection::Inbound));
+    assert!(history
+        .iter()
+        .any(|p| p.kind == PaymentKind::Bolt11Jit && p.direction == PaymentDirection::Inbound));
     // The outgoing HTLC counts as pending until the LSP's commitment update removes it.
     wait_until("nothing is in flight", DEFAULT_WAIT, || phone.balances().unwrap().pending_sat == 0);
     let balances = phone.balances().unwrap();
@@ -61,8 +74,18 @@ fn jit_receive_pay_out_and_restart_with_balances_and_history_intact() {
     });
     let after = restarted.balances().unwrap();
     assert_eq!(
-        (after.lightning_spendable_sat, after.max_sendable_lightning_sat, after.onchain_confirmed_sat, after.pending_sat),
-        (balances.lightning_spendable_sat, balances.max_sendable_lightning_sat, balances.onchain_confirmed_sat, 0),
+        (
+            after.lightning_spendable_sat,
+            after.max_sendable_lightning_sat,
+            after.onchain_confirmed_sat,
+            after.pending_sat
+        ),
+        (
+            balances.lightning_spendable_sat,
+            balances.max_sendable_lightning_sat,
+            balances.onchain_confirmed_sat,
+            0
+        ),
         "balances intact"
     );
     // Inbound grows by the last payment once the LSP's final commitment update lands, which
@@ -77,24 +100,39 @@ fn onchain_receive_and_send() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let (phone, _recorder) = start_phone(&scene, dir.path(), &rt);
-    let address: ldk_node::bitcoin::Address = phone.new_onchain_address().unwrap().parse::<ldk_node::bitcoin::Address<_>>().unwrap().assume_checked();
+    let address: ldk_node::bitcoin::Address = phone
+        .new_onchain_address()
+        .unwrap()
+        .parse::<ldk_node::bitcoin::Address<_>>()
+        .unwrap()
+        .assume_checked();
     scene.devnet.fund(&address, ldk_node::bitcoin::Amount::from_sat(300_000)).unwrap();
     wait_until("the phone sees it unconfirmed", DEFAULT_WAIT, || {
-        rt.block_on(phone.sync()).is_ok() && phone.balances().unwrap().onchain_unconfirmed_sat == 300_000
+        rt.block_on(phone.sync()).is_ok()
+            && phone.balances().unwrap().onchain_unconfirmed_sat == 300_000
     });
     scene.devnet.mine(1);
     rt.block_on(phone.sync()).unwrap();
     let balances = phone.balances().unwrap();
-    assert_eq!((balances.onchain_confirmed_sat, balances.onchain_spendable_sat), (300_000, 300_000));
+    assert_eq!(
+        (balances.onchain_confirmed_sat, balances.onchain_spendable_sat),
+        (300_000, 300_000)
+    );
 
     let merchant_address = scene.merchant.onchain_payment().new_address().unwrap();
-    let txid = rt.block_on(phone.send_onchain(&merchant_address.to_string(), Some(100_000))).unwrap();
+    let txid =
+        rt.block_on(phone.send_onchain(&merchant_address.to_string(), Some(100_000))).unwrap();
     assert!(scene.devnet.wait_for_mempool(&txid.parse().unwrap(), DEFAULT_WAIT));
     scene.devnet.mine(1);
     rt.block_on(phone.sync()).unwrap();
     let after = phone.balances().unwrap();
-    assert!(after.onchain_confirmed_sat < 200_000 && after.onchain_confirmed_sat > 190_000, "{after:?}");
+    assert!(
+        after.onchain_confirmed_sat < 200_000 && after.onchain_confirmed_sat > 190_000,
+        "{after:?}"
+    );
     let payments = phone.list_payments().unwrap();
-    assert!(payments.iter().any(|p| p.kind == PaymentKind::Onchain && p.direction == PaymentDirection::Outbound && p.txid.as_deref() == Some(txid.as_str())));
+    assert!(payments.iter().any(|p| p.kind == PaymentKind::Onchain
+        && p.direction == PaymentDirection::Outbound
+        && p.txid.as_deref() == Some(txid.as_str())));
     rt.block_on(phone.stop()).unwrap();
 }

@@ -25,17 +25,23 @@ fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
 
     // Channel 1: the JIT channel of the first payment. Channels 2 and 3: the LSP opens them with
     // part of their balance on the phone's side.
-    let invoice = rt.block_on(phone.receive_bolt11(Some(50_000_000), "first".into(), 3600)).unwrap();
+    let invoice =
+        rt.block_on(phone.receive_bolt11(Some(50_000_000), "first".into(), 3600)).unwrap();
     assert!(scene.merchant_pays(&invoice.bolt11));
-    let phone_id: ldk_node::bitcoin::secp256k1::PublicKey = phone.node_id().unwrap().parse().unwrap();
+    let phone_id: ldk_node::bitcoin::secp256k1::PublicKey =
+        phone.node_id().unwrap().parse().unwrap();
     let connected = SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 }; // already connected: unused
-    // The LSP funds each channel from confirmed coins: confirm the JIT funding first, then each
-    // new funding before the next open spends its change.
+                                                                              // The LSP funds each channel from confirmed coins: confirm the JIT funding first, then each
+                                                                              // new funding before the next open spends its change.
     assert!(scene.devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
     scene.devnet.mine(1);
     for _ in 0..2 {
         scene.lsp.sync().unwrap();
-        scene.lsp.node().open_channel(phone_id, connected.clone(), 100_000, Some(40_000_000), None).expect("LSP opens a channel");
+        scene
+            .lsp
+            .node()
+            .open_channel(phone_id, connected.clone(), 100_000, Some(40_000_000), None)
+            .expect("LSP opens a channel");
         assert!(scene.devnet.wait_for_mempool_len(1, DEFAULT_WAIT), "funding broadcast");
         scene.devnet.mine(1);
     }
@@ -50,13 +56,19 @@ fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
     // Keysend cannot be split: enough in total, but no single channel carries it.
     let (total_msat, _) = channel_limits(&phone);
     assert!(largest_channel_msat(&scene.lsp, &phone) < total_msat * 9 / 10);
-    let keysend = phone.prepare_send(&scene.merchant.node_id().to_string(), Some(total_msat * 9 / 10), None).unwrap();
-    assert!(matches!(keysend.blocker, Some(SendBlocker::RecipientCannotSplit { .. })), "{keysend:?}");
+    let keysend = phone
+        .prepare_send(&scene.merchant.node_id().to_string(), Some(total_msat * 9 / 10), None)
+        .unwrap();
+    assert!(
+        matches!(keysend.blocker, Some(SendBlocker::RecipientCannotSplit { .. })),
+        "{keysend:?}"
+    );
     assert!(keysend.max_sendable_msat < total_msat * 9 / 10);
 
     // A BOLT 12 offer for 60 000 sat: more than any channel (each holds at most ~49 000 sat).
     assert!(largest_channel_msat(&scene.lsp, &phone) < 60_000_000);
-    let offer = shop.bolt12_payment().receive(60_000_000, "tea", None, None).expect("offer").to_string();
+    let offer =
+        shop.bolt12_payment().receive(60_000_000, "tea", None, None).expect("offer").to_string();
     let quote = phone.prepare_send(&offer, None, None).unwrap();
     assert!(quote.payable(), "{quote:?}");
     assert!(quote.recipient_accepts_split && quote.max_path_count > 1);
@@ -91,7 +103,16 @@ fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
     assert!(left.max_sendable_lightning_sat <= 10, "left {left:?}");
 
     // The history has each payment with its request and attempt.
-    let page = phone.list_payments_page(PaymentFilter { direction: Some(PaymentDirection::Outbound), ..PaymentFilter::default() }, None, 50).unwrap();
+    let page = phone
+        .list_payments_page(
+            PaymentFilter {
+                direction: Some(PaymentDirection::Outbound),
+                ..PaymentFilter::default()
+            },
+            None,
+            50,
+        )
+        .unwrap();
     assert_eq!(page.payments.len(), 3, "{page:?}");
     assert!(page.payments.iter().any(|p| p.request.as_deref() == Some(offer.as_str())), "{page:?}");
     let attempts = phone.payment_attempts(&id).unwrap();

@@ -16,7 +16,12 @@ use ldk_node::Event;
 
 /// What the LSP's side of its channels with `phone` holds (grows as the phone pays through it).
 fn lsp_side_msat(lsp: &Lsp, phone: PublicKey) -> u64 {
-    lsp.node().list_channels().iter().filter(|c| c.counterparty_node_id == phone).map(|c| c.outbound_capacity_msat).sum()
+    lsp.node()
+        .list_channels()
+        .iter()
+        .filter(|c| c.counterparty_node_id == phone)
+        .map(|c| c.outbound_capacity_msat)
+        .sum()
 }
 
 #[test]
@@ -30,7 +35,13 @@ fn channels_to_two_lsps_carry_one_payment() {
     // half of it on the LSP's side.
     scene
         .merchant
-        .open_announced_channel(lsp2.node_id(), lsp2.p2p_address(), 600_000, Some(300_000_000), None)
+        .open_announced_channel(
+            lsp2.node_id(),
+            lsp2.p2p_address(),
+            600_000,
+            Some(300_000_000),
+            None,
+        )
         .expect("merchant opens a channel to the second LSP");
     expect_event(&scene.merchant, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
     assert!(scene.devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
@@ -57,10 +68,14 @@ fn channels_to_two_lsps_carry_one_payment() {
 
     // Channel 1: JIT from the primary LSP. Channel 2: the second LSP opens one with part of it
     // on the phone's side (as when liquidity is bought from another provider).
-    let invoice = rt.block_on(phone.receive_bolt11(Some(50_000_000), "first".into(), 3600)).unwrap();
+    let invoice =
+        rt.block_on(phone.receive_bolt11(Some(50_000_000), "first".into(), 3600)).unwrap();
     assert!(scene.merchant_pays(&invoice.bolt11));
-    wait_until("the phone is connected to the second LSP", DEFAULT_WAIT, || is_connected(&lsp2.node(), phone_id));
-    let connected = ldk_node::lightning::ln::msgs::SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 }; // unused
+    wait_until("the phone is connected to the second LSP", DEFAULT_WAIT, || {
+        is_connected(&lsp2.node(), phone_id)
+    });
+    let connected =
+        ldk_node::lightning::ln::msgs::SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 }; // unused
     lsp2.node()
         .open_channel(phone_id, connected, 100_000, Some(45_000_000), None)
         .expect("the second LSP opens a channel to the phone");
@@ -78,7 +93,8 @@ fn channels_to_two_lsps_carry_one_payment() {
     // 70 000 sat: more than either channel holds.
     assert!(largest_channel_msat(&scene.lsp, &phone) < 70_000_000);
     assert!(largest_channel_msat(&lsp2, &phone) < 70_000_000);
-    let (via_lsp1, via_lsp2) = (lsp_side_msat(&scene.lsp, phone_id), lsp_side_msat(&lsp2, phone_id));
+    let (via_lsp1, via_lsp2) =
+        (lsp_side_msat(&scene.lsp, phone_id), lsp_side_msat(&lsp2, phone_id));
     let quote = phone.prepare_send(&scene.merchant_invoice(70_000_000), None, None).unwrap();
     assert!(quote.payable(), "{quote:?}");
     let id = rt.block_on(phone.send(quote)).unwrap();
@@ -86,7 +102,8 @@ fn channels_to_two_lsps_carry_one_payment() {
     wait_until("both LSPs forwarded a part", DEFAULT_WAIT, || {
         lsp_side_msat(&scene.lsp, phone_id) > via_lsp1 && lsp_side_msat(&lsp2, phone_id) > via_lsp2
     });
-    let moved = (lsp_side_msat(&scene.lsp, phone_id) - via_lsp1) + (lsp_side_msat(&lsp2, phone_id) - via_lsp2);
+    let moved = (lsp_side_msat(&scene.lsp, phone_id) - via_lsp1)
+        + (lsp_side_msat(&lsp2, phone_id) - via_lsp2);
     assert!(moved >= 70_000_000, "the parts add up to the payment and its fees: {moved} msat");
 
     // After a restart the wallet is with both LSPs again, on its own.
@@ -109,7 +126,9 @@ fn an_additional_lsp_that_never_answers_does_not_hold_up_start() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_address = silent.local_addr().unwrap().to_string();
     // Keep accepted connections open and silent until the test ends.
-    let accepted = std::thread::spawn(move || silent.incoming().take(4).filter_map(Result::ok).collect::<Vec<_>>());
+    let accepted = std::thread::spawn(move || {
+        silent.incoming().take(4).filter_map(Result::ok).collect::<Vec<_>>()
+    });
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let config = WalletConfig {
@@ -122,10 +141,14 @@ fn an_additional_lsp_that_never_answers_does_not_hold_up_start() {
         ..scene.phone_config(dir.path())
     };
     let phone = Wallet::new(config, MNEMONIC, None).unwrap();
-    let started = rt.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(60), phone.start()).await });
+    let started = rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(60), phone.start()).await
+    });
     assert!(matches!(started, Ok(Ok(()))), "start() did not return: {started:?}");
     let phone_id: PublicKey = phone.node_id().unwrap().parse().unwrap();
-    wait_until("the phone is connected to its primary LSP", DEFAULT_WAIT, || is_connected(&scene.lsp.node(), phone_id));
+    wait_until("the phone is connected to its primary LSP", DEFAULT_WAIT, || {
+        is_connected(&scene.lsp.node(), phone_id)
+    });
     rt.block_on(phone.stop()).unwrap();
     drop(accepted);
 }

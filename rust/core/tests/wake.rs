@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{lsp_push, phone_with_channel, runtime, start_phone, Scene, MNEMONIC};
-use doze_core::{LifecycleState, Wallet, WakeEnd};
+use doze_core::{LifecycleState, WakeEnd, Wallet};
 
 #[test]
 fn a_push_with_nothing_waiting_ends_as_nothing_pending() {
@@ -17,7 +17,8 @@ fn a_push_with_nothing_waiting_ends_as_nothing_pending() {
 
     let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
     let (payload, headers) = lsp_push(&scene);
-    let outcome = rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
+    let outcome =
+        rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
     assert_eq!(outcome.ended, WakeEnd::NothingPending, "{outcome:?}");
     assert!(outcome.payments.is_empty());
     assert!(outcome.timings.lsp_connected_ms.is_some());
@@ -36,7 +37,8 @@ fn a_push_while_the_app_holds_the_wallet_returns_at_once() {
     let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
     let (payload, headers) = lsp_push(&scene);
     let started = Instant::now();
-    let outcome = rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
+    let outcome =
+        rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
     assert_eq!(outcome.ended, WakeEnd::AppHoldsWallet);
     assert!(started.elapsed() < Duration::from_secs(2), "returns at once");
     assert_eq!(extension.state(), LifecycleState::Created, "never started");
@@ -73,7 +75,9 @@ fn wake_without_the_lsp(silent: bool) {
     scene.lsp.stop().unwrap();
     let accepted = silent.then(|| {
         let listener = std::net::TcpListener::bind(&address).unwrap();
-        std::thread::spawn(move || listener.incoming().take(4).filter_map(Result::ok).collect::<Vec<_>>())
+        std::thread::spawn(move || {
+            listener.incoming().take(4).filter_map(Result::ok).collect::<Vec<_>>()
+        })
     });
 
     let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
@@ -105,12 +109,17 @@ fn a_push_to_a_wallet_whose_channel_the_lsp_closed_is_left_to_the_app() {
     let dir = tempfile::tempdir().unwrap();
     phone_with_channel(&scene, dir.path(), &rt, 40_000_000);
     let lsp = scene.lsp.node();
-    let channel = lsp.list_channels().into_iter().find(|c| c.counterparty_node_id != scene.merchant.node_id()).unwrap();
+    let channel = lsp
+        .list_channels()
+        .into_iter()
+        .find(|c| c.counterparty_node_id != scene.merchant.node_id())
+        .unwrap();
     lsp.force_close_channel(&channel.user_channel_id, channel.counterparty_node_id, None).unwrap();
 
     let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
     let (payload, headers) = lsp_push(&scene);
-    let outcome = rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
+    let outcome =
+        rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
     assert_eq!(outcome.ended, WakeEnd::NeedsApp, "{outcome:?}");
     assert!(outcome.notification_text.starts_with("Open the app"), "{outcome:?}");
     assert!(outcome.payments.is_empty());
@@ -118,7 +127,9 @@ fn a_push_to_a_wallet_whose_channel_the_lsp_closed_is_left_to_the_app() {
 
     // The app's node handles the close the wake left to it.
     let (phone, recorder) = start_phone(&scene, dir.path(), &rt);
-    recorder.wait_for(Duration::from_secs(30), |e| matches!(e.kind, doze_core::WalletEventKind::ChannelClosed { .. }));
+    recorder.wait_for(Duration::from_secs(30), |e| {
+        matches!(e.kind, doze_core::WalletEventKind::ChannelClosed { .. })
+    });
     assert_eq!(phone.list_payments().unwrap().len(), 1, "the history is intact");
     rt.block_on(phone.stop()).unwrap();
 }

@@ -109,19 +109,15 @@ impl Chain {
 
     /// Whether `hash` is on the best chain.
     pub fn in_best_chain(&self, hash: &BlockHash) -> bool {
-        self.blocks
-            .get(hash)
-            .is_some_and(|r| self.best.get(r.height as usize) == Some(hash))
+        self.blocks.get(hash).is_some_and(|r| self.best.get(r.height as usize) == Some(hash))
     }
 
     /// Median time past of the block at `height` on the best chain (BIP113): the median of
     /// the timestamps of that block and the ten before it.
     pub fn median_time_past(&self, height: u32) -> u32 {
         let from = height.saturating_sub(10);
-        let mut times: Vec<u32> = (from..=height)
-            .filter_map(|h| self.block_at(h))
-            .map(|r| r.block.header.time)
-            .collect();
+        let mut times: Vec<u32> =
+            (from..=height).filter_map(|h| self.block_at(h)).map(|r| r.block.header.time).collect();
         times.sort_unstable();
         times.get(times.len() / 2).copied().unwrap_or(0)
     }

@@ -136,7 +136,9 @@ struct WaitQuery {
 }
 
 async fn wait_mempool(
-    State(s): Shared, Path(txid): Path<String>, Query(q): Query<WaitQuery>,
+    State(s): Shared,
+    Path(txid): Path<String>,
+    Query(q): Query<WaitQuery>,
 ) -> Response {
     let Ok(txid) = txid.parse::<Txid>() else {
         return error(StatusCode::BAD_REQUEST, "not a transaction id");

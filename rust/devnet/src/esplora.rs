@@ -136,7 +136,9 @@ async fn block_info(State(s): Shared, Path(hash): Path<String>) -> Response {
 }
 
 fn with_block<F: FnOnce(&Chain, &bitcoin::Block) -> Response>(
-    s: &DevnetState, hash: &str, f: F,
+    s: &DevnetState,
+    hash: &str,
+    f: F,
 ) -> Response {
     let hash: BlockHash = match parse(hash, "block hash") {
         Ok(h) => h,
@@ -264,7 +266,11 @@ fn any_tx_json(chain: &Chain, txid: &Txid) -> Option<Value> {
 }
 
 fn find_tx(chain: &Chain, txid: &Txid) -> Option<Transaction> {
-    chain.txs.get(txid).map(|c| c.tx.clone()).or_else(|| chain.mempool.get(txid).map(|e| e.tx.clone()))
+    chain
+        .txs
+        .get(txid)
+        .map(|c| c.tx.clone())
+        .or_else(|| chain.mempool.get(txid).map(|e| e.tx.clone()))
 }
 
 fn with_txid(txid: &str, f: impl FnOnce(Txid) -> Response) -> Response {
@@ -393,7 +399,9 @@ fn mempool_txs_for(chain: &Chain, script: &sha256::Hash) -> Vec<Value> {
         .entries()
         .rev()
         .filter(|e| {
-            e.tx.output.iter().chain(e.prevouts.iter())
+            e.tx.output
+                .iter()
+                .chain(e.prevouts.iter())
                 .any(|o| crate::chain::script_hash(&o.script_pubkey) == *script)
         })
         .take(MEMPOOL_TXS_PER_PAGE)
@@ -423,7 +431,8 @@ async fn script_txs(State(s): Shared, Path(hash): Path<String>) -> Response {
 }
 
 async fn script_txs_after(
-    State(s): Shared, Path((hash, last)): Path<(String, String)>,
+    State(s): Shared,
+    Path((hash, last)): Path<(String, String)>,
 ) -> Response {
     let (script, last) = match (parse::<sha256::Hash>(&hash, "script hash"), parse(&last, "txid")) {
         (Ok(s), Ok(l)) => (s, l),
@@ -453,10 +462,14 @@ async fn fee_estimates(State(s): Shared) -> Json<HashMap<String, f64>> {
 async fn post_tx(State(s): Shared, body: Bytes) -> Response {
     let text = String::from_utf8_lossy(&body);
     let Ok(bytes) = hex::decode(text.trim()) else {
-        return bad_request("sendrawtransaction RPC error: {\"code\":-22,\"message\":\"TX decode failed\"}");
+        return bad_request(
+            "sendrawtransaction RPC error: {\"code\":-22,\"message\":\"TX decode failed\"}",
+        );
     };
     let Ok(tx) = deserialize::<Transaction>(&bytes) else {
-        return bad_request("sendrawtransaction RPC error: {\"code\":-22,\"message\":\"TX decode failed\"}");
+        return bad_request(
+            "sendrawtransaction RPC error: {\"code\":-22,\"message\":\"TX decode failed\"}",
+        );
     };
     match s.broadcast(tx) {
         Ok(txid) => txid.to_string().into_response(),

@@ -124,7 +124,10 @@ impl Chain {
     /// Pays `amount` to `script` from the faucet's largest coin, change back to the faucet,
     /// through the mempool. The caller mines it.
     pub(crate) fn fund(
-        &mut self, faucet: &Faucet, script: ScriptBuf, amount: Amount,
+        &mut self,
+        faucet: &Faucet,
+        script: ScriptBuf,
+        amount: Amount,
     ) -> Result<Txid, FundError> {
         let needed = amount + FAUCET_FEE;
         let coin = self

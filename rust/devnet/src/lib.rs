@@ -62,7 +62,8 @@ impl Devnet {
 
     /// Starts a devnet listening on `addr`.
     pub fn start_on(addr: SocketAddr) -> Result<Devnet, DevnetError> {
-        let listener = TcpListener::bind(addr).map_err(|source| DevnetError::Bind { addr, source })?;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| DevnetError::Bind { addr, source })?;
         listener.set_nonblocking(true).map_err(|source| DevnetError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| DevnetError::Bind { addr, source })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

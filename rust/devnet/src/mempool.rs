@@ -174,16 +174,10 @@ impl Chain {
         self.check_final(&tx, next_height)?;
         self.check_sequence_locks(&tx, &coins, next_height)?;
 
-        let spent: HashMap<OutPoint, TxOut> = tx
-            .input
-            .iter()
-            .map(|i| i.previous_output)
-            .zip(prevouts.iter().cloned())
-            .collect();
+        let spent: HashMap<OutPoint, TxOut> =
+            tx.input.iter().map(|i| i.previous_output).zip(prevouts.iter().cloned()).collect();
         verify_transaction(&tx, |op| spent.get(op).cloned())
-            .map_err(|e| {
-                Rejection::new(format!("mandatory-script-verify-flag-failed ({e})"))
-            })?;
+            .map_err(|e| Rejection::new(format!("mandatory-script-verify-flag-failed ({e})")))?;
 
         let entry = MempoolEntry { tx, prevouts, fee };
         if !conflicts.is_empty() {
@@ -197,7 +191,9 @@ impl Chain {
     /// BIP125-like rules for full RBF: the replacement pays more than everything it evicts, and
     /// a higher fee rate than each transaction it directly conflicts with.
     fn check_replacement(
-        &self, entry: &MempoolEntry, conflicts: &HashSet<Txid>,
+        &self,
+        entry: &MempoolEntry,
+        conflicts: &HashSet<Txid>,
     ) -> Result<(), Rejection> {
         let evicted = self.mempool.with_descendants(conflicts);
         let evicted_fee: Amount =
@@ -244,7 +240,10 @@ impl Chain {
 
     /// Relative lock times (BIP68) for version 2 transactions.
     fn check_sequence_locks(
-        &self, tx: &Transaction, coins: &[crate::chain::Coin], next_height: u32,
+        &self,
+        tx: &Transaction,
+        coins: &[crate::chain::Coin],
+        next_height: u32,
     ) -> Result<(), Rejection> {
         if tx.version.0 < 2 {
             return Ok(());

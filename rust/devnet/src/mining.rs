@@ -30,7 +30,12 @@ impl Chain {
     /// Mines one block on the best tip paying the coinbase to `payout`, with every mempool
     /// transaction in it unless `empty`. `extra_nonce` keeps coinbases unique across competing
     /// chains.
-    pub(crate) fn mine_block(&mut self, payout: &ScriptBuf, extra_nonce: u64, empty: bool) -> BlockHash {
+    pub(crate) fn mine_block(
+        &mut self,
+        payout: &ScriptBuf,
+        extra_nonce: u64,
+        empty: bool,
+    ) -> BlockHash {
         let height = self.tip_height() + 1;
         let entries = if empty { Vec::new() } else { self.mempool.take_all() };
         let fees: Amount = entries.iter().map(|e| e.fee).sum();

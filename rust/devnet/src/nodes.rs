@@ -78,10 +78,12 @@ impl Devnet {
 
     /// Builds (after `configure` adjusts the builder) and starts a stock ldk-node node.
     pub fn start_node_with(&self, name: &str, configure: impl FnOnce(&mut Builder)) -> TestNode {
-        let dir = tempfile::Builder::new().prefix(&format!("doze-{name}-")).tempdir().expect("temp dir");
+        let dir =
+            tempfile::Builder::new().prefix(&format!("doze-{name}-")).tempdir().expect("temp dir");
         let (mut builder, address) = self.node_builder(name, dir.path());
         configure(&mut builder);
-        let node = Arc::new(builder.build().unwrap_or_else(|e| panic!("{name}: build failed: {e}")));
+        let node =
+            Arc::new(builder.build().unwrap_or_else(|e| panic!("{name}: build failed: {e}")));
         node.start().unwrap_or_else(|e| panic!("{name}: start failed: {e}"));
         TestNode { node, address, name: name.to_string(), dir }
     }
@@ -101,26 +103,41 @@ impl Devnet {
     /// Opens an unannounced channel from `from` to `to` of `amount`, pushing `push_msat`,
     /// mines it to 6 confirmations, and waits for `ChannelReady` on both sides.
     pub fn open_channel(
-        &self, from: &TestNode, to: &TestNode, amount: Amount, push_msat: Option<u64>,
+        &self,
+        from: &TestNode,
+        to: &TestNode,
+        amount: Amount,
+        push_msat: Option<u64>,
     ) -> UserChannelId {
         self.open_channel_inner(from, to, amount, push_msat, false)
     }
 
     /// Like [`Devnet::open_channel`], but announced, so that other nodes can route through it.
     pub fn open_announced_channel(
-        &self, from: &TestNode, to: &TestNode, amount: Amount, push_msat: Option<u64>,
+        &self,
+        from: &TestNode,
+        to: &TestNode,
+        amount: Amount,
+        push_msat: Option<u64>,
     ) -> UserChannelId {
         self.open_channel_inner(from, to, amount, push_msat, true)
     }
 
     fn open_channel_inner(
-        &self, from: &TestNode, to: &TestNode, amount: Amount, push_msat: Option<u64>,
+        &self,
+        from: &TestNode,
+        to: &TestNode,
+        amount: Amount,
+        push_msat: Option<u64>,
         announced: bool,
     ) -> UserChannelId {
         let mempool_before = self.mempool_len();
         let open = if announced { Node::open_announced_channel } else { Node::open_channel };
-        let user_channel_id = open(&from.node, to.node_id(), to.address.clone(), amount.to_sat(), push_msat, None)
-            .unwrap_or_else(|e| panic!("{} -> {}: open_channel failed: {e}", from.name, to.name));
+        let user_channel_id =
+            open(&from.node, to.node_id(), to.address.clone(), amount.to_sat(), push_msat, None)
+                .unwrap_or_else(|e| {
+                    panic!("{} -> {}: open_channel failed: {e}", from.name, to.name)
+                });
         expect_event(from, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
         expect_event(to, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
         assert!(
@@ -159,7 +176,10 @@ pub fn wait_until(what: &str, timeout: Duration, condition: impl FnMut() -> bool
 /// Reads `state` until `done` accepts it, and returns it; panics after `timeout` with `what`
 /// and the last state read (so that a failure says where things stood).
 pub fn wait_for_state<T: std::fmt::Debug>(
-    what: &str, timeout: Duration, mut state: impl FnMut() -> T, done: impl Fn(&T) -> bool,
+    what: &str,
+    timeout: Duration,
+    mut state: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
 ) -> T {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(5);
@@ -168,7 +188,10 @@ pub fn wait_for_state<T: std::fmt::Debug>(
         if done(&now) {
             return now;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}; last seen: {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}; last seen: {now:?}"
+        );
         // Back off between checks; each check is itself a network round-trip or a sync.
         std::thread::park_timeout(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
@@ -179,12 +202,15 @@ pub fn wait_for_state<T: std::fmt::Debug>(
 /// the way (events that do not match are logged and skipped). Panics after `timeout`.
 pub fn expect_event(node: &TestNode, timeout: Duration, matches: impl Fn(&Event) -> bool) -> Event {
     let deadline = Instant::now() + timeout;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let event = runtime
             .block_on(async { tokio::time::timeout(left, node.next_event_async()).await })
-            .unwrap_or_else(|_| panic!("{}: timed out after {timeout:?} waiting for an event", node.name));
+            .unwrap_or_else(|_| {
+                panic!("{}: timed out after {timeout:?} waiting for an event", node.name)
+            });
         node.event_handled().unwrap_or_else(|e| panic!("{}: event_handled failed: {e}", node.name));
         if matches(&event) {
             return event;

@@ -152,7 +152,9 @@ impl DevnetState {
 
     /// The async form of [`DevnetState::wait_until`], for the HTTP control API.
     pub async fn wait_until_async(
-        &self, timeout: Duration, condition: impl Fn(&Chain) -> bool,
+        &self,
+        timeout: Duration,
+        condition: impl Fn(&Chain) -> bool,
     ) -> bool {
         let mut rx = self.version.subscribe();
         let wait = async {

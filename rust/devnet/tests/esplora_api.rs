@@ -55,7 +55,8 @@ fn chain_starts_at_regtest_genesis_with_valid_blocks() {
             assert!(block.check_witness_commitment(), "witness commitment at {height}");
             // BIP34 exactly as bitcoind checks it: the coinbase scriptSig starts with
             // `CScript() << height` (OP_N for heights up to 16).
-            let expected = bitcoin::script::Builder::new().push_int(i64::from(height)).into_script();
+            let expected =
+                bitcoin::script::Builder::new().push_int(i64::from(height)).into_script();
             let script_sig = block.txdata[0].input[0].script_sig.as_bytes();
             assert!(script_sig.starts_with(expected.as_bytes()), "BIP34 at {height}");
             if height > 16 {
@@ -86,7 +87,10 @@ fn funding_shows_in_mempool_then_confirms_with_merkle_proof() {
         assert!(info.fee > 0);
         let mempool = esplora.get_mempool_scripthash_txs(&address.script_pubkey()).await.unwrap();
         assert_eq!(mempool.len(), 1);
-        assert!(esplora.get_merkle_block(&txid).await.unwrap().is_none(), "no proof while unconfirmed");
+        assert!(
+            esplora.get_merkle_block(&txid).await.unwrap().is_none(),
+            "no proof while unconfirmed"
+        );
     });
 
     let block_hash = devnet.mine(1)[0];
@@ -144,7 +148,8 @@ fn scripthash_history_pages_by_25_newest_first() {
         let last = confirmed.last().unwrap().txid;
         let rest = esplora.scripthash_txs(&script, Some(last)).await.unwrap();
         assert_eq!(rest.len(), 5);
-        let mut all: Vec<_> = confirmed.iter().map(|t| t.txid).chain(rest.iter().map(|t| t.txid)).collect();
+        let mut all: Vec<_> =
+            confirmed.iter().map(|t| t.txid).chain(rest.iter().map(|t| t.txid)).collect();
         all.sort();
         let mut expected = txids.clone();
         expected.sort();
@@ -167,10 +172,8 @@ fn control_api_mines_funds_and_waits_over_http() {
         .json()
         .unwrap();
     let txid = bitcoin::Txid::from_str(fund["txid"].as_str().unwrap()).unwrap();
-    let waited = http
-        .get(format!("{url}/devnet/mempool/{txid}/wait?timeout_ms=2000"))
-        .send()
-        .unwrap();
+    let waited =
+        http.get(format!("{url}/devnet/mempool/{txid}/wait?timeout_ms=2000")).send().unwrap();
     assert_eq!(waited.status(), 200);
 
     let mined: serde_json::Value = http
@@ -183,14 +186,13 @@ fn control_api_mines_funds_and_waits_over_http() {
     assert_eq!(mined["height"], INITIAL_BLOCKS + 3);
     assert_eq!(devnet.confirmation_height(&txid), Some(INITIAL_BLOCKS + 1));
 
-    let tip: serde_json::Value = http.get(format!("{url}/devnet/tip")).send().unwrap().json().unwrap();
+    let tip: serde_json::Value =
+        http.get(format!("{url}/devnet/tip")).send().unwrap().json().unwrap();
     assert_eq!(tip["height"], INITIAL_BLOCKS + 3);
 
     let absent = bitcoin::Txid::all_zeros();
-    let timed_out = http
-        .get(format!("{url}/devnet/mempool/{absent}/wait?timeout_ms=50"))
-        .send()
-        .unwrap();
+    let timed_out =
+        http.get(format!("{url}/devnet/mempool/{absent}/wait?timeout_ms=50")).send().unwrap();
     assert_eq!(timed_out.status(), 408);
 
     let wrong_network = http

@@ -68,8 +68,13 @@ fn two_nodes_open_a_channel_pay_and_close_cooperatively() {
     let description = Bolt11InvoiceDescription::Direct(Description::new("coffee".into()).unwrap());
     let invoice = bob.bolt11_payment().receive(50_000_000, &description, 3600).expect("invoice");
     let payment_id = alice.bolt11_payment().send(&invoice, None).expect("send");
-    let sent = expect_event(&alice, DEFAULT_WAIT, |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }));
-    assert!(matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id), "{sent:?}");
+    let sent = expect_event(&alice, DEFAULT_WAIT, |e| {
+        matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
+    });
+    assert!(
+        matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id),
+        "{sent:?}"
+    );
     let received = expect_event(&bob, DEFAULT_WAIT, |e| matches!(e, Event::PaymentReceived { .. }));
     assert!(matches!(received, Event::PaymentReceived { amount_msat: 50_000_000, .. }));
     let paid_and_open = started.elapsed();
@@ -106,9 +111,7 @@ fn a_reorg_of_a_confirmed_funding_transaction_is_seen_by_both_nodes() {
     let alice = devnet.start_node("alice");
     let bob = devnet.start_node("bob");
     devnet.fund_node(&alice, Amount::from_sat(400_000));
-    alice
-        .open_channel(bob.node_id(), bob.address.clone(), 200_000, None, None)
-        .expect("open");
+    alice.open_channel(bob.node_id(), bob.address.clone(), 200_000, None, None).expect("open");
     expect_event(&alice, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
     expect_event(&bob, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
     assert!(devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
@@ -118,15 +121,19 @@ fn a_reorg_of_a_confirmed_funding_transaction_is_seen_by_both_nodes() {
 
     devnet.mine(2);
     wait_until("both see 2 confirmations", DEFAULT_WAIT, || {
-        alice.sync_wallets().is_ok() && bob.sync_wallets().is_ok()
-            && confirmations(&alice) == 2 && confirmations(&bob) == 2
+        alice.sync_wallets().is_ok()
+            && bob.sync_wallets().is_ok()
+            && confirmations(&alice) == 2
+            && confirmations(&bob) == 2
     });
 
     devnet.invalidate(2);
     devnet.mine_empty(3);
     wait_until("both see the funding transaction unconfirmed", DEFAULT_WAIT, || {
-        alice.sync_wallets().is_ok() && bob.sync_wallets().is_ok()
-            && confirmations(&alice) == 0 && confirmations(&bob) == 0
+        alice.sync_wallets().is_ok()
+            && bob.sync_wallets().is_ok()
+            && confirmations(&alice) == 0
+            && confirmations(&bob) == 0
     });
     assert!(!alice.list_channels()[0].is_channel_ready);
 

@@ -28,17 +28,22 @@ fn double_spends_are_rejected_unless_they_replace_with_more_fee() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
     let value = input.1.value;
-    let first = devnet.faucet().sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(1_000), &devnet));
+    let first = devnet
+        .faucet()
+        .sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(1_000), &devnet));
     assert_eq!(post_tx(&devnet, &first).0, 200);
     assert_eq!(post_tx(&devnet, &first).0, 200, "the same transaction again is not an error");
 
-    let cheaper = devnet.faucet().sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(900), &devnet));
+    let cheaper = devnet
+        .faucet()
+        .sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(900), &devnet));
     let (status, reason) = post_tx(&devnet, &cheaper);
     assert_eq!(status, 400);
     assert!(reason.contains("insufficient fee"), "{reason}");
 
     devnet.mine(1);
-    let late = devnet.faucet().sign(&[input], pay_to_faucet(value - Amount::from_sat(5_000), &devnet));
+    let late =
+        devnet.faucet().sign(&[input], pay_to_faucet(value - Amount::from_sat(5_000), &devnet));
     let (status, reason) = post_tx(&devnet, &late);
     assert_eq!(status, 400);
     assert!(reason.contains("bad-txns-inputs-missingorspent"), "{reason}");
@@ -52,14 +57,20 @@ fn replacement_with_more_fee_evicts_the_original_and_its_children() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
     let value = input.1.value;
-    let parent = devnet.faucet().sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(1_000), &devnet));
+    let parent = devnet
+        .faucet()
+        .sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(1_000), &devnet));
     let parent_txid = devnet.broadcast(parent.clone()).expect("parent");
     let child_input = (OutPoint { txid: parent_txid, vout: 0 }, parent.output[0].clone());
-    let child = devnet.faucet().sign(&[child_input.clone()], pay_to_faucet(child_input.1.value - Amount::from_sat(1_000), &devnet));
+    let child = devnet.faucet().sign(
+        &[child_input.clone()],
+        pay_to_faucet(child_input.1.value - Amount::from_sat(1_000), &devnet),
+    );
     devnet.broadcast(child).expect("child of a mempool parent");
     assert_eq!(devnet.mempool_len(), 2);
 
-    let replacement = devnet.faucet().sign(&[input], pay_to_faucet(value - Amount::from_sat(3_000), &devnet));
+    let replacement =
+        devnet.faucet().sign(&[input], pay_to_faucet(value - Amount::from_sat(3_000), &devnet));
     assert_eq!(post_tx(&devnet, &replacement).0, 200);
     assert_eq!(devnet.mempool_len(), 1, "parent and child evicted");
 }
@@ -69,12 +80,8 @@ fn immature_coinbase_spend_is_rejected() {
     let devnet = Devnet::start().expect("devnet");
     devnet.state().mine(1, Some(devnet.faucet().script()));
     let (tip, _) = devnet.tip();
-    let coinbase = devnet
-        .state()
-        .chain()
-        .block_at(tip)
-        .map(|r| r.block.txdata[0].clone())
-        .expect("tip block");
+    let coinbase =
+        devnet.state().chain().block_at(tip).map(|r| r.block.txdata[0].clone()).expect("tip block");
     let outpoint = OutPoint { txid: coinbase.compute_txid(), vout: 0 };
     let spend = devnet.faucet().sign(
         &[(outpoint, coinbase.output[0].clone())],
@@ -94,7 +101,9 @@ fn immature_coinbase_spend_is_rejected() {
 fn bad_signature_is_rejected_by_script_verification() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
-    let mut tx = devnet.faucet().sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
+    let mut tx = devnet
+        .faucet()
+        .sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
     let mut items: Vec<Vec<u8>> = tx.input[0].witness.iter().map(|w| w.to_vec()).collect();
     items[0][10] ^= 0x01;
     tx.input[0].witness = bitcoin::Witness::from_slice(&items);
@@ -115,7 +124,9 @@ fn bad_signature_is_rejected_by_script_verification() {
 fn outputs_above_inputs_and_unknown_inputs_are_rejected() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
-    let greedy = devnet.faucet().sign(&[input.clone()], pay_to_faucet(input.1.value + Amount::from_sat(1), &devnet));
+    let greedy = devnet
+        .faucet()
+        .sign(&[input.clone()], pay_to_faucet(input.1.value + Amount::from_sat(1), &devnet));
     let (status, reason) = post_tx(&devnet, &greedy);
     assert_eq!(status, 400);
     assert!(reason.contains("bad-txns-in-belowout"), "{reason}");
@@ -137,21 +148,29 @@ fn absolute_and_relative_lock_times_are_enforced() {
     let devnet = Devnet::start().expect("devnet");
     let (height, _) = devnet.tip();
     let input = coin(&devnet);
-    let mut locked = devnet.faucet().sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
+    let mut locked = devnet
+        .faucet()
+        .sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
     locked.lock_time = absolute::LockTime::from_height(height + 5).unwrap();
     let locked = devnet.faucet().sign_tx(locked, &[input.1.clone()]);
     let (status, reason) = post_tx(&devnet, &locked);
     assert_eq!(status, 400);
     assert!(reason.contains("non-final"), "{reason}");
     devnet.mine(4);
-    assert!(post_tx(&devnet, &locked).1.contains("non-final"), "lock time equal to the next height");
+    assert!(
+        post_tx(&devnet, &locked).1.contains("non-final"),
+        "lock time equal to the next height"
+    );
     devnet.mine(1);
     assert_eq!(post_tx(&devnet, &locked).0, 200, "final once the next block is past the lock");
     devnet.mine(1);
 
     // A child relatively locked by 3 blocks on a coin confirmed in the last block.
     let parent_out = (OutPoint { txid: locked.compute_txid(), vout: 0 }, locked.output[0].clone());
-    let mut child = devnet.faucet().sign(&[parent_out.clone()], pay_to_faucet(parent_out.1.value - Amount::from_sat(1_000), &devnet));
+    let mut child = devnet.faucet().sign(
+        &[parent_out.clone()],
+        pay_to_faucet(parent_out.1.value - Amount::from_sat(1_000), &devnet),
+    );
     child.input[0].sequence = Sequence::from(relative::LockTime::from_height(3));
     let child = devnet.faucet().sign_tx(child, &[parent_out.1.clone()]);
     let (status, reason) = post_tx(&devnet, &child);
@@ -165,7 +184,9 @@ fn absolute_and_relative_lock_times_are_enforced() {
 fn invalidated_blocks_return_transactions_to_the_mempool() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
-    let tx = devnet.faucet().sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
+    let tx = devnet
+        .faucet()
+        .sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
     let txid = devnet.broadcast(tx).expect("accepted");
     let stale = devnet.mine(1)[0];
     devnet.mine(2);
@@ -177,13 +198,18 @@ fn invalidated_blocks_return_transactions_to_the_mempool() {
     assert!(devnet.in_mempool(&txid), "back in the mempool");
     assert!(!devnet.state().chain().in_best_chain(&stale));
 
-    let status: serde_json::Value = reqwest::blocking::get(format!("{}/block/{stale}/status", devnet.esplora_url()))
-        .unwrap()
-        .json()
-        .unwrap();
+    let status: serde_json::Value =
+        reqwest::blocking::get(format!("{}/block/{stale}/status", devnet.esplora_url()))
+            .unwrap()
+            .json()
+            .unwrap();
     assert_eq!(status["in_best_chain"], false);
 
     let (height_before, _) = devnet.tip();
     devnet.mine(4);
-    assert_eq!(devnet.confirmation_height(&txid), Some(height_before + 1), "confirmed again on the new chain");
+    assert_eq!(
+        devnet.confirmation_height(&txid),
+        Some(height_before + 1),
+        "confirmed again on the new chain"
+    );
 }

@@ -66,7 +66,9 @@ fn set_up() -> Result<Scene, String> {
     let lsp = Lsp::start(doze_lsp::devnet_config(&devnet.esplora_url(), lsp_dir.path()))
         .map_err(|e| format!("LSP: {e}"))?;
     let address = lsp.new_onchain_address().map_err(|e| format!("LSP address: {e}"))?;
-    devnet.fund_confirmed(&address, Amount::from_sat(5_000_000)).map_err(|e| format!("fund LSP: {e}"))?;
+    devnet
+        .fund_confirmed(&address, Amount::from_sat(5_000_000))
+        .map_err(|e| format!("fund LSP: {e}"))?;
     wait_until("the LSP sees its funds", DEFAULT_WAIT, || {
         lsp.sync().is_ok() && lsp.node().list_balances().spendable_onchain_balance_sats > 0
     });
@@ -82,7 +84,9 @@ fn set_up() -> Result<Scene, String> {
     }
     devnet.mine(6);
     wait_until("the merchant's channel to the LSP is usable", DEFAULT_WAIT, || {
-        merchant.sync_wallets().is_ok() && lsp.sync().is_ok() && merchant.list_channels().iter().any(|c| c.is_usable)
+        merchant.sync_wallets().is_ok()
+            && lsp.sync().is_ok()
+            && merchant.list_channels().iter().any(|c| c.is_usable)
     });
     Ok(Scene { merchant, lsp, devnet, _lsp_dir: lsp_dir })
 }
@@ -113,16 +117,21 @@ impl Served for Scene {
             ("POST", "/merchant/pay") => {
                 let text = body["bolt11"].as_str().ok_or("bolt11 missing")?;
                 let invoice: Bolt11Invoice = text.parse().map_err(|e| format!("invoice: {e}"))?;
-                let id = self.merchant.bolt11_payment().send(&invoice, None).map_err(|e| format!("send: {e}"))?;
+                let id = self
+                    .merchant
+                    .bolt11_payment()
+                    .send(&invoice, None)
+                    .map_err(|e| format!("send: {e}"))?;
                 let outcome = expect_event(&self.merchant, DEFAULT_WAIT, |e| match e {
-                    Event::PaymentSuccessful { payment_id, .. } | Event::PaymentFailed { payment_id, .. } => {
-                        *payment_id == Some(id)
-                    }
+                    Event::PaymentSuccessful { payment_id, .. }
+                    | Event::PaymentFailed { payment_id, .. } => *payment_id == Some(id),
                     _ => false,
                 });
                 Ok(match outcome {
                     Event::PaymentSuccessful { .. } => json!({"paid": true}),
-                    Event::PaymentFailed { reason, .. } => json!({"paid": false, "reason": format!("{reason:?}")}),
+                    Event::PaymentFailed { reason, .. } => {
+                        json!({"paid": false, "reason": format!("{reason:?}")})
+                    }
                     _ => json!({"paid": false}),
                 })
             }
@@ -134,10 +143,13 @@ impl Served for Scene {
                     .bolt11_payment()
                     .receive(amount, &Bolt11InvoiceDescription::Direct(description), 3600)
                     .map_err(|e| format!("invoice: {e}"))?;
-                Ok(json!({"bolt11": invoice.to_string(), "payment_hash": hex(&invoice.payment_hash()[..])}))
+                Ok(
+                    json!({"bolt11": invoice.to_string(), "payment_hash": hex(&invoice.payment_hash()[..])}),
+                )
             }
             ("POST", "/merchant/received") => {
-                let wanted = body["payment_hash"].as_str().ok_or("payment_hash missing")?.to_lowercase();
+                let wanted =
+                    body["payment_hash"].as_str().ok_or("payment_hash missing")?.to_lowercase();
                 let status = self
                     .merchant
                     .list_payments()
@@ -164,18 +176,28 @@ impl Served for Scene {
                     .map_err(|e| format!("address: {e}"))?
                     .require_network(ldk_node::bitcoin::Network::Regtest)
                     .map_err(|e| format!("address: {e}"))?;
-                let txid = self.devnet.fund(&address, Amount::from_sat(amount)).map_err(|e| format!("fund: {e}"))?;
+                let txid = self
+                    .devnet
+                    .fund(&address, Amount::from_sat(amount))
+                    .map_err(|e| format!("fund: {e}"))?;
                 Ok(json!({"txid": txid.to_string()}))
             }
             ("POST", "/lsp/push") => {
                 use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
                 use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
-                let body = serde_json::to_string(&WebhookNotification::onion_message_incoming()).map_err(|e| e.to_string())?;
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?;
+                let body = serde_json::to_string(&WebhookNotification::onion_message_incoming())
+                    .map_err(|e| e.to_string())?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_err(|e| e.to_string())?;
                 let timestamp = LSPSDateTime::new_from_duration_since_epoch(now).to_rfc3339();
-                let message = format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
+                let message = format!(
+                    "LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}"
+                );
                 let signature = self.lsp.node().sign_message(message.as_bytes());
-                Ok(json!({"payload_hex": hex(body.as_bytes()), "timestamp": timestamp, "signature": signature}))
+                Ok(
+                    json!({"payload_hex": hex(body.as_bytes()), "timestamp": timestamp, "signature": signature}),
+                )
             }
             _ => Err(format!("no route {method} {path}")),
         }
@@ -206,7 +228,11 @@ fn read_request(stream: &TcpStream) -> Result<(String, String, Value), String> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).map_err(|e| e.to_string())?;
-    let body = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).map_err(|e| e.to_string())? };
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| e.to_string())?
+    };
     Ok((method, path, body))
 }
 
@@ -221,20 +247,25 @@ fn respond(mut stream: &TcpStream, status: &str, body: &Value) {
 
 fn main() {
     let async_mode = std::env::args().any(|a| a == "--async");
-    let scene: Box<dyn Served> = match if async_mode { set_up_async().map(|s| Box::new(s) as Box<dyn Served>) } else { set_up().map(|s| Box::new(s) as Box<dyn Served>) } {
+    let scene: Box<dyn Served> = match if async_mode {
+        set_up_async().map(|s| Box::new(s) as Box<dyn Served>)
+    } else {
+        set_up().map(|s| Box::new(s) as Box<dyn Served>)
+    } {
         Ok(scene) => scene,
         Err(e) => {
             eprintln!("doze-test-scene: {e}");
             std::process::exit(1);
         }
     };
-    let listener = match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr().map(|a| (l, a))) {
-        Ok(pair) => pair,
-        Err(e) => {
-            eprintln!("doze-test-scene: cannot listen: {e}");
-            std::process::exit(1);
-        }
-    };
+    let listener =
+        match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr().map(|a| (l, a))) {
+            Ok(pair) => pair,
+            Err(e) => {
+                eprintln!("doze-test-scene: cannot listen: {e}");
+                std::process::exit(1);
+            }
+        };
     let (listener, addr) = listener;
     let mut ready = scene.info();
     ready["control_url"] = json!(format!("http://{addr}"));
@@ -262,11 +293,17 @@ fn main() {
         match read_request(&stream) {
             Ok((method, path, body)) => {
                 // A scene helper that gives up (a wait timing out) panics: answer 500 and go on.
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scene.handle(&method, &path, &body)));
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    scene.handle(&method, &path, &body)
+                }));
                 match result {
                     Ok(Ok(answer)) => respond(&stream, "200 OK", &answer),
                     Ok(Err(e)) => respond(&stream, "400 Bad Request", &json!({"error": e})),
-                    Err(_) => respond(&stream, "500 Internal Server Error", &json!({"error": "the scene helper panicked"})),
+                    Err(_) => respond(
+                        &stream,
+                        "500 Internal Server Error",
+                        &json!({"error": "the scene helper panicked"}),
+                    ),
                 }
             }
             Err(e) => respond(&stream, "400 Bad Request", &json!({"error": e})),
@@ -341,13 +378,20 @@ impl Served for AsyncHost {
             }
             // Returns once LSP-A sees the phone disconnected (it then holds messages for it).
             ("POST", "/async/wait_offline") => {
-                doze_lsp::testing::AsyncScene::wait_until_offline_at(&self.scene.lsp_a, node_id(body)?, DEFAULT_WAIT);
+                doze_lsp::testing::AsyncScene::wait_until_offline_at(
+                    &self.scene.lsp_a,
+                    node_id(body)?,
+                    DEFAULT_WAIT,
+                );
                 Ok(json!({"ok": true}))
             }
             // The sender pays the phone's offer (without waiting for the outcome).
             ("POST", "/async/pay_offer") => {
-                let offer: ldk_node::lightning::offers::offer::Offer =
-                    body["offer"].as_str().ok_or("offer missing")?.parse().map_err(|e| format!("offer: {e:?}"))?;
+                let offer: ldk_node::lightning::offers::offer::Offer = body["offer"]
+                    .as_str()
+                    .ok_or("offer missing")?
+                    .parse()
+                    .map_err(|e| format!("offer: {e:?}"))?;
                 let amount = body["amount_msat"].as_u64().ok_or("amount_msat missing")?;
                 let id = self
                     .scene
@@ -361,9 +405,16 @@ impl Served for AsyncHost {
             // then hands the push over as the phone would receive it.
             ("POST", "/async/wait_push") => {
                 let push = self.webhook.wait_for(1, Duration::from_secs(90)).remove(0);
-                let from_sender = format!("when forwarding peeled onion message from {}", self.scene.sender.node_id());
+                let from_sender = format!(
+                    "when forwarding peeled onion message from {}",
+                    self.scene.sender.node_id()
+                );
                 wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || {
-                    self.interceptions.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|t| t.ends_with(&from_sender))
+                    self.interceptions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .any(|t| t.ends_with(&from_sender))
                 });
                 self.scene.wait_for_held_htlcs_at_lsp_b(1, DEFAULT_WAIT);
                 let header = |name: &str| push.headers.get(name).cloned().unwrap_or_default();

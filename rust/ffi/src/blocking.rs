@@ -39,7 +39,8 @@ mod tests {
 
     #[test]
     fn waits_for_a_future_completed_on_another_runtime() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build();
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build();
         let Ok(runtime) = runtime else { panic!("a runtime") };
         let task = runtime.spawn(async {
             tokio::time::sleep(std::time::Duration::from_millis(30)).await;

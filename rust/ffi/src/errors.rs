@@ -2,7 +2,9 @@
 //! (its `Display`), which becomes the exception's message in Swift/Kotlin/Python; the variant
 //! itself is what an app matches on. Messages never contain a secret.
 
-use doze_core::{MnemonicError as CoreMnemonicError, ParseError as CoreParseError, WalletError as CoreError};
+use doze_core::{
+    MnemonicError as CoreMnemonicError, ParseError as CoreParseError, WalletError as CoreError,
+};
 
 /// Why a recovery phrase was refused. Positions in the messages are 1-based; the words
 /// themselves are never echoed, because a mistyped word is still most of a secret.
@@ -303,7 +305,10 @@ mod tests {
         assert_eq!(e.to_string(), CoreError::InvoiceExpired { seconds_ago: 5 }.to_string());
         assert!(matches!(ReceiveError::from(CoreError::NoLsp), ReceiveError::NoLsp(_)));
         assert!(matches!(PushError::from(CoreError::OfferNotReady), PushError::OfferNotReady(_)));
-        assert!(matches!(WalletError::from(CoreError::AlreadyRunning), WalletError::AlreadyRunning(_)));
+        assert!(matches!(
+            WalletError::from(CoreError::AlreadyRunning),
+            WalletError::AlreadyRunning(_)
+        ));
         let m = MnemonicError::from(CoreMnemonicError::UnknownWord { position: 3 });
         assert!(matches!(m, MnemonicError::UnknownWord(ref s) if s.contains("word 3")));
     }

@@ -865,9 +865,21 @@ impl From<dc::PaymentRequest> for PaymentRequest {
                 supports_mpp,
                 onchain_fallback,
             },
-            R::Bolt12Offer { offer, amount_msat, description, issuer, onchain_fallback, bolt11_fallback } => {
-                PaymentRequest::Bolt12Offer { offer, amount_msat, description, issuer, onchain_fallback, bolt11_fallback }
-            }
+            R::Bolt12Offer {
+                offer,
+                amount_msat,
+                description,
+                issuer,
+                onchain_fallback,
+                bolt11_fallback,
+            } => PaymentRequest::Bolt12Offer {
+                offer,
+                amount_msat,
+                description,
+                issuer,
+                onchain_fallback,
+                bolt11_fallback,
+            },
             R::Bolt12Refund { refund, amount_msat, description } => {
                 PaymentRequest::Bolt12Refund { refund, amount_msat, description }
             }
@@ -902,9 +914,21 @@ impl From<PaymentRequest> for dc::PaymentRequest {
                 supports_mpp,
                 onchain_fallback,
             },
-            PaymentRequest::Bolt12Offer { offer, amount_msat, description, issuer, onchain_fallback, bolt11_fallback } => {
-                R::Bolt12Offer { offer, amount_msat, description, issuer, onchain_fallback, bolt11_fallback }
-            }
+            PaymentRequest::Bolt12Offer {
+                offer,
+                amount_msat,
+                description,
+                issuer,
+                onchain_fallback,
+                bolt11_fallback,
+            } => R::Bolt12Offer {
+                offer,
+                amount_msat,
+                description,
+                issuer,
+                onchain_fallback,
+                bolt11_fallback,
+            },
             PaymentRequest::Bolt12Refund { refund, amount_msat, description } => {
                 R::Bolt12Refund { refund, amount_msat, description }
             }

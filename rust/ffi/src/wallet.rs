@@ -31,7 +31,9 @@ impl Wallet {
     /// nor network. Throws `WalletError.InvalidMnemonic` or `WalletError.InvalidConfig`.
     #[uniffi::constructor(default(passphrase = None))]
     pub fn new(
-        config: WalletConfig, mnemonic: String, passphrase: Option<String>,
+        config: WalletConfig,
+        mnemonic: String,
+        passphrase: Option<String>,
     ) -> Result<Arc<Wallet>, WalletError> {
         let inner = doze_core::Wallet::new(config.into(), &mnemonic, passphrase)?;
         Ok(Arc::new(Wallet { inner }))
@@ -98,7 +100,10 @@ impl Wallet {
     /// wallet runs.
     #[uniffi::method(default(cursor = None, limit = 50))]
     pub fn list_payments_page(
-        &self, filter: PaymentFilter, cursor: Option<String>, limit: u32,
+        &self,
+        filter: PaymentFilter,
+        cursor: Option<String>,
+        limit: u32,
     ) -> Result<PaymentPage, WalletError> {
         Ok(self.inner.list_payments_page(filter.into(), cursor, limit)?.into())
     }
@@ -113,7 +118,10 @@ impl Wallet {
     /// asks the LSP for a just-in-time channel (`ReceiveInvoice.via_jit_channel`).
     #[uniffi::method(default(description = "", expiry_secs = 3600))]
     pub async fn receive_bolt11(
-        &self, amount_msat: Option<u64>, description: String, expiry_secs: u32,
+        &self,
+        amount_msat: Option<u64>,
+        description: String,
+        expiry_secs: u32,
     ) -> Result<ReceiveInvoice, ReceiveError> {
         Ok(self.inner.receive_bolt11(amount_msat, description, expiry_secs).await?.into())
     }
@@ -129,7 +137,9 @@ impl Wallet {
     /// payment id; the outcome arrives as a `PaymentSent` or `PaymentFailed` event.
     #[uniffi::method(default(amount_msat = None))]
     pub async fn pay_bolt11(
-        &self, invoice: String, amount_msat: Option<u64>,
+        &self,
+        invoice: String,
+        amount_msat: Option<u64>,
     ) -> Result<String, SendError> {
         Ok(self.inner.pay_bolt11(&invoice, amount_msat).await?)
     }
@@ -140,7 +150,10 @@ impl Wallet {
     /// `blocker`, why not. Needs a running wallet.
     #[uniffi::method(default(amount_msat = None, fee_limit_msat = None))]
     pub fn prepare_send(
-        &self, input: String, amount_msat: Option<u64>, fee_limit_msat: Option<u64>,
+        &self,
+        input: String,
+        amount_msat: Option<u64>,
+        fee_limit_msat: Option<u64>,
     ) -> Result<SendQuote, SendError> {
         Ok(self.inner.prepare_send(&input, amount_msat, fee_limit_msat)?.into())
     }
@@ -148,7 +161,11 @@ impl Wallet {
     /// Prices sending everything the channels can carry to `input` (which must not fix an
     /// amount), routing fees included ("send max"). Needs a running wallet.
     #[uniffi::method(default(fee_limit_msat = None))]
-    pub fn prepare_send_max(&self, input: String, fee_limit_msat: Option<u64>) -> Result<SendQuote, SendError> {
+    pub fn prepare_send_max(
+        &self,
+        input: String,
+        fee_limit_msat: Option<u64>,
+    ) -> Result<SendQuote, SendError> {
         Ok(self.inner.prepare_send_max(&input, fee_limit_msat)?.into())
     }
 
@@ -162,7 +179,9 @@ impl Wallet {
     /// Sends `amount_sat` on-chain to `address` (with or without `bitcoin:`), or everything
     /// spendable when `null`. Returns the transaction id.
     pub async fn send_onchain(
-        &self, address: String, amount_sat: Option<u64>,
+        &self,
+        address: String,
+        amount_sat: Option<u64>,
     ) -> Result<String, SendError> {
         Ok(self.inner.send_onchain(&address, amount_sat).await?)
     }
@@ -176,7 +195,9 @@ impl Wallet {
     // wrapper provides one, whatever executor the app awaits on.
     #[uniffi::method(async_runtime = "tokio")]
     pub async fn register_for_push(
-        &self, app_name: String, target: PushTarget,
+        &self,
+        app_name: String,
+        target: PushTarget,
     ) -> Result<PushRegistration, PushError> {
         Ok(self.inner.register_for_push(app_name, target.into()).await?.into())
     }
@@ -209,7 +230,10 @@ impl Wallet {
     /// `deadline_ms` (give it the time the OS allows minus a margin for the notification) plus
     /// the time a clean stop takes. The `WakeOutcome` says what to show.
     pub async fn handle_push(
-        &self, payload: Vec<u8>, headers: HashMap<String, String>, deadline_ms: u64,
+        &self,
+        payload: Vec<u8>,
+        headers: HashMap<String, String>,
+        deadline_ms: u64,
     ) -> Result<WakeOutcome, PushError> {
         let deadline = Duration::from_millis(deadline_ms);
         Ok(self.inner.handle_push(payload, headers, deadline).await?.into())
@@ -219,7 +243,10 @@ impl Wallet {
     /// worker that cannot await: blocks the calling thread until the wake is over. Never call
     /// it on the main thread.
     pub fn handle_push_blocking(
-        &self, payload: Vec<u8>, headers: HashMap<String, String>, deadline_ms: u64,
+        &self,
+        payload: Vec<u8>,
+        headers: HashMap<String, String>,
+        deadline_ms: u64,
     ) -> Result<WakeOutcome, PushError> {
         let deadline = Duration::from_millis(deadline_ms);
         Ok(block_on(self.inner.handle_push(payload, headers, deadline))?.into())

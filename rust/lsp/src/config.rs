@@ -343,17 +343,25 @@ impl FileConfig {
         if self.alias.is_empty() || self.alias.len() > MAX_ALIAS_BYTES {
             return Err(ConfigError::Invalid {
                 field: "alias",
-                reason: format!("must be 1 to {MAX_ALIAS_BYTES} bytes, `{}` is {}", self.alias, self.alias.len()),
+                reason: format!(
+                    "must be 1 to {MAX_ALIAS_BYTES} bytes, `{}` is {}",
+                    self.alias,
+                    self.alias.len()
+                ),
             });
         }
         let p2p_listen = lightning_address("p2p_listen", &self.p2p_listen)?;
-        let p2p_announce =
-            self.p2p_announce.as_deref().map(|a| lightning_address("p2p_announce", a)).transpose()?;
-        let http_listen = SocketAddr::from_str(self.http_listen.trim()).map_err(|e| ConfigError::Address {
-            field: "http_listen",
-            value: self.http_listen.clone(),
-            reason: e.to_string(),
-        })?;
+        let p2p_announce = self
+            .p2p_announce
+            .as_deref()
+            .map(|a| lightning_address("p2p_announce", a))
+            .transpose()?;
+        let http_listen =
+            SocketAddr::from_str(self.http_listen.trim()).map_err(|e| ConfigError::Address {
+                field: "http_listen",
+                value: self.http_listen.clone(),
+                reason: e.to_string(),
+            })?;
         let l = &self.lsps2;
         if l.min_payment_size_msat > l.max_payment_size_msat {
             return Err(ConfigError::Invalid {
@@ -410,7 +418,9 @@ fn offending_field(error: &toml::de::Error, text: &str) -> Option<String> {
     // document when the span starts at 0).
     let header = line.trim().strip_prefix('[').and_then(|h| h.strip_suffix(']'));
     match (header, table) {
-        (Some(header), _) if span.as_ref().is_some_and(|s| s.start > 0) => Some(format!("{}.{key}", header.trim())),
+        (Some(header), _) if span.as_ref().is_some_and(|s| s.start > 0) => {
+            Some(format!("{}.{key}", header.trim()))
+        }
         (None, Some(table)) => Some(format!("{table}.{key}")),
         _ => Some(key),
     }

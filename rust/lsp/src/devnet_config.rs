@@ -6,7 +6,7 @@ use std::path::Path;
 use ldk_node::bitcoin::Network;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 
-use crate::config::{Lsps2Config, LspConfig, PushConfig};
+use crate::config::{LspConfig, Lsps2Config, PushConfig};
 
 /// A regtest LSP on loopback: P2P on a free port, the operator API on a port the OS picks,
 /// background sync off (call `Lsp::sync`), and LSPS2 terms that get out of a test's way:
@@ -36,12 +36,19 @@ pub fn devnet_config(esplora_url: &str, storage_dir: &Path) -> LspConfig {
             client_trusts_lsp: false,
         },
         // Quick retries, so that a test of them does not wait seconds.
-        push: PushConfig { retry_backoff_ms: 100, request_timeout_secs: 5, ..PushConfig::default() },
+        push: PushConfig {
+            retry_backoff_ms: 100,
+            request_timeout_secs: 5,
+            ..PushConfig::default()
+        },
     }
 }
 
 /// A loopback port free right now (bound and released; the OS does not hand it out again at
 /// once). ldk-node binds its listener itself, so it needs a concrete port up front.
 fn free_loopback_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(9735)
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9735)
 }

@@ -9,8 +9,8 @@ use ldk_node::{Event, Node};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use crate::worker::Worker;
 use crate::log_hooks::{Hub, ObserverId};
+use crate::worker::Worker;
 
 /// A function that sees every ldk-node event of the LSP, before it is marked handled.
 ///
@@ -57,8 +57,13 @@ pub(crate) struct EventLoop {
 
 impl EventLoop {
     /// Starts handling `node`'s events on a new thread, awaiting them on `runtime`.
-    pub(crate) fn spawn(node: Arc<Node>, runtime: Handle, hub: Arc<EventHub>) -> std::io::Result<EventLoop> {
-        let worker = Worker::spawn("lsp-events", move |stopped| run(&node, &runtime, &hub, stopped))?;
+    pub(crate) fn spawn(
+        node: Arc<Node>,
+        runtime: Handle,
+        hub: Arc<EventHub>,
+    ) -> std::io::Result<EventLoop> {
+        let worker =
+            Worker::spawn("lsp-events", move |stopped| run(&node, &runtime, &hub, stopped))?;
         Ok(EventLoop { worker })
     }
 
@@ -99,17 +104,25 @@ fn run(node: &Node, runtime: &Handle, hub: &EventHub, mut stopped: oneshot::Rece
 pub fn describe(event: &Event) -> String {
     match event {
         Event::ChannelPending { channel_id, counterparty_node_id, funding_txo, .. } => {
-            format!("channel {channel_id} with {counterparty_node_id} pending (funding {funding_txo})")
+            format!(
+                "channel {channel_id} with {counterparty_node_id} pending (funding {funding_txo})"
+            )
         }
         Event::ChannelReady { channel_id, counterparty_node_id, .. } => {
             format!("channel {channel_id} with {} ready", peer(counterparty_node_id))
         }
         Event::ChannelClosed { channel_id, counterparty_node_id, reason, .. } => {
-            let reason = reason.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "unknown reason".into());
+            let reason =
+                reason.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "unknown reason".into());
             format!("channel {channel_id} with {} closed: {reason}", peer(counterparty_node_id))
         }
         Event::PaymentForwarded {
-            prev_node_id, next_node_id, outbound_amount_forwarded_msat, total_fee_earned_msat, skimmed_fee_msat, ..
+            prev_node_id,
+            next_node_id,
+            outbound_amount_forwarded_msat,
+            total_fee_earned_msat,
+            skimmed_fee_msat,
+            ..
         } => format!(
             "forwarded {} msat from {} to {} (fee earned {} msat, skimmed {} msat)",
             opt(outbound_amount_forwarded_msat),
@@ -125,7 +138,10 @@ pub fn describe(event: &Event) -> String {
             format!("payment {payment_hash} succeeded (fee {} msat)", opt(fee_paid_msat))
         }
         Event::PaymentFailed { payment_hash, reason, .. } => {
-            format!("payment {} failed: {reason:?}", payment_hash.map(|h| h.to_string()).unwrap_or_default())
+            format!(
+                "payment {} failed: {reason:?}",
+                payment_hash.map(|h| h.to_string()).unwrap_or_default()
+            )
         }
         other => format!("{other:?}"),
     }

@@ -30,9 +30,12 @@ use axum::{Json, Router};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::Node;
 
-use crate::worker::Worker;
 use crate::api::{ApiError, ChannelInfo, ChannelList, Health, NodeInfo};
-use crate::push::{ErrorCode, PushApiError, PushService, PushStats, RegistrationInfo, REGISTER_PATH, REGISTRATION_PATH};
+use crate::push::{
+    ErrorCode, PushApiError, PushService, PushStats, RegistrationInfo, REGISTER_PATH,
+    REGISTRATION_PATH,
+};
+use crate::worker::Worker;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -67,16 +70,24 @@ impl IntoResponse for Failure {
 }
 
 /// Runs a (fast, synchronous) node query off the async workers, once the node is running.
-async fn query<T: Send + 'static>(node: Arc<Node>, f: impl FnOnce(&Node) -> T + Send + 'static) -> Result<T, Failure> {
+async fn query<T: Send + 'static>(
+    node: Arc<Node>,
+    f: impl FnOnce(&Node) -> T + Send + 'static,
+) -> Result<T, Failure> {
     tokio::task::spawn_blocking(move || {
         if node.status().is_running {
             Ok(f(&node))
         } else {
-            Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the node is not running (stopping or stopped)".into()))
+            Err(Failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node is not running (stopping or stopped)".into(),
+            ))
         }
     })
     .await
-    .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the node query failed: {e}")))?
+    .map_err(|e| {
+        Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the node query failed: {e}"))
+    })?
 }
 
 async fn health(State(state): State<ApiState>) -> Result<Json<Health>, Failure> {
@@ -99,7 +110,8 @@ struct PushFailure(PushApiError);
 
 impl IntoResponse for PushFailure {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(self.0)).into_response()
     }
 }
@@ -108,12 +120,17 @@ async fn push_register(State(state): State<ApiState>, body: Bytes) -> Response {
     let ApiState { node, push } = state;
     let result = tokio::task::spawn_blocking(move || {
         if !node.status().is_running {
-            return Err(PushApiError::new(ErrorCode::Unavailable, "the node is not running (stopping or stopped)"));
+            return Err(PushApiError::new(
+                ErrorCode::Unavailable,
+                "the node is not running (stopping or stopped)",
+            ));
         }
         push.register(&node, &body)
     })
     .await
-    .unwrap_or_else(|e| Err(PushApiError::new(ErrorCode::Internal, format!("the registration failed: {e}"))));
+    .unwrap_or_else(|e| {
+        Err(PushApiError::new(ErrorCode::Internal, format!("the registration failed: {e}")))
+    });
     match result {
         Ok(response) => Json(response).into_response(),
         Err(error) => {
@@ -124,16 +141,22 @@ async fn push_register(State(state): State<ApiState>, body: Bytes) -> Response {
 }
 
 async fn push_registration(
-    State(state): State<ApiState>, Path(node_id): Path<String>,
+    State(state): State<ApiState>,
+    Path(node_id): Path<String>,
 ) -> Result<Json<RegistrationInfo>, Failure> {
-    let node_id = PublicKey::from_str(&node_id)
-        .map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("`{node_id}` is not a hex node id")))?;
+    let node_id = PublicKey::from_str(&node_id).map_err(|_| {
+        Failure(StatusCode::BAD_REQUEST, format!("`{node_id}` is not a hex node id"))
+    })?;
     let push = state.push;
     let found = tokio::task::spawn_blocking(move || push.registration_info(&node_id))
         .await
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the lookup failed: {e}")))?
-        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the push database failed: {e}")))?;
-    found.map(Json).ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("{node_id} has no push registration")))
+        .map_err(|e| {
+            Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the push database failed: {e}"))
+        })?;
+    found.map(Json).ok_or_else(|| {
+        Failure(StatusCode::NOT_FOUND, format!("{node_id} has no push registration"))
+    })
 }
 
 async fn push_stats(State(state): State<ApiState>) -> Json<PushStats> {
@@ -149,7 +172,10 @@ async fn not_found(method: Method, uri: Uri) -> Failure {
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Failure {
     let allowed = if uri.path() == REGISTER_PATH { "POST" } else { "GET" };
-    Failure(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {uri}; use {allowed}"))
+    Failure(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {uri}; use {allowed}"),
+    )
 }
 
 /// The running server; [`HttpServer::stop`] ends it.

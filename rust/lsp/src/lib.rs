@@ -31,9 +31,9 @@ pub mod log_hooks;
 mod lsp;
 pub mod push;
 pub mod stderr_logger;
-mod worker;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod worker;
 
 pub use config::{ConfigError, LspConfig, Lsps2Config, PushConfig};
 pub use devnet_config::devnet_config;

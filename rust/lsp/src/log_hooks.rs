@@ -85,7 +85,10 @@ impl LogHub {
     }
 
     /// Adds an observer of every later log record.
-    pub fn subscribe(&self, observer: impl Fn(&LogRecord<'_>) + Send + Sync + 'static) -> ObserverId {
+    pub fn subscribe(
+        &self,
+        observer: impl Fn(&LogRecord<'_>) + Send + Sync + 'static,
+    ) -> ObserverId {
         self.observers.add(Arc::new(observer))
     }
 
@@ -156,7 +159,9 @@ mod tests {
         let own_id = Arc::new(Mutex::new(None::<ObserverId>));
         let (weak_hub, id_slot) = (Arc::downgrade(&hub), Arc::clone(&own_id));
         let id = hub.add(Arc::new(move |_: &u32| {
-            if let (Some(hub), Some(id)) = (weak_hub.upgrade(), *id_slot.lock().unwrap_or_else(|p| p.into_inner())) {
+            if let (Some(hub), Some(id)) =
+                (weak_hub.upgrade(), *id_slot.lock().unwrap_or_else(|p| p.into_inner()))
+            {
                 assert!(hub.remove(id));
             }
         }));

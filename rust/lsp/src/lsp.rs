@@ -113,13 +113,19 @@ impl Lsp {
             }
         };
         let signing_node = Arc::clone(&node);
-        if let Err(e) = push.start(Arc::new(move |message: &[u8]| signing_node.sign_message(message))) {
+        if let Err(e) =
+            push.start(Arc::new(move |message: &[u8]| signing_node.sign_message(message)))
+        {
             logs.unsubscribe(push_observer);
             stop_node(&node);
             shut_down(runtime);
             return Err(LspError::Runtime(e));
         }
-        let event_loop = match EventLoop::spawn(Arc::clone(&node), runtime.handle().clone(), Arc::clone(&events)) {
+        let event_loop = match EventLoop::spawn(
+            Arc::clone(&node),
+            runtime.handle().clone(),
+            Arc::clone(&events),
+        ) {
             Ok(event_loop) => event_loop,
             Err(e) => {
                 push.stop();
@@ -128,16 +134,17 @@ impl Lsp {
                 return Err(LspError::Runtime(e));
             }
         };
-        let http = match HttpServer::spawn(listener, http::router(Arc::clone(&node), Arc::clone(&push))) {
-            Ok(http) => http,
-            Err(e) => {
-                event_loop.stop();
-                push.stop();
-                stop_node(&node);
-                shut_down(runtime);
-                return Err(LspError::Runtime(e));
-            }
-        };
+        let http =
+            match HttpServer::spawn(listener, http::router(Arc::clone(&node), Arc::clone(&push))) {
+                Ok(http) => http,
+                Err(e) => {
+                    event_loop.stop();
+                    push.stop();
+                    stop_node(&node);
+                    shut_down(runtime);
+                    return Err(LspError::Runtime(e));
+                }
+            };
         let http_addr = http.addr();
         log::info!(target: "doze_lsp", "LSP {} up: p2p {}, operator API http://{http_addr}", node.node_id(), config.p2p_listen);
         Ok(Lsp {
@@ -255,13 +262,21 @@ impl Drop for Lsp {
     }
 }
 
-fn build_and_start(config: &LspConfig, logs: &Arc<LogHub>, runtime: &Runtime) -> Result<Arc<Node>, LspError> {
+fn build_and_start(
+    config: &LspConfig,
+    logs: &Arc<LogHub>,
+    runtime: &Runtime,
+) -> Result<Arc<Node>, LspError> {
     let mut builder = Builder::new();
     builder.set_network(config.network);
     builder.set_storage_dir_path(config.storage_dir.to_string_lossy().into_owned());
-    builder.set_entropy_seed_path(config.storage_dir.join(SEED_FILE).to_string_lossy().into_owned());
+    builder
+        .set_entropy_seed_path(config.storage_dir.join(SEED_FILE).to_string_lossy().into_owned());
     let background_sync_config = config.background_sync.then(BackgroundSyncConfig::default);
-    builder.set_chain_source_esplora(config.esplora_url.clone(), Some(EsploraSyncConfig { background_sync_config }));
+    builder.set_chain_source_esplora(
+        config.esplora_url.clone(),
+        Some(EsploraSyncConfig { background_sync_config }),
+    );
     builder.set_listening_addresses(vec![config.p2p_listen.clone()]).map_err(LspError::Build)?;
     if let Some(announce) = &config.p2p_announce {
         builder.set_announcement_addresses(vec![announce.clone()]).map_err(LspError::Build)?;

@@ -27,7 +27,13 @@ impl log::Log for StderrLogger {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or_default();
-            let _ = writeln!(std::io::stderr().lock(), "{now:.3} {:<5} [{}] {}", record.level(), record.target(), record.args());
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{now:.3} {:<5} [{}] {}",
+                record.level(),
+                record.target(),
+                record.args()
+            );
         }
     }
 

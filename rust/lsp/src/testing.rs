@@ -103,17 +103,23 @@ pub fn unix_now() -> u64 {
 pub fn new_nonce() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let seed = format!("{nanos}|{}|{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let seed =
+        format!("{nanos}|{}|{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
     hex::encode(&sha256::Hash::hash(seed.as_bytes()).to_byte_array()[..16])
 }
 
 /// A registration request from `node` for `target`, signed now with a fresh nonce.
 pub fn signed_request(node: &Node, target: PushTarget) -> RegisterRequest {
-    RegisterRequest::signed(node.node_id(), APP_NAME, target, unix_now(), &new_nonce(), |m| node.sign_message(m))
+    RegisterRequest::signed(node.node_id(), APP_NAME, target, unix_now(), &new_nonce(), |m| {
+        node.sign_message(m)
+    })
 }
 
 /// POSTs `request` to the LSP's API at `http_url`; the error is the status and the body.
-pub fn post_register(http_url: &str, request: &RegisterRequest) -> Result<RegisterResponse, (u16, PushApiError)> {
+pub fn post_register(
+    http_url: &str,
+    request: &RegisterRequest,
+) -> Result<RegisterResponse, (u16, PushApiError)> {
     let response = reqwest::blocking::Client::new()
         .post(format!("{}{REGISTER_PATH}", http_url.trim_end_matches('/')))
         .json(request)
@@ -122,14 +128,23 @@ pub fn post_register(http_url: &str, request: &RegisterRequest) -> Result<Regist
     let status = response.status().as_u16();
     let text = response.text().unwrap_or_default();
     if status == 200 {
-        Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a RegisterResponse ({e}): {text}")))
+        Ok(serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("not a RegisterResponse ({e}): {text}")))
     } else {
-        Err((status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a push API error ({e}): {text}"))))
+        Err((
+            status,
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("not a push API error ({e}): {text}")),
+        ))
     }
 }
 
 /// Registers `node` (signed by it) for pushes to `target` at the LSP's API `http_url`.
-pub fn register(http_url: &str, node: &Node, target: PushTarget) -> Result<RegisterResponse, (u16, PushApiError)> {
+pub fn register(
+    http_url: &str,
+    node: &Node,
+    target: PushTarget,
+) -> Result<RegisterResponse, (u16, PushApiError)> {
     post_register(http_url, &signed_request(node, target))
 }
 
@@ -156,12 +171,18 @@ pub struct ReceivedPush {
 impl ReceivedPush {
     /// Checks it the way a phone or a push gateway would: parses the LSPS5 timestamp header
     /// and the body, and validates the signature header with `validator` against `lsp`.
-    pub fn validate(&self, lsp: PublicKey, validator: &LSPS5Validator) -> Result<WebhookNotification, String> {
-        let header = |name: &str| self.headers.get(name).ok_or_else(|| format!("no {name} header in {self:?}"));
+    pub fn validate(
+        &self,
+        lsp: PublicKey,
+        validator: &LSPS5Validator,
+    ) -> Result<WebhookNotification, String> {
+        let header = |name: &str| {
+            self.headers.get(name).ok_or_else(|| format!("no {name} header in {self:?}"))
+        };
         let timestamp = LSPSDateTime::from_str(header(TIMESTAMP_HEADER)?)
             .map_err(|()| format!("{TIMESTAMP_HEADER} is not RFC 3339: {self:?}"))?;
-        let notification: WebhookNotification =
-            serde_json::from_str(&self.body).map_err(|e| format!("the body is not an LSPS5 notification ({e}): {}", self.body))?;
+        let notification: WebhookNotification = serde_json::from_str(&self.body)
+            .map_err(|e| format!("the body is not an LSPS5 notification ({e}): {}", self.body))?;
         validator
             .validate(lsp, &timestamp, header(SIGNATURE_HEADER)?, &notification)
             .map_err(|e| format!("LSPS5Validator refused it: {e:?}"))
@@ -200,15 +221,23 @@ impl WebhookReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the webhook receiver");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("local address");
-        let shared = Arc::new(Shared { fail_first: count, state: Mutex::default(), changed: Condvar::new() });
+        let shared = Arc::new(Shared {
+            fail_first: count,
+            state: Mutex::default(),
+            changed: Condvar::new(),
+        });
         let router = Router::new().fallback(accept).with_state(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("webhook-receiver".into())
             .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
                     tokio::select! {
                         _ = axum::serve(listener, router) => {}
                         _ = stopped => {}
@@ -241,7 +270,11 @@ impl WebhookReceiver {
 
     /// Waits until `count` requests were accepted, and returns them all; on timeout, an
     /// error saying what arrived.
-    pub fn try_wait_for(&self, count: usize, timeout: Duration) -> Result<Vec<ReceivedPush>, String> {
+    pub fn try_wait_for(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedPush>, String> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         while state.accepted.len() < count {
@@ -254,7 +287,8 @@ impl WebhookReceiver {
                     state.requests
                 ));
             }
-            state = self.shared.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+            state =
+                self.shared.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
         }
         Ok(state.accepted.clone())
     }
@@ -275,7 +309,12 @@ impl Drop for WebhookReceiver {
     }
 }
 
-async fn accept(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn accept(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
     state.requests += 1;
     let status = if state.requests <= shared.fail_first {
@@ -285,7 +324,12 @@ async fn accept(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap,
             path: uri.path().to_string(),
             headers: headers
                 .iter()
-                .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_string(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
             body: String::from_utf8_lossy(&body).into_owned(),
             at: Instant::now(),
@@ -306,7 +350,10 @@ pub fn node_log_path(name: &str) -> Option<PathBuf> {
 /// Has a stock node log at trace level to [`node_log_path`] (if enabled).
 pub fn log_node_to_file(builder: &mut ldk_node::Builder, name: &str) {
     if let Some(path) = node_log_path(name) {
-        builder.set_filesystem_logger(Some(path.to_string_lossy().into_owned()), Some(LogLevel::Trace));
+        builder.set_filesystem_logger(
+            Some(path.to_string_lossy().into_owned()),
+            Some(LogLevel::Trace),
+        );
     }
 }
 
@@ -339,7 +386,12 @@ pub fn log_lsp_to_file(observers: Observers, name: &str) -> Observers {
 
 /// Starts a Doze LSP on `devnet` storing in `dir`, with `configure` applied to
 /// [`devnet_config`] and `observers` attached.
-pub fn start_lsp(devnet: &Devnet, dir: &std::path::Path, observers: Observers, configure: impl FnOnce(&mut LspConfig)) -> Lsp {
+pub fn start_lsp(
+    devnet: &Devnet,
+    dir: &std::path::Path,
+    observers: Observers,
+    configure: impl FnOnce(&mut LspConfig),
+) -> Lsp {
     let mut config = devnet_config(&devnet.esplora_url(), dir);
     configure(&mut config);
     // The P2P port is picked free and released before ldk-node binds it; another process can
@@ -364,7 +416,8 @@ pub fn fund_lsp(devnet: &Devnet, lsp: &Lsp, amount: Amount) {
     let address = lsp.new_onchain_address().expect("LSP address");
     devnet.fund_confirmed(&address, amount).expect("faucet");
     wait_until("the LSP sees its funds", DEFAULT_WAIT, || {
-        lsp.sync().is_ok() && lsp.node().list_balances().spendable_onchain_balance_sats >= before + amount.to_sat()
+        lsp.sync().is_ok()
+            && lsp.node().list_balances().spendable_onchain_balance_sats >= before + amount.to_sat()
     });
 }
 
@@ -380,7 +433,9 @@ pub fn is_connected(node: &Node, peer: PublicKey) -> bool {
 
 /// Whether `node`'s graph has `peer`'s node announcement.
 pub fn knows_announcement(node: &Node, peer: PublicKey) -> bool {
-    node.network_graph().node(&NodeId::from_pubkey(&peer)).is_some_and(|n| n.announcement_info.is_some())
+    node.network_graph()
+        .node(&NodeId::from_pubkey(&peer))
+        .is_some_and(|n| n.announcement_info.is_some())
 }
 
 /// Has `lsp` open a private channel of `sats` to `peer` (dialing `address`, or over the
@@ -388,7 +443,12 @@ pub fn knows_announcement(node: &Node, peer: PublicKey) -> bool {
 /// until `lsp` sees the channel usable. The peer must accept it (e.g. trust the LSP for the
 /// anchor reserve, or have on-chain funds for it).
 pub fn open_channel_from_lsp(
-    devnet: &Devnet, lsp: &Lsp, peer: PublicKey, address: Option<SocketAddress>, sats: u64, others: &[&Node],
+    devnet: &Devnet,
+    lsp: &Lsp,
+    peer: PublicKey,
+    address: Option<SocketAddress>,
+    sats: u64,
+    others: &[&Node],
 ) {
     let node = lsp.node();
     let address = address.unwrap_or_else(|| {
@@ -396,17 +456,24 @@ pub fn open_channel_from_lsp(
             .into_iter()
             .find(|p| p.node_id == peer && p.is_connected)
             .map(|p| p.address)
-            .unwrap_or_else(|| panic!("{peer} is not connected to the LSP and no address was given"))
+            .unwrap_or_else(|| {
+                panic!("{peer} is not connected to the LSP and no address was given")
+            })
     });
     let mempool_before = devnet.mempool_len();
     node.open_channel(peer, address, sats, None, None).expect("the LSP opens a channel");
-    assert!(devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "the channel's funding broadcast");
+    assert!(
+        devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT),
+        "the channel's funding broadcast"
+    );
     devnet.mine(6);
     lsp.sync().expect("LSP sync");
     for other in others {
         other.sync_wallets().expect("sync");
     }
-    wait_until("the channel is usable at the LSP", DEFAULT_WAIT, || has_usable_channel(&node, peer));
+    wait_until("the channel is usable at the LSP", DEFAULT_WAIT, || {
+        has_usable_channel(&node, peer)
+    });
 }
 
 /// What a node's graph knows of the scene's LSPs.
@@ -427,9 +494,11 @@ impl GossipState {
     pub fn of(node: &Node, a: PublicKey, b: PublicKey) -> GossipState {
         let (id_a, id_b) = (NodeId::from_pubkey(&a), NodeId::from_pubkey(&b));
         let graph = node.network_graph();
-        let channel = graph.list_channels().into_iter().filter_map(|scid| graph.channel(scid)).find(|c| {
-            (c.node_one == id_a && c.node_two == id_b) || (c.node_one == id_b && c.node_two == id_a)
-        });
+        let channel =
+            graph.list_channels().into_iter().filter_map(|scid| graph.channel(scid)).find(|c| {
+                (c.node_one == id_a && c.node_two == id_b)
+                    || (c.node_one == id_b && c.node_two == id_a)
+            });
         GossipState {
             channel: channel.is_some(),
             both_updates: channel.is_some_and(|c| c.one_to_two.is_some() && c.two_to_one.is_some()),
@@ -495,7 +564,9 @@ impl HeldHtlcs {
     pub fn observers(self: &Arc<Self>, observers: Observers) -> Observers {
         let held = Arc::clone(self);
         observers.on_log(move |record| {
-            if record.module_path.ends_with("ln::channelmanager") && record.args.to_string().starts_with(HELD_HTLC_PREFIX) {
+            if record.module_path.ends_with("ln::channelmanager")
+                && record.args.to_string().starts_with(HELD_HTLC_PREFIX)
+            {
                 *held.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
                 held.changed.notify_all();
             }
@@ -514,7 +585,10 @@ impl HeldHtlcs {
         while *held < count {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!("timed out after {timeout:?}: the LSP holds {} HTLC(s), not {count}", *held));
+                return Err(format!(
+                    "timed out after {timeout:?}: the LSP holds {} HTLC(s), not {count}",
+                    *held
+                ));
             }
             held = self.changed.wait_timeout(held, left).unwrap_or_else(|p| p.into_inner()).0;
         }
@@ -527,7 +601,11 @@ impl AsyncScene {
     /// are attached to it from the start), funds them and the sender, opens sender → LSP-B
     /// (private) and LSP-B → LSP-A (announced), confirms them, and waits until the sender's
     /// graph has both LSPs' node announcements and the LSP channel's updates.
-    pub fn start(devnet: &Devnet, observers_a: Observers, configure_a: impl FnOnce(&mut LspConfig)) -> AsyncScene {
+    pub fn start(
+        devnet: &Devnet,
+        observers_a: Observers,
+        configure_a: impl FnOnce(&mut LspConfig),
+    ) -> AsyncScene {
         let started = Instant::now();
         let dir_a = tempfile::Builder::new().prefix("doze-lsp-a-").tempdir().expect("temp dir");
         let dir_b = tempfile::Builder::new().prefix("doze-lsp-b-").tempdir().expect("temp dir");
@@ -556,7 +634,10 @@ impl AsyncScene {
             .node()
             .open_announced_channel(lsp_a.node_id(), lsp_a.p2p_address(), LSP_CHANNEL, None, None)
             .expect("LSP-B opens an announced channel to LSP-A");
-        assert!(devnet.wait_for_mempool_len(mempool_before + 2, DEFAULT_WAIT), "both funding transactions broadcast");
+        assert!(
+            devnet.wait_for_mempool_len(mempool_before + 2, DEFAULT_WAIT),
+            "both funding transactions broadcast"
+        );
         let scene = AsyncScene { lsp_a, lsp_b, sender, held_at_lsp_b, _dirs: (dir_a, dir_b) };
         scene.confirm(devnet, &[]);
         wait_until("the sender's and the LSPs' channels are usable", DEFAULT_WAIT, || {
@@ -608,10 +689,18 @@ impl AsyncScene {
                 GossipState::of(&self.lsp_a.node(), a, b),
                 GossipState::of(&self.lsp_b.node(), a, b),
             );
-            let updates_missing = [GossipState::of(&self.lsp_a.node(), a, b), GossipState::of(&self.lsp_b.node(), a, b), state]
-                .iter()
-                .any(|s| s.channel && !s.both_updates);
-            let since = if updates_missing { *updates_missing_since.get_or_insert_with(Instant::now) } else { Instant::now() };
+            let updates_missing = [
+                GossipState::of(&self.lsp_a.node(), a, b),
+                GossipState::of(&self.lsp_b.node(), a, b),
+                state,
+            ]
+            .iter()
+            .any(|s| s.channel && !s.both_updates);
+            let since = if updates_missing {
+                *updates_missing_since.get_or_insert_with(Instant::now)
+            } else {
+                Instant::now()
+            };
             if !updates_missing {
                 updates_missing_since = None;
             } else if since.elapsed() > Duration::from_secs(2) {
@@ -646,7 +735,13 @@ impl AsyncScene {
             builder.set_async_payments_role(Some(AsyncPaymentsRole::Client)).expect("client role");
         });
         devnet.fund_node(&phone, Amount::from_sat(PHONE_RESERVE_FUNDS));
-        self.open_channel_to_phone(devnet, phone.node_id(), Some(phone.address.clone()), PHONE_CHANNEL, &[&phone]);
+        self.open_channel_to_phone(
+            devnet,
+            phone.node_id(),
+            Some(phone.address.clone()),
+            PHONE_CHANNEL,
+            &[&phone],
+        );
         self.wait_for_gossip(devnet, name, &phone, Duration::from_secs(120));
         phone
     }
@@ -654,7 +749,12 @@ impl AsyncScene {
     /// Has LSP-A open a private channel of `sats` to `phone` (see [`open_channel_from_lsp`]),
     /// syncing the whole scene and `others`.
     pub fn open_channel_to_phone(
-        &self, devnet: &Devnet, phone: PublicKey, address: Option<SocketAddress>, sats: u64, others: &[&Node],
+        &self,
+        devnet: &Devnet,
+        phone: PublicKey,
+        address: Option<SocketAddress>,
+        sats: u64,
+        others: &[&Node],
     ) {
         let mut all: Vec<&Node> = vec![&self.sender];
         all.extend_from_slice(others);
@@ -665,7 +765,12 @@ impl AsyncScene {
     /// Registers `phone` at LSP-A for pushes to `webhook`, gives it the paths, and waits until
     /// `receive_async()` returns an offer (LSP-A persisted the phone's static invoice). The
     /// phone is reconnected to LSP-A once so that it starts building the offer at once.
-    pub fn set_up_async_receive(&self, phone: &Node, target: PushTarget, timeout: Duration) -> Offer {
+    pub fn set_up_async_receive(
+        &self,
+        phone: &Node,
+        target: PushTarget,
+        timeout: Duration,
+    ) -> Offer {
         let registered = register(&self.lsp_a.http_url(), phone, target)
             .unwrap_or_else(|(status, e)| panic!("registration refused: {status} {e:?}"));
         assert_eq!(registered.lsp_node_id, self.lsp_a.node_id().to_string());
@@ -681,10 +786,14 @@ impl AsyncScene {
         });
         let started = Instant::now();
         let mut offer = None;
-        wait_until("the phone's async offer is ready (static invoice persisted at LSP-A)", timeout, || {
-            offer = phone.bolt12_payment().receive_async().ok();
-            offer.is_some()
-        });
+        wait_until(
+            "the phone's async offer is ready (static invoice persisted at LSP-A)",
+            timeout,
+            || {
+                offer = phone.bolt12_payment().receive_async().ok();
+                offer.is_some()
+            },
+        );
         log::info!(target: "doze_lsp::testing", "async offer ready {:?} after the paths were set", started.elapsed());
         offer.expect("checked")
     }

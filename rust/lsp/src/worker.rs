@@ -15,7 +15,8 @@ pub(crate) struct Worker {
 impl Worker {
     /// Runs `body` on a new thread named `name`; `body` should return when its receiver fires.
     pub(crate) fn spawn(
-        name: &'static str, body: impl FnOnce(oneshot::Receiver<()>) + Send + 'static,
+        name: &'static str,
+        body: impl FnOnce(oneshot::Receiver<()>) + Send + 'static,
     ) -> std::io::Result<Worker> {
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new().name(name.into()).spawn(move || body(stopped))?;

@@ -45,7 +45,11 @@ fn pin_an_offline_async_recipient_makes_the_lsp_log_the_interception_and_push() 
     eprintln!("phone with a channel and gossip after {:?}", started.elapsed());
 
     let webhook = WebhookReceiver::start();
-    let offer = scene.set_up_async_receive(&phone, PushTarget::webhook(webhook.url()), Duration::from_secs(120));
+    let offer = scene.set_up_async_receive(
+        &phone,
+        PushTarget::webhook(webhook.url()),
+        Duration::from_secs(120),
+    );
     eprintln!("async offer {offer} after {:?}", started.elapsed());
 
     // The phone goes offline; LSP-A must notice before the payment, or it would forward.
@@ -84,10 +88,13 @@ fn pin_an_offline_async_recipient_makes_the_lsp_log_the_interception_and_push() 
     // ... and the LSP pushed, signed the LSPS5 way with its node key.
     let pushes = webhook.wait_for(1, Duration::from_secs(30));
     eprintln!("push received {:?} after paying", paid_at.elapsed());
-    let notification =
-        pushes[0].validate(scene.lsp_a.node_id(), &LSPS5Validator::new()).unwrap_or_else(|e| panic!("{e}"));
+    let notification = pushes[0]
+        .validate(scene.lsp_a.node_id(), &LSPS5Validator::new())
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(notification, WebhookNotification::onion_message_incoming());
-    wait_until("LSP-A counts the delivery", DEFAULT_WAIT, || scene.lsp_a.push_stats().delivered == 1);
+    wait_until("LSP-A counts the delivery", DEFAULT_WAIT, || {
+        scene.lsp_a.push_stats().delivered == 1
+    });
 
     // The first interception is usually LSP-A forwarding the sender's invoice_request to the
     // phone "in case it is online" (LDK's respond_to_static_invoice_request), which LSP-A has
@@ -106,9 +113,15 @@ fn pin_an_offline_async_recipient_makes_the_lsp_log_the_interception_and_push() 
             seen.push(text);
         }
     }
-    eprintln!("held_htlc_available intercepted {:?} after paying; interception records: {seen:#?}", paid_at.elapsed());
+    eprintln!(
+        "held_htlc_available intercepted {:?} after paying; interception records: {seen:#?}",
+        paid_at.elapsed()
+    );
     let stats = scene.lsp_a.push_stats();
-    assert_eq!(stats.delivered, 1, "one push per minute at most, however many messages wait: {stats:?}");
+    assert_eq!(
+        stats.delivered, 1,
+        "one push per minute at most, however many messages wait: {stats:?}"
+    );
     assert_eq!(webhook.requests(), 1);
 
     // LDK drops a release_held_htlc that reaches LSP-B before the HTLC is held there (see
@@ -120,17 +133,27 @@ fn pin_an_offline_async_recipient_makes_the_lsp_log_the_interception_and_push() 
     // held at LSP-B, and claims it.
     let woke_at = Instant::now();
     phone.start().expect("the phone starts again");
-    let received = expect_event(&phone, DEFAULT_WAIT, |e| matches!(e, Event::PaymentReceived { .. }));
+    let received =
+        expect_event(&phone, DEFAULT_WAIT, |e| matches!(e, Event::PaymentReceived { .. }));
     eprintln!("phone: {received:?} {:?} after starting", woke_at.elapsed());
-    assert!(matches!(received, Event::PaymentReceived { amount_msat: AMOUNT_MSAT, .. }), "{received:?}");
+    assert!(
+        matches!(received, Event::PaymentReceived { amount_msat: AMOUNT_MSAT, .. }),
+        "{received:?}"
+    );
     let sent = expect_event(&scene.sender, DEFAULT_WAIT, |e| {
         matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
     });
-    assert!(matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id), "{sent:?}");
+    assert!(
+        matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id),
+        "{sent:?}"
+    );
     eprintln!("sender: payment successful {:?} after the phone started", woke_at.elapsed());
     assert!(is_connected(&phone, scene.lsp_a.node_id()));
     let stats = scene.lsp_a.push_stats();
-    eprintln!("LSP-A push stats {stats:?}; further interception records: {:?}", records.try_iter().collect::<Vec<_>>());
+    eprintln!(
+        "LSP-A push stats {stats:?}; further interception records: {:?}",
+        records.try_iter().collect::<Vec<_>>()
+    );
 
     phone.stop().expect("phone stops");
     eprintln!("whole pin test {:?}", started.elapsed());

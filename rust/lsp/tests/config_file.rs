@@ -45,7 +45,8 @@ fn a_config_round_trips_through_a_toml_file() {
 fn the_example_file_parses_with_the_defaults_and_a_storage_dir_next_to_it() {
     // The crate's directory as cargo reports it when running the test (a build cache shared
     // between checkouts can hold a binary compiled in another one).
-    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
     let path = Path::new(&crate_dir).join("lsp.example.toml");
     let config = LspConfig::from_file(&path).expect("the example parses");
     assert_eq!(config.network, Network::Regtest);
@@ -85,16 +86,26 @@ fn a_missing_file_is_a_read_error_naming_it() {
 fn bad_toml_is_a_parse_error_naming_the_field() {
     let cases: &[(&str, String, Option<&str>)] = &[
         ("wrong type", MINIMAL.replace("\"http://127.0.0.1:3002\"", "5"), Some("esplora_url")),
-        ("missing key", MINIMAL.replace("esplora_url = \"http://127.0.0.1:3002\"", ""), Some("esplora_url")),
+        (
+            "missing key",
+            MINIMAL.replace("esplora_url = \"http://127.0.0.1:3002\"", ""),
+            Some("esplora_url"),
+        ),
         ("unknown key", format!("{MINIMAL}colour = \"blue\"\n"), Some("colour")),
         (
             "wrong type in a table",
-            format!("{MINIMAL}[lsps2]\nmin_channel_lifetime = 10\nchannel_opening_fee_ppm = \"lots\"\n"),
+            format!(
+                "{MINIMAL}[lsps2]\nmin_channel_lifetime = 10\nchannel_opening_fee_ppm = \"lots\"\n"
+            ),
             Some("lsps2.channel_opening_fee_ppm"),
         ),
         ("unknown key in a table", format!("{MINIMAL}[lsps2]\nfee = 1\n"), Some("lsps2.fee")),
         ("unknown push key", format!("{MINIMAL}[push]\ninterval = 1\n"), Some("push.interval")),
-        ("negative number", format!("{MINIMAL}[lsps2]\nmin_payment_size_msat = -1\n"), Some("lsps2.min_payment_size_msat")),
+        (
+            "negative number",
+            format!("{MINIMAL}[lsps2]\nmin_payment_size_msat = -1\n"),
+            Some("lsps2.min_payment_size_msat"),
+        ),
         ("not TOML", "network = \n".to_string(), None),
     ];
     for (what, text, field) in cases {
@@ -114,7 +125,10 @@ fn bad_toml_is_a_parse_error_naming_the_field() {
 #[test]
 fn bad_addresses_networks_and_values_are_typed_errors() {
     let error = parse_error(&format!("{MINIMAL}p2p_listen = \"nowhere\"\n"));
-    assert!(matches!(&error, ConfigError::Address { field: "p2p_listen", value, .. } if value == "nowhere"), "{error:?}");
+    assert!(
+        matches!(&error, ConfigError::Address { field: "p2p_listen", value, .. } if value == "nowhere"),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("host:port"), "{error}");
 
     let error = parse_error(&format!("{MINIMAL}p2p_announce = \"lsp.example.com:http\"\n"));
@@ -137,6 +151,11 @@ fn bad_addresses_networks_and_values_are_typed_errors() {
     let error = parse_error(&format!("{MINIMAL}[push]\nmax_attempts = 0\n"));
     assert!(matches!(error, ConfigError::Invalid { field: "push.max_attempts", .. }), "{error:?}");
 
-    let error = parse_error(&format!("{MINIMAL}[lsps2]\nmin_payment_size_msat = 5\nmax_payment_size_msat = 4\n"));
-    assert!(matches!(error, ConfigError::Invalid { field: "lsps2.min_payment_size_msat", .. }), "{error:?}");
+    let error = parse_error(&format!(
+        "{MINIMAL}[lsps2]\nmin_payment_size_msat = 5\nmax_payment_size_msat = 4\n"
+    ));
+    assert!(
+        matches!(error, ConfigError::Invalid { field: "lsps2.min_payment_size_msat", .. }),
+        "{error:?}"
+    );
 }

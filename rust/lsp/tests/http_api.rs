@@ -25,7 +25,10 @@ fn the_lsp_starts_from_a_config_file_and_serves_its_operator_api() {
     let started = Instant::now();
     let lsp = Lsp::start_from_file(&path).expect("the LSP starts");
     eprintln!("LSP started in {:?}", started.elapsed());
-    assert!(dir.path().join("data").join(doze_lsp::SEED_FILE).is_file(), "the key is kept in storage_dir");
+    assert!(
+        dir.path().join("data").join(doze_lsp::SEED_FILE).is_file(),
+        "the key is kept in storage_dir"
+    );
     let url = lsp.http_url();
 
     let health: Health = get_json(&url, "/health", 200);
@@ -49,7 +52,8 @@ fn the_lsp_starts_from_a_config_file_and_serves_its_operator_api() {
 
     let error: ApiError = get_json(&url, "/v1/nope", 404);
     assert!(error.error.contains("/v1/nope"), "{}", error.error);
-    let response = reqwest::blocking::Client::new().post(format!("{url}/health")).send().expect("POST");
+    let response =
+        reqwest::blocking::Client::new().post(format!("{url}/health")).send().expect("POST");
     assert_eq!(response.status().as_u16(), 405);
     let error: ApiError = response.json().expect("a JSON error");
     assert!(error.error.contains("POST"), "{}", error.error);
@@ -107,7 +111,8 @@ fn the_lsp_starts_syncs_and_stops_from_inside_a_tokio_runtime() {
     let devnet = Devnet::start().expect("devnet");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = devnet_config(&devnet.esplora_url(), dir.path());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         // ldk-node would otherwise adopt, and block on, this single-threaded runtime.
         let lsp = Lsp::start(config).expect("starts inside a runtime");

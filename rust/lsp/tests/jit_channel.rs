@@ -53,9 +53,11 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
         .open_channel(lsp.node_id(), lsp.p2p_address(), PAYER_CHANNEL, None, None)
         .expect("payer opens a channel to the LSP");
     expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
-    expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
-        matches!(e, Event::ChannelPending { counterparty_node_id, .. } if *counterparty_node_id == payer.node_id())
-    });
+    expect_lsp_event(
+        &lsp_events,
+        DEFAULT_WAIT,
+        |e| matches!(e, Event::ChannelPending { counterparty_node_id, .. } if *counterparty_node_id == payer.node_id()),
+    );
     assert!(devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "funding broadcast");
     devnet.mine(6);
     payer.sync_wallets().expect("payer sync");
@@ -63,13 +65,17 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
     expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelReady { .. }));
     wait_until("the payer's channel is usable at the LSP", DEFAULT_WAIT, || {
         let channels: ChannelList = get_json(&url, "/v1/channels", 200);
-        channels.channels.iter().any(|c| c.counterparty_node_id == payer.node_id().to_string() && c.is_usable)
+        channels
+            .channels
+            .iter()
+            .any(|c| c.counterparty_node_id == payer.node_id().to_string() && c.is_usable)
     });
     eprintln!("payer channel ready after {:?}", started.elapsed());
 
     // A client (a phone) with no channel and no on-chain funds asks for a JIT invoice.
     let (client, _client_dir) = start_client(&devnet, &lsp);
-    let description = Bolt11InvoiceDescription::Direct(Description::new("jit".into()).expect("description"));
+    let description =
+        Bolt11InvoiceDescription::Direct(Description::new("jit".into()).expect("description"));
     let invoice = client
         .bolt11_payment()
         .receive_via_jit_channel(JIT_AMOUNT_MSAT, &description, 3600, None)
@@ -78,21 +84,32 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
     let payment_id = payer.bolt11_payment().send(&invoice, None).expect("payer sends");
 
     let fee_msat = JIT_AMOUNT_MSAT * u64::from(FEE_PPM) / 1_000_000;
-    let received = expect_node_event("client", &client, DEFAULT_WAIT, |e| matches!(e, Event::PaymentReceived { .. }));
+    let received = expect_node_event("client", &client, DEFAULT_WAIT, |e| {
+        matches!(e, Event::PaymentReceived { .. })
+    });
     assert!(
         matches!(received, Event::PaymentReceived { amount_msat, .. } if amount_msat == JIT_AMOUNT_MSAT - fee_msat),
         "the client gets the payment less the LSP's opening fee: {received:?}"
     );
-    let sent = expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }));
-    assert!(matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id), "{sent:?}");
+    let sent = expect_event(&payer, DEFAULT_WAIT, |e| {
+        matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
+    });
+    assert!(
+        matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id),
+        "{sent:?}"
+    );
     eprintln!("JIT payment received {:?} after sending", jit_started.elapsed());
 
     // The LSP saw it all as events, and its API shows the channel it opened.
     let client_id = client.node_id();
-    expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
-        matches!(e, Event::ChannelReady { counterparty_node_id: Some(id), .. } if *id == client_id)
+    expect_lsp_event(
+        &lsp_events,
+        DEFAULT_WAIT,
+        |e| matches!(e, Event::ChannelReady { counterparty_node_id: Some(id), .. } if *id == client_id),
+    );
+    let forwarded = expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
+        matches!(e, Event::PaymentForwarded { .. })
     });
-    let forwarded = expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| matches!(e, Event::PaymentForwarded { .. }));
     assert!(
         matches!(forwarded, Event::PaymentForwarded { skimmed_fee_msat: Some(fee), .. } if fee == fee_msat),
         "{forwarded:?}"
@@ -111,8 +128,13 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
     // The spare capacity takes a second payment without a new channel.
     let invoice = client.bolt11_payment().receive(20_000_000, &description, 3600).expect("invoice");
     payer.bolt11_payment().send(&invoice, None).expect("second payment");
-    let received = expect_node_event("client", &client, DEFAULT_WAIT, |e| matches!(e, Event::PaymentReceived { .. }));
-    assert!(matches!(received, Event::PaymentReceived { amount_msat: 20_000_000, .. }), "{received:?}");
+    let received = expect_node_event("client", &client, DEFAULT_WAIT, |e| {
+        matches!(e, Event::PaymentReceived { .. })
+    });
+    assert!(
+        matches!(received, Event::PaymentReceived { amount_msat: 20_000_000, .. }),
+        "{received:?}"
+    );
     let channels: ChannelList = get_json(&url, "/v1/channels", 200);
     assert_eq!(channels.channels.len(), 2, "still one channel per peer: {channels:?}");
 

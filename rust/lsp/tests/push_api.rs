@@ -11,10 +11,12 @@ use doze_devnet::nodes::{wait_until, TestNode, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::api::ApiError;
 use doze_lsp::push::notify::{GatewayRequest, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use doze_lsp::push::{ErrorCode, Outcome, PushApiError, PushTarget, RegisterRequest, RegistrationInfo, TargetKind};
+use doze_lsp::push::{
+    ErrorCode, Outcome, PushApiError, PushTarget, RegisterRequest, RegistrationInfo, TargetKind,
+};
 use doze_lsp::testing::{
-    decode_paths, fund_lsp, new_nonce, open_channel_from_lsp, post_register, register, signed_request, start_lsp,
-    unix_now, WebhookReceiver, APP_NAME,
+    decode_paths, fund_lsp, new_nonce, open_channel_from_lsp, post_register, register,
+    signed_request, start_lsp, unix_now, WebhookReceiver, APP_NAME,
 };
 use doze_lsp::{Lsp, LspConfig, Observers};
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
@@ -26,18 +28,32 @@ use tempfile::TempDir;
 
 /// An LSP with a funded wallet and a private channel to a stock ldk-node "phone". (The
 /// directory comes first so that it is dropped last, after the LSP stopped.)
-fn lsp_with_phone(devnet: &Devnet, configure: impl FnOnce(&mut LspConfig)) -> (TempDir, Lsp, TestNode) {
+fn lsp_with_phone(
+    devnet: &Devnet,
+    configure: impl FnOnce(&mut LspConfig),
+) -> (TempDir, Lsp, TestNode) {
     let dir = tempfile::tempdir().expect("temp dir");
     let lsp = start_lsp(devnet, dir.path(), Observers::new(), configure);
     fund_lsp(devnet, &lsp, Amount::from_sat(1_000_000));
     let phone = devnet.start_node("phone");
     // ldk-node accepts an anchor channel only with on-chain funds for its reserve.
     devnet.fund_node(&phone, Amount::from_sat(100_000));
-    open_channel_from_lsp(devnet, &lsp, phone.node_id(), Some(phone.address.clone()), 200_000, &[&phone]);
+    open_channel_from_lsp(
+        devnet,
+        &lsp,
+        phone.node_id(),
+        Some(phone.address.clone()),
+        200_000,
+        &[&phone],
+    );
     (dir, lsp, phone)
 }
 
-fn refused(result: Result<doze_lsp::push::RegisterResponse, (u16, PushApiError)>, status: u16, code: ErrorCode) {
+fn refused(
+    result: Result<doze_lsp::push::RegisterResponse, (u16, PushApiError)>,
+    status: u16,
+    code: ErrorCode,
+) {
     match result {
         Err((got_status, error)) => {
             assert_eq!((got_status, error.code), (status, code), "{}", error.error);
@@ -82,9 +98,14 @@ fn registration_checks_signature_time_nonce_and_channel_and_stores_only_valid_on
     assert_eq!(error.code, ErrorCode::InvalidRequest);
 
     // Signed by another key, or changed after signing: 401 bad_signature.
-    let forged = RegisterRequest::signed(phone.node_id(), APP_NAME, hook.clone(), unix_now(), &new_nonce(), |m| {
-        stranger.sign_message(m)
-    });
+    let forged = RegisterRequest::signed(
+        phone.node_id(),
+        APP_NAME,
+        hook.clone(),
+        unix_now(),
+        &new_nonce(),
+        |m| stranger.sign_message(m),
+    );
     refused(post_register(&url, &forged), 401, ErrorCode::BadSignature);
     let mut tampered = signed_request(&phone, hook.clone());
     tampered.target = PushTarget::webhook("http://evil.example/hook");
@@ -92,13 +113,23 @@ fn registration_checks_signature_time_nonce_and_channel_and_stores_only_valid_on
 
     // Outside ±10 minutes: 400 stale_timestamp.
     for timestamp in [unix_now() - 11 * 60, unix_now() + 11 * 60] {
-        let stale =
-            RegisterRequest::signed(phone.node_id(), APP_NAME, hook.clone(), timestamp, &new_nonce(), |m| phone.sign_message(m));
+        let stale = RegisterRequest::signed(
+            phone.node_id(),
+            APP_NAME,
+            hook.clone(),
+            timestamp,
+            &new_nonce(),
+            |m| phone.sign_message(m),
+        );
         refused(post_register(&url, &stale), 400, ErrorCode::StaleTimestamp);
     }
 
     // A node the LSP has no channel with: 403 no_channel.
-    refused(post_register(&url, &signed_request(&stranger, hook.clone())), 403, ErrorCode::NoChannel);
+    refused(
+        post_register(&url, &signed_request(&stranger, hook.clone())),
+        403,
+        ErrorCode::NoChannel,
+    );
     nothing_stored("after the refusals");
     let _: ApiError = get_json(&url, &registration_path(&stranger.node_id()), 404);
 
@@ -108,7 +139,10 @@ fn registration_checks_signature_time_nonce_and_channel_and_stores_only_valid_on
     assert_eq!(response.lsp_node_id, lsp.node_id().to_string());
     let paths = decode_paths(&response);
     assert!(!paths.is_empty(), "at least one blinded path");
-    phone.bolt12_payment().set_paths_to_static_invoice_server(paths).expect("the phone takes the paths");
+    phone
+        .bolt12_payment()
+        .set_paths_to_static_invoice_server(paths)
+        .expect("the phone takes the paths");
     assert_eq!(lsp.push().store().counts().expect("counts"), (1, 1));
     let info: RegistrationInfo = get_json(&url, &registration_path(&phone.node_id()), 200);
     assert_eq!(info.node_id, phone.node_id().to_string());
@@ -129,11 +163,19 @@ fn registration_checks_signature_time_nonce_and_channel_and_stores_only_valid_on
     assert_eq!(lsp.push().store().counts().expect("counts"), (1, 2));
 
     // A request signed before the current registration, even with a fresh nonce: refused.
-    let older = RegisterRequest::signed(phone.node_id(), APP_NAME, hook, unix_now() - 60, &new_nonce(), |m| {
-        phone.sign_message(m)
-    });
+    let older = RegisterRequest::signed(
+        phone.node_id(),
+        APP_NAME,
+        hook,
+        unix_now() - 60,
+        &new_nonce(),
+        |m| phone.sign_message(m),
+    );
     refused(post_register(&url, &older), 400, ErrorCode::StaleTimestamp);
-    assert_eq!(lsp.push().registration(&phone.node_id()).expect("query").expect("stored").target, other);
+    assert_eq!(
+        lsp.push().registration(&phone.node_id()).expect("query").expect("stored").target,
+        other
+    );
 
     let error: ApiError = get_json(&url, "/v1/push/registrations/nope", 400);
     assert!(error.error.contains("nope"), "{}", error.error);
@@ -164,13 +206,22 @@ fn pushes_are_lsps5_signed_rate_limited_retried_and_sent_through_the_gateway() {
     let delivery = &received[0];
     assert_eq!(delivery.path, "/hook");
     assert_eq!(delivery.headers.get("content-type").map(String::as_str), Some("application/json"));
-    let expected_body = serde_json::to_string(&WebhookNotification::onion_message_incoming()).expect("json");
+    let expected_body =
+        serde_json::to_string(&WebhookNotification::onion_message_incoming()).expect("json");
     assert_eq!(delivery.body, expected_body);
-    assert_eq!(delivery.body, r#"{"jsonrpc":"2.0","method":"lsps5.onion_message_incoming","params":{}}"#);
-    let notification = delivery.validate(lsp.node_id(), &validator).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        delivery.body,
+        r#"{"jsonrpc":"2.0","method":"lsps5.onion_message_incoming","params":{}}"#
+    );
+    let notification =
+        delivery.validate(lsp.node_id(), &validator).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(notification, WebhookNotification::onion_message_incoming());
     let timestamp = LSPSDateTime::from_str(&delivery.headers[TIMESTAMP_HEADER]).expect("timestamp");
-    assert!(timestamp.duration_since(&LSPSDateTime::new_from_duration_since_epoch(Duration::from_secs(unix_now()))) < Duration::from_secs(5));
+    assert!(
+        timestamp.duration_since(&LSPSDateTime::new_from_duration_since_epoch(
+            Duration::from_secs(unix_now())
+        )) < Duration::from_secs(5)
+    );
     assert!(
         delivery.validate(phone_id, &LSPS5Validator::new()).is_err(),
         "signed by the LSP's key, not any other"
@@ -178,11 +229,16 @@ fn pushes_are_lsps5_signed_rate_limited_retried_and_sent_through_the_gateway() {
 
     // A second signal within the minute: no second push.
     assert!(push.notify(phone_id));
-    wait_until("the second signal is rate-limited", DEFAULT_WAIT, || push.stats().rate_limited == 1);
+    wait_until("the second signal is rate-limited", DEFAULT_WAIT, || {
+        push.stats().rate_limited == 1
+    });
     assert_eq!(hook.requests(), 1);
 
     // A peer without a registration: ignored.
-    let stranger = PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[42; 32]).expect("key"));
+    let stranger = PublicKey::from_secret_key(
+        &Secp256k1::new(),
+        &SecretKey::from_slice(&[42; 32]).expect("key"),
+    );
     assert!(push.notify(stranger));
     wait_until("the stranger's signal is ignored", DEFAULT_WAIT, || push.stats().unregistered == 1);
 
@@ -216,10 +272,12 @@ fn pushes_are_lsps5_signed_rate_limited_retried_and_sent_through_the_gateway() {
 
     // An APNs token: through the gateway, with the notification and its LSPS5 headers.
     let token = "apns-device-token-0123456789";
-    register(&url, &phone, PushTarget { kind: TargetKind::Apns, value: token.into() }).expect("re-registered");
+    register(&url, &phone, PushTarget { kind: TargetKind::Apns, value: token.into() })
+        .expect("re-registered");
     assert!(push.notify(phone_id));
     let received = gateway.wait_for(1, DEFAULT_WAIT);
-    let request: GatewayRequest = serde_json::from_str(&received[0].body).expect("a gateway request");
+    let request: GatewayRequest =
+        serde_json::from_str(&received[0].body).expect("a gateway request");
     assert_eq!(request.platform, "apns");
     assert_eq!(request.device_token, token);
     let body = serde_json::to_string(&request.notification).expect("json");
@@ -232,7 +290,11 @@ fn pushes_are_lsps5_signed_rate_limited_retried_and_sent_through_the_gateway() {
 
     wait_until("the gateway delivery is counted", DEFAULT_WAIT, || push.stats().delivered == 3);
     let stats = push.stats();
-    assert_eq!((stats.delivered, stats.failed, stats.queue_full, stats.no_gateway), (3, 2, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.queue_full, stats.no_gateway),
+        (3, 2, 0, 0),
+        "{stats:?}"
+    );
     let api_stats: doze_lsp::push::PushStats = get_json(&url, "/v1/push/stats", 200);
     assert_eq!(api_stats, stats);
     phone.stop().expect("phone stops");

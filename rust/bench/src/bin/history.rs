@@ -81,7 +81,10 @@ fn main() {
     let mut builder = ldk_node::Builder::new();
     builder.set_network(ldk_node::bitcoin::Network::Regtest);
     builder.set_storage_dir_path(dir.path().join("node").to_string_lossy().into_owned());
-    builder.set_chain_source_esplora(devnet.esplora_url(), Some(ldk_node::config::EsploraSyncConfig { background_sync_config: None }));
+    builder.set_chain_source_esplora(
+        devnet.esplora_url(),
+        Some(ldk_node::config::EsploraSyncConfig { background_sync_config: None }),
+    );
     let mnemonic = ldk_node::bip39::Mnemonic::parse(MNEMONIC).expect("mnemonic");
     builder.set_entropy_bip39_mnemonic(mnemonic, None);
     let t = Instant::now();

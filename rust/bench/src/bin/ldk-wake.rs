@@ -20,13 +20,18 @@ fn main() {
     };
     let started = Instant::now();
     let deadline = started + Duration::from_millis(deadline_ms.parse().expect("deadline ms"));
-    let mnemonic = ldk_node::bip39::Mnemonic::parse(std::env::var("DOZE_MNEMONIC").expect("DOZE_MNEMONIC")).expect("mnemonic");
+    let mnemonic =
+        ldk_node::bip39::Mnemonic::parse(std::env::var("DOZE_MNEMONIC").expect("DOZE_MNEMONIC"))
+            .expect("mnemonic");
     let lsp_id = ldk_node::bitcoin::secp256k1::PublicKey::from_str(lsp_id).expect("lsp id");
     let lsp_address = SocketAddress::from_str(lsp_address).expect("lsp address");
     let mut builder = ldk_node::Builder::new();
     builder.set_network(ldk_node::bitcoin::Network::Regtest);
     builder.set_storage_dir_path(storage.clone());
-    builder.set_chain_source_esplora(esplora.clone(), Some(EsploraSyncConfig { background_sync_config: None }));
+    builder.set_chain_source_esplora(
+        esplora.clone(),
+        Some(EsploraSyncConfig { background_sync_config: None }),
+    );
     builder.set_entropy_bip39_mnemonic(mnemonic, None);
     builder.set_liquidity_source_lsps2(lsp_id, lsp_address.clone(), None);
     builder.set_async_payments_role(Some(AsyncPaymentsRole::Client)).expect("role");
@@ -40,13 +45,18 @@ fn main() {
     // Stale PaymentReceived events of earlier wakes are re-emitted at start: only a payment
     // this wake claimed counts (DESIGN.md's first pitfall).
     let known: std::collections::HashSet<_> = node.list_payments().iter().map(|p| p.id).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let node_started_ms = started.elapsed().as_millis();
     let mut paid = false;
     let mut received_ms = None;
     while Instant::now() < deadline && !paid {
         let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(event) = runtime.block_on(async { tokio::time::timeout(left, node.next_event_async()).await }) else { break };
+        let Ok(event) =
+            runtime.block_on(async { tokio::time::timeout(left, node.next_event_async()).await })
+        else {
+            break;
+        };
         if let Event::PaymentReceived { payment_id: Some(id), .. } = &event {
             paid = !known.contains(id);
             received_ms = Some(started.elapsed().as_millis());

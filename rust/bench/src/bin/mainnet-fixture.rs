@@ -18,7 +18,11 @@ use serde_json::json;
 fn rss_anon_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("RssAnon:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("RssAnon:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -55,7 +59,11 @@ fn measure(dir: &Path) -> serde_json::Value {
         .read_only()
         .nodes()
         .unordered_iter()
-        .find(|(_, n)| n.announcement_info.as_ref().is_some_and(|a| a.features().supports_onion_messages() && !a.addresses().is_empty()))
+        .find(|(_, n)| {
+            n.announcement_info.as_ref().is_some_and(|a| {
+                a.features().supports_onion_messages() && !a.addresses().is_empty()
+            })
+        })
         .map(|(id, _)| id.as_slice().to_vec())
         .expect("a node with addresses");
     let lookups: Vec<f64> = (0..21)
@@ -63,7 +71,11 @@ fn measure(dir: &Path) -> serde_json::Value {
             let t = Instant::now();
             let conn = rusqlite::Connection::open(dir.join("doze.sqlite")).expect("open");
             let text: String = conn
-                .query_row("SELECT addresses FROM node_addresses WHERE node_id = ?1", [&lookup_id], |r| r.get(0))
+                .query_row(
+                    "SELECT addresses FROM node_addresses WHERE node_id = ?1",
+                    [&lookup_id],
+                    |r| r.get(0),
+                )
                 .expect("row");
             assert!(!text.is_empty());
             ms(t)
@@ -109,7 +121,9 @@ fn main() {
     let measured: serde_json::Value = serde_json::from_slice(&out.stdout).expect("measure JSON");
     println!(
         "{}",
-        serde_json::to_string_pretty(&json!({ "fill_ms": fill_ms, "store": stats.to_json(), "read_back": measured }))
-            .expect("json")
+        serde_json::to_string_pretty(
+            &json!({ "fill_ms": fill_ms, "store": stats.to_json(), "read_back": measured })
+        )
+        .expect("json")
     );
 }

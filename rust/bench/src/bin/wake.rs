@@ -40,7 +40,8 @@ use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
 use ldk_node::Event;
 use serde_json::json;
 
-const MNEMONIC: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
+const MNEMONIC: &str =
+    "legal winner thank year wave sausage worth useful legal winner thank yellow";
 /// Small enough for 120 payments through the sender's 500 000 sat channel.
 const AMOUNT_MSAT: u64 = 3_000_000;
 
@@ -65,7 +66,8 @@ fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String)
         command.env("DOZE_LOG", level).env("RUST_LOG", level);
     }
     let started = Instant::now();
-    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn");
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn");
     if let Some(mut input) = child.stdin.take() {
         let _ = input.write_all(stdin);
     }
@@ -89,7 +91,9 @@ fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String)
         if let Ok(Some(_)) = child.try_wait() {
             break;
         }
-        let children = std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children")).unwrap_or_default();
+        let children =
+            std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children"))
+                .unwrap_or_default();
         for pid in children.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
             max_anon = max_anon.max(anon_kb(pid).unwrap_or(0.0));
             if breakdown && sampled_at.elapsed() > Duration::from_millis(50) {
@@ -104,7 +108,10 @@ fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String)
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     let output = child.wait_with_output().expect("output");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let max_rss_kb = std::fs::read_to_string(time_file).ok().and_then(|t| t.trim().lines().last()?.trim().parse().ok()).unwrap_or(f64::NAN);
+    let max_rss_kb = std::fs::read_to_string(time_file)
+        .ok()
+        .and_then(|t| t.trim().lines().last()?.trim().parse().ok())
+        .unwrap_or(f64::NAN);
     let paid = stdout.contains("\"Paid\"") || stdout.contains("\"paid\": true");
     if breakdown {
         eprintln!("{}", smaps_breakdown(&last_smaps));
@@ -149,7 +156,8 @@ fn push(scene: &AsyncScene) -> (String, Vec<(String, String)>) {
     let body = serde_json::to_string(&WebhookNotification::onion_message_incoming()).expect("json");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time");
     let timestamp = LSPSDateTime::new_from_duration_since_epoch(now).to_rfc3339();
-    let message = format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
+    let message =
+        format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
     let signature = scene.lsp_a.node().sign_message(message.as_bytes());
     (body, vec![("x-lsps5-timestamp".into(), timestamp), ("x-lsps5-signature".into(), signature)])
 }
@@ -178,7 +186,12 @@ fn main() {
         network: Network::Regtest,
         storage_dir: dir.path().to_string_lossy().into_owned(),
         chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
-        lsp: Some(LspConfig { node_id: lsp_a.node_id().to_string(), address: lsp_a.p2p_address().to_string(), token: None, api_url: Some(lsp_a.http_url()) }),
+        lsp: Some(LspConfig {
+            node_id: lsp_a.node_id().to_string(),
+            address: lsp_a.p2p_address().to_string(),
+            token: None,
+            api_url: Some(lsp_a.http_url()),
+        }),
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
@@ -194,26 +207,51 @@ fn main() {
             && app.knows_node(&scene.lsp_b.node_id().to_string()).unwrap_or(false)
     });
     let webhook = WebhookReceiver::start();
-    rt.block_on(app.register_for_push("bench".into(), PushTarget::Webhook { url: webhook.url() })).expect("register");
-    let offer: ldk_node::lightning::offers::offer::Offer = rt.block_on(app.receive_offer(Duration::from_secs(120))).expect("offer").parse().expect("offer");
+    rt.block_on(app.register_for_push("bench".into(), PushTarget::Webhook { url: webhook.url() }))
+        .expect("register");
+    let offer: ldk_node::lightning::offers::offer::Offer = rt
+        .block_on(app.receive_offer(Duration::from_secs(120)))
+        .expect("offer")
+        .parse()
+        .expect("offer");
     rt.block_on(app.stop()).expect("stop");
     drop(app);
 
-    let from_sender = format!("when forwarding peeled onion message from {}", scene.sender.node_id());
+    let from_sender =
+        format!("when forwarding peeled onion message from {}", scene.sender.node_id());
     let time_file = dir.path().join("time.txt");
     let prev_wake = std::env::var_os("DOZE_PREV_WAKE_BIN").map(PathBuf::from);
     let mut sides = vec![Side::Engine, Side::Stock];
     if prev_wake.is_some() {
         sides.insert(1, Side::PreviousDoze);
     }
-    let bench = Bench { scene: &scene, devnet: &devnet, config: &config, offer: &offer, phone_id, bin_dir: &bin_dir, prev_wake, time_file, from_sender, interceptions };
+    let bench = Bench {
+        scene: &scene,
+        devnet: &devnet,
+        config: &config,
+        offer: &offer,
+        phone_id,
+        bin_dir: &bin_dir,
+        prev_wake,
+        time_file,
+        from_sender,
+        interceptions,
+    };
     let mut held = 0;
     let small = bench.phase("devnet store", &sides, runs, &mut held);
     let filled = Instant::now();
-    let stats = doze_bench::fixture::fill_mainnet_store(dir.path(), ldk_node::bitcoin::Network::Regtest, 100_000).expect("fixture");
+    let stats = doze_bench::fixture::fill_mainnet_store(
+        dir.path(),
+        ldk_node::bitcoin::Network::Regtest,
+        100_000,
+    )
+    .expect("fixture");
     eprintln!("mainnet-size fixture filled in {:?}: {}", filled.elapsed(), stats.to_json());
     let mainnet = bench.phase("mainnet-size store", &sides, runs, &mut held);
-    println!("{}", json!({ "binaries": bin_dir.display().to_string(), "devnet_store": small, "mainnet_store": mainnet, "fixture": stats.to_json() }));
+    println!(
+        "{}",
+        json!({ "binaries": bin_dir.display().to_string(), "devnet_store": small, "mainnet_store": mainnet, "fixture": stats.to_json() })
+    );
 }
 
 /// Which wake a run measures.
@@ -259,10 +297,24 @@ impl Bench<'_> {
             let side_index = run_index % sides.len();
             let side = sides[side_index];
             AsyncScene::wait_until_offline_at(lsp_a, self.phone_id, DEFAULT_WAIT);
-            let intercepted = || self.interceptions.lock().expect("lock").iter().filter(|t| t.ends_with(&self.from_sender)).count();
+            let intercepted = || {
+                self.interceptions
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .filter(|t| t.ends_with(&self.from_sender))
+                    .count()
+            };
             let before = intercepted();
-            let payment_id = self.scene.sender.bolt12_payment().send_using_amount(self.offer, AMOUNT_MSAT, None, None, None).expect("pay");
-            wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || intercepted() > before);
+            let payment_id = self
+                .scene
+                .sender
+                .bolt12_payment()
+                .send_using_amount(self.offer, AMOUNT_MSAT, None, None, None)
+                .expect("pay");
+            wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || {
+                intercepted() > before
+            });
             *held += 1;
             self.scene.wait_for_held_htlcs_at_lsp_b(*held, DEFAULT_WAIT);
             let mut command = Command::new("/usr/bin/time");
@@ -274,32 +326,52 @@ impl Bench<'_> {
                 Side::Stock => None,
             };
             if let Some(binary) = doze_wake {
-                command.arg(binary)
-                    .args(["--storage", &self.config.storage_dir, "--esplora", &self.devnet.esplora_url()])
-                    .args(["--lsp-id", &lsp_a.node_id().to_string(), "--lsp-address", &lsp_a.p2p_address().to_string()]);
+                command
+                    .arg(binary)
+                    .args([
+                        "--storage",
+                        &self.config.storage_dir,
+                        "--esplora",
+                        &self.devnet.esplora_url(),
+                    ])
+                    .args([
+                        "--lsp-id",
+                        &lsp_a.node_id().to_string(),
+                        "--lsp-address",
+                        &lsp_a.p2p_address().to_string(),
+                    ]);
                 for (name, value) in &headers {
                     command.args(["--header", &format!("{name}:{value}")]);
                 }
             } else {
-                command.arg(self.bin_dir.join("ldk-wake")).arg(Path::new(&self.config.storage_dir).join("node")).arg(self.devnet.esplora_url())
-                    .arg(lsp_a.node_id().to_string()).arg(lsp_a.p2p_address().to_string()).arg("25000");
+                command
+                    .arg(self.bin_dir.join("ldk-wake"))
+                    .arg(Path::new(&self.config.storage_dir).join("node"))
+                    .arg(self.devnet.esplora_url())
+                    .arg(lsp_a.node_id().to_string())
+                    .arg(lsp_a.p2p_address().to_string())
+                    .arg("25000");
             }
             let (sample, stdout) = run(command, body.as_bytes(), &self.time_file);
-            let sent = expect_event(&self.scene.sender, DEFAULT_WAIT, |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }));
+            let sent = expect_event(&self.scene.sender, DEFAULT_WAIT, |e| {
+                matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
+            });
             let ok = matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id);
             eprintln!("{name} run {run_index} {}: {:.0} ms, rss {:.1} MB, anon {:.1} MB, paid {} sender ok {ok} {}", side.name(), sample.wall_ms, sample.max_rss_kb / 1024.0, sample.max_anon_kb / 1024.0, sample.paid, stdout.trim());
             samples[side_index].push(sample);
         }
-        let summary = |samples: &[Sample]| json!({
-            "runs": samples.len(),
-            "paid": samples.iter().filter(|s| s.paid).count(),
-            "median_wall_ms": median(samples.iter().map(|s| s.wall_ms).collect()),
-            "p90_wall_ms": percentile(samples.iter().map(|s| s.wall_ms).collect(), 0.9),
-            "median_peak_rss_mb": median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
-            "max_peak_rss_mb": samples.iter().map(|s| s.max_rss_kb / 1024.0).fold(0.0, f64::max),
-            "median_peak_anon_mb_sampled": median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
-            "max_peak_anon_mb_sampled": samples.iter().map(|s| s.max_anon_kb / 1024.0).fold(0.0, f64::max),
-        });
+        let summary = |samples: &[Sample]| {
+            json!({
+                "runs": samples.len(),
+                "paid": samples.iter().filter(|s| s.paid).count(),
+                "median_wall_ms": median(samples.iter().map(|s| s.wall_ms).collect()),
+                "p90_wall_ms": percentile(samples.iter().map(|s| s.wall_ms).collect(), 0.9),
+                "median_peak_rss_mb": median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
+                "max_peak_rss_mb": samples.iter().map(|s| s.max_rss_kb / 1024.0).fold(0.0, f64::max),
+                "median_peak_anon_mb_sampled": median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
+                "max_peak_anon_mb_sampled": samples.iter().map(|s| s.max_anon_kb / 1024.0).fold(0.0, f64::max),
+            })
+        };
         let mut out = serde_json::Map::new();
         for (side, samples) in sides.iter().zip(&samples) {
             out.insert(side.name().to_string(), summary(samples));

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use doze_core::{
-    generate_mnemonic, ChainSource, LspConfig, Network, Wallet, WalletConfig, WalletEventKind, WordCount,
+    generate_mnemonic, ChainSource, LspConfig, Network, Wallet, WalletConfig, WalletEventKind,
+    WordCount,
 };
 use ldk_node::lightning_invoice::Bolt11Invoice;
 use ldk_node::Event;
@@ -83,10 +84,17 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
         "the phone asks for its first sats",
         || -> Result<_, String> {
             let invoice = rt
-                .block_on(phone.wallet.receive_bolt11(Some(FIRST_PAYMENT_SAT * 1000), "first sats".into(), 3600))
+                .block_on(phone.wallet.receive_bolt11(
+                    Some(FIRST_PAYMENT_SAT * 1000),
+                    "first sats".into(),
+                    3600,
+                ))
                 .map_err(|e| e.to_string())?;
             if !invoice.via_jit_channel {
-                return Err("the invoice does not go through a JIT channel, but the phone has no channel".into());
+                return Err(
+                    "the invoice does not go through a JIT channel, but the phone has no channel"
+                        .into(),
+                );
             }
             Ok(invoice)
         },
@@ -104,8 +112,12 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
     progress::step(
         "the merchant pays the phone's invoice",
         || -> Result<u64, String> {
-            let invoice: Bolt11Invoice = invoice.bolt11.parse().map_err(|e| format!("unreadable invoice: {e}"))?;
-            merchant.bolt11_payment().send(&invoice, None).map_err(|e| format!("the merchant could not pay: {e}"))?;
+            let invoice: Bolt11Invoice =
+                invoice.bolt11.parse().map_err(|e| format!("unreadable invoice: {e}"))?;
+            merchant
+                .bolt11_payment()
+                .send(&invoice, None)
+                .map_err(|e| format!("the merchant could not pay: {e}"))?;
             phone.events.wait_for("the phone's new channel to be ready", STEP_TIMEOUT, |e| {
                 matches!(e.kind, WalletEventKind::ChannelReady { .. })
             })?;
@@ -120,7 +132,10 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
                 .sum())
         },
         |capacity| {
-            format!("merchant paid; the LSP opened a {} sat channel to the phone, just in time", sat(*capacity))
+            format!(
+                "merchant paid; the LSP opened a {} sat channel to the phone, just in time",
+                sat(*capacity)
+            )
         },
     )?;
 
@@ -147,17 +162,25 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
     progress::step(
         "the merchant's payment settles",
         || -> Result<Option<u64>, String> {
-            let outcome = wait::node_event(rt, merchant, "the merchant's payment to settle", STEP_TIMEOUT, |e| {
-                matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
-            })?;
+            let outcome = wait::node_event(
+                rt,
+                merchant,
+                "the merchant's payment to settle",
+                STEP_TIMEOUT,
+                |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }),
+            )?;
             match outcome {
                 Event::PaymentSuccessful { fee_paid_msat, .. } => Ok(fee_paid_msat),
-                Event::PaymentFailed { reason, .. } => Err(format!("the merchant's payment failed: {reason:?}")),
+                Event::PaymentFailed { reason, .. } => {
+                    Err(format!("the merchant's payment failed: {reason:?}"))
+                }
                 _ => Err("unexpected event".into()),
             }
         },
         |fee| match fee {
-            Some(fee) => format!("merchant's payment settled (routing fee {} sat)", sat(fee / 1000)),
+            Some(fee) => {
+                format!("merchant's payment settled (routing fee {} sat)", sat(fee / 1000))
+            }
             None => "merchant's payment settled".to_string(),
         },
     )?;
@@ -175,7 +198,11 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
         },
         |spendable| {
             let reserve = FIRST_PAYMENT_SAT.saturating_sub(*spendable);
-            let note = if reserve > 0 { format!(" ({} sat stay in the channel as its reserve)", sat(reserve)) } else { String::new() };
+            let note = if reserve > 0 {
+                format!(" ({} sat stay in the channel as its reserve)", sat(reserve))
+            } else {
+                String::new()
+            };
             format!("phone can spend {} sat over Lightning{note}", sat(*spendable))
         },
     )?;

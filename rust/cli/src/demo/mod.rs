@@ -67,8 +67,10 @@ pub fn run(options: &Options) -> Result<(), Failed> {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        let location = info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
-        let thread = std::thread::current().name().map(|n| format!(" in thread {n}")).unwrap_or_default();
+        let location =
+            info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
+        let thread =
+            std::thread::current().name().map(|n| format!(" in thread {n}")).unwrap_or_default();
         progress::fail(&format!("panicked{thread}: {message}{location}"));
     }));
     start_watchdog(options.timeout);
@@ -147,7 +149,10 @@ fn wrap_up(rt: &Runtime, phone: Phone, scene: Scene, dir: tempfile::TempDir) -> 
     progress::step(
         "stop the merchant's node and the LSP",
         || -> Result<(), String> {
-            merchant.node.stop().map_err(|e| format!("the merchant's node did not stop cleanly: {e}"))?;
+            merchant
+                .node
+                .stop()
+                .map_err(|e| format!("the merchant's node did not stop cleanly: {e}"))?;
             drop(merchant);
             lsp.stop().map_err(|e| e.to_string())?;
             drop(lsp);

@@ -46,22 +46,42 @@ const LSP_PUBLIC_CHANNEL_SAT: u64 = 500_000;
 const WAKE_DEADLINE: Duration = Duration::from_secs(25);
 
 /// Runs the chapter with the running app `phone`; returns the app opened again afterwards.
-pub fn paid_while_asleep(rt: &Runtime, scene: &Scene, phone: Phone, dir: &Path) -> Result<Phone, Failed> {
+pub fn paid_while_asleep(
+    rt: &Runtime,
+    scene: &Scene,
+    phone: Phone,
+    dir: &Path,
+) -> Result<Phone, Failed> {
     progress::chapter("Paid while asleep");
     progress::step(
         "the LSP opens a public channel",
         || go_public(rt, scene),
-        |_| format!("LSP opened an announced {} sat channel to the merchant: it is in the public graph now", sat(LSP_PUBLIC_CHANNEL_SAT)),
+        |_| {
+            format!("LSP opened an announced {} sat channel to the merchant: it is in the public graph now", sat(LSP_PUBLIC_CHANNEL_SAT))
+        },
     )?;
     let friend = progress::step(
         "a friend's node joins",
         || -> Result<StockNode, String> {
-            let friend = StockNode::start(&scene.devnet, "friend", &dir.join("friend"), |_| Ok(()))?;
+            let friend =
+                StockNode::start(&scene.devnet, "friend", &dir.join("friend"), |_| Ok(()))?;
             friend.fund(&scene.devnet, "the friend", FRIEND_FUNDS_SAT)?;
-            friend.open_channel_to_lsp(rt, &scene.devnet, &scene.lsp, FRIEND_CHANNEL_SAT, 0, false)?;
+            friend.open_channel_to_lsp(
+                rt,
+                &scene.devnet,
+                &scene.lsp,
+                FRIEND_CHANNEL_SAT,
+                0,
+                false,
+            )?;
             Ok(friend)
         },
-        |_| format!("friend's node ready (stock ldk-node) with a {} sat channel to the LSP", sat(FRIEND_CHANNEL_SAT)),
+        |_| {
+            format!(
+                "friend's node ready (stock ldk-node) with a {} sat channel to the LSP",
+                sat(FRIEND_CHANNEL_SAT)
+            )
+        },
     )?;
     // The stand-in for APNs/FCM: the LSP POSTs the push here, and the demo hands it to a
     // fresh process as iOS hands a notification to the app's extension.
@@ -69,10 +89,20 @@ pub fn paid_while_asleep(rt: &Runtime, scene: &Scene, phone: Phone, dir: &Path) 
     progress::step(
         "the phone registers for push notifications",
         || {
-            rt.block_on(phone.wallet.register_for_push("doze-demo".into(), PushTarget::Webhook { url: gateway.url() }))
-                .map_err(|e| e.to_string())
+            rt.block_on(
+                phone.wallet.register_for_push(
+                    "doze-demo".into(),
+                    PushTarget::Webhook { url: gateway.url() },
+                ),
+            )
+            .map_err(|e| e.to_string())
         },
-        |_| format!("registered with the LSP; pushes go to {} (standing in for APNs/FCM)", gateway.url()),
+        |_| {
+            format!(
+                "registered with the LSP; pushes go to {} (standing in for APNs/FCM)",
+                gateway.url()
+            )
+        },
     )?;
     let offer = progress::step(
         "the phone gets its offline offer",
@@ -127,10 +157,16 @@ pub fn paid_while_asleep(rt: &Runtime, scene: &Scene, phone: Phone, dir: &Path) 
     progress::step(
         "the friend's payment settles",
         || -> Result<(), String> {
-            match wait::node_event(rt, payer, "the friend's payment to settle", STEP_TIMEOUT, |e| {
-                matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
-            })? {
-                Event::PaymentFailed { reason, .. } => Err(format!("the friend's payment failed: {reason:?}")),
+            match wait::node_event(
+                rt,
+                payer,
+                "the friend's payment to settle",
+                STEP_TIMEOUT,
+                |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }),
+            )? {
+                Event::PaymentFailed { reason, .. } => {
+                    Err(format!("the friend's payment failed: {reason:?}"))
+                }
                 _ => Ok(()),
             }
         },
@@ -153,11 +189,21 @@ fn go_public(rt: &Runtime, scene: &Scene) -> Result<(), String> {
     let lsp = scene.lsp.node();
     let merchant = &scene.merchant;
     let mempool_before = scene.devnet.mempool_len();
-    lsp.open_announced_channel(merchant.node.node_id(), merchant.address.clone(), LSP_PUBLIC_CHANNEL_SAT, None, None)
-        .map_err(|e| format!("the LSP could not open the channel: {e}"))?;
-    wait::node_event(rt, &merchant.node, "the merchant to accept the channel", STEP_TIMEOUT, |e| {
-        matches!(e, Event::ChannelPending { .. })
-    })?;
+    lsp.open_announced_channel(
+        merchant.node.node_id(),
+        merchant.address.clone(),
+        LSP_PUBLIC_CHANNEL_SAT,
+        None,
+        None,
+    )
+    .map_err(|e| format!("the LSP could not open the channel: {e}"))?;
+    wait::node_event(
+        rt,
+        &merchant.node,
+        "the merchant to accept the channel",
+        STEP_TIMEOUT,
+        |e| matches!(e, Event::ChannelPending { .. }),
+    )?;
     if !scene.devnet.wait_for_mempool_len(mempool_before + 1, STEP_TIMEOUT) {
         return Err("the funding transaction never reached the mempool".into());
     }
@@ -190,13 +236,24 @@ fn go_to_sleep(rt: &Runtime, scene: &Scene, phone: Phone) -> Result<Phone, Faile
 
 /// Launches `doze wake` (this very binary) with `push`, as a notification extension would be
 /// launched, and returns its outcome JSON.
-fn wake(scene: &Scene, storage: &str, mnemonic: &str, push: &ReceivedPush) -> Result<Value, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the doze binary to launch: {e}"))?;
+fn wake(
+    scene: &Scene,
+    storage: &str,
+    mnemonic: &str,
+    push: &ReceivedPush,
+) -> Result<Value, String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find the doze binary to launch: {e}"))?;
     let mut command = Command::new(exe);
     command
         .arg("wake")
         .args(["--storage", storage, "--esplora", &scene.devnet.esplora_url()])
-        .args(["--lsp-id", &scene.lsp.node_id().to_string(), "--lsp-address", &scene.lsp.p2p_address().to_string()])
+        .args([
+            "--lsp-id",
+            &scene.lsp.node_id().to_string(),
+            "--lsp-address",
+            &scene.lsp.p2p_address().to_string(),
+        ])
         .args(["--deadline-ms", &WAKE_DEADLINE.as_millis().to_string()])
         // The extension reads the phrase from the Keychain shared with the app.
         .env("DOZE_MNEMONIC", mnemonic)
@@ -213,17 +270,25 @@ fn wake(scene: &Scene, storage: &str, mnemonic: &str, push: &ReceivedPush) -> Re
     }
     let mut child = command.spawn().map_err(|e| format!("cannot launch `doze wake`: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(push.body.as_bytes()).map_err(|e| format!("cannot hand the push to `doze wake`: {e}"))?;
+        stdin
+            .write_all(push.body.as_bytes())
+            .map_err(|e| format!("cannot hand the push to `doze wake`: {e}"))?;
     }
-    let output = child.wait_with_output().map_err(|e| format!("`doze wake` did not finish: {e}"))?;
+    let output =
+        child.wait_with_output().map_err(|e| format!("`doze wake` did not finish: {e}"))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         return Err(format!("`doze wake` failed ({}): {}", output.status, stderr.trim()));
     }
-    let outcome: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("`doze wake` printed no outcome ({e}): {}", String::from_utf8_lossy(&output.stdout)))?;
+    let outcome: Value = serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!("`doze wake` printed no outcome ({e}): {}", String::from_utf8_lossy(&output.stdout))
+    })?;
     if outcome["ended"] != "Paid" {
-        return Err(format!("the wake ended {} without the payment: {outcome}\n{}", outcome["ended"], stderr.trim()));
+        return Err(format!(
+            "the wake ended {} without the payment: {outcome}\n{}",
+            outcome["ended"],
+            stderr.trim()
+        ));
     }
     Ok(outcome)
 }
@@ -240,7 +305,8 @@ fn timings_table(outcome: &Value) -> String {
         ("payment received", "payment_received"),
         ("persisted, outcome returned", "total"),
     ];
-    let mut out = String::from("\n  The wake, step by step (ms since the push reached handle_push)\n");
+    let mut out =
+        String::from("\n  The wake, step by step (ms since the push reached handle_push)\n");
     for (label, key) in rows {
         let value = t[key].as_u64().map(|ms| format!("{ms:>6}")).unwrap_or_else(|| "     –".into());
         out.push_str(&format!("    {label:<38} {value}\n"));

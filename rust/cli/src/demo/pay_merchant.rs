@@ -37,20 +37,29 @@ pub fn pay_merchant(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fa
         "the phone pays the merchant",
         || -> Result<(Option<u64>, Duration), String> {
             let started = Instant::now();
-            let id = rt.block_on(phone.wallet.pay_bolt11(&invoice, None)).map_err(|e| e.to_string())?;
-            let outcome = phone.events.wait_for("the payment's outcome", STEP_TIMEOUT, |e| match &e.kind {
-                WalletEventKind::PaymentSent { payment_id, .. }
-                | WalletEventKind::PaymentFailed { payment_id, .. } => *payment_id == id,
-                _ => false,
-            })?;
+            let id =
+                rt.block_on(phone.wallet.pay_bolt11(&invoice, None)).map_err(|e| e.to_string())?;
+            let outcome =
+                phone.events.wait_for("the payment's outcome", STEP_TIMEOUT, |e| {
+                    match &e.kind {
+                        WalletEventKind::PaymentSent { payment_id, .. }
+                        | WalletEventKind::PaymentFailed { payment_id, .. } => *payment_id == id,
+                        _ => false,
+                    }
+                })?;
             match outcome.kind {
-                WalletEventKind::PaymentSent { fee_paid_msat, .. } => Ok((fee_paid_msat, started.elapsed())),
-                WalletEventKind::PaymentFailed { reason, .. } => Err(format!("the payment failed: {reason}")),
+                WalletEventKind::PaymentSent { fee_paid_msat, .. } => {
+                    Ok((fee_paid_msat, started.elapsed()))
+                }
+                WalletEventKind::PaymentFailed { reason, .. } => {
+                    Err(format!("the payment failed: {reason}"))
+                }
                 _ => Err("unexpected event".into()),
             }
         },
         |(fee, took)| {
-            let fee = fee.map(|f| format!(", routing fee {} sat", sat(f / 1000))).unwrap_or_default();
+            let fee =
+                fee.map(|f| format!(", routing fee {} sat", sat(f / 1000))).unwrap_or_default();
             format!("phone paid {} sat in {}{fee}", sat(COFFEE_SAT), secs(*took))
         },
     )?;
@@ -58,9 +67,13 @@ pub fn pay_merchant(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fa
     progress::step(
         "the merchant receives the payment",
         || -> Result<u64, String> {
-            let event = wait::node_event(rt, merchant, "the payment to reach the merchant", STEP_TIMEOUT, |e| {
-                matches!(e, Event::PaymentReceived { .. })
-            })?;
+            let event = wait::node_event(
+                rt,
+                merchant,
+                "the payment to reach the merchant",
+                STEP_TIMEOUT,
+                |e| matches!(e, Event::PaymentReceived { .. }),
+            )?;
             match event {
                 Event::PaymentReceived { amount_msat, .. } => Ok(amount_msat),
                 _ => Err("unexpected event".into()),
@@ -75,19 +88,25 @@ pub fn pay_merchant(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fa
             // The payment's HTLC leaves the channel with the commitment updates that follow its
             // success; until then the phone's balances still count it in flight.
             let mut settled = (0, 0);
-            wait::until("the paid amount moves to the LSP's side of the channel", STEP_TIMEOUT, || {
-                match phone.wallet.balances() {
+            wait::until(
+                "the paid amount moves to the LSP's side of the channel",
+                STEP_TIMEOUT,
+                || match phone.wallet.balances() {
                     Ok(b) => {
                         settled = (b.lightning_spendable_sat, b.lightning_inbound_sat);
                         b.pending_sat == 0 && b.lightning_inbound_sat >= inbound_before + COFFEE_SAT
                     }
                     Err(_) => false,
-                }
-            })?;
+                },
+            )?;
             Ok(settled)
         },
         |(spendable, inbound)| {
-            format!("phone's channel settled: {} sat left to spend, {} sat can come in", sat(*spendable), sat(*inbound))
+            format!(
+                "phone's channel settled: {} sat left to spend, {} sat can come in",
+                sat(*spendable),
+                sat(*inbound)
+            )
         },
     )?;
     Ok(())

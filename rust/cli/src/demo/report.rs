@@ -17,7 +17,8 @@ pub fn show_balances_and_history(phone: &Phone, expected_payments: usize) -> Res
                 STEP_TIMEOUT,
                 || {
                     phone.wallet.list_payments().is_ok_and(|payments| {
-                        payments.iter().filter(|p| p.status == PaymentStatus::Succeeded).count() >= expected_payments
+                        payments.iter().filter(|p| p.status == PaymentStatus::Succeeded).count()
+                            >= expected_payments
                     })
                 },
             )?;
@@ -75,8 +76,10 @@ fn history_table(history: &[PaymentInfo]) -> String {
             PaymentStatus::Succeeded => "settled",
             PaymentStatus::Failed => "failed",
         };
-        let amount = p.amount_msat.map(|a| format!("{} sat", sat(a / 1000))).unwrap_or_else(|| "any".into());
-        let fee = p.fee_msat.map(|f| format!("{} sat", sat(f / 1000))).unwrap_or_else(|| "-".into());
+        let amount =
+            p.amount_msat.map(|a| format!("{} sat", sat(a / 1000))).unwrap_or_else(|| "any".into());
+        let fee =
+            p.fee_msat.map(|f| format!("{} sat", sat(f / 1000))).unwrap_or_else(|| "-".into());
         out.push_str(&format!(
             "    {:<10} {direction:<9} {amount:>10}  {fee:>8}  {how:<22} {status:<10} {}\n",
             clock(p.updated_at_secs),

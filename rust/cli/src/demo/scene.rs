@@ -37,11 +37,13 @@ impl Scene {
     /// merchant's channel to the LSP.
     pub fn set_up(rt: &Runtime, dir: &Path) -> Result<Scene, Failed> {
         progress::chapter("Setting the scene");
-        let devnet = progress::step(
-            "start the devnet",
-            Devnet::start,
-            |devnet| format!("devnet up: a regtest chain at {} ({} blocks)", devnet.esplora_url(), devnet.tip().0),
-        )?;
+        let devnet = progress::step("start the devnet", Devnet::start, |devnet| {
+            format!(
+                "devnet up: a regtest chain at {} ({} blocks)",
+                devnet.esplora_url(),
+                devnet.tip().0
+            )
+        })?;
 
         let lsp = progress::step(
             "start the LSP",
@@ -63,16 +65,28 @@ impl Scene {
                     .fund_confirmed(&address, Amount::from_sat(LSP_FUNDS_SAT))
                     .map_err(|e| format!("the faucet refused: {e}"))?;
                 wait::until("the LSP sees its funds", STEP_TIMEOUT, || {
-                    lsp.sync().is_ok() && lsp.node().list_balances().spendable_onchain_balance_sats > 0
+                    lsp.sync().is_ok()
+                        && lsp.node().list_balances().spendable_onchain_balance_sats > 0
                 })
             },
-            |_| format!("LSP funded with {} sat on-chain, to open channels to phones", sat(LSP_FUNDS_SAT)),
+            |_| {
+                format!(
+                    "LSP funded with {} sat on-chain, to open channels to phones",
+                    sat(LSP_FUNDS_SAT)
+                )
+            },
         )?;
 
         let merchant = progress::step(
             "start the merchant's node",
             || StockNode::start(&devnet, "merchant", &dir.join("merchant"), |_| Ok(())),
-            |m| format!("merchant's node ready (stock ldk-node {}, peers at {})", short(&m.node.node_id().to_string()), m.address),
+            |m| {
+                format!(
+                    "merchant's node ready (stock ldk-node {}, peers at {})",
+                    short(&m.node.node_id().to_string()),
+                    m.address
+                )
+            },
         )?;
         progress::step(
             "fund the merchant",
@@ -82,7 +96,16 @@ impl Scene {
         progress::step(
             "the merchant opens a channel to the LSP",
             // Half of it on the LSP's side, so that the merchant can be paid as well as pay.
-            || merchant.open_channel_to_lsp(rt, &devnet, &lsp, MERCHANT_CHANNEL_SAT, MERCHANT_CHANNEL_SAT * 500, false),
+            || {
+                merchant.open_channel_to_lsp(
+                    rt,
+                    &devnet,
+                    &lsp,
+                    MERCHANT_CHANNEL_SAT,
+                    MERCHANT_CHANNEL_SAT * 500,
+                    false,
+                )
+            },
             |_| {
                 format!(
                     "merchant opened a {} sat channel to the LSP (6 confirmations, usable)",
@@ -98,12 +121,17 @@ impl StockNode {
     /// Builds (after `configure` adjusts the builder) and starts a stock ldk-node node named
     /// `name` on the devnet, storing in `dir`.
     pub fn start(
-        devnet: &Devnet, name: &str, dir: &Path, configure: impl FnOnce(&mut Builder) -> Result<(), String>,
+        devnet: &Devnet,
+        name: &str,
+        dir: &Path,
+        configure: impl FnOnce(&mut Builder) -> Result<(), String>,
     ) -> Result<StockNode, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let (mut builder, address) = devnet.node_builder(name, dir);
         configure(&mut builder)?;
-        let node = builder.build().map_err(|e| format!("ldk-node could not build the node: {e}"))?;
+        let node =
+            builder.build().map_err(|e| format!("ldk-node could not build the node: {e}"))?;
         node.start().map_err(|e| format!("ldk-node could not start: {e}"))?;
         Ok(StockNode { node: Arc::new(node), address })
     }
@@ -112,16 +140,25 @@ impl StockNode {
     pub fn fund(&self, devnet: &Devnet, who: &str, sats: u64) -> Result<(), String> {
         let node = &self.node;
         let address = node.onchain_payment().new_address().map_err(|e| e.to_string())?;
-        devnet.fund_confirmed(&address, Amount::from_sat(sats)).map_err(|e| format!("the faucet refused: {e}"))?;
+        devnet
+            .fund_confirmed(&address, Amount::from_sat(sats))
+            .map_err(|e| format!("the faucet refused: {e}"))?;
         wait::until(&format!("{who} sees its funds"), STEP_TIMEOUT, || {
-            node.sync_wallets().is_ok() && node.list_balances().spendable_onchain_balance_sats >= sats
+            node.sync_wallets().is_ok()
+                && node.list_balances().spendable_onchain_balance_sats >= sats
         })
     }
 
     /// Opens a channel of `sats` to the LSP (`push_msat` of it on the LSP's side), announced
     /// or not, mines 6 blocks and waits until it is usable.
     pub fn open_channel_to_lsp(
-        &self, rt: &Runtime, devnet: &Devnet, lsp: &Lsp, sats: u64, push_msat: u64, announced: bool,
+        &self,
+        rt: &Runtime,
+        devnet: &Devnet,
+        lsp: &Lsp,
+        sats: u64,
+        push_msat: u64,
+        announced: bool,
     ) -> Result<(), String> {
         let node = &self.node;
         let mempool_before = devnet.mempool_len();
@@ -139,7 +176,10 @@ impl StockNode {
         wait::until("the channel to the LSP is usable", STEP_TIMEOUT, || {
             node.sync_wallets().is_ok()
                 && lsp.sync().is_ok()
-                && node.list_channels().iter().any(|c| c.counterparty_node_id == lsp_id && c.is_usable)
+                && node
+                    .list_channels()
+                    .iter()
+                    .any(|c| c.counterparty_node_id == lsp_id && c.is_usable)
         })
     }
 }

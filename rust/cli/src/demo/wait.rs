@@ -14,7 +14,11 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Re-checks `condition` until it holds; an error naming `what` after `timeout`. The
 /// condition does the work of moving things forward (syncing, reading balances).
-pub fn until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) -> Result<(), String> {
+pub fn until(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(5);
     loop {
@@ -32,7 +36,11 @@ pub fn until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool)
 /// Waits for the next event of a stock ldk-node `node` that `wanted` picks, marking every
 /// event handled on the way. Runs on `rt` (a current-thread runtime driven from this thread).
 pub fn node_event(
-    rt: &Runtime, node: &Node, what: &str, timeout: Duration, wanted: impl Fn(&Event) -> bool,
+    rt: &Runtime,
+    node: &Node,
+    what: &str,
+    timeout: Duration,
+    wanted: impl Fn(&Event) -> bool,
 ) -> Result<Event, String> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -68,7 +76,10 @@ impl Recorder {
 
     /// The first recorded event that `wanted` picks, waiting up to `timeout` for it.
     pub fn wait_for(
-        &self, what: &str, timeout: Duration, wanted: impl Fn(&WalletEvent) -> bool,
+        &self,
+        what: &str,
+        timeout: Duration,
+        wanted: impl Fn(&WalletEvent) -> bool,
     ) -> Result<WalletEvent, String> {
         let deadline = Instant::now() + timeout;
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());

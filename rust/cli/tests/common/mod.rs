@@ -12,14 +12,19 @@ use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::testing::{AsyncScene, ReceivedPush, WebhookReceiver};
 
-pub const MNEMONIC: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
+pub const MNEMONIC: &str =
+    "legal winner thank year wave sausage worth useful legal winner thank yellow";
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 /// The phone's configuration: LSP-A with its HTTP API, no background sync.
-pub fn phone_config(devnet: &Devnet, scene: &AsyncScene, storage_dir: &std::path::Path) -> WalletConfig {
+pub fn phone_config(
+    devnet: &Devnet,
+    scene: &AsyncScene,
+    storage_dir: &std::path::Path,
+) -> WalletConfig {
     WalletConfig {
         network: Network::Regtest,
         storage_dir: storage_dir.to_string_lossy().into_owned(),
@@ -38,24 +43,42 @@ pub fn phone_config(devnet: &Devnet, scene: &AsyncScene, storage_dir: &std::path
 
 /// Starts the app, gets a channel from LSP-A and the gossip to reach the sender's LSP, and
 /// returns the running app for what the test wants done online.
-pub fn start_app(devnet: &Devnet, scene: &AsyncScene, config: &WalletConfig, rt: &tokio::runtime::Runtime) -> Wallet {
+pub fn start_app(
+    devnet: &Devnet,
+    scene: &AsyncScene,
+    config: &WalletConfig,
+    rt: &tokio::runtime::Runtime,
+) -> Wallet {
     let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
     rt.block_on(app.start()).unwrap();
     let phone_id = app.node_id().unwrap().parse().unwrap();
     scene.open_channel_to_phone(devnet, phone_id, None, 200_000, &[]);
-    wait_until("the phone's channel is usable and it knows both LSPs", Duration::from_secs(120), || {
-        rt.block_on(app.sync()).is_ok()
-            && app.balances().unwrap().lightning_inbound_sat > 0
-            && app.knows_node(&scene.lsp_b.node_id().to_string()).unwrap()
-            && app.knows_node(&scene.lsp_a.node_id().to_string()).unwrap()
-    });
+    wait_until(
+        "the phone's channel is usable and it knows both LSPs",
+        Duration::from_secs(120),
+        || {
+            rt.block_on(app.sync()).is_ok()
+                && app.balances().unwrap().lightning_inbound_sat > 0
+                && app.knows_node(&scene.lsp_b.node_id().to_string()).unwrap()
+                && app.knows_node(&scene.lsp_a.node_id().to_string()).unwrap()
+        },
+    );
     app
 }
 
 /// Registers the app for pushes to `webhook`, gets its offer, and stops it: the app's process
 /// is gone. Returns the offer once LSP-A sees the phone offline.
-pub fn go_offline_with_offer(scene: &AsyncScene, app: Wallet, webhook: &WebhookReceiver, rt: &tokio::runtime::Runtime) -> String {
-    let registration = rt.block_on(app.register_for_push("doze-test".into(), PushTarget::Webhook { url: webhook.url() })).unwrap();
+pub fn go_offline_with_offer(
+    scene: &AsyncScene,
+    app: Wallet,
+    webhook: &WebhookReceiver,
+    rt: &tokio::runtime::Runtime,
+) -> String {
+    let registration = rt
+        .block_on(
+            app.register_for_push("doze-test".into(), PushTarget::Webhook { url: webhook.url() }),
+        )
+        .unwrap();
     assert_eq!(registration.lsp_node_id, scene.lsp_a.node_id().to_string());
     let offer = rt.block_on(app.receive_offer(Duration::from_secs(120))).unwrap();
     assert_eq!(app.cached_offer().unwrap().as_deref(), Some(offer.as_str()));
@@ -68,12 +91,24 @@ pub fn go_offline_with_offer(scene: &AsyncScene, app: Wallet, webhook: &WebhookR
 
 /// Launches `doze wake` for `config` with `push` on its stdin; `env` adds variables (e.g.
 /// `DOZE_LOG`). Stdout (the outcome JSON) is piped; stderr as `stderr` says.
-pub fn launch_wake(devnet: &Devnet, scene: &AsyncScene, config: &WalletConfig, push: &ReceivedPush, env: &[(&str, &str)], stderr: Stdio) -> Child {
+pub fn launch_wake(
+    devnet: &Devnet,
+    scene: &AsyncScene,
+    config: &WalletConfig,
+    push: &ReceivedPush,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Child {
     let lsp = &scene.lsp_a;
     let mut wake = Command::new(env!("CARGO_BIN_EXE_doze"));
     wake.arg("wake")
         .args(["--storage", &config.storage_dir, "--esplora", &devnet.esplora_url()])
-        .args(["--lsp-id", &lsp.node_id().to_string(), "--lsp-address", &lsp.p2p_address().to_string()])
+        .args([
+            "--lsp-id",
+            &lsp.node_id().to_string(),
+            "--lsp-address",
+            &lsp.p2p_address().to_string(),
+        ])
         .args(["--deadline-ms", "25000"])
         .env("DOZE_MNEMONIC", MNEMONIC)
         .envs(env.iter().copied())
@@ -116,10 +151,19 @@ impl PhoneScene {
     /// The sender pays `amount_msat` to `offer`; returns the payment and the push it caused,
     /// once the sender's LSP holds the HTLC (`held`: how many it held before, counted up).
     pub fn pay_offer(
-        &self, webhook: &WebhookReceiver, offer: &ldk_node::lightning::offers::offer::Offer, amount_msat: u64, held: &mut u64,
+        &self,
+        webhook: &WebhookReceiver,
+        offer: &ldk_node::lightning::offers::offer::Offer,
+        amount_msat: u64,
+        held: &mut u64,
     ) -> (ldk_node::lightning::ln::channelmanager::PaymentId, ReceivedPush) {
         let pushes = webhook.received().len();
-        let id = self.scene.sender.bolt12_payment().send_using_amount(offer, amount_msat, None, None, None).unwrap();
+        let id = self
+            .scene
+            .sender
+            .bolt12_payment()
+            .send_using_amount(offer, amount_msat, None, None, None)
+            .unwrap();
         let push = webhook.wait_for(pushes + 1, Duration::from_secs(60)).pop().unwrap();
         *held += 1;
         self.scene.wait_for_held_htlcs_at_lsp_b(*held, DEFAULT_WAIT);
@@ -128,7 +172,14 @@ impl PhoneScene {
 
     /// Launches `doze wake` with `push` (log at `level`) and returns its outcome and log.
     pub fn wake(&self, push: &ReceivedPush, level: &str) -> (serde_json::Value, String) {
-        outcome_and_log(launch_wake(&self.devnet, &self.scene, &self.config, push, &[("DOZE_LOG", level)], Stdio::piped()))
+        outcome_and_log(launch_wake(
+            &self.devnet,
+            &self.scene,
+            &self.config,
+            push,
+            &[("DOZE_LOG", level)],
+            Stdio::piped(),
+        ))
     }
 }
 
@@ -154,13 +205,19 @@ impl Collected {
     /// The ids of the `PaymentReceived` events given so far.
     pub fn received_ids(&self) -> Vec<String> {
         let events = self.0.lock().unwrap();
-        events.iter().filter(|e| matches!(e.kind, doze_core::WalletEventKind::PaymentReceived { .. })).map(|e| e.id.clone()).collect()
+        events
+            .iter()
+            .filter(|e| matches!(e.kind, doze_core::WalletEventKind::PaymentReceived { .. }))
+            .map(|e| e.id.clone())
+            .collect()
     }
 }
 
 /// Empties the address book the app keeps for wakes (as if the payer's LSP were unknown).
 pub fn forget_addresses(config: &WalletConfig) {
-    let db = rusqlite::Connection::open(std::path::Path::new(&config.storage_dir).join("doze.sqlite")).unwrap();
+    let db =
+        rusqlite::Connection::open(std::path::Path::new(&config.storage_dir).join("doze.sqlite"))
+            .unwrap();
     db.execute("DELETE FROM node_addresses", []).unwrap();
 }
 

@@ -57,10 +57,20 @@ impl WakeEvents {
     /// Events for a wake over `manager` and `store`; records go to `db` (outbox), `history`
     /// and the extension's `listener`, if set.
     pub(crate) fn new(
-        manager: Arc<ChannelManager>, store: Arc<DynStore>, db: WalletDb, history: Option<History>,
+        manager: Arc<ChannelManager>,
+        store: Arc<DynStore>,
+        db: WalletDb,
+        history: Option<History>,
         listener: Option<Arc<dyn EventListener>>,
     ) -> Self {
-        WakeEvents { manager, store, db, history, listener, state: Mutex::new(EventState::default()) }
+        WakeEvents {
+            manager,
+            store,
+            db,
+            history,
+            listener,
+            state: Mutex::new(EventState::default()),
+        }
     }
 
     /// The state so far.
@@ -71,15 +81,36 @@ impl WakeEvents {
     /// One LDK event.
     pub(crate) fn handle(&self, event: Event) -> Result<(), ReplayEvent> {
         match event {
-            Event::PaymentClaimable { payment_hash, purpose, amount_msat, counterparty_skimmed_fee_msat, onion_fields, .. } => {
-                let unknown_even_tlv = onion_fields.as_ref().is_some_and(|f| f.custom_tlvs().iter().any(|(id, _)| id % 2 == 0));
-                self.on_claimable(payment_hash, purpose, amount_msat, counterparty_skimmed_fee_msat, unknown_even_tlv)
+            Event::PaymentClaimable {
+                payment_hash,
+                purpose,
+                amount_msat,
+                counterparty_skimmed_fee_msat,
+                onion_fields,
+                ..
+            } => {
+                let unknown_even_tlv = onion_fields
+                    .as_ref()
+                    .is_some_and(|f| f.custom_tlvs().iter().any(|(id, _)| id % 2 == 0));
+                self.on_claimable(
+                    payment_hash,
+                    purpose,
+                    amount_msat,
+                    counterparty_skimmed_fee_msat,
+                    unknown_even_tlv,
+                )
             }
             Event::PaymentClaimed { payment_hash, purpose, amount_msat, htlcs, .. } => {
                 self.state().claimed_htlcs.insert(payment_hash, htlcs.len().max(1));
                 self.on_claimed(payment_hash, purpose, amount_msat)
             }
-            Event::PaymentSent { payment_id: Some(id), payment_hash, payment_preimage, fee_paid_msat, .. } => {
+            Event::PaymentSent {
+                payment_id: Some(id),
+                payment_hash,
+                payment_preimage,
+                fee_paid_msat,
+                ..
+            } => {
                 let update = RecordUpdate {
                     hash: Some(payment_hash),
                     preimage: Some(payment_preimage),
@@ -87,19 +118,37 @@ impl WakeEvents {
                     status: Some(PaymentStatus::Succeeded),
                     ..RecordUpdate::default()
                 };
-                let event = ldk_node::Event::PaymentSuccessful { payment_id: Some(id), payment_hash, payment_preimage: Some(payment_preimage), fee_paid_msat };
+                let event = ldk_node::Event::PaymentSuccessful {
+                    payment_id: Some(id),
+                    payment_hash,
+                    payment_preimage: Some(payment_preimage),
+                    fee_paid_msat,
+                };
                 self.record(id, None, &update, &event, Some("succeeded".into()))
             }
             Event::PaymentFailed { payment_id, payment_hash, reason } => {
-                let late = node_records::read(&*self.store, &payment_id).ok().flatten().is_some_and(|p| {
-                    p.direction == PaymentDirection::Outbound && p.status == PaymentStatus::Succeeded
-                });
+                let late =
+                    node_records::read(&*self.store, &payment_id).ok().flatten().is_some_and(|p| {
+                        p.direction == PaymentDirection::Outbound
+                            && p.status == PaymentStatus::Succeeded
+                    });
                 if late {
                     return Ok(());
                 }
-                let update = RecordUpdate { hash: payment_hash, status: Some(PaymentStatus::Failed), ..RecordUpdate::default() };
-                let event = ldk_node::Event::PaymentFailed { payment_id: Some(payment_id), payment_hash, reason };
-                let outcome = format!("failed: {}", reason.map(|r| format!("{r:?}")).unwrap_or_else(|| "unknown".into()));
+                let update = RecordUpdate {
+                    hash: payment_hash,
+                    status: Some(PaymentStatus::Failed),
+                    ..RecordUpdate::default()
+                };
+                let event = ldk_node::Event::PaymentFailed {
+                    payment_id: Some(payment_id),
+                    payment_hash,
+                    reason,
+                };
+                let outcome = format!(
+                    "failed: {}",
+                    reason.map(|r| format!("{r:?}")).unwrap_or_else(|| "unknown".into())
+                );
                 self.record(payment_id, None, &update, &event, Some(outcome))
             }
             Event::ConnectionNeeded { node_id, addresses } => {
@@ -108,7 +157,9 @@ impl WakeEvents {
             }
             Event::OpenChannelRequest { counterparty_node_id, .. } => {
                 // Not accepted: the LSP's attempt times out; it opens the channel when the app runs.
-                log::info!("wake: not accepting a channel from {counterparty_node_id} (the app does that)");
+                log::info!(
+                    "wake: not accepting a channel from {counterparty_node_id} (the app does that)"
+                );
                 Ok(())
             }
             Event::PaymentPathSuccessful { .. }
@@ -137,7 +188,11 @@ impl WakeEvents {
     }
 
     fn on_claimable(
-        &self, payment_hash: PaymentHash, purpose: PaymentPurpose, amount_msat: u64, skimmed_msat: u64,
+        &self,
+        payment_hash: PaymentHash,
+        purpose: PaymentPurpose,
+        amount_msat: u64,
+        skimmed_msat: u64,
         unknown_even_tlv: bool,
     ) -> Result<(), ReplayEvent> {
         let id = PaymentId(payment_hash.0);
@@ -159,21 +214,29 @@ impl WakeEvents {
             if skimmed_msat > allowed_skim_msat(info, amount_msat) {
                 log::info!("wake: refusing payment {payment_hash}: the LSP withheld {skimmed_msat} msat, more than agreed");
                 self.manager.fail_htlc_backwards(&payment_hash);
-                let update = RecordUpdate { hash: Some(payment_hash), status: Some(PaymentStatus::Failed), ..RecordUpdate::default() };
-                let written = self.updated_node_record(id, None, &update).and_then(|details| match details {
-                    Some(mut details) => node_records::write(&*self.store, &mut details),
-                    None => Ok(()),
-                });
+                let update = RecordUpdate {
+                    hash: Some(payment_hash),
+                    status: Some(PaymentStatus::Failed),
+                    ..RecordUpdate::default()
+                };
+                let written =
+                    self.updated_node_record(id, None, &update).and_then(|details| match details {
+                        Some(mut details) => node_records::write(&*self.store, &mut details),
+                        None => Ok(()),
+                    });
                 return written.map_err(|e| self.storage_failed(e));
             }
-            let invoice_for_hash = matches!(info.kind, PaymentKind::Bolt11 { .. } | PaymentKind::Bolt11Jit { .. });
+            let invoice_for_hash =
+                matches!(info.kind, PaymentKind::Bolt11 { .. } | PaymentKind::Bolt11Jit { .. });
             if invoice_for_hash && purpose.preimage().is_none() {
                 // An invoice the app registered by hash: only the app can claim it.
                 self.leave_to_app("a payment to an invoice the app claims itself arrived".into());
                 return Err(ReplayEvent());
             }
         } else if skimmed_msat > 0 {
-            log::info!("wake: refusing payment {payment_hash}: a fee was withheld without a JIT channel");
+            log::info!(
+                "wake: refusing payment {payment_hash}: a fee was withheld without a JIT channel"
+            );
             self.manager.fail_htlc_backwards(&payment_hash);
             return Ok(());
         }
@@ -191,13 +254,20 @@ impl WakeEvents {
         Ok(())
     }
 
-    fn on_claimed(&self, payment_hash: PaymentHash, purpose: PaymentPurpose, amount_msat: u64) -> Result<(), ReplayEvent> {
+    fn on_claimed(
+        &self,
+        payment_hash: PaymentHash,
+        purpose: PaymentPurpose,
+        amount_msat: u64,
+    ) -> Result<(), ReplayEvent> {
         let id = PaymentId(payment_hash.0);
         // LDK replays `PaymentClaimed` at start while a claim is not settled in the channel;
         // ldk-node's record tells whether this payment was already received (by the app's
         // node or by an earlier wake, which writes that record last).
         let known = node_records::read(&*self.store, &id).map_err(|e| self.storage_failed(e))?;
-        if known.is_some_and(|d| d.direction == PaymentDirection::Inbound && d.status == PaymentStatus::Succeeded) {
+        if known.is_some_and(|d| {
+            d.direction == PaymentDirection::Inbound && d.status == PaymentStatus::Succeeded
+        }) {
             log::info!("wake: payment {payment_hash} was already received (a replayed claim)");
             self.state().finished.insert(payment_hash);
             return Ok(());
@@ -207,20 +277,29 @@ impl WakeEvents {
             secret: match &purpose {
                 PaymentPurpose::Bolt11InvoicePayment { payment_secret, .. }
                 | PaymentPurpose::Bolt12OfferPayment { payment_secret, .. }
-                | PaymentPurpose::Bolt12RefundPayment { payment_secret, .. } => Some(*payment_secret),
+                | PaymentPurpose::Bolt12RefundPayment { payment_secret, .. } => {
+                    Some(*payment_secret)
+                }
                 PaymentPurpose::SpontaneousPayment(_) => None,
             },
             amount_msat: Some(amount_msat),
             status: Some(PaymentStatus::Succeeded),
             ..RecordUpdate::default()
         };
-        let event = ldk_node::Event::PaymentReceived { payment_id: Some(id), payment_hash, amount_msat, custom_records: Vec::new() };
+        let event = ldk_node::Event::PaymentReceived {
+            payment_id: Some(id),
+            payment_hash,
+            amount_msat,
+            custom_records: Vec::new(),
+        };
         let fallback = || new_inbound_kind(payment_hash, &purpose);
         self.record(id, Some(&fallback), &update, &event, None)?;
         let mut state = self.state();
         if state.finished.insert(payment_hash) {
             log::info!("wake: payment {payment_hash} received ({amount_msat} msat)");
-            state.received.push(WakePayment { payment_id: crate::payments::hex(&id.0), amount_msat });
+            state
+                .received
+                .push(WakePayment { payment_id: crate::payments::hex(&id.0), amount_msat });
         }
         Ok(())
     }
@@ -230,16 +309,23 @@ impl WakeEvents {
     /// tells the extension's listener. `fallback` makes a record ldk-node did not have (an
     /// inbound payment); `attempt` is a send attempt's outcome.
     fn record(
-        &self, id: PaymentId, fallback: Option<&dyn Fn() -> PaymentKind>, update: &RecordUpdate,
-        event: &ldk_node::Event, attempt: Option<String>,
+        &self,
+        id: PaymentId,
+        fallback: Option<&dyn Fn() -> PaymentKind>,
+        update: &RecordUpdate,
+        event: &ldk_node::Event,
+        attempt: Option<String>,
     ) -> Result<(), ReplayEvent> {
-        let details = self.updated_node_record(id, fallback, update).map_err(|e| self.storage_failed(e))?;
+        let details =
+            self.updated_node_record(id, fallback, update).map_err(|e| self.storage_failed(e))?;
         let wallet_event = from_node_event(event);
         if let Some(wallet_event) = &wallet_event {
             self.db.push_outbox(wallet_event).map_err(|e| self.storage_failed(e))?;
         }
         if let Some(history) = &self.history {
-            let mut written = details.as_ref().map_or(Ok(()), |d| history.upsert(&PaymentInfo::from(d), None, None));
+            let mut written = details
+                .as_ref()
+                .map_or(Ok(()), |d| history.upsert(&PaymentInfo::from(d), None, None));
             if let (Ok(()), Some(outcome)) = (&written, &attempt) {
                 written = history.finish_attempt(&crate::payments::hex(&id.0), outcome);
             }
@@ -260,7 +346,10 @@ impl WakeEvents {
     /// ldk-node's record of `id` with `update` applied (made from `fallback` if there was
     /// none), not yet written.
     fn updated_node_record(
-        &self, id: PaymentId, fallback: Option<&dyn Fn() -> PaymentKind>, update: &RecordUpdate,
+        &self,
+        id: PaymentId,
+        fallback: Option<&dyn Fn() -> PaymentKind>,
+        update: &RecordUpdate,
     ) -> Result<Option<PaymentDetails>, WalletError> {
         let details = match (node_records::read(&*self.store, &id)?, fallback) {
             (Some(details), _) => Some(details),
@@ -293,7 +382,8 @@ impl WakeEvents {
 /// The extension's listener, kept from unwinding into LDK's event processing.
 fn deliver(listener: &Arc<dyn EventListener>, event: WalletEvent) {
     let listener = Arc::clone(listener);
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener.on_event(event))).is_err() {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener.on_event(event))).is_err()
+    {
         log::error!("wake: the event listener panicked; the app's listener still gets the event");
     }
 }
@@ -305,9 +395,10 @@ fn allowed_skim_msat(info: &PaymentDetails, amount_msat: u64) -> u64 {
         PaymentKind::Bolt11Jit { lsp_fee_limits, .. } => lsp_fee_limits
             .max_total_opening_fee_msat
             .or_else(|| {
-                lsp_fee_limits
-                    .max_proportional_opening_fee_ppm_msat
-                    .map(|ppm| (amount_msat as u128 * ppm as u128).div_ceil(1_000_000).min(u64::MAX as u128) as u64)
+                lsp_fee_limits.max_proportional_opening_fee_ppm_msat.map(|ppm| {
+                    (amount_msat as u128 * ppm as u128).div_ceil(1_000_000).min(u64::MAX as u128)
+                        as u64
+                })
             })
             .unwrap_or(0),
         _ => 0,
@@ -317,7 +408,11 @@ fn allowed_skim_msat(info: &PaymentDetails, amount_msat: u64) -> u64 {
 /// The record ldk-node makes for an inbound payment it did not know of.
 fn new_inbound_kind(payment_hash: PaymentHash, purpose: &PaymentPurpose) -> PaymentKind {
     match purpose {
-        PaymentPurpose::Bolt12OfferPayment { payment_preimage, payment_secret, payment_context } => PaymentKind::Bolt12Offer {
+        PaymentPurpose::Bolt12OfferPayment {
+            payment_preimage,
+            payment_secret,
+            payment_context,
+        } => PaymentKind::Bolt12Offer {
             hash: Some(payment_hash),
             preimage: *payment_preimage,
             secret: Some(*payment_secret),
@@ -326,11 +421,23 @@ fn new_inbound_kind(payment_hash: PaymentHash, purpose: &PaymentPurpose) -> Paym
             quantity: payment_context.invoice_request.quantity,
         },
         PaymentPurpose::Bolt12RefundPayment { payment_preimage, payment_secret, .. } => {
-            PaymentKind::Bolt12Refund { hash: Some(payment_hash), preimage: *payment_preimage, secret: Some(*payment_secret), payer_note: None, quantity: None }
+            PaymentKind::Bolt12Refund {
+                hash: Some(payment_hash),
+                preimage: *payment_preimage,
+                secret: Some(*payment_secret),
+                payer_note: None,
+                quantity: None,
+            }
         }
-        PaymentPurpose::SpontaneousPayment(preimage) => PaymentKind::Spontaneous { hash: payment_hash, preimage: Some(*preimage) },
+        PaymentPurpose::SpontaneousPayment(preimage) => {
+            PaymentKind::Spontaneous { hash: payment_hash, preimage: Some(*preimage) }
+        }
         PaymentPurpose::Bolt11InvoicePayment { payment_preimage, payment_secret } => {
-            PaymentKind::Bolt11 { hash: payment_hash, preimage: *payment_preimage, secret: Some(*payment_secret) }
+            PaymentKind::Bolt11 {
+                hash: payment_hash,
+                preimage: *payment_preimage,
+                secret: Some(*payment_secret),
+            }
         }
     }
 }

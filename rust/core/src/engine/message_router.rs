@@ -19,7 +19,9 @@
 use std::sync::Mutex;
 
 use ldk_node::bitcoin::secp256k1::{self, PublicKey, Secp256k1};
-use ldk_node::lightning::blinded_path::message::{BlindedMessagePath, MessageContext, MessageForwardNode};
+use ldk_node::lightning::blinded_path::message::{
+    BlindedMessagePath, MessageContext, MessageForwardNode,
+};
 use ldk_node::lightning::blinded_path::IntroductionNode;
 use ldk_node::lightning::onion_message::messenger::{Destination, MessageRouter, OnionMessagePath};
 use ldk_node::lightning::sign::ReceiveAuthKey;
@@ -45,15 +47,25 @@ impl AddressBookRouter {
     /// address book knows the channel.
     fn resolve(&self, destination: Destination) -> Destination {
         let Destination::BlindedPath(path) = &destination else { return destination };
-        let IntroductionNode::DirectedShortChannelId(direction, scid) = path.introduction_node() else { return destination };
+        let IntroductionNode::DirectedShortChannelId(direction, scid) = path.introduction_node()
+        else {
+            return destination;
+        };
         let node = self.book.as_ref().and_then(|book| {
-            book.lock().unwrap_or_else(|p| p.into_inner()).channel_end(*scid, *direction).unwrap_or_else(|e| {
-                log::warn!("wake: address book: {e}");
-                None
-            })
+            book.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .channel_end(*scid, *direction)
+                .unwrap_or_else(|e| {
+                    log::warn!("wake: address book: {e}");
+                    None
+                })
         });
         match node {
-            Some(node) => Destination::BlindedPath(BlindedMessagePath::from_blinded_path(node, path.blinding_point(), path.blinded_hops().to_vec())),
+            Some(node) => Destination::BlindedPath(BlindedMessagePath::from_blinded_path(
+                node,
+                path.blinding_point(),
+                path.blinded_hops().to_vec(),
+            )),
             None => destination,
         }
     }
@@ -61,7 +73,10 @@ impl AddressBookRouter {
 
 impl MessageRouter for AddressBookRouter {
     fn find_path(
-        &self, sender: PublicKey, peers: Vec<PublicKey>, destination: Destination,
+        &self,
+        sender: PublicKey,
+        peers: Vec<PublicKey>,
+        destination: Destination,
     ) -> Result<OnionMessagePath, ()> {
         let destination = self.resolve(destination);
         let first_node = match &destination {
@@ -72,17 +87,25 @@ impl MessageRouter for AddressBookRouter {
                 IntroductionNode::DirectedShortChannelId(..) => None,
             },
         };
-        let direct = |first_node_addresses| OnionMessagePath { intermediate_nodes: vec![], destination: destination.clone(), first_node_addresses };
+        let direct = |first_node_addresses| OnionMessagePath {
+            intermediate_nodes: vec![],
+            destination: destination.clone(),
+            first_node_addresses,
+        };
         if let Some(first) = first_node {
             if first == sender || peers.contains(&first) {
                 log::debug!("wake: onion message to {first}, a peer");
                 return Ok(direct(vec![]));
             }
             let addresses = match &self.book {
-                Some(book) => book.lock().unwrap_or_else(|p| p.into_inner()).lookup(&first).unwrap_or_else(|e| {
-                    log::warn!("wake: address book: {e}");
-                    Vec::new()
-                }),
+                Some(book) => {
+                    book.lock().unwrap_or_else(|p| p.into_inner()).lookup(&first).unwrap_or_else(
+                        |e| {
+                            log::warn!("wake: address book: {e}");
+                            Vec::new()
+                        },
+                    )
+                }
                 None => Vec::new(),
             };
             if !addresses.is_empty() {
@@ -90,18 +113,27 @@ impl MessageRouter for AddressBookRouter {
                 return Ok(direct(addresses));
             }
         }
-        let named = first_node.map_or_else(|| "a node named by its channel".to_string(), |n| n.to_string());
+        let named =
+            first_node.map_or_else(|| "a node named by its channel".to_string(), |n| n.to_string());
         if peers.contains(&self.lsp) && first_node != Some(self.lsp) {
             log::debug!("wake: onion message to {named} forwarded through the LSP");
-            return Ok(OnionMessagePath { intermediate_nodes: vec![self.lsp], destination, first_node_addresses: vec![] });
+            return Ok(OnionMessagePath {
+                intermediate_nodes: vec![self.lsp],
+                destination,
+                first_node_addresses: vec![],
+            });
         }
         log::info!("wake: no way to send an onion message to {named}");
         Err(())
     }
 
     fn create_blinded_paths<T: secp256k1::Signing + secp256k1::Verification>(
-        &self, _recipient: PublicKey, _local_node_receive_key: ReceiveAuthKey, _context: MessageContext,
-        _peers: Vec<MessageForwardNode>, _secp_ctx: &Secp256k1<T>,
+        &self,
+        _recipient: PublicKey,
+        _local_node_receive_key: ReceiveAuthKey,
+        _context: MessageContext,
+        _peers: Vec<MessageForwardNode>,
+        _secp_ctx: &Secp256k1<T>,
     ) -> Result<Vec<BlindedMessagePath>, ()> {
         log::debug!("wake: no blinded paths during a wake (the app refreshes its offer)");
         Err(())

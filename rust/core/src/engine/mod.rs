@@ -28,10 +28,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ldk_node::lightning::events::EventsProvider;
+use ldk_node::lightning::ln::channel_state::{ChannelShutdownState, InboundHTLCStateDetails};
 use ldk_node::lightning::onion_message::async_payments::{AsyncPaymentsMessage, ReleaseHeldHtlc};
 use ldk_node::lightning::onion_message::messenger::{MessageSendInstructions, Responder};
 use ldk_node::lightning::util::ser::Readable;
-use ldk_node::lightning::ln::channel_state::{ChannelShutdownState, InboundHTLCStateDetails};
 use ldk_node::lightning_types::payment::PaymentHash;
 
 pub(crate) use observer::Milestones;
@@ -90,15 +90,27 @@ pub(crate) struct WakeEngine {
 impl WakeEngine {
     /// Opens the wallet's store and assembles the stack. Writes nothing.
     pub(crate) fn open(
-        config: &StackConfig<'_>, lsp: ParsedLsp, db: WalletDb, listener: Option<Arc<dyn EventListener>>,
-        milestones: Arc<Milestones>, runtime: tokio::runtime::Handle,
+        config: &StackConfig<'_>,
+        lsp: ParsedLsp,
+        db: WalletDb,
+        listener: Option<Arc<dyn EventListener>>,
+        milestones: Arc<Milestones>,
+        runtime: tokio::runtime::Handle,
     ) -> Result<WakeEngine, WalletError> {
         let stack = stack::open(config, Arc::clone(&milestones), runtime.clone())?;
         // Its marks and kept releases need to survive a kill, not a power loss: no fsync.
         let releases_db = WalletDb::open(config.storage_dir)?;
         releases_db.survive_kills_only()?;
-        let history = History::open(config.storage_dir).map_err(|e| log::warn!("wake: no history ({e})")).ok();
-        let events = WakeEvents::new(Arc::clone(&stack.manager), Arc::clone(&stack.store), db, history, listener);
+        let history = History::open(config.storage_dir)
+            .map_err(|e| log::warn!("wake: no history ({e})"))
+            .ok();
+        let events = WakeEvents::new(
+            Arc::clone(&stack.manager),
+            Arc::clone(&stack.store),
+            db,
+            history,
+            listener,
+        );
         log::info!("wake engine opened: {} channel monitor(s)", stack.monitors);
         Ok(WakeEngine { stack, db: releases_db, events, milestones, lsp, runtime })
     }
@@ -125,7 +137,13 @@ impl WakeEngine {
 
     /// The payment hashes of every HTLC to us still in a channel, whatever its state.
     fn inbound_hashes(&self) -> HashSet<PaymentHash> {
-        self.stack.manager.list_channels().iter().flat_map(|c| c.pending_inbound_htlcs.iter()).map(|h| h.payment_hash).collect()
+        self.stack
+            .manager
+            .list_channels()
+            .iter()
+            .flat_map(|c| c.pending_inbound_htlcs.iter())
+            .map(|h| h.payment_hash)
+            .collect()
     }
 
     /// Whether any of `hashes` is still in a channel's pending inbound HTLCs: our claim is
@@ -171,10 +189,19 @@ impl WakeEngine {
     }
 
     async fn run_async(&self, deadline: Instant) -> Result<EngineRun, WalletError> {
-        let mut run = EngineRun { ended: WakeEnd::Deadline, payments: Vec::new(), lsp_connected: None, received_at: None, left_to_app: None };
+        let mut run = EngineRun {
+            ended: WakeEnd::Deadline,
+            payments: Vec::new(),
+            lsp_connected: None,
+            received_at: None,
+            left_to_app: None,
+        };
         let leftovers = self.pending_at_start();
         if !leftovers.is_empty() {
-            log::info!("wake: {} payment(s) left unfinished by an earlier start pending", leftovers.len());
+            log::info!(
+                "wake: {} payment(s) left unfinished by an earlier start pending",
+                leftovers.len()
+            );
         }
         // A wake that did not end cleanly left its mark (see `run`).
         let after_a_kill = self.db.setting(WAKE_MARK).ok().flatten().is_some();
@@ -205,7 +232,12 @@ impl WakeEngine {
             let (progress, left_to_app) = {
                 let mut state = self.events.state();
                 for (node, addresses) in std::mem::take(&mut state.connections_needed) {
-                    tokio::spawn(net::connect_peer(Arc::clone(&self.stack.peers), node, addresses, deadline));
+                    tokio::spawn(net::connect_peer(
+                        Arc::clone(&self.stack.peers),
+                        node,
+                        addresses,
+                        deadline,
+                    ));
                 }
                 if state.received.len() > received_count {
                     received_count = state.received.len();
@@ -217,8 +249,11 @@ impl WakeEngine {
                 let in_channels = self.inbound_hashes();
                 let mut finished = state.finished.clone();
                 finished.extend(leftovers.iter().filter(|h| !in_channels.contains(*h)));
-                let arrived_htlcs =
-                    state.claiming.difference(&leftovers).map(|h| state.claimed_htlcs.get(h).copied().unwrap_or(0)).sum();
+                let arrived_htlcs = state
+                    .claiming
+                    .difference(&leftovers)
+                    .map(|h| state.claimed_htlcs.get(h).copied().unwrap_or(0))
+                    .sum();
                 let progress = WakeProgress {
                     after_a_kill,
                     connected_at: Some(connected_at),
@@ -243,7 +278,10 @@ impl WakeEngine {
                 // Received: stay until the LSP has acknowledged our claims, so that the payer
                 // is paid now rather than at our next start, but not for ever: the preimage is
                 // in our channel monitor, and any start finishes the claim.
-                WakeStep::Stop(WakeEnd::Paid) if self.claims_unsettled(&progress.claiming) && now < settle_by(run.received_at, deadline) => {
+                WakeStep::Stop(WakeEnd::Paid)
+                    if self.claims_unsettled(&progress.claiming)
+                        && now < settle_by(run.received_at, deadline) =>
+                {
                     settle_by(run.received_at, deadline)
                 }
                 WakeStep::Stop(end) => {
@@ -274,7 +312,8 @@ impl WakeEngine {
                 }
             };
             let message = AsyncPaymentsMessage::ReleaseHeldHtlc(ReleaseHeldHtlc {});
-            let instructions = MessageSendInstructions::ForReply { instructions: responder.respond() };
+            let instructions =
+                MessageSendInstructions::ForReply { instructions: responder.respond() };
             match self.stack.messenger.send_onion_message(message, instructions) {
                 Ok(_) => {
                     log::info!("wake: sending again a release an earlier wake kept");
@@ -294,7 +333,11 @@ impl WakeEngine {
             .manager
             .list_channels()
             .iter()
-            .flat_map(|c| c.pending_inbound_htlcs.iter().map(move |h| format!("{} {:?} in {}", h.payment_hash, h.state, c.channel_id)))
+            .flat_map(|c| {
+                c.pending_inbound_htlcs
+                    .iter()
+                    .map(move |h| format!("{} {:?} in {}", h.payment_hash, h.state, c.channel_id))
+            })
             .collect();
         log::info!(
             "wake: at the deadline: released {}, sent again {}, leftovers {}, claiming {}, finished {}, received {}; inbound HTLCs: {htlcs:?}",

@@ -40,7 +40,12 @@ async fn resolve(address: &SocketAddress) -> Vec<SocketAddr> {
 
 /// Opens one connection to `node` at `address` and waits (until `deadline`, and at most
 /// [`HANDSHAKE_WAIT`]) for the Lightning handshake; whether `node` is then a peer.
-async fn connect_once(peers: &Arc<PeerManager>, node: PublicKey, address: &SocketAddress, deadline: Instant) -> bool {
+async fn connect_once(
+    peers: &Arc<PeerManager>,
+    node: PublicKey,
+    address: &SocketAddress,
+    deadline: Instant,
+) -> bool {
     for target in resolve(address).await {
         let connect = tokio::net::TcpStream::connect(target);
         let stream = match tokio::time::timeout_at(deadline.into(), connect).await {
@@ -76,7 +81,11 @@ async fn connect_once(peers: &Arc<PeerManager>, node: PublicKey, address: &Socke
 
 /// Connects to the LSP, trying again after a failure with a growing pause, until `deadline`;
 /// whether it is connected.
-pub(crate) async fn connect_lsp(peers: &Arc<PeerManager>, lsp: &ParsedLsp, deadline: Instant) -> bool {
+pub(crate) async fn connect_lsp(
+    peers: &Arc<PeerManager>,
+    lsp: &ParsedLsp,
+    deadline: Instant,
+) -> bool {
     let address = &lsp.address;
     let mut pause = FIRST_RETRY_PAUSE;
     loop {
@@ -95,7 +104,12 @@ pub(crate) async fn connect_lsp(peers: &Arc<PeerManager>, lsp: &ParsedLsp, deadl
 /// Connects to `node` at the first of `addresses` that answers, for the onion messenger (the
 /// release going to the payer's LSP); a failure only logs (the message then waits in the
 /// messenger until the deadline).
-pub(crate) async fn connect_peer(peers: Arc<PeerManager>, node: PublicKey, addresses: Vec<SocketAddress>, deadline: Instant) {
+pub(crate) async fn connect_peer(
+    peers: Arc<PeerManager>,
+    node: PublicKey,
+    addresses: Vec<SocketAddress>,
+    deadline: Instant,
+) {
     if peers.peer_by_node_id(&node).is_some() {
         return;
     }
@@ -105,5 +119,8 @@ pub(crate) async fn connect_peer(peers: Arc<PeerManager>, node: PublicKey, addre
             return;
         }
     }
-    log::info!("wake: could not connect to {node} for an onion message ({} address(es))", addresses.len());
+    log::info!(
+        "wake: could not connect to {node} for an onion message ({} address(es))",
+        addresses.len()
+    );
 }

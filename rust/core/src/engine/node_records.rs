@@ -21,11 +21,17 @@ fn key(id: &PaymentId) -> String {
 }
 
 /// The stored record of payment `id`, if any.
-pub(crate) fn read(store: &DynStore, id: &PaymentId) -> Result<Option<PaymentDetails>, WalletError> {
+pub(crate) fn read(
+    store: &DynStore,
+    id: &PaymentId,
+) -> Result<Option<PaymentDetails>, WalletError> {
     match KVStoreSync::read(store, NAMESPACE, "", &key(id)) {
-        Ok(bytes) => PaymentDetails::read(&mut &bytes[..])
-            .map(Some)
-            .map_err(|e| WalletError::Storage(format!("the node's record of payment {} is unreadable: {e:?}", key(id)))),
+        Ok(bytes) => PaymentDetails::read(&mut &bytes[..]).map(Some).map_err(|e| {
+            WalletError::Storage(format!(
+                "the node's record of payment {} is unreadable: {e:?}",
+                key(id)
+            ))
+        }),
         Err(e) if e.kind() == ldk_node::lightning::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(WalletError::Storage(format!("cannot read the node's payment records: {e}"))),
     }
@@ -59,14 +65,16 @@ pub(crate) struct RecordUpdate {
 /// Applies `update` to `details`.
 pub(crate) fn apply(details: &mut PaymentDetails, update: &RecordUpdate) {
     match &mut details.kind {
-        PaymentKind::Bolt11 { hash, preimage, secret } | PaymentKind::Bolt11Jit { hash, preimage, secret, .. } => {
+        PaymentKind::Bolt11 { hash, preimage, secret }
+        | PaymentKind::Bolt11Jit { hash, preimage, secret, .. } => {
             if let Some(h) = update.hash {
                 *hash = h;
             }
             set(preimage, update.preimage);
             set(secret, update.secret);
         }
-        PaymentKind::Bolt12Offer { hash, preimage, secret, .. } | PaymentKind::Bolt12Refund { hash, preimage, secret, .. } => {
+        PaymentKind::Bolt12Offer { hash, preimage, secret, .. }
+        | PaymentKind::Bolt12Refund { hash, preimage, secret, .. } => {
             set(hash, update.hash);
             set(preimage, update.preimage);
             set(secret, update.secret);
@@ -122,9 +130,16 @@ mod tests {
         apply(&mut details, &update);
         assert_eq!(
             details.kind,
-            PaymentKind::Bolt11 { hash: PaymentHash([7; 32]), preimage: Some(PaymentPreimage([1; 32])), secret: Some(PaymentSecret([2; 32])) }
+            PaymentKind::Bolt11 {
+                hash: PaymentHash([7; 32]),
+                preimage: Some(PaymentPreimage([1; 32])),
+                secret: Some(PaymentSecret([2; 32]))
+            }
         );
-        assert_eq!((details.amount_msat, details.status), (Some(21_000_000), PaymentStatus::Succeeded));
+        assert_eq!(
+            (details.amount_msat, details.status),
+            (Some(21_000_000), PaymentStatus::Succeeded)
+        );
         // Round trip through ldk-node's serialization.
         let back = PaymentDetails::read(&mut &details.encode()[..]).expect("readable");
         assert_eq!(back, details);

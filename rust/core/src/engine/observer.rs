@@ -13,10 +13,12 @@ use std::time::Instant;
 
 use ldk_node::lightning::blinded_path::message::AsyncPaymentsContext;
 use ldk_node::lightning::onion_message::async_payments::{
-    AsyncPaymentsMessage, AsyncPaymentsMessageHandler, HeldHtlcAvailable, OfferPaths, OfferPathsRequest,
-    ReleaseHeldHtlc, ServeStaticInvoice, StaticInvoicePersisted,
+    AsyncPaymentsMessage, AsyncPaymentsMessageHandler, HeldHtlcAvailable, OfferPaths,
+    OfferPathsRequest, ReleaseHeldHtlc, ServeStaticInvoice, StaticInvoicePersisted,
 };
-use ldk_node::lightning::onion_message::messenger::{MessageSendInstructions, Responder, ResponseInstruction};
+use ldk_node::lightning::onion_message::messenger::{
+    MessageSendInstructions, Responder, ResponseInstruction,
+};
 use ldk_node::lightning::util::ser::Writeable;
 use tokio::sync::Notify;
 
@@ -102,36 +104,56 @@ pub(crate) struct ObservedAsyncPayments<H> {
 impl<H> ObservedAsyncPayments<H> {
     /// Observes `inner`, counting into `milestones` and keeping releases in `keeper` (`None`:
     /// the database could not be opened; releases are then only sent).
-    pub(crate) fn new(inner: Arc<H>, milestones: Arc<Milestones>, keeper: Option<WalletDb>) -> Self {
+    pub(crate) fn new(
+        inner: Arc<H>,
+        milestones: Arc<Milestones>,
+        keeper: Option<WalletDb>,
+    ) -> Self {
         ObservedAsyncPayments { inner, milestones, keeper: keeper.map(Mutex::new) }
     }
 }
 
 impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsyncPayments<H> {
     fn handle_offer_paths_request(
-        &self, message: OfferPathsRequest, context: AsyncPaymentsContext, responder: Option<Responder>,
+        &self,
+        message: OfferPathsRequest,
+        context: AsyncPaymentsContext,
+        responder: Option<Responder>,
     ) -> Option<(OfferPaths, ResponseInstruction)> {
         self.inner.handle_offer_paths_request(message, context, responder)
     }
 
     fn handle_offer_paths(
-        &self, message: OfferPaths, context: AsyncPaymentsContext, responder: Option<Responder>,
+        &self,
+        message: OfferPaths,
+        context: AsyncPaymentsContext,
+        responder: Option<Responder>,
     ) -> Option<(ServeStaticInvoice, ResponseInstruction)> {
         self.inner.handle_offer_paths(message, context, responder)
     }
 
     fn handle_serve_static_invoice(
-        &self, message: ServeStaticInvoice, context: AsyncPaymentsContext, responder: Option<Responder>,
+        &self,
+        message: ServeStaticInvoice,
+        context: AsyncPaymentsContext,
+        responder: Option<Responder>,
     ) {
         self.inner.handle_serve_static_invoice(message, context, responder)
     }
 
-    fn handle_static_invoice_persisted(&self, message: StaticInvoicePersisted, context: AsyncPaymentsContext) {
+    fn handle_static_invoice_persisted(
+        &self,
+        message: StaticInvoicePersisted,
+        context: AsyncPaymentsContext,
+    ) {
         self.inner.handle_static_invoice_persisted(message, context)
     }
 
     fn handle_held_htlc_available(
-        &self, message: HeldHtlcAvailable, context: AsyncPaymentsContext, responder: Option<Responder>,
+        &self,
+        message: HeldHtlcAvailable,
+        context: AsyncPaymentsContext,
+        responder: Option<Responder>,
     ) -> Option<(ReleaseHeldHtlc, ResponseInstruction)> {
         self.milestones.announced.fetch_add(1, Ordering::SeqCst);
         self.milestones.record(&self.milestones.first_announced);
@@ -141,15 +163,25 @@ impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsy
             (Some(_), Some(reply_path)) => {
                 // Kept before the release can leave: it leaves when this returns.
                 if let Some(keeper) = &self.keeper {
-                    if let Err(e) = keeper.lock().unwrap_or_else(|p| p.into_inner()).keep_release(&reply_path) {
-                        log::warn!("wake: release not kept ({e}); a kill now would strand the payment");
+                    if let Err(e) =
+                        keeper.lock().unwrap_or_else(|p| p.into_inner()).keep_release(&reply_path)
+                    {
+                        log::warn!(
+                            "wake: release not kept ({e}); a kill now would strand the payment"
+                        );
                     }
                 }
-                self.milestones.released_paths.lock().unwrap_or_else(|p| p.into_inner()).insert(reply_path.clone());
+                self.milestones
+                    .released_paths
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(reply_path.clone());
                 self.milestones.sent(reply_path);
                 self.milestones.record(&self.milestones.first_released);
             }
-            _ => log::warn!("wake: a held HTLC was announced but not released (not ours, or no reply path)"),
+            _ => log::warn!(
+                "wake: a held HTLC was announced but not released (not ours, or no reply path)"
+            ),
         }
         answer
     }

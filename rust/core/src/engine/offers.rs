@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use ldk_node::lightning::blinded_path::message::OffersContext;
-use ldk_node::lightning::onion_message::messenger::{MessageSendInstructions, Responder, ResponseInstruction};
+use ldk_node::lightning::onion_message::messenger::{
+    MessageSendInstructions, Responder, ResponseInstruction,
+};
 use ldk_node::lightning::onion_message::offers::{OffersMessage, OffersMessageHandler};
 
 /// The channel manager's offers handler, minus invoice requests.
@@ -25,7 +27,10 @@ impl<H> NoInvoicesDuringAWake<H> {
 
 impl<H: OffersMessageHandler> OffersMessageHandler for NoInvoicesDuringAWake<H> {
     fn handle_message(
-        &self, message: OffersMessage, context: Option<OffersContext>, responder: Option<Responder>,
+        &self,
+        message: OffersMessage,
+        context: Option<OffersContext>,
+        responder: Option<Responder>,
     ) -> Option<(OffersMessage, ResponseInstruction)> {
         if let OffersMessage::InvoiceRequest(_) = message {
             log::debug!("wake: an invoice request left unanswered (the LSP answered it with our static invoice)");

@@ -10,8 +10,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use ldk_node::lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use ldk_node::lightning::chain::chainmonitor::Persist;
+use ldk_node::lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use ldk_node::lightning::chain::ChannelMonitorUpdateStatus;
 use ldk_node::lightning::ln::types::ChannelId;
 use ldk_node::lightning::sign::InMemorySigner;
@@ -47,18 +47,28 @@ impl OrderedPersister {
 
     /// Writes the deferred monitor updates and tells LDK they are complete. Call only after
     /// writing the channel manager. Returns how many were written.
-    pub(crate) fn write_deferred(&self, chain_monitor: &ChainMonitor) -> Result<usize, WalletError> {
-        let deferred = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
+    pub(crate) fn write_deferred(
+        &self,
+        chain_monitor: &ChainMonitor,
+    ) -> Result<usize, WalletError> {
+        let deferred =
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
         let count = deferred.len();
         for write in deferred {
             let status = {
                 let monitor = chain_monitor.get_monitor(write.channel_id).map_err(|()| {
-                    WalletError::Storage(format!("no channel monitor for channel {}", write.channel_id))
+                    WalletError::Storage(format!(
+                        "no channel monitor for channel {}",
+                        write.channel_id
+                    ))
                 })?;
                 self.inner.update_persisted_channel(write.name, write.update.as_ref(), &monitor)
             };
             if status != ChannelMonitorUpdateStatus::Completed {
-                return Err(WalletError::Storage(format!("cannot write the monitor of channel {}", write.channel_id)));
+                return Err(WalletError::Storage(format!(
+                    "cannot write the monitor of channel {}",
+                    write.channel_id
+                )));
             }
             chain_monitor
                 .channel_monitor_updated(write.channel_id, write.update_id)
@@ -69,13 +79,20 @@ impl OrderedPersister {
 }
 
 impl Persist<InMemorySigner> for OrderedPersister {
-    fn persist_new_channel(&self, name: MonitorName, monitor: &ChannelMonitor<InMemorySigner>) -> ChannelMonitorUpdateStatus {
+    fn persist_new_channel(
+        &self,
+        name: MonitorName,
+        monitor: &ChannelMonitor<InMemorySigner>,
+    ) -> ChannelMonitorUpdateStatus {
         // A wake opens no channel (it accepts none); written at once if LDK ever asks.
         self.inner.persist_new_channel(name, monitor)
     }
 
     fn update_persisted_channel(
-        &self, name: MonitorName, update: Option<&ChannelMonitorUpdate>, monitor: &ChannelMonitor<InMemorySigner>,
+        &self,
+        name: MonitorName,
+        update: Option<&ChannelMonitorUpdate>,
+        monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
         let update_id = update.map_or_else(|| monitor.get_latest_update_id(), |u| u.update_id);
         self.deferred.lock().unwrap_or_else(|p| p.into_inner()).push(DeferredWrite {

@@ -9,11 +9,13 @@ use ldk_node::bitcoin::consensus::encode::serialize_hex;
 use ldk_node::bitcoin::secp256k1::{self, PublicKey, Secp256k1};
 use ldk_node::bitcoin::{ScriptBuf, Transaction};
 use ldk_node::lightning::blinded_path::payment::{BlindedPaymentPath, ReceiveTlvs};
-use ldk_node::lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget, FeeEstimator};
+use ldk_node::lightning::chain::chaininterface::{
+    BroadcasterInterface, ConfirmationTarget, FeeEstimator,
+};
 use ldk_node::lightning::ln::channel_state::ChannelDetails;
+use ldk_node::lightning::ln::script::ShutdownScript;
 use ldk_node::lightning::routing::router::{InFlightHtlcs, Route, RouteParameters, Router};
 use ldk_node::lightning::sign::{InMemorySigner, KeysManager, SignerProvider};
-use ldk_node::lightning::ln::script::ShutdownScript;
 use ldk_node::lightning::util::logger::{Level, Logger, Record};
 
 /// LDK's records into the `log` facade as ldk-node's own are forwarded (module paths,
@@ -102,15 +104,22 @@ pub(crate) struct NoRoutes;
 
 impl Router for NoRoutes {
     fn find_route(
-        &self, _payer: &PublicKey, _params: &RouteParameters, _first_hops: Option<&[&ChannelDetails]>,
+        &self,
+        _payer: &PublicKey,
+        _params: &RouteParameters,
+        _first_hops: Option<&[&ChannelDetails]>,
         _inflight: InFlightHtlcs,
     ) -> Result<Route, &'static str> {
         Err("a wake sends no payments")
     }
 
     fn create_blinded_payment_paths<T: secp256k1::Signing + secp256k1::Verification>(
-        &self, _recipient: PublicKey, _first_hops: Vec<ChannelDetails>, _tlvs: ReceiveTlvs,
-        _amount_msats: Option<u64>, _secp_ctx: &Secp256k1<T>,
+        &self,
+        _recipient: PublicKey,
+        _first_hops: Vec<ChannelDetails>,
+        _tlvs: ReceiveTlvs,
+        _amount_msats: Option<u64>,
+        _secp_ctx: &Secp256k1<T>,
     ) -> Result<Vec<BlindedPaymentPath>, ()> {
         Err(())
     }

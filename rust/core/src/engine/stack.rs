@@ -18,7 +18,9 @@ use ldk_node::lightning::ln::channelmanager::{self, ChannelManagerReadArgs};
 use ldk_node::lightning::ln::peer_handler::{self, IgnoringMessageHandler, MessageHandler};
 use ldk_node::lightning::onion_message::messenger;
 use ldk_node::lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner};
-use ldk_node::lightning::util::config::{ChannelHandshakeConfig, ChannelHandshakeLimits, UserConfig};
+use ldk_node::lightning::util::config::{
+    ChannelHandshakeConfig, ChannelHandshakeLimits, UserConfig,
+};
 use ldk_node::lightning::util::persist::{
     KVStoreSync, MonitorUpdatingPersister, CHANNEL_MANAGER_PERSISTENCE_KEY,
     CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
@@ -167,24 +169,37 @@ pub(crate) fn user_config() -> UserConfig {
 }
 
 /// ldk-node's LDK seed for `mnemonic`: the BIP32 master private key of the BIP39 seed.
-fn ldk_seed(mnemonic: &Mnemonic, passphrase: Option<&str>, network: ldk_node::bitcoin::Network) -> Result<[u8; 32], WalletError> {
+fn ldk_seed(
+    mnemonic: &Mnemonic,
+    passphrase: Option<&str>,
+    network: ldk_node::bitcoin::Network,
+) -> Result<[u8; 32], WalletError> {
     let seed = mnemonic.to_seed(passphrase.unwrap_or(""));
-    let master = Xpriv::new_master(network, &seed).map_err(|e| WalletError::Node(format!("cannot derive the wallet's keys: {e}")))?;
+    let master = Xpriv::new_master(network, &seed)
+        .map_err(|e| WalletError::Node(format!("cannot derive the wallet's keys: {e}")))?;
     Ok(master.private_key.secret_bytes())
 }
 
 /// Opens the wallet's node store and assembles the stack over it. Nothing is written: a wake
 /// that fails here leaves the store as it found it.
 pub(crate) fn open(
-    config: &StackConfig<'_>, milestones: Arc<Milestones>, runtime: tokio::runtime::Handle,
+    config: &StackConfig<'_>,
+    milestones: Arc<Milestones>,
+    runtime: tokio::runtime::Handle,
 ) -> Result<Stack, WalletError> {
     let manager_file = config.node_dir.join(SQLITE_DB_FILE_NAME);
     if !manager_file.exists() {
-        return Err(WalletError::Storage("this wallet has never run: start it in the app first".into()));
+        return Err(WalletError::Storage(
+            "this wallet has never run: start it in the app first".into(),
+        ));
     }
     let store: Arc<DynStore> = Arc::new(
-        SqliteStore::new(config.node_dir.clone(), Some(SQLITE_DB_FILE_NAME.into()), Some(KV_TABLE_NAME.into()))
-            .map_err(|e| read_failed("node store", e))?,
+        SqliteStore::new(
+            config.node_dir.clone(),
+            Some(SQLITE_DB_FILE_NAME.into()),
+            Some(KV_TABLE_NAME.into()),
+        )
+        .map_err(|e| read_failed("node store", e))?,
     );
     let logger = Arc::new(EngineLogger);
     let fees = Arc::new(FallbackFees);
@@ -202,7 +217,9 @@ pub(crate) fn open(
         Arc::clone(&broadcaster),
         Arc::clone(&fees),
     ));
-    let monitors = persister.read_all_channel_monitors_with_updates().map_err(|e| read_failed("channel monitors", e))?;
+    let monitors = persister
+        .read_all_channel_monitors_with_updates()
+        .map_err(|e| read_failed("channel monitors", e))?;
     let ordered = Arc::new(OrderedPersister::new(persister));
     let chain_monitor = Arc::new(ChainMonitor::new(
         None,
@@ -238,8 +255,9 @@ pub(crate) fn open(
         user_config(),
         monitors.iter().map(|(_, monitor)| monitor).collect(),
     );
-    let (_best_block, manager) = <(BlockHash, ChannelManager)>::read(&mut &manager_bytes[..], read_args)
-        .map_err(|e| read_failed("channel manager", format!("{e:?}")))?;
+    let (_best_block, manager) =
+        <(BlockHash, ChannelManager)>::read(&mut &manager_bytes[..], read_args)
+            .map_err(|e| read_failed("channel manager", format!("{e:?}")))?;
     let manager = Arc::new(manager);
     let count = monitors.len();
     for (_, monitor) in monitors {
@@ -247,7 +265,12 @@ pub(crate) fn open(
         // Not `watch_channel`: that rewrites every monitor in full.
         match chain_monitor.load_existing_monitor(channel_id, monitor) {
             Ok(ChannelMonitorUpdateStatus::Completed) => {}
-            other => return Err(read_failed("channel monitors", format!("channel {channel_id}: {other:?}"))),
+            other => {
+                return Err(read_failed(
+                    "channel monitors",
+                    format!("channel {channel_id}: {other:?}"),
+                ))
+            }
         }
     }
 
@@ -255,7 +278,8 @@ pub(crate) fn open(
         .and_then(|db| db.survive_kills_only().map(|()| db))
         .map_err(|e| log::warn!("wake: releases not kept: {e}"))
         .ok();
-    let async_payments = Arc::new(ObservedAsyncPayments::new(Arc::clone(&manager), milestones, keeper));
+    let async_payments =
+        Arc::new(ObservedAsyncPayments::new(Arc::clone(&manager), milestones, keeper));
     let messenger = Arc::new(OnionMessenger::new(
         Arc::clone(&keys),
         Arc::clone(&keys),
@@ -275,8 +299,23 @@ pub(crate) fn open(
         send_only_message_handler: Arc::clone(&chain_monitor),
     };
     let ephemeral = keys.get_secure_random_bytes();
-    let peers = Arc::new(PeerManager::new(handlers, now.as_secs() as u32, &ephemeral, logger, Arc::clone(&keys)));
-    Ok(Stack { store, chain_monitor, persister: ordered, manager, messenger, peers, broadcaster, monitors: count })
+    let peers = Arc::new(PeerManager::new(
+        handlers,
+        now.as_secs() as u32,
+        &ephemeral,
+        logger,
+        Arc::clone(&keys),
+    ));
+    Ok(Stack {
+        store,
+        chain_monitor,
+        persister: ordered,
+        manager,
+        messenger,
+        peers,
+        broadcaster,
+        monitors: count,
+    })
 }
 
 impl Stack {

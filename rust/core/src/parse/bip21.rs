@@ -71,7 +71,12 @@ pub(super) fn parse_uri(body: &str, network: Network) -> Result<PaymentRequest, 
                     *amount_msat = amount_msat.or(uri_msat);
                     *onchain_fallback = fallback;
                 }
-                PaymentRequest::Bolt12Offer { amount_msat, onchain_fallback, bolt11_fallback, .. } => {
+                PaymentRequest::Bolt12Offer {
+                    amount_msat,
+                    onchain_fallback,
+                    bolt11_fallback,
+                    ..
+                } => {
                     *amount_msat = amount_msat.or(uri_msat);
                     *onchain_fallback = fallback;
                     *bolt11_fallback = bolt11;
@@ -89,7 +94,9 @@ pub(super) fn parse_uri(body: &str, network: Network) -> Result<PaymentRequest, 
         (None, address) => match (first_error, address) {
             (Some(lightning_error), _) => Err(lightning_error),
             (None, Some(Err(address_error))) => Err(address_error),
-            (None, _) => Err(ParseError::InvalidUri("it has neither an address nor a Lightning invoice or offer".into())),
+            (None, _) => Err(ParseError::InvalidUri(
+                "it has neither an address nor a Lightning invoice or offer".into(),
+            )),
         },
     }
 }
@@ -185,7 +192,11 @@ fn parse_btc_amount(text: &str) -> Result<u64, ParseError> {
     }
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) || (text.contains('.') && fraction.is_empty()) {
+    if whole.is_empty()
+        || !digits(whole)
+        || !digits(fraction)
+        || (text.contains('.') && fraction.is_empty())
+    {
         return Err(bad("is not an amount of bitcoin like 0.001"));
     }
     if fraction.len() > 8 {
@@ -197,7 +208,8 @@ fn parse_btc_amount(text: &str) -> Result<u64, ParseError> {
         return Err(too_much());
     }
     let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_much())? };
-    let fraction: u64 = format!("{fraction:0<8}").parse().map_err(|_| bad("is not an amount of bitcoin"))?;
+    let fraction: u64 =
+        format!("{fraction:0<8}").parse().map_err(|_| bad("is not an amount of bitcoin"))?;
     let sat = whole * SAT_PER_BTC + fraction;
     if sat > MAX_SAT {
         return Err(too_much());
@@ -219,14 +231,35 @@ mod tests {
         assert_eq!(parse_btc_amount("0.001"), Ok(100_000));
         assert_eq!(parse_btc_amount("00021000000.00000000"), Ok(MAX_SAT));
         assert_eq!(parse_btc_amount("20999999.99999999"), Ok(MAX_SAT - 1));
-        for bad in ["", ".", "1.", ".5", "1.123456789", "-1", "abc", "1e3", "1,5", "+1", " 1", "0", "0.0",
-            "21000001", "21000000.00000001", "99999999999999999999999"]
-        {
+        for bad in [
+            "",
+            ".",
+            "1.",
+            ".5",
+            "1.123456789",
+            "-1",
+            "abc",
+            "1e3",
+            "1,5",
+            "+1",
+            " 1",
+            "0",
+            "0.0",
+            "21000001",
+            "21000000.00000001",
+            "99999999999999999999999",
+        ] {
             assert!(matches!(parse_btc_amount(bad), Err(ParseError::InvalidAmount(_))), "{bad:?}");
         }
         assert!(parse_btc_amount("-1").expect_err("refused").to_string().contains("negative"));
-        assert!(parse_btc_amount("1.123456789").expect_err("refused").to_string().contains("8 decimals"));
-        assert!(parse_btc_amount("21000001").expect_err("refused").to_string().contains("21 million"));
+        assert!(parse_btc_amount("1.123456789")
+            .expect_err("refused")
+            .to_string()
+            .contains("8 decimals"));
+        assert!(parse_btc_amount("21000001")
+            .expect_err("refused")
+            .to_string()
+            .contains("21 million"));
     }
 
     #[test]
@@ -240,7 +273,9 @@ mod tests {
 
     #[test]
     fn parse_uri_parameters() {
-        let uri = split_uri("addr?AMOUNT=1.5&Label=Luke%20Jr&message=hi&foo=bar&&lno=x&LIGHTNING=y").expect("parses");
+        let uri =
+            split_uri("addr?AMOUNT=1.5&Label=Luke%20Jr&message=hi&foo=bar&&lno=x&LIGHTNING=y")
+                .expect("parses");
         assert_eq!(
             uri,
             Uri {
@@ -252,7 +287,9 @@ mod tests {
                 lno: Some("x".into()),
             }
         );
-        assert!(matches!(split_uri("a?req-somethingnew=1"), Err(ParseError::InvalidUri(m)) if m.contains("req-somethingnew")));
+        assert!(
+            matches!(split_uri("a?req-somethingnew=1"), Err(ParseError::InvalidUri(m)) if m.contains("req-somethingnew"))
+        );
         assert!(matches!(split_uri("a?amount=1&amount=2"), Err(ParseError::InvalidUri(_))));
         assert!(matches!(split_uri("a?label=x&LABEL=y"), Err(ParseError::InvalidUri(_))));
         assert!(matches!(split_uri("a?amount=abc"), Err(ParseError::InvalidAmount(_))));

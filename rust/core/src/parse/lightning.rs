@@ -18,12 +18,17 @@ use crate::config::Network;
 
 /// Whether `text` starts with `prefix`, ignoring ASCII case (never slices inside a character).
 pub(super) fn starts_with_ci(text: &str, prefix: &str) -> bool {
-    text.as_bytes().get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    text.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// Reads `text` as a BOLT11 invoice, BOLT12 offer or BOLT12 refund, chosen by its prefix.
 /// `Ok(None)` when it has none of those prefixes.
-pub(super) fn parse_lightning(text: &str, network: Network) -> Result<Option<PaymentRequest>, ParseError> {
+pub(super) fn parse_lightning(
+    text: &str,
+    network: Network,
+) -> Result<Option<PaymentRequest>, ParseError> {
     if starts_with_ci(text, "lno1") {
         return parse_offer(text, network).map(Some);
     }
@@ -56,7 +61,9 @@ fn hex(bytes: &[u8]) -> String {
 
 fn check_msat(amount_msat: u64, what: &str) -> Result<u64, ParseError> {
     if amount_msat == 0 {
-        return Err(ParseError::InvalidAmount(format!("the {what}'s amount is 0 msat, which cannot be paid")));
+        return Err(ParseError::InvalidAmount(format!(
+            "the {what}'s amount is 0 msat, which cannot be paid"
+        )));
     }
     if amount_msat > MAX_MSAT {
         return Err(ParseError::InvalidAmount(format!(
@@ -74,13 +81,18 @@ fn expired(expires_at: Option<Duration>) -> ParseError {
 /// A BOLT11 invoice, for `network`, with a sane amount, not expired.
 pub(super) fn parse_bolt11(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
     let invoice = Bolt11Invoice::from_str(text).map_err(|e| {
-        ParseError::InvalidInvoice(format!("{} is not a valid BOLT11 invoice ({})", snippet(text), cap(&e.to_string())))
+        ParseError::InvalidInvoice(format!(
+            "{} is not a valid BOLT11 invoice ({})",
+            snippet(text),
+            cap(&e.to_string())
+        ))
     })?;
     let expected = Currency::from(network.to_bitcoin());
     if invoice.currency() != expected {
         return Err(wrong_network(network, currency_name(invoice.currency())));
     }
-    let amount_msat = invoice.amount_milli_satoshis().map(|a| check_msat(a, "invoice")).transpose()?;
+    let amount_msat =
+        invoice.amount_milli_satoshis().map(|a| check_msat(a, "invoice")).transpose()?;
     if invoice.is_expired() {
         return Err(expired(invoice.expires_at()));
     }
@@ -106,9 +118,15 @@ fn bolt12_reason(e: &Bolt12ParseError) -> String {
             "it is split into parts wrongly (a '+' or whitespace out of place)".into()
         }
         Bolt12ParseError::InvalidBech32Hrp => "it has the wrong prefix".into(),
-        Bolt12ParseError::Bech32(e) => format!("a character is wrong or missing ({})", cap(&e.to_string())),
-        Bolt12ParseError::Decode(e) => format!("its contents cannot be decoded ({})", cap(&format!("{e:?}"))),
-        Bolt12ParseError::InvalidSemantics(e) => format!("its contents are inconsistent ({})", cap(&format!("{e:?}"))),
+        Bolt12ParseError::Bech32(e) => {
+            format!("a character is wrong or missing ({})", cap(&e.to_string()))
+        }
+        Bolt12ParseError::Decode(e) => {
+            format!("its contents cannot be decoded ({})", cap(&format!("{e:?}")))
+        }
+        Bolt12ParseError::InvalidSemantics(e) => {
+            format!("its contents are inconsistent ({})", cap(&format!("{e:?}")))
+        }
         Bolt12ParseError::InvalidSignature(_) => "its signature does not match".into(),
     }
 }
@@ -132,7 +150,11 @@ fn chain_name(chain: &ChainHash) -> &'static str {
 /// at all, not expired.
 pub(super) fn parse_offer(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
     let offer = Offer::from_str(text).map_err(|e| {
-        ParseError::InvalidOffer(format!("{} is not a valid offer: {}", snippet(text), bolt12_reason(&e)))
+        ParseError::InvalidOffer(format!(
+            "{} is not a valid offer: {}",
+            snippet(text),
+            bolt12_reason(&e)
+        ))
     })?;
     let chains = offer.chains();
     if !chains.contains(&ChainHash::using_genesis_block(network.to_bitcoin())) {
@@ -166,7 +188,11 @@ pub(super) fn parse_offer(text: &str, network: Network) -> Result<PaymentRequest
 /// A BOLT12 refund for `network`, with a sane amount, not expired.
 pub(super) fn parse_refund(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
     let refund = Refund::from_str(text).map_err(|e| {
-        ParseError::InvalidOffer(format!("{} is not a valid refund: {}", snippet(text), bolt12_reason(&e)))
+        ParseError::InvalidOffer(format!(
+            "{} is not a valid refund: {}",
+            snippet(text),
+            bolt12_reason(&e)
+        ))
     })?;
     let chain = refund.chain();
     if chain != ChainHash::using_genesis_block(network.to_bitcoin()) {

@@ -157,11 +157,12 @@ pub fn parse(input: &str, network: Network) -> Result<PaymentRequest, ParseError
         if rest.is_empty() {
             return Err(ParseError::Empty);
         }
-        return lightning::parse_lightning(rest, network)?
-            .ok_or_else(|| ParseError::InvalidInvoice(format!(
+        return lightning::parse_lightning(rest, network)?.ok_or_else(|| {
+            ParseError::InvalidInvoice(format!(
                 "{} after lightning: is neither a BOLT11 invoice nor a BOLT12 offer",
                 snippet(rest)
-            )));
+            ))
+        });
     }
     if let Some(rest) = strip_scheme(text, "bitcoin:") {
         return bip21::parse_uri(rest.trim(), network);
@@ -174,7 +175,12 @@ pub fn parse(input: &str, network: Network) -> Result<PaymentRequest, ParseError
     }
     if onchain::looks_like_address(text) {
         let address = onchain::parse_address(text, network)?;
-        return Ok(PaymentRequest::OnChain { address, amount_sat: None, label: None, message: None });
+        return Ok(PaymentRequest::OnChain {
+            address,
+            amount_sat: None,
+            label: None,
+            message: None,
+        });
     }
     Err(ParseError::UnknownFormat)
 }

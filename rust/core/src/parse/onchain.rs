@@ -24,7 +24,11 @@ pub(super) fn looks_like_address(text: &str) -> bool {
 /// An address valid on `network`, canonical (segwit in lower case).
 pub(super) fn parse_address(text: &str, network: Network) -> Result<String, ParseError> {
     let unchecked = Address::<NetworkUnchecked>::from_str(text).map_err(|e| {
-        ParseError::InvalidAddress(format!("{} is not a bitcoin address ({})", snippet(text), cap(&e.to_string())))
+        ParseError::InvalidAddress(format!(
+            "{} is not a bitcoin address ({})",
+            snippet(text),
+            cap(&e.to_string())
+        ))
     })?;
     if unchecked.is_valid_for_network(network.to_bitcoin()) {
         return Ok(unchecked.assume_checked().to_string());

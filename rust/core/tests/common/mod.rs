@@ -5,7 +5,9 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use doze_core::{ChainSource, EventListener, LspConfig, Network, Wallet, WalletConfig, WalletEvent};
+use doze_core::{
+    ChainSource, EventListener, LspConfig, Network, Wallet, WalletConfig, WalletEvent,
+};
 use doze_devnet::nodes::{expect_event, wait_until, TestNode, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::Lsp;
@@ -30,7 +32,8 @@ impl Scene {
     pub fn new() -> Scene {
         let devnet = Devnet::start().expect("devnet");
         let lsp_dir = tempfile::tempdir().expect("temp dir");
-        let lsp = Lsp::start(doze_lsp::devnet_config(&devnet.esplora_url(), lsp_dir.path())).expect("LSP");
+        let lsp = Lsp::start(doze_lsp::devnet_config(&devnet.esplora_url(), lsp_dir.path()))
+            .expect("LSP");
         let address = lsp.new_onchain_address().expect("LSP address");
         devnet.fund_confirmed(&address, Amount::from_sat(5_000_000)).expect("fund LSP");
         wait_until("the LSP sees its funds", DEFAULT_WAIT, || {
@@ -42,7 +45,13 @@ impl Scene {
         // Announced, so that the LSP is a public node (BOLT 12 blinded paths start there), and
         // half pushed to the LSP, so that the merchant can also be paid.
         merchant
-            .open_announced_channel(lsp.node_id(), lsp.p2p_address(), 1_000_000, Some(500_000_000), None)
+            .open_announced_channel(
+                lsp.node_id(),
+                lsp.p2p_address(),
+                1_000_000,
+                Some(500_000_000),
+                None,
+            )
             .expect("merchant opens a channel to the LSP");
         expect_event(&merchant, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
         assert!(devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
@@ -91,7 +100,11 @@ impl Scene {
         let description = ldk_node::lightning_invoice::Bolt11InvoiceDescription::Direct(
             ldk_node::lightning_invoice::Description::new("coffee".into()).expect("description"),
         );
-        self.merchant.bolt11_payment().receive(amount_msat, &description, 3600).expect("invoice").to_string()
+        self.merchant
+            .bolt11_payment()
+            .receive(amount_msat, &description, 3600)
+            .expect("invoice")
+            .to_string()
     }
 }
 
@@ -139,7 +152,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Builds and starts a phone wallet with a recorder.
-pub fn start_phone(scene: &Scene, dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> (Wallet, Arc<Recorder>) {
+pub fn start_phone(
+    scene: &Scene,
+    dir: &std::path::Path,
+    rt: &tokio::runtime::Runtime,
+) -> (Wallet, Arc<Recorder>) {
     start_wallet(scene.phone_config(dir), rt)
 }
 
@@ -169,7 +186,8 @@ pub fn lsp_push(scene: &Scene) -> (Vec<u8>, std::collections::HashMap<String, St
     let body = serde_json::to_string(&WebhookNotification::onion_message_incoming()).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     let timestamp = LSPSDateTime::new_from_duration_since_epoch(now).to_rfc3339();
-    let message = format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
+    let message =
+        format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
     let signature = scene.lsp.node().sign_message(message.as_bytes());
     let headers = std::collections::HashMap::from([
         ("x-lsps5-timestamp".to_string(), timestamp),
@@ -179,13 +197,25 @@ pub fn lsp_push(scene: &Scene) -> (Vec<u8>, std::collections::HashMap<String, St
 }
 
 /// A phone that received `amount_msat` through a JIT channel and then stopped.
-pub fn phone_with_channel(scene: &Scene, dir: &std::path::Path, rt: &tokio::runtime::Runtime, amount_msat: u64) {
+pub fn phone_with_channel(
+    scene: &Scene,
+    dir: &std::path::Path,
+    rt: &tokio::runtime::Runtime,
+    amount_msat: u64,
+) {
     let (phone, recorder) = start_phone(scene, dir, rt);
-    let invoice = rt.block_on(phone.receive_bolt11(Some(amount_msat), "setup".into(), 3600)).expect("invoice");
+    let invoice = rt
+        .block_on(phone.receive_bolt11(Some(amount_msat), "setup".into(), 3600))
+        .expect("invoice");
     assert!(scene.merchant_pays(&invoice.bolt11));
-    recorder.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, doze_core::WalletEventKind::PaymentReceived { .. }));
+    recorder.wait_for(DEFAULT_WAIT, |e| {
+        matches!(e.kind, doze_core::WalletEventKind::PaymentReceived { .. })
+    });
     wait_until("the phone's channel settles", DEFAULT_WAIT, || {
-        phone.balances().map(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0).unwrap_or(false)
+        phone
+            .balances()
+            .map(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0)
+            .unwrap_or(false)
     });
     rt.block_on(phone.stop()).expect("stop");
 }
@@ -207,7 +237,11 @@ impl Scene {
         let description = ldk_node::lightning_invoice::Bolt11InvoiceDescription::Direct(
             ldk_node::lightning_invoice::Description::new("anything".into()).expect("description"),
         );
-        self.merchant.bolt11_payment().receive_variable_amount(&description, 3600).expect("invoice").to_string()
+        self.merchant
+            .bolt11_payment()
+            .receive_variable_amount(&description, 3600)
+            .expect("invoice")
+            .to_string()
     }
 }
 
@@ -240,7 +274,8 @@ impl Scene {
 /// The most `phone` can send over one channel, as its LSP `lsp` sees it (what the phone's
 /// side holds beyond its reserve is the LSP's inbound capacity).
 pub fn largest_channel_msat(lsp: &Lsp, phone: &Wallet) -> u64 {
-    let phone_id: ldk_node::bitcoin::secp256k1::PublicKey = phone.node_id().unwrap().parse().unwrap();
+    let phone_id: ldk_node::bitcoin::secp256k1::PublicKey =
+        phone.node_id().unwrap().parse().unwrap();
     lsp.node()
         .list_channels()
         .iter()

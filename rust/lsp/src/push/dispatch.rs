@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, Semaphore};
 use super::notify::{GatewayRequest, SignedNotification};
 use super::registration::TargetKind;
 use super::store::{Outcome, PushStore, Registration};
-use crate::worker::Worker;
 use crate::config::PushConfig;
+use crate::worker::Worker;
 
 /// Deliveries in flight at once; more wait their turn.
 const MAX_CONCURRENT_DELIVERIES: usize = 16;
@@ -89,7 +89,10 @@ pub(crate) struct Intake {
 }
 
 impl Intake {
-    pub(crate) fn new(capacity: usize, counters: Arc<Counters>) -> (Intake, mpsc::Receiver<PublicKey>) {
+    pub(crate) fn new(
+        capacity: usize,
+        counters: Arc<Counters>,
+    ) -> (Intake, mpsc::Receiver<PublicKey>) {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         (Intake { queue, counters }, receiver)
     }
@@ -131,8 +134,12 @@ pub(crate) struct Dispatcher {
 
 impl Dispatcher {
     pub(crate) fn spawn(
-        config: PushConfig, store: Arc<PushStore>, counters: Arc<Counters>, last_push: Arc<LastPush>,
-        sign: Signer, mut queue: mpsc::Receiver<PublicKey>,
+        config: PushConfig,
+        store: Arc<PushStore>,
+        counters: Arc<Counters>,
+        last_push: Arc<LastPush>,
+        sign: Signer,
+        mut queue: mpsc::Receiver<PublicKey>,
     ) -> std::io::Result<Dispatcher> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let http = reqwest::Client::builder()
@@ -221,8 +228,10 @@ impl Context {
             // Recorded before counted, so that a count seen implies the row is there.
             let store = Arc::clone(&self.store);
             let row = detail.clone();
-            let logged =
-                tokio::task::spawn_blocking(move || store.log_outcome(&peer, unix_now(), outcome, attempts, &row)).await;
+            let logged = tokio::task::spawn_blocking(move || {
+                store.log_outcome(&peer, unix_now(), outcome, attempts, &row)
+            })
+            .await;
             if let Ok(Err(e)) = logged {
                 log::error!(target: "doze_lsp::push", "cannot record a push outcome: {e}");
             }
@@ -266,7 +275,10 @@ impl Context {
         let mut backoff = Duration::from_millis(self.config.retry_backoff_ms);
         for attempt in 1..=self.config.max_attempts {
             // Signed afresh for every attempt: the timestamp stays current.
-            let signed = SignedNotification::sign_now(WebhookNotification::onion_message_incoming(), |m| (self.sign)(m));
+            let signed =
+                SignedNotification::sign_now(WebhookNotification::onion_message_incoming(), |m| {
+                    (self.sign)(m)
+                });
             let request = match platform {
                 TargetKind::Webhook => {
                     let mut request = self
@@ -279,17 +291,22 @@ impl Context {
                     }
                     request
                 }
-                TargetKind::Apns | TargetKind::Fcm => self
-                    .http
-                    .post(&url)
-                    .json(&GatewayRequest::new(platform.as_str(), &registration.target.value, &signed)),
+                TargetKind::Apns | TargetKind::Fcm => self.http.post(&url).json(
+                    &GatewayRequest::new(platform.as_str(), &registration.target.value, &signed),
+                ),
             };
             bump(&self.counters.attempts);
             match request.send().await {
                 Ok(response) if response.status().is_success() => {
-                    return (Outcome::Delivered, attempt, format!("HTTP {}", response.status().as_u16()));
+                    return (
+                        Outcome::Delivered,
+                        attempt,
+                        format!("HTTP {}", response.status().as_u16()),
+                    );
                 }
-                Ok(response) => detail = format!("HTTP {} from {}", response.status().as_u16(), host_of(&url)),
+                Ok(response) => {
+                    detail = format!("HTTP {} from {}", response.status().as_u16(), host_of(&url))
+                }
                 Err(e) => detail = format!("{} unreachable: {}", host_of(&url), error_chain(&e)),
             }
             log::debug!(target: "doze_lsp::push", "push attempt {attempt} to {} failed: {detail}", registration.node_id);
@@ -305,7 +322,13 @@ impl Context {
 /// A URL's host and port only (paths and tokens may be secrets).
 fn host_of(url: &str) -> String {
     reqwest::Url::parse(url)
-        .map(|u| format!("{}{}", u.host_str().unwrap_or("?"), u.port().map(|p| format!(":{p}")).unwrap_or_default()))
+        .map(|u| {
+            format!(
+                "{}{}",
+                u.host_str().unwrap_or("?"),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            )
+        })
         .unwrap_or_else(|_| "?".into())
 }
 

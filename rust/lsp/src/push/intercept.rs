@@ -94,24 +94,50 @@ mod tests {
     #[test]
     fn other_records_are_ignored() {
         let peer = PublicKey::from_str(PEER).expect("key");
-        assert_eq!(check("lightning::ln::channelmanager", format_args!("{INTERCEPT_PREFIX}{peer}")), None);
         assert_eq!(
-            check("lightning::onion_message::messenger", format_args!("Forwarding an onion message to peer {peer}")),
+            check("lightning::ln::channelmanager", format_args!("{INTERCEPT_PREFIX}{peer}")),
             None
         );
-        assert_eq!(check("lightning::onion_message::messenger", format_args!("{INTERCEPT_PREFIX}nonsense")), None);
+        assert_eq!(
+            check(
+                "lightning::onion_message::messenger",
+                format_args!("Forwarding an onion message to peer {peer}")
+            ),
+            None
+        );
+        assert_eq!(
+            check(
+                "lightning::onion_message::messenger",
+                format_args!("{INTERCEPT_PREFIX}nonsense")
+            ),
+            None
+        );
     }
 
     #[test]
     fn the_lsps_own_copy_of_an_answered_invoice_request_does_not_push() {
         let peer = PublicKey::from_str(PEER).expect("key");
         let module = "lightning::onion_message::messenger";
-        assert_eq!(check(module, format_args!("{INTERCEPT_PREFIX}{peer} when sending OffersMessage")), None);
+        assert_eq!(
+            check(module, format_args!("{INTERCEPT_PREFIX}{peer} when sending OffersMessage")),
+            None
+        );
         let payer = "03aa1c1a2a8a3f2c1b2d0f6d0e5b7a1c2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c";
         assert_eq!(
-            check(module, format_args!("{INTERCEPT_PREFIX}{peer} when forwarding peeled onion message from {payer}")),
+            check(
+                module,
+                format_args!(
+                    "{INTERCEPT_PREFIX}{peer} when forwarding peeled onion message from {payer}"
+                )
+            ),
             Some(peer)
         );
-        assert_eq!(check(module, format_args!("{INTERCEPT_PREFIX}{peer} when sending AsyncPaymentsMessage")), Some(peer));
+        assert_eq!(
+            check(
+                module,
+                format_args!("{INTERCEPT_PREFIX}{peer} when sending AsyncPaymentsMessage")
+            ),
+            Some(peer)
+        );
     }
 }

@@ -32,11 +32,11 @@ use ldk_node::logger::LogRecord;
 use ldk_node::Node;
 use tokio::sync::mpsc;
 
-pub use dispatch::{PushStats, Signer};
 use dispatch::{Counters, Dispatcher, Intake, LastPush};
+pub use dispatch::{PushStats, Signer};
 pub use registration::{
-    ErrorCode, PushApiError, PushTarget, RegisterRequest, RegisterResponse, RegistrationInfo, TargetKind,
-    REGISTER_PATH, REGISTRATION_PATH,
+    ErrorCode, PushApiError, PushTarget, RegisterRequest, RegisterResponse, RegistrationInfo,
+    TargetKind, REGISTER_PATH, REGISTRATION_PATH,
 };
 pub use store::{Outcome, PushLogEntry, PushStore, Registration, StoreError};
 
@@ -63,7 +63,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl PushService {
     /// Opens the push database in `storage_dir`; signals queue up until [`Self::start`].
-    pub fn open(config: &PushConfig, storage_dir: &Path) -> Result<Arc<PushService>, rusqlite::Error> {
+    pub fn open(
+        config: &PushConfig,
+        storage_dir: &Path,
+    ) -> Result<Arc<PushService>, rusqlite::Error> {
         Ok(Self::with_store(config, PushStore::open(storage_dir)?))
     }
 
@@ -135,7 +138,10 @@ impl PushService {
     }
 
     /// The stored registration of `node_id`.
-    pub fn registration(&self, node_id: &PublicKey) -> Result<Option<Registration>, rusqlite::Error> {
+    pub fn registration(
+        &self,
+        node_id: &PublicKey,
+    ) -> Result<Option<Registration>, rusqlite::Error> {
         self.store.registration(node_id)
     }
 
@@ -154,21 +160,33 @@ impl PushService {
         let request = registration::verify(body, now, window)?;
         let internal = |e: &dyn std::fmt::Display| {
             log::error!(target: "doze_lsp::push", "registration of {} failed: {e}", request.node_id);
-            PushApiError::new(ErrorCode::Internal, format!("the LSP could not store the registration: {e}"))
+            PushApiError::new(
+                ErrorCode::Internal,
+                format!("the LSP could not store the registration: {e}"),
+            )
         };
-        let replayed = || PushApiError::new(ErrorCode::ReplayedNonce, "this nonce was used before; sign a new request");
+        let replayed = || {
+            PushApiError::new(
+                ErrorCode::ReplayedNonce,
+                "this nonce was used before; sign a new request",
+            )
+        };
         if self.store.nonce_seen(&request.node_id, &request.nonce).map_err(|e| internal(&e))? {
             return Err(replayed());
         }
-        let has_channel =
-            node.list_channels().iter().any(|c| c.counterparty_node_id == request.node_id && c.is_channel_ready);
+        let has_channel = node
+            .list_channels()
+            .iter()
+            .any(|c| c.counterparty_node_id == request.node_id && c.is_channel_ready);
         if !has_channel {
             return Err(PushApiError::new(
                 ErrorCode::NoChannel,
                 format!("the LSP has no open channel with {}; open one (or receive a JIT payment) first", request.node_id),
             ));
         }
-        if let Some(current) = self.store.registration(&request.node_id).map_err(|e| internal(&e))? {
+        if let Some(current) =
+            self.store.registration(&request.node_id).map_err(|e| internal(&e))?
+        {
             if request.timestamp < current.signed_at {
                 return Err(PushApiError::new(
                     ErrorCode::StaleTimestamp,
@@ -198,11 +216,17 @@ impl PushService {
             request.target.kind,
             registration::target_hint(&request.target)
         );
-        Ok(RegisterResponse { paths: hex::encode(paths.encode()), lsp_node_id: node.node_id().to_string() })
+        Ok(RegisterResponse {
+            paths: hex::encode(paths.encode()),
+            lsp_node_id: node.node_id().to_string(),
+        })
     }
 
     /// The operator's view of a registration (no secrets).
-    pub fn registration_info(&self, node_id: &PublicKey) -> Result<Option<RegistrationInfo>, rusqlite::Error> {
+    pub fn registration_info(
+        &self,
+        node_id: &PublicKey,
+    ) -> Result<Option<RegistrationInfo>, rusqlite::Error> {
         Ok(self.store.registration(node_id)?.map(|r| RegistrationInfo {
             node_id: r.node_id.to_string(),
             app_name: r.app_name,
@@ -228,7 +252,10 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn peer(byte: u8) -> PublicKey {
-        PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[byte; 32]).expect("key"))
+        PublicKey::from_secret_key(
+            &Secp256k1::new(),
+            &SecretKey::from_slice(&[byte; 32]).expect("key"),
+        )
     }
 
     fn wait(what: &str, mut condition: impl FnMut() -> bool) {
@@ -254,7 +281,8 @@ mod tests {
 
     #[test]
     fn device_tokens_without_a_gateway_are_dropped_and_unregistered_peers_ignored() {
-        let push = PushService::with_store(&PushConfig::default(), PushStore::in_memory().expect("db"));
+        let push =
+            PushService::with_store(&PushConfig::default(), PushStore::in_memory().expect("db"));
         let request = VerifiedRequest {
             node_id: peer(2),
             app_name: "app".into(),

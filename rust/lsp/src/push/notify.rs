@@ -26,7 +26,11 @@ pub const SIGNATURE_HEADER: &str = "x-lsps5-signature";
 
 /// The message an LSPS5 notification signature covers.
 pub fn notification_message(timestamp: &LSPSDateTime, body_json: &str) -> String {
-    format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {} I notify {}", timestamp.to_rfc3339(), body_json)
+    format!(
+        "LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {} I notify {}",
+        timestamp.to_rfc3339(),
+        body_json
+    )
 }
 
 /// A notification with its body, timestamp and signature, ready to send.
@@ -45,7 +49,11 @@ pub struct SignedNotification {
 impl SignedNotification {
     /// Signs `notification` at `now` (since the Unix epoch) with `sign` (the LSP node's
     /// `Node::sign_message`).
-    pub fn sign(notification: WebhookNotification, now: Duration, sign: impl FnOnce(&[u8]) -> String) -> Self {
+    pub fn sign(
+        notification: WebhookNotification,
+        now: Duration,
+        sign: impl FnOnce(&[u8]) -> String,
+    ) -> Self {
         // Serializing a WebhookNotification cannot fail (a map of strings and an object).
         let body = serde_json::to_string(&notification).unwrap_or_default();
         let timestamp = LSPSDateTime::new_from_duration_since_epoch(now);
@@ -55,7 +63,11 @@ impl SignedNotification {
 
     /// Signs `notification` now.
     pub fn sign_now(notification: WebhookNotification, sign: impl FnOnce(&[u8]) -> String) -> Self {
-        Self::sign(notification, SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(), sign)
+        Self::sign(
+            notification,
+            SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
+            sign,
+        )
     }
 
     /// The LSPS5 headers: the timestamp and the signature.
@@ -106,10 +118,14 @@ mod tests {
     fn lsps5_validator_accepts_what_we_sign() {
         let secret = SecretKey::from_slice(&[9; 32]).expect("key");
         let public = PublicKey::from_secret_key(&Secp256k1::new(), &secret);
-        let signed = SignedNotification::sign_now(WebhookNotification::onion_message_incoming(), |m| {
-            message_signing::sign(m, &secret)
-        });
-        assert_eq!(signed.body, r#"{"jsonrpc":"2.0","method":"lsps5.onion_message_incoming","params":{}}"#);
+        let signed =
+            SignedNotification::sign_now(WebhookNotification::onion_message_incoming(), |m| {
+                message_signing::sign(m, &secret)
+            });
+        assert_eq!(
+            signed.body,
+            r#"{"jsonrpc":"2.0","method":"lsps5.onion_message_incoming","params":{}}"#
+        );
 
         // As a receiver would: parse the headers and the body, then validate.
         let headers = signed.lsps5_headers();
@@ -117,7 +133,10 @@ mod tests {
         let parsed: WebhookNotification = serde_json::from_str(&signed.body).expect("body");
         let validator = LSPS5Validator::new();
         validator.validate(public, &timestamp, &headers[SIGNATURE_HEADER], &parsed).expect("valid");
-        assert!(validator.validate(public, &timestamp, &headers[SIGNATURE_HEADER], &parsed).is_err(), "a replay");
+        assert!(
+            validator.validate(public, &timestamp, &headers[SIGNATURE_HEADER], &parsed).is_err(),
+            "a replay"
+        );
 
         let gateway = GatewayRequest::new("apns", "token", &signed);
         // (WebhookNotification only deserializes from text: it borrows its keys.)

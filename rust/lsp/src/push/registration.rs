@@ -109,7 +109,12 @@ pub struct RegisterRequest {
 
 /// The message a registration signs.
 pub fn signed_message(
-    node_id: &str, app_name: &str, kind: TargetKind, value: &str, timestamp: u64, nonce: &str,
+    node_id: &str,
+    app_name: &str,
+    kind: TargetKind,
+    value: &str,
+    timestamp: u64,
+    nonce: &str,
 ) -> String {
     format!("doze-push-register|v1|{node_id}|{app_name}|{kind}|{value}|{timestamp}|{nonce}")
 }
@@ -117,7 +122,11 @@ pub fn signed_message(
 impl RegisterRequest {
     /// A request signed with `sign` (e.g. `|m| node.sign_message(m)`).
     pub fn signed(
-        node_id: PublicKey, app_name: &str, target: PushTarget, timestamp: u64, nonce: &str,
+        node_id: PublicKey,
+        app_name: &str,
+        target: PushTarget,
+        timestamp: u64,
+        nonce: &str,
         sign: impl FnOnce(&[u8]) -> String,
     ) -> RegisterRequest {
         let mut request = RegisterRequest {
@@ -225,26 +234,37 @@ pub struct VerifiedRequest {
 /// timestamp window (`now` and `window` in seconds).
 pub fn verify(body: &[u8], now: u64, window: u64) -> Result<VerifiedRequest, PushApiError> {
     let invalid = |message: String| PushApiError::new(ErrorCode::InvalidRequest, message);
-    let request: RegisterRequest =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("not a registration request: {e}")))?;
+    let request: RegisterRequest = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("not a registration request: {e}")))?;
     let node_id = PublicKey::from_str(&request.node_id)
         .map_err(|_| invalid(format!("node_id `{}` is not a hex public key", request.node_id)))?;
     if request.app_name.is_empty() || request.app_name.len() > MAX_APP_NAME_BYTES {
-        return Err(invalid(format!("app_name must be 1 to {MAX_APP_NAME_BYTES} bytes, it is {}", request.app_name.len())));
+        return Err(invalid(format!(
+            "app_name must be 1 to {MAX_APP_NAME_BYTES} bytes, it is {}",
+            request.app_name.len()
+        )));
     }
     let value = &request.target.value;
     if value.is_empty() || value.len() > MAX_TARGET_BYTES {
-        return Err(invalid(format!("target.value must be 1 to {MAX_TARGET_BYTES} bytes, it is {}", value.len())));
+        return Err(invalid(format!(
+            "target.value must be 1 to {MAX_TARGET_BYTES} bytes, it is {}",
+            value.len()
+        )));
     }
     if request.target.kind == TargetKind::Webhook {
-        let url = reqwest::Url::parse(value).map_err(|e| invalid(format!("target.value `{value}` is not a URL: {e}")))?;
+        let url = reqwest::Url::parse(value)
+            .map_err(|e| invalid(format!("target.value `{value}` is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!("a webhook must be an http:// or https:// URL, not `{value}`")));
+            return Err(invalid(format!(
+                "a webhook must be an http:// or https:// URL, not `{value}`"
+            )));
         }
     } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("a device token must not contain whitespace".into()));
     }
-    if request.nonce.len() != NONCE_HEX_CHARS || !request.nonce.chars().all(|c| c.is_ascii_hexdigit()) {
+    if request.nonce.len() != NONCE_HEX_CHARS
+        || !request.nonce.chars().all(|c| c.is_ascii_hexdigit())
+    {
         return Err(invalid(format!("nonce must be {NONCE_HEX_CHARS} hex characters")));
     }
     if !message_signing::verify(request.signed_message().as_bytes(), &request.signature, &node_id) {
@@ -386,7 +406,10 @@ mod tests {
 
     #[test]
     fn hints_hide_paths_and_tokens() {
-        assert_eq!(target_hint(&PushTarget::webhook("https://relay.example:8443/secret/path")), "https://relay.example:8443/…");
+        assert_eq!(
+            target_hint(&PushTarget::webhook("https://relay.example:8443/secret/path")),
+            "https://relay.example:8443/…"
+        );
         let token = PushTarget { kind: TargetKind::Apns, value: "abcdef0123456789".into() };
         assert_eq!(target_hint(&token), "abcdef…");
     }

@@ -153,7 +153,12 @@ impl PushStore {
 
     /// Records the nonce and stores (or replaces) the registration, in one transaction;
     /// forgets nonces signed before `prune_before` (they are outside the window anyway).
-    pub fn register(&self, request: &VerifiedRequest, now: u64, prune_before: u64) -> Result<(), StoreError> {
+    pub fn register(
+        &self,
+        request: &VerifiedRequest,
+        now: u64,
+        prune_before: u64,
+    ) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let tx = connection.transaction()?;
         let node_id = request.node_id.to_string();
@@ -185,7 +190,10 @@ impl PushStore {
     }
 
     /// The registration of `node_id`, if any.
-    pub fn registration(&self, node_id: &PublicKey) -> Result<Option<Registration>, rusqlite::Error> {
+    pub fn registration(
+        &self,
+        node_id: &PublicKey,
+    ) -> Result<Option<Registration>, rusqlite::Error> {
         self.lock()
             .query_row(
                 "SELECT app_name, target_kind, target_value, signed_at, registered_at
@@ -211,14 +219,20 @@ impl PushStore {
     /// How many registrations and stored nonces there are (for tests and operators).
     pub fn counts(&self) -> Result<(u64, u64), rusqlite::Error> {
         let connection = self.lock();
-        let registrations: i64 = connection.query_row("SELECT COUNT(*) FROM registrations", [], |r| r.get(0))?;
+        let registrations: i64 =
+            connection.query_row("SELECT COUNT(*) FROM registrations", [], |r| r.get(0))?;
         let nonces: i64 = connection.query_row("SELECT COUNT(*) FROM nonces", [], |r| r.get(0))?;
         Ok((registrations.max(0) as u64, nonces.max(0) as u64))
     }
 
     /// Appends to the delivery log (keeping its last rows only).
     pub fn log_outcome(
-        &self, node_id: &PublicKey, at: u64, outcome: Outcome, attempts: u32, detail: &str,
+        &self,
+        node_id: &PublicKey,
+        at: u64,
+        outcome: Outcome,
+        attempts: u32,
+        detail: &str,
     ) -> Result<(), rusqlite::Error> {
         let connection = self.lock();
         connection.execute(
@@ -235,8 +249,9 @@ impl PushStore {
     /// The latest `limit` delivery log rows, newest first.
     pub fn push_log(&self, limit: u32) -> Result<Vec<PushLogEntry>, rusqlite::Error> {
         let connection = self.lock();
-        let mut statement = connection
-            .prepare("SELECT node_id, at, outcome, attempts, detail FROM push_log ORDER BY id DESC LIMIT ?1")?;
+        let mut statement = connection.prepare(
+            "SELECT node_id, at, outcome, attempts, detail FROM push_log ORDER BY id DESC LIMIT ?1",
+        )?;
         let rows = statement.query_map(params![limit], |row| {
             Ok(PushLogEntry {
                 node_id: row.get(0)?,

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use doze_devnet::Devnet;
-use ldk_node::config::{Config, EsploraSyncConfig};
-use ldk_node::bitcoin::Network;
-use ldk_node::{Builder, Event, Node};
 use doze_lsp::Lsp;
+use ldk_node::bitcoin::Network;
+use ldk_node::config::{Config, EsploraSyncConfig};
+use ldk_node::{Builder, Event, Node};
 use serde::de::DeserializeOwned;
 use tempfile::TempDir;
 
@@ -30,7 +30,10 @@ pub fn init_logs() {
         }
         fn flush(&self) {}
     }
-    let verbose = std::env::var("DOZE_TEST_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(log::LevelFilter::Warn);
+    let verbose = std::env::var("DOZE_TEST_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(log::LevelFilter::Warn);
     if log::set_boxed_logger(Box::new(Stderr(verbose))).is_ok() {
         log::set_max_level(verbose.max(log::LevelFilter::Info));
     }
@@ -38,7 +41,8 @@ pub fn init_logs() {
 
 /// `GET {base}{path}`, expecting `status`, parsed as `T`.
 pub fn get_json<T: DeserializeOwned>(base: &str, path: &str, status: u16) -> T {
-    let response = reqwest::blocking::get(format!("{base}{path}")).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let response = reqwest::blocking::get(format!("{base}{path}"))
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     assert_eq!(response.status().as_u16(), status, "GET {path}");
     response.json().unwrap_or_else(|e| panic!("GET {path}: not the expected JSON: {e}"))
 }
@@ -56,7 +60,10 @@ pub fn start_client(devnet: &Devnet, lsp: &Lsp) -> (Arc<Node>, TempDir) {
         anchors.trusted_peers_no_reserve.push(lsp.node_id());
     }
     let mut builder = Builder::from_config(config);
-    builder.set_chain_source_esplora(devnet.esplora_url(), Some(EsploraSyncConfig { background_sync_config: None }));
+    builder.set_chain_source_esplora(
+        devnet.esplora_url(),
+        Some(EsploraSyncConfig { background_sync_config: None }),
+    );
     // Also adds the LSP to `trusted_peers_0conf`.
     builder.set_liquidity_source_lsps2(lsp.node_id(), lsp.p2p_address(), None);
     let node = Arc::new(builder.build().expect("client builds"));
@@ -65,9 +72,15 @@ pub fn start_client(devnet: &Devnet, lsp: &Lsp) -> (Arc<Node>, TempDir) {
 }
 
 /// The next event of `node` matching `matches` (others are marked handled and skipped).
-pub fn expect_node_event(name: &str, node: &Node, timeout: Duration, matches: impl Fn(&Event) -> bool) -> Event {
+pub fn expect_node_event(
+    name: &str,
+    node: &Node,
+    timeout: Duration,
+    matches: impl Fn(&Event) -> bool,
+) -> Event {
     let deadline = Instant::now() + timeout;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let event = runtime
@@ -82,7 +95,11 @@ pub fn expect_node_event(name: &str, node: &Node, timeout: Duration, matches: im
 }
 
 /// The next event the LSP's observer forwarded that matches `matches`.
-pub fn expect_lsp_event(events: &Receiver<Event>, timeout: Duration, matches: impl Fn(&Event) -> bool) -> Event {
+pub fn expect_lsp_event(
+    events: &Receiver<Event>,
+    timeout: Duration,
+    matches: impl Fn(&Event) -> bool,
+) -> Event {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
