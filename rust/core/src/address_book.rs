@@ -19,11 +19,11 @@ use ldk_node::lightning::routing::gossip::{NodeId, NodeInfo, ReadOnlyNetworkGrap
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::WalletError;
-use crate::store::now_secs;
+use crate::store::{now_secs, storage_error};
 
 /// The table; `WITHOUT ROWID` makes the primary key the table itself: a lookup is one b-tree
-/// search.
-const SCHEMA: &str = "
+/// search. Created by [`crate::store::open`].
+pub(crate) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS node_addresses (
         node_id BLOB PRIMARY KEY,
         addresses TEXT NOT NULL,
@@ -37,10 +37,6 @@ const SCHEMA: &str = "
 
 /// Separates the addresses of one node in its row.
 const SEPARATOR: char = ',';
-
-fn storage_error(e: rusqlite::Error) -> WalletError {
-    WalletError::Storage(format!("address book: {e}"))
-}
 
 /// The stored text of a node's addresses, if a wake could use them: the node announced
 /// onion-message support and at least one address (onion v2 addresses, long dead and not
@@ -68,15 +64,7 @@ pub(crate) struct AddressBook {
 impl AddressBook {
     /// Opens (creating the table if needed) the address book in `<storage_dir>/doze.sqlite`.
     pub(crate) fn open(storage_dir: &Path) -> Result<AddressBook, WalletError> {
-        std::fs::create_dir_all(storage_dir).map_err(|e| {
-            WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display()))
-        })?;
-        let conn =
-            Connection::open(storage_dir.join(crate::store::DB_FILE)).map_err(storage_error)?;
-        // NORMAL: the table is a copy of the graph, rebuilt at the next sync if a crash loses it.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .map_err(storage_error)?;
-        conn.execute_batch(SCHEMA).map_err(storage_error)?;
+        let conn = crate::store::open(storage_dir)?;
         Ok(AddressBook { conn })
     }
 

@@ -6,6 +6,7 @@
 //! the ids it has processed sees each event exactly once. Events are delivered one at a time,
 //! in order.
 
+use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::Event;
 
 /// What happened.
@@ -89,45 +90,45 @@ pub trait EventListener: Send + Sync {
     fn on_event(&self, event: WalletEvent);
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Converts a node event; `None` for events apps have no use for (they are still handled).
 pub(crate) fn from_node_event(event: &Event) -> Option<WalletEvent> {
     let (id, kind) = match event {
         Event::PaymentReceived { payment_id, payment_hash, amount_msat, .. } => {
-            let payment_id = payment_id.map(|p| hex(&p.0)).unwrap_or_else(|| hex(&payment_hash.0));
+            let payment_id = payment_id
+                .map(|p| p.0.to_lower_hex_string())
+                .unwrap_or_else(|| payment_hash.0.to_lower_hex_string());
             (
                 format!("payment-received:{payment_id}"),
                 WalletEventKind::PaymentReceived {
                     payment_id,
-                    payment_hash: hex(&payment_hash.0),
+                    payment_hash: payment_hash.0.to_lower_hex_string(),
                     amount_msat: *amount_msat,
                 },
             )
         }
         Event::PaymentSuccessful { payment_id, payment_hash, fee_paid_msat, .. } => {
-            let payment_id = payment_id.map(|p| hex(&p.0)).unwrap_or_else(|| hex(&payment_hash.0));
+            let payment_id = payment_id
+                .map(|p| p.0.to_lower_hex_string())
+                .unwrap_or_else(|| payment_hash.0.to_lower_hex_string());
             (
                 format!("payment-sent:{payment_id}"),
                 WalletEventKind::PaymentSent {
                     payment_id,
-                    payment_hash: hex(&payment_hash.0),
+                    payment_hash: payment_hash.0.to_lower_hex_string(),
                     fee_paid_msat: *fee_paid_msat,
                 },
             )
         }
         Event::PaymentFailed { payment_id, payment_hash, reason } => {
             let payment_id = payment_id
-                .map(|p| hex(&p.0))
-                .or_else(|| payment_hash.map(|h| hex(&h.0)))
+                .map(|p| p.0.to_lower_hex_string())
+                .or_else(|| payment_hash.map(|h| h.0.to_lower_hex_string()))
                 .unwrap_or_default();
             (
                 format!("payment-failed:{payment_id}"),
                 WalletEventKind::PaymentFailed {
                     payment_id,
-                    payment_hash: payment_hash.map(|h| hex(&h.0)),
+                    payment_hash: payment_hash.map(|h| h.0.to_lower_hex_string()),
                     reason: reason.map(|r| format!("{r:?}")).unwrap_or_else(|| "unknown".into()),
                 },
             )

@@ -7,20 +7,12 @@
 //! history is readable without a running node.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, params_from_iter, types::Value, Connection};
 
 use crate::error::WalletError;
 use crate::payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
-
-fn storage_error(e: rusqlite::Error) -> WalletError {
-    WalletError::Storage(format!("payment history: {e}"))
-}
-
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+use crate::store::{now_secs, storage_error};
 
 /// Which payments [`crate::Wallet::list_payments_page`] returns. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,27 +77,56 @@ fn kind_code(k: PaymentKind) -> i64 {
     }
 }
 
+/// A stored code no variant has: the database was written by a newer Doze (or damaged), and
+/// guessing would show the user a wrong payment.
+#[derive(Debug)]
+struct UnknownCode {
+    column: &'static str,
+    code: i64,
+}
+
+impl std::fmt::Display for UnknownCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown payment {} code {} (written by a newer Doze?)", self.column, self.code)
+    }
+}
+
+impl std::error::Error for UnknownCode {}
+
+fn unknown(index: usize, column: &'static str, code: i64) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        index,
+        rusqlite::types::Type::Integer,
+        Box::new(UnknownCode { column, code }),
+    )
+}
+
+/// Reads the direction, status and kind codes of columns 3, 4 and 5 of a payments row: the
+/// inverse of [`direction_code`], [`status_code`] and [`kind_code`].
 fn from_codes(
-    direction: i64,
-    status: i64,
-    kind: i64,
-) -> (PaymentDirection, PaymentStatus, PaymentKind) {
-    let direction =
-        if direction == 0 { PaymentDirection::Inbound } else { PaymentDirection::Outbound };
-    let status = match status {
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(PaymentDirection, PaymentStatus, PaymentKind)> {
+    let direction = match row.get(3)? {
+        0 => PaymentDirection::Inbound,
+        1 => PaymentDirection::Outbound,
+        other => return Err(unknown(3, "direction", other)),
+    };
+    let status = match row.get(4)? {
+        0 => PaymentStatus::Pending,
         1 => PaymentStatus::Succeeded,
         2 => PaymentStatus::Failed,
-        _ => PaymentStatus::Pending,
+        other => return Err(unknown(4, "status", other)),
     };
-    let kind = match kind {
+    let kind = match row.get(5)? {
         0 => PaymentKind::Onchain,
+        1 => PaymentKind::Bolt11,
         2 => PaymentKind::Bolt11Jit,
         3 => PaymentKind::Bolt12Offer,
         4 => PaymentKind::Bolt12Refund,
         5 => PaymentKind::Spontaneous,
-        _ => PaymentKind::Bolt11,
+        other => return Err(unknown(5, "kind", other)),
     };
-    (direction, status, kind)
+    Ok((direction, status, kind))
 }
 
 /// The history database.
@@ -113,7 +134,8 @@ pub(crate) struct History {
     conn: Connection,
 }
 
-const SCHEMA: &str = "
+/// The history's tables, created by [`crate::store::open`].
+pub(crate) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS payments (
         id TEXT PRIMARY KEY,
         created_at INTEGER NOT NULL,
@@ -144,14 +166,7 @@ const SCHEMA: &str = "
 impl History {
     /// Opens the history in `storage_dir`.
     pub(crate) fn open(storage_dir: &Path) -> Result<History, WalletError> {
-        std::fs::create_dir_all(storage_dir).map_err(|e| {
-            WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display()))
-        })?;
-        let conn =
-            Connection::open(storage_dir.join(crate::store::DB_FILE)).map_err(storage_error)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .map_err(storage_error)?;
-        conn.execute_batch(SCHEMA).map_err(storage_error)?;
+        let conn = crate::store::open(storage_dir)?;
         Ok(History { conn })
     }
 
@@ -277,7 +292,7 @@ impl History {
         let mut stmt = self.conn.prepare_cached(&sql).map_err(storage_error)?;
         let mut payments: Vec<(i64, PaymentInfo)> = stmt
             .query_map(params_from_iter(args), |row| {
-                let (direction, status, kind) = from_codes(row.get(3)?, row.get(4)?, row.get(5)?);
+                let (direction, status, kind) = from_codes(row)?;
                 let created: i64 = row.get(1)?;
                 Ok((
                     created,
@@ -379,4 +394,66 @@ fn upsert_on(
     })
     .map(|_| ())
     .map_err(storage_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(i: usize, kind: PaymentKind, status: PaymentStatus) -> PaymentInfo {
+        PaymentInfo {
+            id: format!("{i:064x}"),
+            kind,
+            direction: if i % 2 == 0 {
+                PaymentDirection::Inbound
+            } else {
+                PaymentDirection::Outbound
+            },
+            status,
+            amount_msat: Some(1_000 * i as u64),
+            fee_msat: None,
+            payment_hash: None,
+            txid: None,
+            created_at_secs: 1_000 + i as u64,
+            updated_at_secs: 1_000 + i as u64,
+            request: None,
+        }
+    }
+
+    #[test]
+    fn every_stored_code_reads_back_and_an_unknown_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::open(dir.path()).unwrap();
+        let kinds = [
+            PaymentKind::Onchain,
+            PaymentKind::Bolt11,
+            PaymentKind::Bolt11Jit,
+            PaymentKind::Bolt12Offer,
+            PaymentKind::Bolt12Refund,
+            PaymentKind::Spontaneous,
+        ];
+        let statuses = [PaymentStatus::Pending, PaymentStatus::Succeeded, PaymentStatus::Failed];
+        let mut written = Vec::new();
+        for (i, kind) in kinds.iter().enumerate() {
+            for (j, status) in statuses.iter().enumerate() {
+                let p = payment(i * statuses.len() + j, *kind, *status);
+                history.upsert(&p, None, None).unwrap();
+                written.push(p);
+            }
+        }
+        written.reverse();
+        let page = history.page(&PaymentFilter::default(), None, 100).unwrap();
+        assert_eq!(page.payments, written);
+
+        history
+            .conn
+            .execute("UPDATE payments SET kind = 9 WHERE id = ?1", [&written[0].id])
+            .unwrap();
+        match history.page(&PaymentFilter::default(), None, 100) {
+            Err(WalletError::Storage(m)) => {
+                assert!(m.contains("unknown payment kind code 9"), "{m}")
+            }
+            other => panic!("an unknown code must not read as a payment: {other:?}"),
+        }
+    }
 }

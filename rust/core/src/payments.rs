@@ -1,5 +1,6 @@
 //! The payment history as ldk-node records it, newest first.
 
+use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::payment::{
     PaymentDetails, PaymentDirection as NodeDirection, PaymentKind as NodeKind,
     PaymentStatus as NodeStatus,
@@ -74,32 +75,33 @@ pub struct PaymentInfo {
     pub request: Option<String>,
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl From<&PaymentDetails> for PaymentInfo {
     fn from(p: &PaymentDetails) -> Self {
         let (kind, payment_hash, txid, lsp_fee) = match &p.kind {
             NodeKind::Onchain { txid, .. } => {
                 (PaymentKind::Onchain, None, Some(txid.to_string()), None)
             }
-            NodeKind::Bolt11 { hash, .. } => (PaymentKind::Bolt11, Some(hex(&hash.0)), None, None),
-            NodeKind::Bolt11Jit { hash, counterparty_skimmed_fee_msat, .. } => {
-                (PaymentKind::Bolt11Jit, Some(hex(&hash.0)), None, *counterparty_skimmed_fee_msat)
+            NodeKind::Bolt11 { hash, .. } => {
+                (PaymentKind::Bolt11, Some(hash.0.to_lower_hex_string()), None, None)
             }
+            NodeKind::Bolt11Jit { hash, counterparty_skimmed_fee_msat, .. } => (
+                PaymentKind::Bolt11Jit,
+                Some(hash.0.to_lower_hex_string()),
+                None,
+                *counterparty_skimmed_fee_msat,
+            ),
             NodeKind::Bolt12Offer { hash, .. } => {
-                (PaymentKind::Bolt12Offer, hash.map(|h| hex(&h.0)), None, None)
+                (PaymentKind::Bolt12Offer, hash.map(|h| h.0.to_lower_hex_string()), None, None)
             }
             NodeKind::Bolt12Refund { hash, .. } => {
-                (PaymentKind::Bolt12Refund, hash.map(|h| hex(&h.0)), None, None)
+                (PaymentKind::Bolt12Refund, hash.map(|h| h.0.to_lower_hex_string()), None, None)
             }
             NodeKind::Spontaneous { hash, .. } => {
-                (PaymentKind::Spontaneous, Some(hex(&hash.0)), None, None)
+                (PaymentKind::Spontaneous, Some(hash.0.to_lower_hex_string()), None, None)
             }
         };
         PaymentInfo {
-            id: hex(&p.id.0),
+            id: p.id.0.to_lower_hex_string(),
             kind,
             direction: match p.direction {
                 NodeDirection::Inbound => PaymentDirection::Inbound,

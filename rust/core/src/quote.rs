@@ -4,6 +4,7 @@
 //! the wallet's own channels (LDK's router with a path count and fee cap), and "send max"
 //! empties the Lightning balance to a recipient in one call.
 
+use ldk_node::bitcoin::hex::DisplayHex;
 use std::str::FromStr;
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
@@ -261,10 +262,6 @@ fn route_params(fee_cap_msat: u64, max_path_count: u32) -> RouteParametersConfig
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Sends one Lightning attempt for `amount_msat`; ldk-node's error if it could not start.
 fn send_lightning(
     node: &Node,
@@ -304,7 +301,7 @@ fn send_lightning(
             return Err(NodeError::InvalidAmount)
         }
     };
-    Ok(hex(&id.0))
+    Ok(id.0.to_lower_hex_string())
 }
 
 fn request_text(request: &PaymentRequest) -> String {
@@ -319,7 +316,7 @@ fn request_text(request: &PaymentRequest) -> String {
 
 fn record(inner: &Inner, node: &Node, id: &str, request: &PaymentRequest, quote: &SendQuote) {
     let result = History::open(&inner.storage_dir()).and_then(|history| {
-        let details = node.list_payments_with_filter(|p| hex(&p.id.0) == id);
+        let details = node.list_payments_with_filter(|p| p.id.0.to_lower_hex_string() == id);
         if let Some(details) = details.first() {
             let summary = format!(
                 "amount_msat={} fee_cap_msat={} max_path_count={} send_max={}",

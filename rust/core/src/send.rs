@@ -1,6 +1,7 @@
 //! Sending: BOLT11 invoices and on-chain payments, with the checks a person needs explained
 //! before anything is signed (network, expiry, amount).
 
+use ldk_node::bitcoin::hex::DisplayHex;
 use std::str::FromStr;
 
 use ldk_node::bitcoin::address::NetworkUnchecked;
@@ -94,7 +95,7 @@ impl Wallet {
                 None => payment.send(&invoice, None)?,
                 Some(amount) => payment.send_using_amount(&invoice, amount, None)?,
             };
-            Ok(id.0.iter().map(|b| format!("{b:02x}")).collect())
+            Ok(id.0.to_lower_hex_string())
         })
         .await
     }

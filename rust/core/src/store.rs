@@ -5,6 +5,12 @@
 //! seen (replay protection that survives the extension's short-lived processes); and small
 //! settings such as the last offline offer, which an app shows while the node is not running.
 //! SQLite in WAL mode: the app and its extension may both open it.
+//!
+//! This module is the one way into `doze.sqlite`: [`open`] creates every table (this module's,
+//! the history's, the address book's, the outbox's and the kept releases') and sets the same
+//! pragmas for every connection: WAL, and `synchronous = FULL` so that a commit survives a power
+//! loss (a delivered event id or a seen push signature must never come back). The one
+//! exception is explicit: [`WalletDb::survive_kills_only`] for the wake's hot write.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,6 +31,44 @@ pub(crate) fn storage_error(e: rusqlite::Error) -> WalletError {
     WalletError::Storage(format!("wallet database: {e}"))
 }
 
+/// Opens `doze.sqlite` in `storage_dir` (creating the directory and every table if needed),
+/// with the pragmas every connection to it uses.
+pub(crate) fn open(storage_dir: &Path) -> Result<Connection, WalletError> {
+    std::fs::create_dir_all(storage_dir).map_err(|e| {
+        WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display()))
+    })?;
+    let conn = Connection::open(storage_dir.join(DB_FILE)).map_err(storage_error)?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .map_err(storage_error)?;
+    conn.execute_batch(
+        &[
+            SCHEMA,
+            crate::history::SCHEMA,
+            crate::address_book::SCHEMA,
+            crate::outbox::SCHEMA,
+            crate::releases::SCHEMA,
+        ]
+        .concat(),
+    )
+    .map_err(storage_error)?;
+    Ok(conn)
+}
+
+/// This module's tables.
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS delivered_events (
+        id TEXT PRIMARY KEY,
+        delivered_at INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS seen_pushes (
+        signature TEXT PRIMARY KEY,
+        seen_at INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );";
+
 pub(crate) fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -37,29 +81,7 @@ pub(crate) struct WalletDb {
 impl WalletDb {
     /// Opens (creating if needed) the database in `storage_dir`.
     pub(crate) fn open(storage_dir: &Path) -> Result<WalletDb, WalletError> {
-        std::fs::create_dir_all(storage_dir).map_err(|e| {
-            WalletError::Storage(format!("cannot create {}: {e}", storage_dir.display()))
-        })?;
-        let conn = Connection::open(storage_dir.join(DB_FILE)).map_err(storage_error)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS delivered_events (
-                 id TEXT PRIMARY KEY,
-                 delivered_at INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS seen_pushes (
-                 signature TEXT PRIMARY KEY,
-                 seen_at INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS settings (
-                 key TEXT PRIMARY KEY,
-                 value TEXT NOT NULL
-             );",
-        )
-        .map_err(storage_error)?;
-        conn.execute_batch(&[crate::outbox::SCHEMA, crate::releases::SCHEMA].concat())
-            .map_err(storage_error)?;
+        let conn = open(storage_dir)?;
         let cutoff = now_secs().saturating_sub(DELIVERED_RETENTION_SECS) as i64;
         conn.execute("DELETE FROM delivered_events WHERE delivered_at < ?1", params![cutoff])
             .map_err(storage_error)?;

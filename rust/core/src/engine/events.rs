@@ -5,6 +5,7 @@
 //! app's node: the event is replayed (LDK keeps it in the channel manager, which ldk-node reads
 //! at its next start) and the wake ends.
 
+use ldk_node::bitcoin::hex::DisplayHex;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -299,7 +300,7 @@ impl WakeEvents {
             log::info!("wake: payment {payment_hash} received ({amount_msat} msat)");
             state
                 .received
-                .push(WakePayment { payment_id: crate::payments::hex(&id.0), amount_msat });
+                .push(WakePayment { payment_id: id.0.to_lower_hex_string(), amount_msat });
         }
         Ok(())
     }
@@ -327,7 +328,7 @@ impl WakeEvents {
                 .as_ref()
                 .map_or(Ok(()), |d| history.upsert(&PaymentInfo::from(d), None, None));
             if let (Ok(()), Some(outcome)) = (&written, &attempt) {
-                written = history.finish_attempt(&crate::payments::hex(&id.0), outcome);
+                written = history.finish_attempt(&id.0.to_lower_hex_string(), outcome);
             }
             if let Err(e) = written {
                 // The app's start reconciles the history with ldk-node's records.
@@ -365,7 +366,7 @@ impl WakeEvents {
             (None, None) => None,
         };
         let Some(mut details) = details else {
-            log::warn!("wake: the node has no record of payment {}", crate::payments::hex(&id.0));
+            log::warn!("wake: the node has no record of payment {}", id.0.to_lower_hex_string());
             return Ok(None);
         };
         node_records::apply(&mut details, update);

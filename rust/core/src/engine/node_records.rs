@@ -5,6 +5,7 @@
 //! know a payment it received during a wake (and would accept a second payment to the same
 //! invoice). Same store, namespace (`payments`/``), key (hex payment id) and serialization.
 
+use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::util::persist::KVStoreSync;
 use ldk_node::lightning::util::ser::{Readable, Writeable};
@@ -17,7 +18,7 @@ use crate::error::WalletError;
 const NAMESPACE: &str = "payments";
 
 fn key(id: &PaymentId) -> String {
-    crate::payments::hex(&id.0)
+    id.0.to_lower_hex_string()
 }
 
 /// The stored record of payment `id`, if any.

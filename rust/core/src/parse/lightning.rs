@@ -1,6 +1,7 @@
 //! BOLT11 invoices, BOLT12 offers and refunds, and node ids, each checked against the wallet's
 //! network, the clock and the amount range.
 
+use ldk_node::bitcoin::hex::DisplayHex;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -55,10 +56,6 @@ fn currency_name(currency: Currency) -> &'static str {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn check_msat(amount_msat: u64, what: &str) -> Result<u64, ParseError> {
     if amount_msat == 0 {
         return Err(ParseError::InvalidAmount(format!(
@@ -104,7 +101,7 @@ pub(super) fn parse_bolt11(text: &str, network: Network) -> Result<PaymentReques
         invoice: invoice.to_string(),
         amount_msat,
         description,
-        payment_hash: hex(invoice.payment_hash().as_byte_array()),
+        payment_hash: invoice.payment_hash().as_byte_array().to_lower_hex_string(),
         payee_pubkey: invoice.get_payee_pub_key().to_string(),
         expires_at_secs: invoice.expires_at().map(|d| d.as_secs()).unwrap_or(u64::MAX),
         supports_mpp: invoice.features().is_some_and(|f| f.supports_basic_mpp()),
