@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, params_from_iter, types::Value, Connection};
+use rusqlite::{params, params_from_iter, types::Value, Connection, OptionalExtension};
 
 use crate::error::WalletError;
 use crate::payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
@@ -127,6 +127,28 @@ fn from_codes(
         other => return Err(unknown(5, "kind", other)),
     };
     Ok((direction, status, kind))
+}
+
+/// The columns [`read_payment`] reads, in its order.
+const COLUMNS: &str = "id, created_at, updated_at, direction, status, kind, amount_msat, fee_msat,
+    payment_hash, txid, request";
+
+/// One payments row, selected with [`COLUMNS`].
+fn read_payment(row: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentInfo> {
+    let (direction, status, kind) = from_codes(row)?;
+    Ok(PaymentInfo {
+        id: row.get(0)?,
+        kind,
+        direction,
+        status,
+        amount_msat: row.get::<_, Option<i64>>(6)?.map(|a| a as u64),
+        fee_msat: row.get::<_, Option<i64>>(7)?.map(|a| a as u64),
+        payment_hash: row.get(8)?,
+        txid: row.get(9)?,
+        created_at_secs: row.get::<_, i64>(1)? as u64,
+        updated_at_secs: row.get::<_, i64>(2)? as u64,
+        request: row.get(10)?,
+    })
 }
 
 /// The history database.
@@ -285,42 +307,41 @@ impl History {
             format!("WHERE {}", clauses.join(" AND "))
         };
         let sql = format!(
-            "SELECT id, created_at, updated_at, direction, status, kind, amount_msat, fee_msat, payment_hash, txid, request
-             FROM payments {where_clause} ORDER BY created_at DESC, id DESC LIMIT {}",
+            "SELECT {COLUMNS} FROM payments {where_clause}
+             ORDER BY created_at DESC, id DESC LIMIT {}",
             limit + 1
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(storage_error)?;
-        let mut payments: Vec<(i64, PaymentInfo)> = stmt
-            .query_map(params_from_iter(args), |row| {
-                let (direction, status, kind) = from_codes(row)?;
-                let created: i64 = row.get(1)?;
-                Ok((
-                    created,
-                    PaymentInfo {
-                        id: row.get(0)?,
-                        kind,
-                        direction,
-                        status,
-                        amount_msat: row.get::<_, Option<i64>>(6)?.map(|a| a as u64),
-                        fee_msat: row.get::<_, Option<i64>>(7)?.map(|a| a as u64),
-                        payment_hash: row.get(8)?,
-                        txid: row.get(9)?,
-                        created_at_secs: created as u64,
-                        updated_at_secs: row.get::<_, i64>(2)? as u64,
-                        request: row.get(10)?,
-                    },
-                ))
-            })
+        let mut payments: Vec<PaymentInfo> = stmt
+            .query_map(params_from_iter(args), read_payment)
             .map_err(storage_error)?
             .collect::<Result<_, _>>()
             .map_err(storage_error)?;
         let more = payments.len() > limit as usize;
         payments.truncate(limit as usize);
         let next_cursor = match (more, payments.last()) {
-            (true, Some((created, p))) => Some(format!("{created}:{}", p.id)),
+            (true, Some(p)) => Some(format!("{}:{}", p.created_at_secs, p.id)),
             _ => None,
         };
-        Ok(PaymentPage { payments: payments.into_iter().map(|(_, p)| p).collect(), next_cursor })
+        Ok(PaymentPage { payments, next_cursor })
+    }
+
+    /// One payment by id, if the history has it.
+    pub(crate) fn payment(&self, id: &str) -> Result<Option<PaymentInfo>, WalletError> {
+        self.conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM payments WHERE id = ?1"))
+            .and_then(|mut stmt| stmt.query_row(params![id], read_payment).optional())
+            .map_err(storage_error)
+    }
+
+    /// Every payment, newest first.
+    pub(crate) fn all(&self) -> Result<Vec<PaymentInfo>, WalletError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM payments ORDER BY created_at DESC, id DESC"
+            ))
+            .and_then(|mut stmt| stmt.query_map([], read_payment)?.collect())
+            .map_err(storage_error)
     }
 
     /// Inserts or updates many payments in one transaction.

@@ -21,6 +21,7 @@ mod history;
 mod lock;
 mod logging;
 mod mnemonic;
+mod node_payments;
 mod outbox;
 mod parse;
 mod payments;

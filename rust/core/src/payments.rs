@@ -1,4 +1,5 @@
-//! The payment history as ldk-node records it, newest first.
+//! Payments as apps see them: the records, their conversion from ldk-node's, and the listing
+//! calls over the wallet's history.
 
 use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::payment::{
@@ -141,13 +142,10 @@ impl Wallet {
         History::open(&self.inner.storage_dir())?.attempts(payment_id)
     }
 
-    /// Every payment the node knows, newest first.
+    /// Every payment in the wallet's history, newest first. Works whether or not the node
+    /// runs; for long histories prefer [`Wallet::list_payments_page`].
     pub fn list_payments(&self) -> Result<Vec<PaymentInfo>, WalletError> {
-        let node = self.inner.node()?;
-        let mut payments: Vec<PaymentInfo> =
-            node.list_payments().iter().map(PaymentInfo::from).collect();
-        payments.sort_by(|a, b| b.updated_at_secs.cmp(&a.updated_at_secs).then(a.id.cmp(&b.id)));
-        Ok(payments)
+        History::open(&self.inner.storage_dir())?.all()
     }
 }
 

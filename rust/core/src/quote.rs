@@ -4,10 +4,12 @@
 //! the wallet's own channels (LDK's router with a path count and fee cap), and "send max"
 //! empties the Lightning balance to a recipient in one call.
 
-use ldk_node::bitcoin::hex::DisplayHex;
 use std::str::FromStr;
 
+use ldk_node::bitcoin::hashes::Hash;
+use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::bitcoin::Txid;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning::routing::router::RouteParametersConfig;
 use ldk_node::lightning_invoice::Bolt11Invoice;
@@ -15,9 +17,10 @@ use ldk_node::{ChannelDetails, Node, NodeError};
 
 use crate::error::WalletError;
 use crate::history::History;
-use crate::parse::{parse, PaymentRequest};
-use crate::payments::PaymentInfo;
+use crate::parse::{parse, PaymentRequest, MAX_MSAT};
+use crate::payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
 use crate::send::parse_address;
+use crate::store::now_secs;
 use crate::wallet::{Inner, Wallet};
 
 /// Default routing fee cap: 1 % of the amount...
@@ -174,6 +177,13 @@ fn quote(
             "this is a BOLT 12 refund: it pays you, it is not something to send to".into(),
         ));
     }
+    if let Some(given) = amount_msat {
+        if given > MAX_MSAT {
+            return Err(WalletError::InvalidAmount(format!(
+                "{given} msat is more than 21 million bitcoin"
+            )));
+        }
+    }
     let fixed = request_amount(&request);
     if let (Some(fixed), Some(given)) = (fixed, amount_msat) {
         if fixed != given && !send_max {
@@ -219,13 +229,14 @@ fn quote(
     let amount = if send_max { max_sendable } else { fixed.or(amount_msat).unwrap_or(0) };
     let fee_cap = default_fee_cap(amount, fee_limit_msat);
     let needed = amount.saturating_add(fee_cap);
-    let blocker = if liquidity.usable_channels == 0 {
+    // The amount first: a person asked for it fixes that before anything else matters.
+    let blocker = if amount == 0 && !send_max {
+        Some(SendBlocker::AmountRequired)
+    } else if liquidity.usable_channels == 0 {
         Some(SendBlocker::NoRoute {
             reason: "no usable channel yet: receive a payment first, or wait for a channel to open"
                 .into(),
         })
-    } else if amount == 0 && !send_max {
-        Some(SendBlocker::AmountRequired)
     } else if send_max && amount == 0 {
         Some(SendBlocker::InsufficientBalance { needed_msat: fee_cap, available_msat: capacity })
     } else if needed > liquidity.total_msat {
@@ -314,24 +325,58 @@ fn request_text(request: &PaymentRequest) -> String {
     }
 }
 
-fn record(inner: &Inner, node: &Node, id: &str, request: &PaymentRequest, quote: &SendQuote) {
+/// Writes what a send started to the history: the payment (`None` when the node has no
+/// record of it yet) with its request and quote, and one more attempt.
+fn record(inner: &Inner, id: &str, payment: Option<PaymentInfo>, quote: &SendQuote) {
     let result = History::open(&inner.storage_dir()).and_then(|history| {
-        let details = node.list_payments_with_filter(|p| p.id.0.to_lower_hex_string() == id);
-        if let Some(details) = details.first() {
+        if let Some(payment) = payment {
             let summary = format!(
                 "amount_msat={} fee_cap_msat={} max_path_count={} send_max={}",
                 quote.amount_msat, quote.fee_cap_msat, quote.max_path_count, quote.send_max
             );
-            history.upsert(
-                &PaymentInfo::from(details),
-                Some(&request_text(request)),
-                Some(&summary),
-            )?;
+            history.upsert(&payment, Some(&request_text(&quote.request)), Some(&summary))?;
         }
         history.add_attempt(id, quote.fee_cap_msat).map(|_| ())
     });
     if let Err(e) = result {
         log::warn!("payment history not updated: {e}");
+    }
+}
+
+/// Refuses to pay an invoice the history shows as paid or being paid. ldk-node's own check
+/// reads its payment store, which keeps settled payments only for a while (see
+/// [`crate::node_payments`]); LDK's forgets a settled payment after minutes. Paying an invoice
+/// twice loses the second amount to the recipient.
+fn refuse_duplicate(inner: &Inner, request: &PaymentRequest) -> Result<(), WalletError> {
+    let PaymentRequest::Bolt11 { payment_hash, .. } = request else { return Ok(()) };
+    // ldk-node's id for a BOLT11 payment is its payment hash.
+    match History::open(&inner.storage_dir())?.payment(payment_hash)? {
+        Some(p)
+            if p.direction == PaymentDirection::Outbound && p.status != PaymentStatus::Failed =>
+        {
+            Err(WalletError::DuplicatePayment)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The history row of an on-chain send, until the node's wallet sees the transaction (at the
+/// next sync) and the history takes its record instead.
+fn onchain_payment(txid: &Txid, quote: &SendQuote) -> PaymentInfo {
+    let now = now_secs();
+    PaymentInfo {
+        // ldk-node's id for an on-chain payment: the txid's bytes.
+        id: txid.to_byte_array().to_lower_hex_string(),
+        kind: PaymentKind::Onchain,
+        direction: PaymentDirection::Outbound,
+        status: PaymentStatus::Pending,
+        amount_msat: (!quote.send_max).then_some(quote.amount_msat),
+        fee_msat: None,
+        payment_hash: None,
+        txid: Some(txid.to_string()),
+        created_at_secs: now,
+        updated_at_secs: now,
+        request: None,
     }
 }
 
@@ -375,6 +420,7 @@ impl Wallet {
         }
         self.blocking(move |inner| {
             let node = inner.node()?;
+            refuse_duplicate(inner, &quote.request)?;
             if let PaymentRequest::OnChain { address, .. } = &quote.request {
                 let address = parse_address(address, inner.config.network)?;
                 let txid = if quote.send_max {
@@ -386,6 +432,12 @@ impl Wallet {
                         None,
                     )?
                 };
+                record(
+                    inner,
+                    &txid.to_byte_array().to_lower_hex_string(),
+                    Some(onchain_payment(&txid, &quote)),
+                    &quote,
+                );
                 return Ok(txid.to_string());
             }
             let id = if quote.send_max {
@@ -399,7 +451,8 @@ impl Wallet {
                     quote.max_path_count,
                 )?
             };
-            record(inner, &node, &id, &quote.request, &quote);
+            let payment = node.list_payments_with_filter(|p| p.id.0.to_lower_hex_string() == id);
+            record(inner, &id, payment.first().map(PaymentInfo::from), &quote);
             Ok(id)
         })
         .await

@@ -1,7 +1,8 @@
-//! Sending: BOLT11 invoices and on-chain payments, with the checks a person needs explained
-//! before anything is signed (network, expiry, amount).
+//! Two conveniences over the one send path ([`Wallet::prepare_send`] then [`Wallet::send`]):
+//! paying a BOLT11 invoice and sending on-chain in one call. They take the same checks, write
+//! the same history rows and return the same errors as a quote the app sends itself; only
+//! their input errors are worded for what they were given (an invoice, an address).
 
-use ldk_node::bitcoin::hex::DisplayHex;
 use std::str::FromStr;
 
 use ldk_node::bitcoin::address::NetworkUnchecked;
@@ -12,9 +13,6 @@ use crate::config::Network;
 use crate::error::WalletError;
 use crate::parse::{parse, ParseError, PaymentRequest};
 use crate::wallet::Wallet;
-
-/// The most a Lightning amount can be: 21 million bitcoin in millisatoshis.
-const MAX_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;
 
 /// A parse failure in the words of the call that parsed: `not_this` for inputs of the wrong
 /// kind or format.
@@ -58,74 +56,39 @@ pub(crate) fn parse_address(input: &str, network: Network) -> Result<Address, Wa
 }
 
 impl Wallet {
-    /// Pays a BOLT11 invoice. `amount_msat` is required for an invoice without an amount and
-    /// must be left out (or equal) otherwise. Returns the payment id; the outcome arrives as
-    /// a `PaymentSent` or `PaymentFailed` event.
+    /// Pays a BOLT11 invoice: [`Wallet::prepare_send`] then [`Wallet::send`] with the default
+    /// fee cap. `amount_msat` is required for an invoice without an amount and must be left
+    /// out (or equal) otherwise. Returns the payment id; the outcome arrives as a
+    /// `PaymentSent` or `PaymentFailed` event and in the history.
     pub async fn pay_bolt11(
         &self,
         invoice: &str,
         amount_msat: Option<u64>,
     ) -> Result<String, WalletError> {
         let invoice = parse_bolt11(invoice, self.inner.config.network)?;
-        if let Some(amount) = amount_msat {
-            if amount == 0 || amount > MAX_MSAT {
-                return Err(WalletError::InvalidAmount(format!(
-                    "{amount} msat is not between 1 msat and 21 million bitcoin"
-                )));
-            }
-        }
-        let amount = match (invoice.amount_milli_satoshis(), amount_msat) {
-            (None, None) => {
-                return Err(WalletError::InvalidAmount(
-                    "this invoice has no amount; say how much to pay".into(),
-                ))
-            }
-            (Some(fixed), Some(given)) if fixed != given => {
-                return Err(WalletError::InvalidAmount(format!(
-                    "the invoice asks for {fixed} msat, not {given} msat"
-                )))
-            }
-            (Some(_), _) => None,
-            (None, Some(given)) => Some(given),
-        };
-        self.blocking(move |inner| {
-            let node = inner.node()?;
-            let payment = node.bolt11_payment();
-            let id = match amount {
-                None => payment.send(&invoice, None)?,
-                Some(amount) => payment.send_using_amount(&invoice, amount, None)?,
-            };
-            Ok(id.0.to_lower_hex_string())
-        })
-        .await
+        let quote = self.prepare_send(&invoice.to_string(), amount_msat, None)?;
+        self.send(quote).await
     }
 
-    /// Sends `amount_sat` on-chain to `address`, or everything spendable when `None`.
+    /// Sends `amount_sat` on-chain to `address` (an address or a `bitcoin:` URI, whose own
+    /// amount `amount_sat` replaces), or everything spendable when `None`:
+    /// [`Wallet::prepare_send`] (or [`Wallet::prepare_send_max`]) then [`Wallet::send`].
     /// Returns the transaction id.
     pub async fn send_onchain(
         &self,
         address: &str,
         amount_sat: Option<u64>,
     ) -> Result<String, WalletError> {
-        let address = parse_address(address, self.inner.config.network)?;
-        if amount_sat == Some(0) {
-            return Err(WalletError::InvalidAmount("send more than 0 sat".into()));
-        }
-        self.blocking(move |inner| {
-            let node = inner.node()?;
-            let spendable = node.list_balances().spendable_onchain_balance_sats;
-            let onchain = node.onchain_payment();
-            let txid = match amount_sat {
-                Some(amount) if amount > spendable => {
-                    return Err(WalletError::InsufficientFunds(format!(
-                        "{amount} sat asked, {spendable} sat spendable on-chain"
-                    )))
-                }
-                Some(amount) => onchain.send_to_address(&address, amount, None)?,
-                None => onchain.send_all_to_address(&address, true, None)?,
-            };
-            Ok(txid.to_string())
-        })
-        .await
+        let address = parse_address(address, self.inner.config.network)?.to_string();
+        let quote = match amount_sat {
+            None => self.prepare_send_max(&address, None)?,
+            Some(sat) => {
+                let msat = sat.checked_mul(1000).ok_or_else(|| {
+                    WalletError::InvalidAmount(format!("{sat} sat is more than 21 million bitcoin"))
+                })?;
+                self.prepare_send(&address, Some(msat), None)?
+            }
+        };
+        self.send(quote).await
     }
 }

@@ -199,7 +199,7 @@ fn wake(
     };
     let milestones = Arc::new(Milestones::default());
     let config = StackConfig {
-        node_dir: storage_dir.join("node"),
+        node_dir: crate::node_payments::node_dir(&storage_dir),
         storage_dir: &storage_dir,
         network: inner.config.network.to_bitcoin(),
         mnemonic: &inner.mnemonic,

@@ -227,6 +227,11 @@ impl Inner {
         }
         let started = Instant::now();
         let storage_lock = StorageLock::try_acquire(&self.storage_dir())?;
+        match crate::node_payments::prune_settled(&self.storage_dir()) {
+            Ok(0) => {}
+            Ok(removed) => log::info!("removed {removed} settled payments from the node's store"),
+            Err(e) => log::warn!("settled payments not pruned from the node's store: {e}"),
+        }
         let node = Arc::new(self.build_node(runtime.clone())?);
         node.start()?;
         self.reconcile_history(&node);
@@ -375,7 +380,8 @@ impl Inner {
     fn build_node(&self, runtime: tokio::runtime::Handle) -> Result<Node, WalletError> {
         let mut config = Config::default();
         config.network = self.config.network.to_bitcoin();
-        config.storage_dir_path = self.storage_dir().join("node").to_string_lossy().into_owned();
+        config.storage_dir_path =
+            crate::node_payments::node_dir(&self.storage_dir()).to_string_lossy().into_owned();
         if self.lsp.is_some() || !self.additional_lsps.is_empty() {
             // LSPs open our channels and we have no on-chain funds to reserve for anchor fee
             // bumps of channels we did not fund; trust them for that. (Zero-conf trust goes

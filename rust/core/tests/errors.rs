@@ -161,7 +161,7 @@ fn lifecycle_misuse_and_a_second_process_get_typed_errors() {
     rt.block_on(wallet.stop()).unwrap();
     assert_eq!(wallet.state(), LifecycleState::Stopped);
     assert_eq!(wallet.balances(), Err(WalletError::NotRunning));
-    assert_eq!(wallet.list_payments(), Err(WalletError::NotRunning));
+    assert_eq!(wallet.list_payments(), Ok(Vec::new()), "the history reads without a node");
     assert_eq!(rt.block_on(wallet.stop()), Err(WalletError::NotRunning));
 
     rt.block_on(other.start()).expect("free once the first one stopped");
@@ -233,9 +233,8 @@ fn bad_payment_input_is_refused_before_anything_moves() {
         rt.block_on(wallet.receive_bolt11(Some(0), "x".into(), 3600)),
         Err(WalletError::InvalidAmount(_))
     ));
-    // Only the one attempt that reached the node is in the history, as failed.
+    // Every refusal came before the node: nothing is in the history.
     let history = wallet.list_payments().unwrap();
-    assert_eq!(history.len(), 1, "{history:?}");
-    assert_eq!(history[0].status, doze_core::PaymentStatus::Failed);
+    assert!(history.is_empty(), "{history:?}");
     rt.block_on(wallet.stop()).unwrap();
 }

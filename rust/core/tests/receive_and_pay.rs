@@ -4,7 +4,9 @@
 mod common;
 
 use common::{runtime, start_phone, Scene};
-use doze_core::{LifecycleState, PaymentDirection, PaymentKind, PaymentStatus, WalletEventKind};
+use doze_core::{
+    LifecycleState, PaymentDirection, PaymentKind, PaymentStatus, WalletError, WalletEventKind,
+};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 
 #[test]
@@ -40,9 +42,15 @@ fn jit_receive_pay_out_and_restart_with_balances_and_history_intact() {
     assert!(!second.via_jit_channel);
     assert!(scene.merchant_pays(&second.bolt11));
 
-    let pay_id = rt.block_on(phone.pay_bolt11(&scene.merchant_invoice(20_000_000), None)).unwrap();
+    let invoice = scene.merchant_invoice(20_000_000);
+    let pay_id = rt.block_on(phone.pay_bolt11(&invoice, None)).unwrap();
     let sent = recorder.wait_for(DEFAULT_WAIT, |e| matches!(&e.kind, WalletEventKind::PaymentSent { payment_id, .. } if *payment_id == pay_id));
     assert_eq!(sent.id, format!("payment-sent:{pay_id}"));
+    assert_eq!(
+        rt.block_on(phone.pay_bolt11(&invoice, None)),
+        Err(WalletError::DuplicatePayment),
+        "an invoice is paid once"
+    );
 
     wait_until("history shows three settled payments", DEFAULT_WAIT, || {
         phone
@@ -122,6 +130,13 @@ fn onchain_receive_and_send() {
     let merchant_address = scene.merchant.onchain_payment().new_address().unwrap();
     let txid =
         rt.block_on(phone.send_onchain(&merchant_address.to_string(), Some(100_000))).unwrap();
+    let sent = phone.list_payments().unwrap();
+    assert!(
+        sent.iter().any(|p| p.txid.as_deref() == Some(txid.as_str())
+            && p.status == PaymentStatus::Pending
+            && p.amount_msat == Some(100_000_000)),
+        "the send is in the history at once: {sent:?}"
+    );
     assert!(scene.devnet.wait_for_mempool(&txid.parse().unwrap(), DEFAULT_WAIT));
     scene.devnet.mine(1);
     rt.block_on(phone.sync()).unwrap();

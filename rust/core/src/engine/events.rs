@@ -5,10 +5,10 @@
 //! app's node: the event is replayed (LDK keeps it in the channel manager, which ldk-node reads
 //! at its next start) and the wake ends.
 
-use ldk_node::bitcoin::hex::DisplayHex;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::lightning::events::{Event, PaymentPurpose, ReplayEvent};
 use ldk_node::lightning::ln::channelmanager::PaymentId;

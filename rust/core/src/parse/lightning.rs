@@ -1,12 +1,12 @@
 //! BOLT11 invoices, BOLT12 offers and refunds, and node ids, each checked against the wallet's
 //! network, the clock and the amount range.
 
-use ldk_node::bitcoin::hex::DisplayHex;
 use std::str::FromStr;
 use std::time::Duration;
 
 use ldk_node::bitcoin::constants::ChainHash;
 use ldk_node::bitcoin::hashes::Hash;
+use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::Network as BtcNetwork;
 use ldk_node::lightning::offers::offer::{Amount, Offer};
