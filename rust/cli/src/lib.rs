@@ -1,8 +1,7 @@
-//! The `doze` command's parts, shared by its two binaries: `doze` (the demo and every
-//! subcommand) and `doze-wake` (the notification extension's stand-in alone, so that what a
-//! wake maps into memory is doze-core and ldk-node, not the embedded devnet and LSP).
+//! The `doze` command's parts: `doze demo` (the whole story on an embedded devnet, built with
+//! doze-testkit's scene) and the terminal lines it prints. `doze wake` is the doze-wake crate,
+//! which is also the notification extension's stand-in alone (`doze-wake`, linking doze-core
+//! only, not the devnet, the LSP or the test kit).
 
 pub mod demo;
-pub mod logger;
 pub mod progress;
-pub mod wake;

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use doze_cli::{demo, progress, wake};
+use doze_cli::{demo, progress};
+use doze_wake as wake;
 
 const USAGE: &str = "usage: doze <command> [options]
 

@@ -6,20 +6,18 @@
 //! phone's LSP. Both payments are received, the sender sees success, and the app, started on
 //! the same store, shows them in its history and gives its listener each event exactly once.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{
-    forget_addresses, go_offline_with_offer, launch_wake, outcome_and_log, phone_config, runtime,
-    start_app, Collected, MNEMONIC,
-};
 use doze_core::{PaymentDirection, PaymentFilter, PaymentStatus, Wallet};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
-use doze_lsp::testing::{AsyncScene, WebhookReceiver};
 use doze_lsp::Observers;
+use doze_testkit::phone::{
+    forget_addresses, go_offline_with_offer, launch_wake, outcome_and_log, start_app,
+};
+use doze_testkit::{runtime, Recorder, MNEMONIC};
+use doze_testkit::{AsyncScene, WebhookReceiver};
 use ldk_node::Event;
 
 const AMOUNT_MSAT: u64 = 21_000_000;
@@ -44,7 +42,7 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     // One push per interception: this test pays twice within a minute.
     let scene = AsyncScene::start(&devnet, observers, |c| c.push.min_interval_secs = 0);
     let dir = tempfile::tempdir().unwrap();
-    let config = phone_config(&devnet, &scene, dir.path());
+    let config = scene.phone_config(&devnet, dir.path());
 
     // The app: a channel from its LSP, the gossip to reach the sender's LSP, a push
     // registration and an offer to show as a QR code; then its process is gone.
@@ -79,8 +77,13 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     // LDK 0.2.7 drops a release that reaches LSP-B before the sender's final revoke_and_ack.
     scene.wait_for_held_htlcs_at_lsp_b(1, DEFAULT_WAIT);
     let launched = Instant::now();
-    let child =
-        launch_wake(&devnet, &scene, &config, &push, &[("DOZE_LOG", "debug")], Stdio::piped());
+    let child = launch_wake(
+        std::path::Path::new(env!("CARGO_BIN_EXE_doze")),
+        &config,
+        &push,
+        &[("DOZE_LOG", "debug")],
+        Stdio::piped(),
+    );
     let (outcome, log) = outcome_and_log(child);
     let wake_took = launched.elapsed();
     eprintln!("wake process took {wake_took:?}: {outcome}");
@@ -105,7 +108,13 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     );
 
     // The same push again is refused by a fresh process (replay), exit status 3.
-    let replay = launch_wake(&devnet, &scene, &config, &push, &[], Stdio::null());
+    let replay = launch_wake(
+        std::path::Path::new(env!("CARGO_BIN_EXE_doze")),
+        &config,
+        &push,
+        &[],
+        Stdio::null(),
+    );
     let output = replay.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(3), "a replayed push is refused");
 
@@ -119,8 +128,13 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
         .unwrap();
     let push = webhook.wait_for(2, Duration::from_secs(60)).pop().unwrap();
     scene.wait_for_held_htlcs_at_lsp_b(2, DEFAULT_WAIT);
-    let child =
-        launch_wake(&devnet, &scene, &config, &push, &[("DOZE_LOG", "debug")], Stdio::piped());
+    let child = launch_wake(
+        std::path::Path::new(env!("CARGO_BIN_EXE_doze")),
+        &config,
+        &push,
+        &[("DOZE_LOG", "debug")],
+        Stdio::piped(),
+    );
     let (outcome, log) = outcome_and_log(child);
     eprintln!("second wake: {outcome}");
     assert_eq!(outcome["ended"], "Paid", "{outcome}\n{log}");
@@ -153,7 +167,7 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
         .unwrap();
     assert!(page.payments.iter().any(|p| p.amount_msat == Some(AMOUNT_MSAT)), "{page:?}");
     assert!(page.payments.iter().any(|p| p.amount_msat == Some(SECOND_MSAT)), "{page:?}");
-    let events = std::sync::Arc::new(Collected::default());
+    let events = std::sync::Arc::new(Recorder::default());
     app.set_event_listener(events.clone());
     rt.block_on(app.start()).unwrap();
     wait_until("the app's listener has both payments", DEFAULT_WAIT, || {
@@ -176,7 +190,7 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     rt.block_on(app.stop()).unwrap();
     drop(app);
     let app = Wallet::new(config, MNEMONIC, None).unwrap();
-    let again = std::sync::Arc::new(Collected::default());
+    let again = std::sync::Arc::new(Recorder::default());
     app.set_event_listener(again.clone());
     rt.block_on(app.start()).unwrap();
     rt.block_on(app.sync()).unwrap();

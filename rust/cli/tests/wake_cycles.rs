@@ -6,16 +6,15 @@
 //! each payment: the wake engine and ldk-node hand the channel back and forth without losing,
 //! doubling or closing anything.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{go_offline_with_offer, Collected, PhoneScene, MNEMONIC};
 use doze_core::{PaymentDirection, PaymentStatus, Wallet, WalletEventKind};
 use doze_devnet::nodes::{wait_for_state, wait_until, DEFAULT_WAIT};
-use doze_lsp::testing::{AsyncScene, WebhookReceiver};
 use doze_lsp::Observers;
+use doze_testkit::phone::go_offline_with_offer;
+use doze_testkit::{AsyncScene, WebhookReceiver};
+use doze_testkit::{PhoneScene, Recorder, MNEMONIC};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
@@ -39,7 +38,8 @@ fn side_msat(node: &Node, peer: Option<PublicKey>) -> u64 {
 #[test]
 fn twenty_wakes_and_app_runs_alternate_on_one_store() {
     let started = Instant::now();
-    let (phone, app) = PhoneScene::start(Observers::new());
+    let (phone, app) =
+        PhoneScene::start(std::path::Path::new(env!("CARGO_BIN_EXE_doze")), Observers::new());
     let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
     let phone_id = app.node_id().unwrap().parse().unwrap();
     // What the phone holds in its channel (it starts with nothing on its side); it can spend
@@ -83,7 +83,7 @@ fn twenty_wakes_and_app_runs_alternate_on_one_store() {
         // The app starts on the same store: the wake's payment is there, once, and the balance
         // is what the wake left; then it pays its LSP.
         let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
-        let events = Arc::new(Collected::default());
+        let events = Arc::new(Recorder::default());
         app.set_event_listener(events.clone());
         rt.block_on(app.start()).unwrap();
         wait_until("the app's listener has the wake's payment", DEFAULT_WAIT, || {
@@ -118,7 +118,7 @@ fn twenty_wakes_and_app_runs_alternate_on_one_store() {
             (sent.direction, sent.status),
             (PaymentDirection::Outbound, PaymentStatus::Succeeded),
             "cycle {i}: {sent:?} {:?}",
-            events.0.lock().unwrap()
+            events.events()
         );
         phone_msat -= pay_back + sent.fee_msat.unwrap_or(0);
         wait_until("the LSP has the app's payment", DEFAULT_WAIT, || {
@@ -129,12 +129,8 @@ fn twenty_wakes_and_app_runs_alternate_on_one_store() {
                 b.pending_sat == 0 && b.lightning_spendable_sat == spendable_sat(phone_msat)
             })
         });
-        let closed = events
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|e| matches!(e.kind, WalletEventKind::ChannelClosed { .. }));
+        let closed =
+            events.events().iter().any(|e| matches!(e.kind, WalletEventKind::ChannelClosed { .. }));
         assert!(!closed, "cycle {i}: a channel closed");
         rt.block_on(app.stop()).unwrap();
         drop(app);

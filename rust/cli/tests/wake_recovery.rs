@@ -7,17 +7,16 @@
 //! at the sender's LSP) is in neither, no channel is closed, and the phone's balance grew by
 //! exactly what it received. The test prints how the killed wakes' payments ended.
 
-mod common;
-
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{go_offline_with_offer, launch_wake, Collected, PhoneScene, MNEMONIC};
 use doze_core::{PaymentDirection, PaymentStatus, Wallet, WalletConfig, WalletEventKind};
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
-use doze_lsp::testing::{AsyncScene, WebhookReceiver};
 use doze_lsp::Observers;
+use doze_testkit::phone::go_offline_with_offer;
+use doze_testkit::{AsyncScene, WebhookReceiver};
+use doze_testkit::{PhoneScene, Recorder, MNEMONIC};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::payment::PaymentStatus as NodeStatus;
@@ -34,9 +33,9 @@ fn app_start_and_stop(
     scene: &AsyncScene,
     config: &WalletConfig,
     rt: &tokio::runtime::Runtime,
-) -> Arc<Collected> {
+) -> Arc<Recorder> {
     let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
-    let events = Arc::new(Collected::default());
+    let events = Arc::new(Recorder::default());
     app.set_event_listener(events.clone());
     rt.block_on(app.start()).unwrap();
     let phone_id = app.node_id().unwrap().parse().unwrap();
@@ -83,7 +82,8 @@ impl Settled for Wallet {
 #[test]
 fn a_wake_killed_at_twenty_points_loses_nothing() {
     let started = Instant::now();
-    let (phone, app) = PhoneScene::start(Observers::new());
+    let (phone, app) =
+        PhoneScene::start(std::path::Path::new(env!("CARGO_BIN_EXE_doze")), Observers::new());
     let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
     assert_eq!(
         app.balances().unwrap().lightning_spendable_sat,
@@ -110,7 +110,7 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
         let kill_after = whole.mul_f64((i as f64 + 0.5) / KILLS as f64);
         let killed_amount = 1_000_000 + i * 10_000;
         let (killed_id, push) = phone.pay_offer(&webhook, &offer, killed_amount, &mut held);
-        let mut wake = launch_wake(&phone.devnet, scene, config, &push, &[], Stdio::null());
+        let mut wake = phone.launch(&push, &[], Stdio::null());
         std::thread::sleep(kill_after);
         let exited_by_itself = wake.try_wait().unwrap().is_some();
         wake.kill().unwrap();
@@ -180,7 +180,7 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     // The app: every succeeded payment once, in its history and in ldk-node's records, the
     // balance up by exactly their sum, and no channel closed.
     let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
-    let events = Arc::new(Collected::default());
+    let events = Arc::new(Recorder::default());
     app.set_event_listener(events.clone());
     rt.block_on(app.start()).unwrap();
     wait_for_state("the channel is settled", DEFAULT_WAIT, || app.list_channels_settled(), |s| *s);
@@ -220,9 +220,7 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     history_amounts.sort_unstable();
     assert_eq!(history_amounts, expected, "the history has each payment once");
     let closed: Vec<_> = events
-        .0
-        .lock()
-        .unwrap()
+        .events()
         .iter()
         .filter(|e| matches!(e.kind, WalletEventKind::ChannelClosed { .. }))
         .cloned()

@@ -1,14 +1,13 @@
 //! No event is lost when the phone's process is killed: a payment received by a process that
 //! dies before its listener saw the event is delivered on the next start, once, with its id.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{runtime, start_phone, Scene, MNEMONIC};
 use doze_core::{ChainSource, LspConfig, Network, Wallet, WalletConfig, WalletEventKind};
 use doze_devnet::nodes::DEFAULT_WAIT;
+use doze_testkit::phone::start_phone;
+use doze_testkit::{runtime, Scene, MNEMONIC};
 
 const CHILD: &str = "DOZE_CRASH_CHILD";
 

@@ -1,15 +1,13 @@
 //! Every typed error an app can meet, from bad input and misuse, with nothing lost or written.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::{runtime, MNEMONIC};
 use doze_core::{
     generate_mnemonic, parse_mnemonic, ChainSource, LifecycleState, LspConfig, MnemonicError,
     Network, Wallet, WalletConfig, WalletError, WordCount,
 };
 use doze_devnet::Devnet;
+use doze_testkit::{runtime, MNEMONIC};
 use ldk_node::bitcoin::hashes::{sha256, Hash};
 use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
 use ldk_node::lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};

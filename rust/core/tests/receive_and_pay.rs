@@ -1,13 +1,12 @@
 //! A phone gets its first channel from the LSP by being paid (LSPS2 JIT), pays a merchant, and
 //! keeps its balances and history across a restart.
 
-mod common;
-
-use common::{runtime, start_phone, Scene};
 use doze_core::{
     LifecycleState, PaymentDirection, PaymentKind, PaymentStatus, WalletError, WalletEventKind,
 };
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
+use doze_testkit::phone::start_phone;
+use doze_testkit::{runtime, Scene};
 
 #[test]
 fn jit_receive_pay_out_and_restart_with_balances_and_history_intact() {

@@ -3,11 +3,10 @@
 //! recipient that cannot take a split payment gets the specific refusal; send max empties the
 //! Lightning balance; the history records each payment with its request and attempts.
 
-mod common;
-
-use common::{assert_paid, largest_channel_msat, runtime, start_phone, Scene};
 use doze_core::{PaymentDirection, PaymentFilter, SendBlocker, Wallet};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
+use doze_testkit::phone::{assert_paid, largest_channel_msat, start_phone};
+use doze_testkit::{runtime, Scene};
 use ldk_node::lightning::ln::msgs::SocketAddress;
 
 fn channel_limits(phone: &Wallet) -> (u64, u64) {

@@ -3,13 +3,12 @@
 //! and the payment leaves through both; after a restart the phone is back with both LSPs. An
 //! additional LSP that never answers does not hold up the start.
 
-mod common;
-
-use common::{assert_paid, largest_channel_msat, runtime, start_wallet, Scene, MNEMONIC};
 use doze_core::{LspConfig, Wallet, WalletConfig};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
-use doze_lsp::testing::{fund_lsp, is_connected, start_lsp};
 use doze_lsp::Lsp;
+use doze_testkit::lsp::{fund_lsp, is_connected, start_lsp};
+use doze_testkit::phone::{assert_paid, largest_channel_msat, start_wallet};
+use doze_testkit::{runtime, Scene, MNEMONIC};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::Amount;
 use ldk_node::Event;

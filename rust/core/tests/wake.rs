@@ -1,12 +1,11 @@
 //! Wakes that end without a held payment: nothing pending, the app holding the wallet, the LSP
 //! down or never answering. Each ends by its deadline and loses nothing.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{lsp_push, phone_with_channel, runtime, start_phone, Scene, MNEMONIC};
 use doze_core::{LifecycleState, WakeEnd, Wallet};
+use doze_testkit::phone::{phone_with_channel, start_phone};
+use doze_testkit::{runtime, Scene, MNEMONIC};
 
 #[test]
 fn a_push_with_nothing_waiting_ends_as_nothing_pending() {
@@ -16,7 +15,7 @@ fn a_push_with_nothing_waiting_ends_as_nothing_pending() {
     phone_with_channel(&scene, dir.path(), &rt, 40_000_000);
 
     let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
-    let (payload, headers) = lsp_push(&scene);
+    let (payload, headers) = scene.push();
     let outcome =
         rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
     assert_eq!(outcome.ended, WakeEnd::NothingPending, "{outcome:?}");
@@ -35,7 +34,7 @@ fn a_push_while_the_app_holds_the_wallet_returns_at_once() {
     let (app, _recorder) = start_phone(&scene, dir.path(), &rt);
 
     let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
-    let (payload, headers) = lsp_push(&scene);
+    let (payload, headers) = scene.push();
     let started = Instant::now();
     let outcome =
         rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
@@ -45,7 +44,7 @@ fn a_push_while_the_app_holds_the_wallet_returns_at_once() {
     assert_eq!(app.state(), LifecycleState::Running, "the app is undisturbed");
 
     // The same wallet object running in the app process answers the same way.
-    let (payload, headers) = lsp_push(&scene);
+    let (payload, headers) = scene.push();
     let outcome = rt.block_on(app.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
     assert_eq!(outcome.ended, WakeEnd::AppHoldsWallet);
     rt.block_on(app.stop()).unwrap();
@@ -70,7 +69,7 @@ fn wake_without_the_lsp(silent: bool) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     phone_with_channel(&scene, dir.path(), &rt, 40_000_000);
-    let (payload, headers) = lsp_push(&scene);
+    let (payload, headers) = scene.push();
     let address = scene.lsp.p2p_address().to_string();
     scene.lsp.stop().unwrap();
     let accepted = silent.then(|| {
@@ -117,7 +116,7 @@ fn a_push_to_a_wallet_whose_channel_the_lsp_closed_is_left_to_the_app() {
     lsp.force_close_channel(&channel.user_channel_id, channel.counterparty_node_id, None).unwrap();
 
     let extension = Wallet::new(scene.phone_config(dir.path()), MNEMONIC, None).unwrap();
-    let (payload, headers) = lsp_push(&scene);
+    let (payload, headers) = scene.push();
     let outcome =
         rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20))).unwrap();
     assert_eq!(outcome.ended, WakeEnd::NeedsApp, "{outcome:?}");

@@ -78,26 +78,51 @@ impl Devnet {
 
     /// Builds (after `configure` adjusts the builder) and starts a stock ldk-node node.
     pub fn start_node_with(&self, name: &str, configure: impl FnOnce(&mut Builder)) -> TestNode {
-        let dir =
-            tempfile::Builder::new().prefix(&format!("doze-{name}-")).tempdir().expect("temp dir");
+        self.try_start_node_with(name, configure).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Devnet::start_node_with`] for callers that report a failure instead of panicking
+    /// (`doze demo`): the error says which node and what failed.
+    pub fn try_start_node_with(
+        &self,
+        name: &str,
+        configure: impl FnOnce(&mut Builder),
+    ) -> Result<TestNode, String> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("doze-{name}-"))
+            .tempdir()
+            .map_err(|e| format!("{name}: cannot create a temporary directory: {e}"))?;
         let (mut builder, address) = self.node_builder(name, dir.path());
         configure(&mut builder);
-        let node =
-            Arc::new(builder.build().unwrap_or_else(|e| panic!("{name}: build failed: {e}")));
-        node.start().unwrap_or_else(|e| panic!("{name}: start failed: {e}"));
-        TestNode { node, address, name: name.to_string(), dir }
+        let node = Arc::new(builder.build().map_err(|e| format!("{name}: build failed: {e}"))?);
+        node.start().map_err(|e| format!("{name}: start failed: {e}"))?;
+        Ok(TestNode { node, address, name: name.to_string(), dir })
     }
 
     /// Funds `node`'s on-chain wallet with `amount`, confirms it and waits until the node's
     /// spendable on-chain balance shows it.
     pub fn fund_node(&self, node: &TestNode, amount: Amount) {
+        self.try_fund_node(node, amount, DEFAULT_WAIT).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// [`Devnet::fund_node`] waiting at most `timeout`, with an error instead of a panic.
+    pub fn try_fund_node(
+        &self,
+        node: &TestNode,
+        amount: Amount,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let before = node.list_balances().spendable_onchain_balance_sats;
-        let address = node.onchain_payment().new_address().expect("new address");
-        self.fund_confirmed(&address, amount).expect("faucet funds");
-        wait_until(&format!("{} sees its funding", node.name), DEFAULT_WAIT, || {
+        let address = node
+            .onchain_payment()
+            .new_address()
+            .map_err(|e| format!("{}: no new address: {e}", node.name))?;
+        self.fund_confirmed(&address, amount)
+            .map_err(|e| format!("the faucet refused to fund {}: {e}", node.name))?;
+        try_wait_until(&format!("{} sees its funding", node.name), timeout, || {
             let _ = node.sync_wallets();
             node.list_balances().spendable_onchain_balance_sats >= before + amount.to_sat()
-        });
+        })
     }
 
     /// Opens an unannounced channel from `from` to `to` of `amount`, pushing `push_msat`,
@@ -170,7 +195,29 @@ pub const ANCHOR_RESERVE: Amount = Amount::from_sat(25_000);
 /// Re-checks `condition` until it holds; panics with `what` after `timeout`. For tests: the
 /// condition does the work of moving things forward (syncing, polling an event queue).
 pub fn wait_until(what: &str, timeout: Duration, condition: impl FnMut() -> bool) {
-    wait_for_state(what, timeout, condition, |held| *held);
+    try_wait_until(what, timeout, condition).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// [`wait_until`] with an error naming `what` instead of a panic, for callers that report a
+/// failure and go on (`doze demo`'s steps).
+pub fn try_wait_until(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if condition() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("timed out after {timeout:?} waiting until {what}"));
+        }
+        // Back off between checks; each check is itself a network round-trip or a sync.
+        std::thread::park_timeout(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
 }
 
 /// Reads `state` until `done` accepts it, and returns it; panics after `timeout` with `what`
@@ -201,20 +248,31 @@ pub fn wait_for_state<T: std::fmt::Debug>(
 /// Waits for the next event of `node` that satisfies `matches`, marking every event handled on
 /// the way (events that do not match are logged and skipped). Panics after `timeout`.
 pub fn expect_event(node: &TestNode, timeout: Duration, matches: impl Fn(&Event) -> bool) -> Event {
+    try_expect_event(&node.node, &node.name, timeout, matches).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`expect_event`] for any ldk-node `node` (named `name` in the error), with an error instead
+/// of a panic. Runs its own current-thread runtime: call it outside async code.
+pub fn try_expect_event(
+    node: &Node,
+    name: &str,
+    timeout: Duration,
+    matches: impl Fn(&Event) -> bool,
+) -> Result<Event, String> {
     let deadline = Instant::now() + timeout;
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("{name}: no runtime to wait for events: {e}"))?;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let event = runtime
             .block_on(async { tokio::time::timeout(left, node.next_event_async()).await })
-            .unwrap_or_else(|_| {
-                panic!("{}: timed out after {timeout:?} waiting for an event", node.name)
-            });
-        node.event_handled().unwrap_or_else(|e| panic!("{}: event_handled failed: {e}", node.name));
+            .map_err(|_| format!("{name}: timed out after {timeout:?} waiting for an event"))?;
+        node.event_handled().map_err(|e| format!("{name}: event_handled failed: {e}"))?;
         if matches(&event) {
-            return event;
+            return Ok(event);
         }
-        log::debug!("{}: skipped event {event:?}", node.name);
+        log::debug!("{name}: skipped event {event:?}");
     }
 }

@@ -1,13 +1,13 @@
 //! The scene the foreign-language tests (bindings/python, bindings/kotlin) drive a real wallet
-//! against: a devnet, a Doze LSP with on-chain funds, and a merchant (stock ldk-node) with a
-//! 1 000 000 sat channel to the LSP.
+//! against: doze-testkit's scene (a devnet, a Doze LSP with on-chain funds, and a merchant,
+//! stock ldk-node, with a 1 000 000 sat channel to the LSP), served over a small control API.
 //!
 //! ```sh
 //! cargo run -p doze-ffi --example doze-test-scene             # the plain scene
 //! cargo run -p doze-ffi --example doze-test-scene -- --async  # the async-payment scene
 //! ```
 //!
-//! `--async` builds doze-lsp's async-payment topology instead (sender ── LSP-B ══ LSP-A, the
+//! `--async` builds doze-testkit's async-payment topology instead (sender ── LSP-B ══ LSP-A, the
 //! phone's LSP being LSP-A, plus a webhook receiver for its pushes; about 30 s to build) and
 //! serves `/async/open_channel`, `/async/wait_offline`, `/async/pay_offer`, `/async/wait_push`,
 //! `/async/sender_outcome` and `/mine` (see `AsyncHost`).
@@ -18,7 +18,7 @@
 //! closes (the test process exiting closes it), and then stops everything:
 //!
 //! ```text
-//! POST /merchant/pay       {"bolt11": "..."}                  -> {"paid": bool, "reason"?: "..."}
+//! POST /merchant/pay       {"bolt11": "..."}                  -> {"paid": bool}
 //! POST /merchant/invoice   {"amount_msat": n}                 -> {"bolt11": "...", "payment_hash": "..."}
 //! POST /merchant/received  {"payment_hash": "..."}            -> {"status": "succeeded"|"pending"|"failed"|"unknown"}
 //! POST /mine               {"blocks": n}                      -> {"height": n}
@@ -34,13 +34,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use doze_devnet::nodes::{expect_event, wait_until, TestNode, DEFAULT_WAIT};
+use doze_devnet::nodes::DEFAULT_WAIT;
 use doze_devnet::Devnet;
-use doze_lsp::Lsp;
+use doze_lsp::Observers;
+use doze_testkit::async_scene::Interceptions;
+use doze_testkit::{AsyncScene, ReceivedPush, Scene, WebhookReceiver};
 use ldk_node::bitcoin::{Address, Amount};
-use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use ldk_node::lightning_invoice::Bolt11Invoice;
 use ldk_node::payment::{PaymentKind, PaymentStatus};
-use ldk_node::Event;
 use serde_json::{json, Value};
 
 /// What the control server serves: the plain scene or the async-payment one.
@@ -53,46 +54,8 @@ trait Served {
     fn stop(&self);
 }
 
-struct Scene {
-    merchant: TestNode,
-    lsp: Lsp,
-    devnet: Devnet,
-    _lsp_dir: tempfile::TempDir,
-}
-
-fn set_up() -> Result<Scene, String> {
-    let devnet = Devnet::start().map_err(|e| format!("devnet: {e}"))?;
-    let lsp_dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-    let lsp = Lsp::start(doze_lsp::devnet_config(&devnet.esplora_url(), lsp_dir.path()))
-        .map_err(|e| format!("LSP: {e}"))?;
-    let address = lsp.new_onchain_address().map_err(|e| format!("LSP address: {e}"))?;
-    devnet
-        .fund_confirmed(&address, Amount::from_sat(5_000_000))
-        .map_err(|e| format!("fund LSP: {e}"))?;
-    wait_until("the LSP sees its funds", DEFAULT_WAIT, || {
-        lsp.sync().is_ok() && lsp.node().list_balances().spendable_onchain_balance_sats > 0
-    });
-
-    let merchant = devnet.start_node("merchant");
-    devnet.fund_node(&merchant, Amount::from_sat(2_000_000));
-    merchant
-        .open_channel(lsp.node_id(), lsp.p2p_address(), 1_000_000, None, None)
-        .map_err(|e| format!("merchant opens a channel to the LSP: {e}"))?;
-    expect_event(&merchant, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
-    if !devnet.wait_for_mempool_len(1, DEFAULT_WAIT) {
-        return Err("the channel funding never reached the mempool".into());
-    }
-    devnet.mine(6);
-    wait_until("the merchant's channel to the LSP is usable", DEFAULT_WAIT, || {
-        merchant.sync_wallets().is_ok()
-            && lsp.sync().is_ok()
-            && merchant.list_channels().iter().any(|c| c.is_usable)
-    });
-    Ok(Scene { merchant, lsp, devnet, _lsp_dir: lsp_dir })
-}
-
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    ::hex::encode(bytes)
 }
 
 impl Served for Scene {
@@ -115,37 +78,14 @@ impl Served for Scene {
         match (method, path) {
             ("GET", "/health") => Ok(json!({"ok": true})),
             ("POST", "/merchant/pay") => {
-                let text = body["bolt11"].as_str().ok_or("bolt11 missing")?;
-                let invoice: Bolt11Invoice = text.parse().map_err(|e| format!("invoice: {e}"))?;
-                let id = self
-                    .merchant
-                    .bolt11_payment()
-                    .send(&invoice, None)
-                    .map_err(|e| format!("send: {e}"))?;
-                let outcome = expect_event(&self.merchant, DEFAULT_WAIT, |e| match e {
-                    Event::PaymentSuccessful { payment_id, .. }
-                    | Event::PaymentFailed { payment_id, .. } => *payment_id == Some(id),
-                    _ => false,
-                });
-                Ok(match outcome {
-                    Event::PaymentSuccessful { .. } => json!({"paid": true}),
-                    Event::PaymentFailed { reason, .. } => {
-                        json!({"paid": false, "reason": format!("{reason:?}")})
-                    }
-                    _ => json!({"paid": false}),
-                })
+                let bolt11 = body["bolt11"].as_str().ok_or("bolt11 missing")?;
+                Ok(json!({"paid": self.merchant_pays(bolt11)}))
             }
             ("POST", "/merchant/invoice") => {
                 let amount = body["amount_msat"].as_u64().ok_or("amount_msat missing")?;
-                let description = Description::new("coffee".into()).map_err(|e| e.to_string())?;
-                let invoice = self
-                    .merchant
-                    .bolt11_payment()
-                    .receive(amount, &Bolt11InvoiceDescription::Direct(description), 3600)
-                    .map_err(|e| format!("invoice: {e}"))?;
-                Ok(
-                    json!({"bolt11": invoice.to_string(), "payment_hash": hex(&invoice.payment_hash()[..])}),
-                )
+                let bolt11 = self.merchant_invoice(amount);
+                let invoice: Bolt11Invoice = bolt11.parse().map_err(|e| format!("{e}"))?;
+                Ok(json!({"bolt11": bolt11, "payment_hash": hex(&invoice.payment_hash()[..])}))
             }
             ("POST", "/merchant/received") => {
                 let wanted =
@@ -182,23 +122,7 @@ impl Served for Scene {
                     .map_err(|e| format!("fund: {e}"))?;
                 Ok(json!({"txid": txid.to_string()}))
             }
-            ("POST", "/lsp/push") => {
-                use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
-                use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
-                let body = serde_json::to_string(&WebhookNotification::onion_message_incoming())
-                    .map_err(|e| e.to_string())?;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_err(|e| e.to_string())?;
-                let timestamp = LSPSDateTime::new_from_duration_since_epoch(now).to_rfc3339();
-                let message = format!(
-                    "LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}"
-                );
-                let signature = self.lsp.node().sign_message(message.as_bytes());
-                Ok(
-                    json!({"payload_hex": hex(body.as_bytes()), "timestamp": timestamp, "signature": signature}),
-                )
-            }
+            ("POST", "/lsp/push") => Ok(push_json(&ReceivedPush::signed_by(&self.lsp.node()))),
             _ => Err(format!("no route {method} {path}")),
         }
     }
@@ -247,17 +171,9 @@ fn respond(mut stream: &TcpStream, status: &str, body: &Value) {
 
 fn main() {
     let async_mode = std::env::args().any(|a| a == "--async");
-    let scene: Box<dyn Served> = match if async_mode {
-        set_up_async().map(|s| Box::new(s) as Box<dyn Served>)
-    } else {
-        set_up().map(|s| Box::new(s) as Box<dyn Served>)
-    } {
-        Ok(scene) => scene,
-        Err(e) => {
-            eprintln!("doze-test-scene: {e}");
-            std::process::exit(1);
-        }
-    };
+    // A scene that cannot be built panics with what failed (exit status 101).
+    let scene: Box<dyn Served> =
+        if async_mode { Box::new(AsyncHost::start()) } else { Box::new(Scene::new()) };
     let listener =
         match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr().map(|a| (l, a))) {
             Ok(pair) => pair,
@@ -316,32 +232,34 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // The async-payment scene (`--async`): an offline phone paid through its LSP and woken by a push.
 
-/// doze-lsp's async-payment topology: sender ── LSP-B ══ LSP-A ── phone (the wallet under
+/// The test kit's async-payment topology: sender ── LSP-B ══ LSP-A ── phone (the wallet under
 /// test, configured with LSP-A), plus a webhook receiver for LSP-A's pushes.
 struct AsyncHost {
-    scene: doze_lsp::testing::AsyncScene,
-    webhook: doze_lsp::testing::WebhookReceiver,
-    /// LSP-A's onion-message interception records (to launch the wake once the sender's
+    scene: AsyncScene,
+    webhook: WebhookReceiver,
+    /// LSP-A's onion-message interceptions (to hand the push over once the sender's
     /// held_htlc_available is in the mailbox, as a real phone's start-up latency would).
-    interceptions: Arc<std::sync::Mutex<Vec<String>>>,
+    interceptions: Arc<Interceptions>,
     devnet: Devnet,
 }
 
-fn set_up_async() -> Result<AsyncHost, String> {
-    let devnet = Devnet::start().map_err(|e| format!("devnet: {e}"))?;
-    let interceptions = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let seen = Arc::clone(&interceptions);
-    let observers = doze_lsp::Observers::new().on_log(move |record| {
-        if record.module_path.contains("onion_message") {
-            let text = record.args.to_string();
-            if text.contains("OnionMessageIntercepted") {
-                seen.lock().unwrap_or_else(|p| p.into_inner()).push(text);
-            }
-        }
-    });
-    let scene = doze_lsp::testing::AsyncScene::start(&devnet, observers, |_| {});
-    let webhook = doze_lsp::testing::WebhookReceiver::start();
-    Ok(AsyncHost { scene, webhook, interceptions, devnet })
+impl AsyncHost {
+    fn start() -> AsyncHost {
+        let devnet = Devnet::start().unwrap_or_else(|e| panic!("the devnet starts: {e}"));
+        let interceptions = Interceptions::new();
+        let scene = AsyncScene::start(&devnet, interceptions.observers(Observers::new()), |_| {});
+        AsyncHost { scene, webhook: WebhookReceiver::start(), interceptions, devnet }
+    }
+}
+
+/// A push as the phone receives it: the payload (hex) and the LSPS5 headers.
+fn push_json(push: &ReceivedPush) -> Value {
+    let header = |name: &str| push.headers.get(name).cloned().unwrap_or_default();
+    json!({
+        "payload_hex": hex(push.body.as_bytes()),
+        "timestamp": header("x-lsps5-timestamp"),
+        "signature": header("x-lsps5-signature"),
+    })
 }
 
 fn node_id(body: &Value) -> Result<ldk_node::bitcoin::secp256k1::PublicKey, String> {
@@ -378,11 +296,7 @@ impl Served for AsyncHost {
             }
             // Returns once LSP-A sees the phone disconnected (it then holds messages for it).
             ("POST", "/async/wait_offline") => {
-                doze_lsp::testing::AsyncScene::wait_until_offline_at(
-                    &self.scene.lsp_a,
-                    node_id(body)?,
-                    DEFAULT_WAIT,
-                );
+                AsyncScene::wait_until_offline_at(&self.scene.lsp_a, node_id(body)?, DEFAULT_WAIT);
                 Ok(json!({"ok": true}))
             }
             // The sender pays the phone's offer (without waiting for the outcome).
@@ -405,31 +319,13 @@ impl Served for AsyncHost {
             // then hands the push over as the phone would receive it.
             ("POST", "/async/wait_push") => {
                 let push = self.webhook.wait_for(1, Duration::from_secs(90)).remove(0);
-                let from_sender = format!(
-                    "when forwarding peeled onion message from {}",
-                    self.scene.sender.node_id()
-                );
-                wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || {
-                    self.interceptions
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .iter()
-                        .any(|t| t.ends_with(&from_sender))
-                });
+                self.interceptions.wait_from_sender(self.scene.sender.node_id(), 0, DEFAULT_WAIT);
                 self.scene.wait_for_held_htlcs_at_lsp_b(1, DEFAULT_WAIT);
-                let header = |name: &str| push.headers.get(name).cloned().unwrap_or_default();
-                Ok(json!({
-                    "payload_hex": hex(push.body.as_bytes()),
-                    "timestamp": header("x-lsps5-timestamp"),
-                    "signature": header("x-lsps5-signature"),
-                }))
+                Ok(push_json(&push))
             }
             // The sender's outcome.
             ("POST", "/async/sender_outcome") => {
-                let outcome = expect_event(&self.scene.sender, DEFAULT_WAIT, |e| {
-                    matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
-                });
-                Ok(json!({"paid": matches!(outcome, Event::PaymentSuccessful { .. })}))
+                Ok(json!({"paid": self.scene.sender_outcome(DEFAULT_WAIT)}))
             }
             ("POST", "/mine") => {
                 let blocks = body["blocks"].as_u64().unwrap_or(1) as u32;

@@ -15,9 +15,9 @@
 //! # Ok::<(), doze_lsp::LspError>(())
 //! ```
 //!
-//! For tests, [`devnet_config`] gives a regtest configuration for a `doze-devnet` chain, and
-//! the `testing` feature adds the `testing` module: the async-payment scene with two
-//! LSPs, a webhook receiver and a registration client.
+//! For tests, [`devnet_config`] gives a regtest configuration for a `doze-devnet` chain; the
+//! scenes built on it (the async-payment topology with two LSPs, a webhook receiver, a
+//! registration client) are in the `doze-testkit` crate, outside the daemon.
 
 #![warn(missing_docs)]
 
@@ -31,8 +31,6 @@ pub mod log_hooks;
 mod lsp;
 pub mod push;
 pub mod stderr_logger;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod worker;
 
 pub use config::{ConfigError, LspConfig, Lsps2Config, PushConfig};

@@ -14,11 +14,12 @@ use doze_lsp::push::notify::{GatewayRequest, SIGNATURE_HEADER, TIMESTAMP_HEADER}
 use doze_lsp::push::{
     ErrorCode, Outcome, PushApiError, PushTarget, RegisterRequest, RegistrationInfo, TargetKind,
 };
-use doze_lsp::testing::{
-    decode_paths, fund_lsp, new_nonce, open_channel_from_lsp, post_register, register,
-    signed_request, start_lsp, unix_now, WebhookReceiver, APP_NAME,
-};
 use doze_lsp::{Lsp, LspConfig, Observers};
+use doze_testkit::lsp::{fund_lsp, open_channel_from_lsp, start_lsp};
+use doze_testkit::register::{
+    decode_paths, new_nonce, post_register, register, signed_request, unix_now, APP_NAME,
+};
+use doze_testkit::WebhookReceiver;
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use ldk_node::bitcoin::Amount;
 use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;

@@ -15,7 +15,7 @@
 //! and this driver with the release profile:
 //!
 //! ```text
-//! cargo build --profile release-ffi -p doze-cli --bin doze-wake -p doze-bench --bin ldk-wake
+//! cargo build --profile release-ffi -p doze-wake --bin doze-wake -p doze-bench --bin ldk-wake
 //! cargo build --release -p doze-bench --bin wake
 //! DOZE_WAKE_BIN_DIR=target/release-ffi target/release/wake [RUNS_PER_SIDE]
 //! ```
@@ -26,22 +26,19 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use doze_bench::median;
-use doze_core::{ChainSource, LspConfig, Network, PushTarget, Wallet, WalletConfig};
+use doze_core::{PushTarget, Wallet, WalletConfig};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
-use doze_lsp::testing::{AsyncScene, WebhookReceiver};
 use doze_lsp::Observers;
-use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
-use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
+use doze_testkit::async_scene::Interceptions;
+use doze_testkit::phone::{wake_args, WAKE_DEADLINE};
+use doze_testkit::{AsyncScene, ReceivedPush, WebhookReceiver, MNEMONIC};
 use ldk_node::Event;
 use serde_json::json;
-
-const MNEMONIC: &str =
-    "legal winner thank year wave sausage worth useful legal winner thank yellow";
 /// Small enough for 120 payments through the sender's 500 000 sat channel.
 const AMOUNT_MSAT: u64 = 3_000_000;
 
@@ -152,16 +149,6 @@ fn smaps_breakdown(smaps: &str) -> String {
     out
 }
 
-fn push(scene: &AsyncScene) -> (String, Vec<(String, String)>) {
-    let body = serde_json::to_string(&WebhookNotification::onion_message_incoming()).expect("json");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time");
-    let timestamp = LSPSDateTime::new_from_duration_since_epoch(now).to_rfc3339();
-    let message =
-        format!("LSPS5: DO NOT SIGN THIS MESSAGE MANUALLY: LSP: At {timestamp} I notify {body}");
-    let signature = scene.lsp_a.node().sign_message(message.as_bytes());
-    (body, vec![("x-lsps5-timestamp".into(), timestamp), ("x-lsps5-signature".into(), signature)])
-}
-
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     let bin_dir: PathBuf = match std::env::var_os("DOZE_WAKE_BIN_DIR") {
@@ -169,33 +156,10 @@ fn main() {
         None => std::env::current_exe().expect("exe").parent().expect("dir").to_path_buf(),
     };
     let devnet = Devnet::start().expect("devnet");
-    let interceptions = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = Arc::clone(&interceptions);
-    let observers = Observers::new().on_log(move |record| {
-        if record.module_path.contains("onion_message") {
-            let text = record.args.to_string();
-            if text.contains("OnionMessageIntercepted") {
-                seen.lock().expect("lock").push(text);
-            }
-        }
-    });
-    let scene = AsyncScene::start(&devnet, observers, |_| {});
+    let interceptions = Interceptions::new();
+    let scene = AsyncScene::start(&devnet, interceptions.observers(Observers::new()), |_| {});
     let dir = tempfile::tempdir().expect("dir");
-    let lsp_a = &scene.lsp_a;
-    let config = WalletConfig {
-        network: Network::Regtest,
-        storage_dir: dir.path().to_string_lossy().into_owned(),
-        chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
-        lsp: Some(LspConfig {
-            node_id: lsp_a.node_id().to_string(),
-            address: lsp_a.p2p_address().to_string(),
-            token: None,
-            api_url: Some(lsp_a.http_url()),
-        }),
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
-    };
+    let config = scene.phone_config(&devnet, dir.path());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let app = Wallet::new(config.clone(), MNEMONIC, None).expect("wallet");
     rt.block_on(app.start()).expect("start");
@@ -217,8 +181,6 @@ fn main() {
     rt.block_on(app.stop()).expect("stop");
     drop(app);
 
-    let from_sender =
-        format!("when forwarding peeled onion message from {}", scene.sender.node_id());
     let time_file = dir.path().join("time.txt");
     let prev_wake = std::env::var_os("DOZE_PREV_WAKE_BIN").map(PathBuf::from);
     let mut sides = vec![Side::Engine, Side::Stock];
@@ -234,7 +196,6 @@ fn main() {
         bin_dir: &bin_dir,
         prev_wake,
         time_file,
-        from_sender,
         interceptions,
     };
     let mut held = 0;
@@ -284,8 +245,7 @@ struct Bench<'a> {
     bin_dir: &'a Path,
     prev_wake: Option<PathBuf>,
     time_file: PathBuf,
-    from_sender: String,
-    interceptions: Arc<Mutex<Vec<String>>>,
+    interceptions: Arc<Interceptions>,
 }
 
 impl Bench<'_> {
@@ -297,52 +257,27 @@ impl Bench<'_> {
             let side_index = run_index % sides.len();
             let side = sides[side_index];
             AsyncScene::wait_until_offline_at(lsp_a, self.phone_id, DEFAULT_WAIT);
-            let intercepted = || {
-                self.interceptions
-                    .lock()
-                    .expect("lock")
-                    .iter()
-                    .filter(|t| t.ends_with(&self.from_sender))
-                    .count()
-            };
-            let before = intercepted();
+            let sender = self.scene.sender.node_id();
+            let before = self.interceptions.from_sender(sender);
             let payment_id = self
                 .scene
                 .sender
                 .bolt12_payment()
                 .send_using_amount(self.offer, AMOUNT_MSAT, None, None, None)
                 .expect("pay");
-            wait_until("LSP-A holds the sender's held_htlc_available", DEFAULT_WAIT, || {
-                intercepted() > before
-            });
+            self.interceptions.wait_from_sender(sender, before, DEFAULT_WAIT);
             *held += 1;
             self.scene.wait_for_held_htlcs_at_lsp_b(*held, DEFAULT_WAIT);
             let mut command = Command::new("/usr/bin/time");
             command.args(["-f", "%M", "-o"]).arg(&self.time_file).env("DOZE_MNEMONIC", MNEMONIC);
-            let (body, headers) = push(self.scene);
+            let push = ReceivedPush::signed_by(&lsp_a.node());
             let doze_wake = match side {
                 Side::Engine => Some(self.bin_dir.join("doze-wake")),
                 Side::PreviousDoze => self.prev_wake.clone(),
                 Side::Stock => None,
             };
             if let Some(binary) = doze_wake {
-                command
-                    .arg(binary)
-                    .args([
-                        "--storage",
-                        &self.config.storage_dir,
-                        "--esplora",
-                        &self.devnet.esplora_url(),
-                    ])
-                    .args([
-                        "--lsp-id",
-                        &lsp_a.node_id().to_string(),
-                        "--lsp-address",
-                        &lsp_a.p2p_address().to_string(),
-                    ]);
-                for (name, value) in &headers {
-                    command.args(["--header", &format!("{name}:{value}")]);
-                }
+                command.arg(binary).args(wake_args(self.config, WAKE_DEADLINE, &push));
             } else {
                 command
                     .arg(self.bin_dir.join("ldk-wake"))
@@ -352,7 +287,7 @@ impl Bench<'_> {
                     .arg(lsp_a.p2p_address().to_string())
                     .arg("25000");
             }
-            let (sample, stdout) = run(command, body.as_bytes(), &self.time_file);
+            let (sample, stdout) = run(command, push.body.as_bytes(), &self.time_file);
             let sent = expect_event(&self.scene.sender, DEFAULT_WAIT, |e| {
                 matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
             });

@@ -14,8 +14,11 @@ use ldk_node::lightning_invoice::Bolt11Invoice;
 use ldk_node::Event;
 use tokio::runtime::Runtime;
 
-use super::scene::Scene;
-use super::wait::{self, Recorder, STEP_TIMEOUT};
+use doze_devnet::nodes::{try_expect_event, try_wait_until};
+use doze_testkit::Recorder;
+use doze_testkit::Scene;
+
+use super::STEP_TIMEOUT;
 use crate::progress::{self, sat, secs, short, Failed};
 
 pub const FIRST_PAYMENT_SAT: u64 = 50_000;
@@ -118,9 +121,11 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
                 .bolt11_payment()
                 .send(&invoice, None)
                 .map_err(|e| format!("the merchant could not pay: {e}"))?;
-            phone.events.wait_for("the phone's new channel to be ready", STEP_TIMEOUT, |e| {
-                matches!(e.kind, WalletEventKind::ChannelReady { .. })
-            })?;
+            phone.events.try_wait_for(
+                "the phone's new channel to be ready",
+                STEP_TIMEOUT,
+                |e| matches!(e.kind, WalletEventKind::ChannelReady { .. }),
+            )?;
             let phone_id = phone.wallet.node_id().map_err(|e| e.to_string())?;
             Ok(scene
                 .lsp
@@ -142,7 +147,7 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
     progress::step(
         "the phone receives the payment",
         || -> Result<u64, String> {
-            let event = phone.events.wait_for("the payment to arrive", STEP_TIMEOUT, |e| {
+            let event = phone.events.try_wait_for("the payment to arrive", STEP_TIMEOUT, |e| {
                 matches!(e.kind, WalletEventKind::PaymentReceived { .. })
             })?;
             match event.kind {
@@ -162,8 +167,7 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
     progress::step(
         "the merchant's payment settles",
         || -> Result<Option<u64>, String> {
-            let outcome = wait::node_event(
-                rt,
+            let outcome = try_expect_event(
                 merchant,
                 "the merchant's payment to settle",
                 STEP_TIMEOUT,
@@ -190,7 +194,7 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
         || -> Result<u64, String> {
             // The claim settles with the LSP's next commitment update, a moment after the event.
             let mut spendable = 0;
-            wait::until("the phone can spend what it received", STEP_TIMEOUT, || {
+            try_wait_until("the phone can spend what it received", STEP_TIMEOUT, || {
                 spendable = phone.wallet.balances().map(|b| b.lightning_spendable_sat).unwrap_or(0);
                 spendable > FIRST_PAYMENT_SAT * 9 / 10
             })?;

@@ -20,7 +20,6 @@ mod pay_merchant;
 mod report;
 mod scene;
 mod split_send;
-mod wait;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -28,11 +27,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use doze_core::LogLevel;
 use tokio::runtime::Runtime;
 
 use crate::progress::{self, secs, Failed};
+use doze_testkit::Scene;
 use first_payment::Phone;
-use scene::Scene;
+
+/// How long one step may wait before it fails.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `doze demo`'s options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +60,8 @@ static WORK_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 /// Runs the demo. Every failure has been printed when this returns `Err`.
 pub fn run(options: &Options) -> Result<(), Failed> {
     progress::start_clock();
-    crate::logger::init(options.verbose);
+    let level = if options.verbose { LogLevel::Info } else { LogLevel::Warn };
+    doze_wake::logger::init_level(level, progress::interrupt);
     // A panic anywhere (ours, or a node's thread) is a failed step, reported as one line.
     std::panic::set_hook(Box::new(|info| {
         PANICKED.store(true, Ordering::SeqCst);
@@ -113,12 +117,12 @@ fn tell_the_story() -> Result<(), Failed> {
         progress::fail(&format!("cannot start a runtime to drive the wallet's async API: {e}"));
         Failed
     })?;
-    let scene = Scene::set_up(&rt, dir.path())?;
+    let scene = scene::set_up()?;
     let phone = first_payment::start_phone(&rt, &scene, &dir.path().join("phone"))?;
     first_payment::receive_first_payment(&rt, &scene, &phone)?;
     pay_merchant::pay_merchant(&rt, &scene, &phone)?;
     split_send::split_send(&rt, &scene, &phone)?;
-    let phone = paid_asleep::paid_while_asleep(&rt, &scene, phone, dir.path())?;
+    let phone = paid_asleep::paid_while_asleep(&rt, &scene, phone)?;
     report::show_balances_and_history(&phone, 5)?;
     let phone_start = phone.start_time;
     wrap_up(&rt, phone, scene, dir)?;
@@ -145,20 +149,9 @@ fn wrap_up(rt: &Runtime, phone: Phone, scene: Scene, dir: tempfile::TempDir) -> 
         },
         |took| format!("phone's wallet stopped in {}", secs(*took)),
     )?;
-    let Scene { merchant, lsp, devnet } = scene;
     progress::step(
         "stop the merchant's node and the LSP",
-        || -> Result<(), String> {
-            merchant
-                .node
-                .stop()
-                .map_err(|e| format!("the merchant's node did not stop cleanly: {e}"))?;
-            drop(merchant);
-            lsp.stop().map_err(|e| e.to_string())?;
-            drop(lsp);
-            drop(devnet);
-            Ok(())
-        },
+        || scene.stop(),
         |_| "merchant's node, LSP and devnet stopped".to_string(),
     )?;
     let path = dir.path().display().to_string();

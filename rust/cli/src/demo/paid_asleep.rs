@@ -18,12 +18,14 @@
 //!   phone asks for it (LDK's `ToUs` reply path).
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use doze_core::PushTarget;
-use doze_lsp::testing::{is_connected, ReceivedPush, WebhookReceiver};
+use doze_core::{PushTarget, WalletConfig};
+use doze_testkit::lsp::{is_connected, open_channel_to_lsp};
+use doze_testkit::phone::wake_args;
+use doze_testkit::{ReceivedPush, WebhookReceiver};
+use ldk_node::bitcoin::Amount;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning::routing::gossip::NodeId;
 use ldk_node::Event;
@@ -31,8 +33,11 @@ use serde_json::Value;
 use tokio::runtime::Runtime;
 
 use super::first_payment::Phone;
-use super::scene::{Scene, StockNode};
-use super::wait::{self, STEP_TIMEOUT};
+use doze_devnet::nodes::TestNode;
+use doze_devnet::nodes::{try_expect_event, try_wait_until};
+use doze_testkit::Scene;
+
+use super::STEP_TIMEOUT;
 use crate::progress::{self, sat, secs, Failed};
 
 /// What the friend pays the phone's offer. Below a tenth of the phone's smaller channel: LDK
@@ -46,33 +51,29 @@ const LSP_PUBLIC_CHANNEL_SAT: u64 = 500_000;
 const WAKE_DEADLINE: Duration = Duration::from_secs(25);
 
 /// Runs the chapter with the running app `phone`; returns the app opened again afterwards.
-pub fn paid_while_asleep(
-    rt: &Runtime,
-    scene: &Scene,
-    phone: Phone,
-    dir: &Path,
-) -> Result<Phone, Failed> {
+pub fn paid_while_asleep(rt: &Runtime, scene: &Scene, phone: Phone) -> Result<Phone, Failed> {
     progress::chapter("Paid while asleep");
     progress::step(
         "the LSP opens a public channel",
-        || go_public(rt, scene),
+        || go_public(scene),
         |_| {
             format!("LSP opened an announced {} sat channel to the merchant: it is in the public graph now", sat(LSP_PUBLIC_CHANNEL_SAT))
         },
     )?;
     let friend = progress::step(
         "a friend's node joins",
-        || -> Result<StockNode, String> {
-            let friend =
-                StockNode::start(&scene.devnet, "friend", &dir.join("friend"), |_| Ok(()))?;
-            friend.fund(&scene.devnet, "the friend", FRIEND_FUNDS_SAT)?;
-            friend.open_channel_to_lsp(
-                rt,
-                &scene.devnet,
+        || -> Result<TestNode, String> {
+            let devnet = &scene.devnet;
+            let friend = devnet.try_start_node_with("friend", |_| {})?;
+            devnet.try_fund_node(&friend, Amount::from_sat(FRIEND_FUNDS_SAT), STEP_TIMEOUT)?;
+            open_channel_to_lsp(
+                devnet,
+                &friend,
                 &scene.lsp,
                 FRIEND_CHANNEL_SAT,
                 0,
                 false,
+                STEP_TIMEOUT,
             )?;
             Ok(friend)
         },
@@ -142,7 +143,7 @@ pub fn paid_while_asleep(
 
     let outcome = progress::step(
         "the push wakes the phone: a fresh `doze wake` process",
-        || wake(scene, &config.storage_dir, &mnemonic, &push),
+        || wake(&config, &mnemonic, &push),
         |outcome| {
             format!(
                 "woken, paid and stopped in {} ms: {} ({})",
@@ -157,13 +158,9 @@ pub fn paid_while_asleep(
     progress::step(
         "the friend's payment settles",
         || -> Result<(), String> {
-            match wait::node_event(
-                rt,
-                payer,
-                "the friend's payment to settle",
-                STEP_TIMEOUT,
-                |e| matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. }),
-            )? {
+            match try_expect_event(payer, "the friend's payment to settle", STEP_TIMEOUT, |e| {
+                matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
+            })? {
                 Event::PaymentFailed { reason, .. } => {
                     Err(format!("the friend's payment failed: {reason:?}"))
                 }
@@ -185,7 +182,7 @@ pub fn paid_while_asleep(
 
 /// Has the LSP open an announced channel to the merchant and waits until the LSP's own graph
 /// has it (so that the LSP counts as a public node when it builds blinded paths).
-fn go_public(rt: &Runtime, scene: &Scene) -> Result<(), String> {
+fn go_public(scene: &Scene) -> Result<(), String> {
     let lsp = scene.lsp.node();
     let merchant = &scene.merchant;
     let mempool_before = scene.devnet.mempool_len();
@@ -197,19 +194,15 @@ fn go_public(rt: &Runtime, scene: &Scene) -> Result<(), String> {
         None,
     )
     .map_err(|e| format!("the LSP could not open the channel: {e}"))?;
-    wait::node_event(
-        rt,
-        &merchant.node,
-        "the merchant to accept the channel",
-        STEP_TIMEOUT,
-        |e| matches!(e, Event::ChannelPending { .. }),
-    )?;
+    try_expect_event(&merchant.node, "the merchant to accept the channel", STEP_TIMEOUT, |e| {
+        matches!(e, Event::ChannelPending { .. })
+    })?;
     if !scene.devnet.wait_for_mempool_len(mempool_before + 1, STEP_TIMEOUT) {
         return Err("the funding transaction never reached the mempool".into());
     }
     scene.devnet.mine(6);
     let lsp_id = NodeId::from_pubkey(&lsp.node_id());
-    wait::until("the LSP's public channel is announced", STEP_TIMEOUT, || {
+    try_wait_until("the LSP's public channel is announced", STEP_TIMEOUT, || {
         lsp.sync_wallets().is_ok()
             && merchant.node.sync_wallets().is_ok()
             && lsp.network_graph().node(&lsp_id).is_some()
@@ -225,7 +218,7 @@ fn go_to_sleep(rt: &Runtime, scene: &Scene, phone: Phone) -> Result<Phone, Faile
             let node_id = phone.wallet.node_id().map_err(|e| e.to_string())?;
             rt.block_on(phone.wallet.stop()).map_err(|e| e.to_string())?;
             let lsp = scene.lsp.node();
-            wait::until("the LSP sees the phone offline", STEP_TIMEOUT, || {
+            try_wait_until("the LSP sees the phone offline", STEP_TIMEOUT, || {
                 node_id.parse().map(|id| !is_connected(&lsp, id)).unwrap_or(false)
             })?;
             Ok(phone)
@@ -236,25 +229,13 @@ fn go_to_sleep(rt: &Runtime, scene: &Scene, phone: Phone) -> Result<Phone, Faile
 
 /// Launches `doze wake` (this very binary) with `push`, as a notification extension would be
 /// launched, and returns its outcome JSON.
-fn wake(
-    scene: &Scene,
-    storage: &str,
-    mnemonic: &str,
-    push: &ReceivedPush,
-) -> Result<Value, String> {
+fn wake(config: &WalletConfig, mnemonic: &str, push: &ReceivedPush) -> Result<Value, String> {
     let exe = std::env::current_exe()
         .map_err(|e| format!("cannot find the doze binary to launch: {e}"))?;
     let mut command = Command::new(exe);
     command
         .arg("wake")
-        .args(["--storage", storage, "--esplora", &scene.devnet.esplora_url()])
-        .args([
-            "--lsp-id",
-            &scene.lsp.node_id().to_string(),
-            "--lsp-address",
-            &scene.lsp.p2p_address().to_string(),
-        ])
-        .args(["--deadline-ms", &WAKE_DEADLINE.as_millis().to_string()])
+        .args(wake_args(config, WAKE_DEADLINE, push))
         // The extension reads the phrase from the Keychain shared with the app.
         .env("DOZE_MNEMONIC", mnemonic)
         .env_remove("DOZE_LOG")
@@ -263,11 +244,6 @@ fn wake(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (name, value) in &push.headers {
-        if name.starts_with("x-lsps5-") {
-            command.args(["--header", &format!("{name}:{value}")]);
-        }
-    }
     let mut child = command.spawn().map_err(|e| format!("cannot launch `doze wake`: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin

@@ -9,8 +9,10 @@ use ldk_node::Event;
 use tokio::runtime::Runtime;
 
 use super::first_payment::Phone;
-use super::scene::Scene;
-use super::wait::{self, STEP_TIMEOUT};
+use doze_devnet::nodes::{try_expect_event, try_wait_until};
+use doze_testkit::Scene;
+
+use super::STEP_TIMEOUT;
 use crate::progress::{self, sat, secs, Failed};
 
 pub const COFFEE_SAT: u64 = 20_000;
@@ -40,7 +42,7 @@ pub fn pay_merchant(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fa
             let id =
                 rt.block_on(phone.wallet.pay_bolt11(&invoice, None)).map_err(|e| e.to_string())?;
             let outcome =
-                phone.events.wait_for("the payment's outcome", STEP_TIMEOUT, |e| {
+                phone.events.try_wait_for("the payment's outcome", STEP_TIMEOUT, |e| {
                     match &e.kind {
                         WalletEventKind::PaymentSent { payment_id, .. }
                         | WalletEventKind::PaymentFailed { payment_id, .. } => *payment_id == id,
@@ -67,8 +69,7 @@ pub fn pay_merchant(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fa
     progress::step(
         "the merchant receives the payment",
         || -> Result<u64, String> {
-            let event = wait::node_event(
-                rt,
+            let event = try_expect_event(
                 merchant,
                 "the payment to reach the merchant",
                 STEP_TIMEOUT,
@@ -88,7 +89,7 @@ pub fn pay_merchant(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fa
             // The payment's HTLC leaves the channel with the commitment updates that follow its
             // success; until then the phone's balances still count it in flight.
             let mut settled = (0, 0);
-            wait::until(
+            try_wait_until(
                 "the paid amount moves to the LSP's side of the channel",
                 STEP_TIMEOUT,
                 || match phone.wallet.balances() {

@@ -4,7 +4,9 @@
 use doze_core::{Balances, PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
 
 use super::first_payment::Phone;
-use super::wait::{self, STEP_TIMEOUT};
+use doze_devnet::nodes::try_wait_until;
+
+use super::STEP_TIMEOUT;
 use crate::progress::{self, sat, short, Failed};
 
 pub fn show_balances_and_history(phone: &Phone, expected_payments: usize) -> Result<(), Failed> {
@@ -12,7 +14,7 @@ pub fn show_balances_and_history(phone: &Phone, expected_payments: usize) -> Res
     let (balances, history) = progress::step(
         "read the phone's balances and history",
         || -> Result<(Balances, Vec<PaymentInfo>), String> {
-            wait::until(
+            try_wait_until(
                 &format!("the history shows {expected_payments} settled payments"),
                 STEP_TIMEOUT,
                 || {

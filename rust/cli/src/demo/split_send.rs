@@ -8,8 +8,10 @@ use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
 use tokio::runtime::Runtime;
 
 use super::first_payment::Phone;
-use super::scene::Scene;
-use super::wait::{self, STEP_TIMEOUT};
+use doze_devnet::nodes::try_wait_until;
+use doze_testkit::Scene;
+
+use super::STEP_TIMEOUT;
 use crate::progress::{self, sat, Failed};
 
 const SECOND_CHANNEL_SAT: u64 = 100_000;
@@ -18,7 +20,7 @@ const SPLIT_PAYMENT_SAT: u64 = 45_000;
 
 fn paid(phone: &Phone, id: &str) -> Result<Option<u64>, String> {
     let outcome =
-        phone.events.wait_for("the payment's outcome", STEP_TIMEOUT, |e| match &e.kind {
+        phone.events.try_wait_for("the payment's outcome", STEP_TIMEOUT, |e| match &e.kind {
             WalletEventKind::PaymentSent { payment_id, .. }
             | WalletEventKind::PaymentFailed { payment_id, .. } => payment_id == id,
             _ => false,
@@ -33,7 +35,7 @@ fn paid(phone: &Phone, id: &str) -> Result<Option<u64>, String> {
 }
 
 fn settled(phone: &Phone) -> Result<(), String> {
-    wait::until("the phone's channels settle", STEP_TIMEOUT, || {
+    try_wait_until("the phone's channels settle", STEP_TIMEOUT, || {
         phone.wallet.balances().map(|b| b.pending_sat == 0).unwrap_or(false)
     })
 }
@@ -69,7 +71,7 @@ pub fn split_send(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fail
                 return Err("the funding transaction never reached the mempool".into());
             }
             scene.devnet.mine(6);
-            wait::until("two usable channels", STEP_TIMEOUT, || {
+            try_wait_until("two usable channels", STEP_TIMEOUT, || {
                 scene.lsp.sync().is_ok()
                     && rt.block_on(phone.wallet.sync()).is_ok()
                     && phone

@@ -5,6 +5,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use doze_devnet::nodes::try_expect_event;
 use doze_devnet::Devnet;
 use doze_lsp::Lsp;
 use ldk_node::bitcoin::Network;
@@ -78,20 +79,7 @@ pub fn expect_node_event(
     timeout: Duration,
     matches: impl Fn(&Event) -> bool,
 ) -> Event {
-    let deadline = Instant::now() + timeout;
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let event = runtime
-            .block_on(async { tokio::time::timeout(left, node.next_event_async()).await })
-            .unwrap_or_else(|_| panic!("{name}: timed out after {timeout:?} waiting for an event"));
-        node.event_handled().unwrap_or_else(|e| panic!("{name}: event_handled failed: {e}"));
-        if matches(&event) {
-            return event;
-        }
-        eprintln!("{name}: skipped event {event:?}");
-    }
+    try_expect_event(node, name, timeout, matches).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The next event the LSP's observer forwarded that matches `matches`.

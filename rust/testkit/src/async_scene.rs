@@ -1,14 +1,4 @@
-//! Test scaffolding for offline receive (cargo feature `testing`): this crate's tests use it,
-//! and so can doze-core's end-to-end wake test (`doze-lsp = { path = "../lsp", features =
-//! ["testing"] }` as a dev-dependency).
-//!
-//! - [`WebhookReceiver`]: a tiny HTTP server on `127.0.0.1:0` that records the LSP's push
-//!   deliveries (optionally failing the first ones), with [`ReceivedPush::validate`] checking
-//!   them with lightning-liquidity's `LSPS5Validator`.
-//! - [`register`] / [`post_register`]: the phone's side of `POST /v1/push/register`, signed
-//!   with a stock ldk-node node's `sign_message`.
-//! - [`AsyncScene`]: the async-payment topology on a devnet, built with real nodes:
-//!
+//! The async-payment topology on a devnet, built with real nodes:
 //! ```text
 //!  sender ──(private)── LSP-B ══(announced)══ LSP-A ──(private)── phone
 //!  stock ldk-node        Doze Lsp              Doze Lsp              stock ldk-node or a Doze wallet
@@ -17,7 +7,7 @@
 //!  held at LSP-B)                               pushes
 //! ```
 //!
-//! What it takes, found building the pin test (`tests/async_push.rs`):
+//! What it takes, found building doze-lsp's pin test (`rust/lsp/tests/async_push.rs`):
 //! - The **sender** must have `AsyncPaymentsRole::Client` (ldk-node sets
 //!   `hold_outbound_htlcs_at_next_hop`): its HTLC is then held at LSP-B (server role:
 //!   `enable_htlc_hold`), and after the HTLC is locked in it sends `held_htlc_available`
@@ -47,434 +37,32 @@
 //! - Wake the phone only once LSP-B holds the HTLC ([`AsyncScene::wait_for_held_htlcs_at_lsp_b`]):
 //!   a `release_held_htlc` that arrives before that is dropped by LDK 0.2.7.
 //!
-//! Everything here blocks (reqwest's blocking client, ldk-node's blocking calls): call it
-//! from plain test threads, not from inside a tokio runtime. Waits panic after their timeout.
-//!
-//! Debugging: with `DOZE_TEST_NODE_LOGS=<dir>`, every node of a scene writes a trace-level log
-//! to `<dir>/<pid>-<name>.log` (`lsp-a`, `lsp-b`, `sender`, the phone's name); see
-//! [`node_log_path`].
+//! Nodes log to files with `DOZE_TEST_NODE_LOGS=<dir>` (`lsp-a`, `lsp-b`, `sender`, the
+//! phone's name); see [`crate::lsp::node_log_path`].
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::Router;
-use doze_devnet::nodes::{wait_until, TestNode, DEFAULT_WAIT};
+use doze_core::WalletConfig;
+use doze_devnet::nodes::{expect_event, wait_until, TestNode, DEFAULT_WAIT};
 use doze_devnet::Devnet;
-use ldk_node::bitcoin::hashes::{sha256, Hash};
+use doze_lsp::push::PushTarget;
+use doze_lsp::{Lsp, LspConfig, Observers};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::Amount;
 use ldk_node::config::AsyncPaymentsRole;
-use ldk_node::lightning::blinded_path::message::BlindedMessagePath;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning::routing::gossip::NodeId;
-use ldk_node::lightning::util::ser::Readable;
-use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
-use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
-use ldk_node::lightning_liquidity::lsps5::validator::LSPS5Validator;
-use ldk_node::logger::LogLevel;
-use ldk_node::Node;
+use ldk_node::{Event, Node};
 use tempfile::TempDir;
-use tokio::sync::oneshot;
 
-use crate::push::notify::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::push::{PushApiError, PushTarget, RegisterRequest, RegisterResponse, REGISTER_PATH};
-use crate::{devnet_config, Lsp, LspConfig, Observers};
-
-/// The app name the helpers register with.
-pub const APP_NAME: &str = "doze-test";
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// A fresh 32-hex-character nonce (unique in this process and across processes in practice).
-pub fn new_nonce() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let seed =
-        format!("{nanos}|{}|{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    hex::encode(&sha256::Hash::hash(seed.as_bytes()).to_byte_array()[..16])
-}
-
-/// A registration request from `node` for `target`, signed now with a fresh nonce.
-pub fn signed_request(node: &Node, target: PushTarget) -> RegisterRequest {
-    RegisterRequest::signed(node.node_id(), APP_NAME, target, unix_now(), &new_nonce(), |m| {
-        node.sign_message(m)
-    })
-}
-
-/// POSTs `request` to the LSP's API at `http_url`; the error is the status and the body.
-pub fn post_register(
-    http_url: &str,
-    request: &RegisterRequest,
-) -> Result<RegisterResponse, (u16, PushApiError)> {
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}{REGISTER_PATH}", http_url.trim_end_matches('/')))
-        .json(request)
-        .send()
-        .unwrap_or_else(|e| panic!("POST {REGISTER_PATH}: {e}"));
-    let status = response.status().as_u16();
-    let text = response.text().unwrap_or_default();
-    if status == 200 {
-        Ok(serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("not a RegisterResponse ({e}): {text}")))
-    } else {
-        Err((
-            status,
-            serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("not a push API error ({e}): {text}")),
-        ))
-    }
-}
-
-/// Registers `node` (signed by it) for pushes to `target` at the LSP's API `http_url`.
-pub fn register(
-    http_url: &str,
-    node: &Node,
-    target: PushTarget,
-) -> Result<RegisterResponse, (u16, PushApiError)> {
-    post_register(http_url, &signed_request(node, target))
-}
-
-/// The blinded paths in a registration answer, for `set_paths_to_static_invoice_server`.
-pub fn decode_paths(response: &RegisterResponse) -> Vec<BlindedMessagePath> {
-    let bytes = hex::decode(&response.paths).unwrap_or_else(|e| panic!("paths are not hex: {e}"));
-    <Vec<BlindedMessagePath> as Readable>::read(&mut &bytes[..])
-        .unwrap_or_else(|e| panic!("paths do not decode as Vec<BlindedMessagePath>: {e:?}"))
-}
-
-/// One request a [`WebhookReceiver`] accepted.
-#[derive(Debug, Clone)]
-pub struct ReceivedPush {
-    /// The request path.
-    pub path: String,
-    /// Its headers (names lower-case; the last value of each).
-    pub headers: BTreeMap<String, String>,
-    /// Its body.
-    pub body: String,
-    /// When it arrived.
-    pub at: Instant,
-}
-
-impl ReceivedPush {
-    /// Checks it the way a phone or a push gateway would: parses the LSPS5 timestamp header
-    /// and the body, and validates the signature header with `validator` against `lsp`.
-    pub fn validate(
-        &self,
-        lsp: PublicKey,
-        validator: &LSPS5Validator,
-    ) -> Result<WebhookNotification, String> {
-        let header = |name: &str| {
-            self.headers.get(name).ok_or_else(|| format!("no {name} header in {self:?}"))
-        };
-        let timestamp = LSPSDateTime::from_str(header(TIMESTAMP_HEADER)?)
-            .map_err(|()| format!("{TIMESTAMP_HEADER} is not RFC 3339: {self:?}"))?;
-        let notification: WebhookNotification = serde_json::from_str(&self.body)
-            .map_err(|e| format!("the body is not an LSPS5 notification ({e}): {}", self.body))?;
-        validator
-            .validate(lsp, &timestamp, header(SIGNATURE_HEADER)?, &notification)
-            .map_err(|e| format!("LSPS5Validator refused it: {e:?}"))
-    }
-}
-
-#[derive(Default)]
-struct Received {
-    requests: usize,
-    accepted: Vec<ReceivedPush>,
-}
-
-struct Shared {
-    fail_first: usize,
-    state: Mutex<Received>,
-    changed: Condvar,
-}
-
-/// A local webhook endpoint: answers 200 and records every request (to any path), except
-/// that the first `fail_first` requests get a 503 and are not recorded.
-pub struct WebhookReceiver {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl WebhookReceiver {
-    /// A receiver that accepts everything.
-    pub fn start() -> WebhookReceiver {
-        Self::failing_first(0)
-    }
-
-    /// A receiver that answers 503 to its first `count` requests.
-    pub fn failing_first(count: usize) -> WebhookReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the webhook receiver");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let addr = listener.local_addr().expect("local address");
-        let shared = Arc::new(Shared {
-            fail_first: count,
-            state: Mutex::default(),
-            changed: Condvar::new(),
-        });
-        let router = Router::new().fallback(accept).with_state(Arc::clone(&shared));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("webhook-receiver".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    tokio::select! {
-                        _ = axum::serve(listener, router) => {}
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .expect("webhook receiver thread");
-        WebhookReceiver { addr, shared, stop: Some(stop), thread: Some(thread) }
-    }
-
-    /// The URL to register, e.g. `http://127.0.0.1:40123/hook`.
-    pub fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
-    }
-
-    /// Requests received so far, failed ones included.
-    pub fn requests(&self) -> usize {
-        self.lock().requests
-    }
-
-    /// The requests accepted so far.
-    pub fn received(&self) -> Vec<ReceivedPush> {
-        self.lock().accepted.clone()
-    }
-
-    /// Waits until `count` requests were accepted, and returns them all. Panics on timeout.
-    pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<ReceivedPush> {
-        self.try_wait_for(count, timeout).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Waits until `count` requests were accepted, and returns them all; on timeout, an
-    /// error saying what arrived.
-    pub fn try_wait_for(
-        &self,
-        count: usize,
-        timeout: Duration,
-    ) -> Result<Vec<ReceivedPush>, String> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        while state.accepted.len() < count {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(format!(
-                    "timed out after {timeout:?} waiting for {count} push(es) at {}: {} accepted, {} requests",
-                    self.url(),
-                    state.accepted.len(),
-                    state.requests
-                ));
-            }
-            state =
-                self.shared.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
-        }
-        Ok(state.accepted.clone())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
-        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn accept(
-    State(shared): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-    state.requests += 1;
-    let status = if state.requests <= shared.fail_first {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        state.accepted.push(ReceivedPush {
-            path: uri.path().to_string(),
-            headers: headers
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_string(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: String::from_utf8_lossy(&body).into_owned(),
-            at: Instant::now(),
-        });
-        StatusCode::OK
-    };
-    shared.changed.notify_all();
-    status
-}
-
-/// Where a scene node named `name` logs, when `DOZE_TEST_NODE_LOGS` names a directory.
-pub fn node_log_path(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("DOZE_TEST_NODE_LOGS")?);
-    std::fs::create_dir_all(&dir).ok()?;
-    Some(dir.join(format!("{}-{name}.log", std::process::id())))
-}
-
-/// Has a stock node log at trace level to [`node_log_path`] (if enabled).
-pub fn log_node_to_file(builder: &mut ldk_node::Builder, name: &str) {
-    if let Some(path) = node_log_path(name) {
-        builder.set_filesystem_logger(
-            Some(path.to_string_lossy().into_owned()),
-            Some(LogLevel::Trace),
-        );
-    }
-}
-
-/// Adds an observer writing an LSP's records (trace level and above) to [`node_log_path`]
-/// (if enabled).
-pub fn log_lsp_to_file(observers: Observers, name: &str) -> Observers {
-    let Some(path) = node_log_path(name) else {
-        return observers;
-    };
-    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
-        return observers;
-    };
-    let file = Mutex::new(std::io::LineWriter::new(file));
-    let started = Instant::now();
-    observers.on_log(move |record| {
-        if record.level >= LogLevel::Trace {
-            let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = writeln!(
-                file,
-                "{:>10.3} {:<5} [{}:{}] {}",
-                started.elapsed().as_secs_f64(),
-                record.level.to_string(),
-                record.module_path,
-                record.line,
-                record.args
-            );
-        }
-    })
-}
-
-/// Starts a Doze LSP on `devnet` storing in `dir`, with `configure` applied to
-/// [`devnet_config`] and `observers` attached.
-pub fn start_lsp(
-    devnet: &Devnet,
-    dir: &std::path::Path,
-    observers: Observers,
-    configure: impl FnOnce(&mut LspConfig),
-) -> Lsp {
-    let mut config = devnet_config(&devnet.esplora_url(), dir);
-    configure(&mut config);
-    // The P2P port is picked free and released before ldk-node binds it; another process can
-    // take it in between. Retry on a fresh port rather than fail the scene.
-    let mut last_error = None;
-    for _ in 0..3 {
-        match Lsp::start_with_observers(config.clone(), observers.clone()) {
-            Ok(lsp) => return lsp,
-            Err(e) => {
-                log::warn!(target: "doze_lsp::testing", "the LSP did not start ({e}); retrying on another port");
-                config.p2p_listen = devnet_config(&devnet.esplora_url(), dir).p2p_listen;
-                last_error = Some(e);
-            }
-        }
-    }
-    panic!("the LSP starts: {}", last_error.map(|e| e.to_string()).unwrap_or_default())
-}
-
-/// Funds an LSP's on-chain wallet with `amount` and waits until it is spendable.
-pub fn fund_lsp(devnet: &Devnet, lsp: &Lsp, amount: Amount) {
-    let before = lsp.node().list_balances().spendable_onchain_balance_sats;
-    let address = lsp.new_onchain_address().expect("LSP address");
-    devnet.fund_confirmed(&address, amount).expect("faucet");
-    wait_until("the LSP sees its funds", DEFAULT_WAIT, || {
-        lsp.sync().is_ok()
-            && lsp.node().list_balances().spendable_onchain_balance_sats >= before + amount.to_sat()
-    });
-}
-
-/// Whether `node` has a usable channel with `peer`.
-pub fn has_usable_channel(node: &Node, peer: PublicKey) -> bool {
-    node.list_channels().iter().any(|c| c.counterparty_node_id == peer && c.is_usable)
-}
-
-/// Whether `node` is connected to `peer`.
-pub fn is_connected(node: &Node, peer: PublicKey) -> bool {
-    node.list_peers().iter().any(|p| p.node_id == peer && p.is_connected)
-}
-
-/// Whether `node`'s graph has `peer`'s node announcement.
-pub fn knows_announcement(node: &Node, peer: PublicKey) -> bool {
-    node.network_graph()
-        .node(&NodeId::from_pubkey(&peer))
-        .is_some_and(|n| n.announcement_info.is_some())
-}
-
-/// Has `lsp` open a private channel of `sats` to `peer` (dialing `address`, or over the
-/// existing connection when `None`), mines 6 blocks, syncs `lsp` and `others`, and waits
-/// until `lsp` sees the channel usable. The peer must accept it (e.g. trust the LSP for the
-/// anchor reserve, or have on-chain funds for it).
-pub fn open_channel_from_lsp(
-    devnet: &Devnet,
-    lsp: &Lsp,
-    peer: PublicKey,
-    address: Option<SocketAddress>,
-    sats: u64,
-    others: &[&Node],
-) {
-    let node = lsp.node();
-    let address = address.unwrap_or_else(|| {
-        node.list_peers()
-            .into_iter()
-            .find(|p| p.node_id == peer && p.is_connected)
-            .map(|p| p.address)
-            .unwrap_or_else(|| {
-                panic!("{peer} is not connected to the LSP and no address was given")
-            })
-    });
-    let mempool_before = devnet.mempool_len();
-    node.open_channel(peer, address, sats, None, None).expect("the LSP opens a channel");
-    assert!(
-        devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT),
-        "the channel's funding broadcast"
-    );
-    devnet.mine(6);
-    lsp.sync().expect("LSP sync");
-    for other in others {
-        other.sync_wallets().expect("sync");
-    }
-    wait_until("the channel is usable at the LSP", DEFAULT_WAIT, || {
-        has_usable_channel(&node, peer)
-    });
-}
+use crate::lsp::{
+    fund_lsp, has_usable_channel, is_connected, knows_announcement, log_lsp_to_file,
+    log_node_to_file, open_channel_from_lsp, start_lsp,
+};
+use crate::phone::wallet_config;
+use crate::register::{decode_paths, register};
 
 /// What a node's graph knows of the scene's LSPs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -646,7 +234,7 @@ impl AsyncScene {
                 && has_usable_channel(&scene.lsp_a.node(), scene.lsp_b.node_id())
         });
         scene.wait_for_gossip(devnet, "sender", &scene.sender, Duration::from_secs(120));
-        log::info!(target: "doze_lsp::testing", "async scene ready in {:?}", started.elapsed());
+        log::info!(target: "doze_testkit", "async scene ready in {:?}", started.elapsed());
         scene
     }
 
@@ -706,7 +294,7 @@ impl AsyncScene {
             } else if since.elapsed() > Duration::from_secs(2) {
                 nudges += 1;
                 log::info!(
-                    target: "doze_lsp::testing",
+                    target: "doze_testkit",
                     "{name}: a channel_update is missing ({state:?}); mining a block so that the LSPs re-broadcast"
                 );
                 devnet.mine(1);
@@ -720,7 +308,7 @@ impl AsyncScene {
             pause = (pause * 2).min(Duration::from_millis(250));
         }
         log::info!(
-            target: "doze_lsp::testing",
+            target: "doze_testkit",
             "{name} has the LSPs' gossip after {:?} ({nudges} block(s) mined to re-broadcast)",
             started.elapsed()
         );
@@ -794,7 +382,7 @@ impl AsyncScene {
                 offer.is_some()
             },
         );
-        log::info!(target: "doze_lsp::testing", "async offer ready {:?} after the paths were set", started.elapsed());
+        log::info!(target: "doze_testkit", "async offer ready {:?} after the paths were set", started.elapsed());
         offer.expect("checked")
     }
 
@@ -817,5 +405,63 @@ impl AsyncScene {
     pub fn wait_until_offline_at(lsp: &Lsp, peer: PublicKey, timeout: Duration) {
         let node = lsp.node();
         wait_until("the LSP sees the phone disconnected", timeout, || !is_connected(&node, peer));
+    }
+}
+
+impl AsyncScene {
+    /// A Doze phone's configuration behind LSP-A (with its HTTP API), storing in `dir`.
+    pub fn phone_config(&self, devnet: &Devnet, dir: &std::path::Path) -> WalletConfig {
+        wallet_config(devnet, &self.lsp_a, dir)
+    }
+
+    /// The sender's next payment outcome: whether it succeeded. Panics after `timeout`.
+    pub fn sender_outcome(&self, timeout: Duration) -> bool {
+        let outcome = expect_event(&self.sender, timeout, |e| {
+            matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
+        });
+        matches!(outcome, Event::PaymentSuccessful { .. })
+    }
+}
+
+/// Collects an LSP's onion-message interception records (ldk-node's `OnionMessageIntercepted`
+/// handling, logged per message): how a test knows that the sender's `held_htlc_available` is
+/// in the phone's mailbox, to launch a wake when a real phone would be woken. Attach
+/// [`Interceptions::observers`] to LSP-A.
+#[derive(Default)]
+pub struct Interceptions {
+    records: Mutex<Vec<String>>,
+}
+
+impl Interceptions {
+    /// None yet.
+    pub fn new() -> Arc<Interceptions> {
+        Arc::new(Interceptions::default())
+    }
+
+    /// `observers` with one more that records the LSP's interceptions here.
+    pub fn observers(self: &Arc<Self>, observers: Observers) -> Observers {
+        let seen = Arc::clone(self);
+        observers.on_log(move |record| {
+            if record.module_path.contains("onion_message") {
+                let text = record.args.to_string();
+                if text.contains("OnionMessageIntercepted") {
+                    seen.records.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+                }
+            }
+        })
+    }
+
+    /// How many onion messages from `sender` (its `held_htlc_available`s) were intercepted.
+    pub fn from_sender(&self, sender: PublicKey) -> usize {
+        let suffix = format!("when forwarding peeled onion message from {sender}");
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records.iter().filter(|t| t.ends_with(&suffix)).count()
+    }
+
+    /// Waits until more than `before` messages from `sender` were intercepted.
+    pub fn wait_from_sender(&self, sender: PublicKey, before: usize, timeout: Duration) {
+        wait_until("the LSP holds the sender's held_htlc_available", timeout, || {
+            self.from_sender(sender) > before
+        });
     }
 }

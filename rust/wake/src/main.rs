@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match doze_cli::wake::parse_options(std::env::args().skip(1)) {
-        Ok(options) => doze_cli::wake::run(options),
+    match doze_wake::parse_options(std::env::args().skip(1)) {
+        Ok(options) => doze_wake::run(options),
         Err(message) => {
             eprintln!("doze-wake: {message} (see `doze help` for the options)");
             ExitCode::from(2)

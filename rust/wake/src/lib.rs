@@ -1,6 +1,13 @@
 //! `doze wake`: one push notification handled the way a phone's notification extension does it
 //! — a fresh process, the wallet opened from its shared storage, `handle_push`, the outcome
 //! printed, exit. Tests launch it from a webhook receiver to stand in for iOS/Android.
+//!
+//! This crate is both the `doze wake` subcommand (doze-cli calls [`parse_options`] and
+//! [`run`]) and the `doze-wake` binary, which links doze-core and nothing of the devnet, the
+//! LSP or the test kit, as a phone's extension would (`scripts/check-phone-deps` checks it):
+//! the wake benchmark measures its memory.
+
+pub mod logger;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -73,7 +80,7 @@ pub fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, 
 
 /// Runs the wake and prints the outcome as one JSON line.
 pub fn run(options: Options) -> ExitCode {
-    crate::logger::init_level(crate::logger::level_from_env());
+    logger::init_level(logger::level_from_env(), || {});
     let Ok(mnemonic) = std::env::var("DOZE_MNEMONIC") else {
         eprintln!("doze wake: set DOZE_MNEMONIC to the wallet's recovery phrase");
         return ExitCode::from(2);

@@ -1,15 +1,18 @@
-//! Log records to stderr, through doze-core's [`init_logging`] as an app would: warnings and
-//! errors by default, info with `--verbose`. The phone and the LSP both log through the `log`
-//! facade; the merchant (stock ldk-node) logs to a file in its temporary directory.
+//! Log records to stderr, through doze-core's [`init_logging`] as an app would, for the wake
+//! and for `doze demo` (warnings and errors by default, info with `--verbose`). In the demo
+//! the phone and the LSP both log through the `log` facade; stock ldk-node nodes log to files
+//! in their temporary directories.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use doze_core::{init_logging, LogEntry, LogLevel, LogListener};
 
-use crate::progress;
-
-struct Stderr;
+/// Writes records to stderr, calling `before_each` first (the demo ends its `…` progress line
+/// there, so that a record starts on a line of its own).
+struct Stderr {
+    before_each: fn(),
+}
 
 /// Records that say nothing is wrong although they are logged as errors.
 ///
@@ -37,7 +40,7 @@ impl LogListener for Stderr {
             LogLevel::Debug => "debug",
             LogLevel::Trace => "trace",
         };
-        progress::interrupt();
+        (self.before_each)();
         let _ = writeln!(
             std::io::stderr().lock(),
             "        {level:<5} [{}] {}",
@@ -47,14 +50,9 @@ impl LogListener for Stderr {
     }
 }
 
-/// Installs the stderr logger.
-pub fn init(verbose: bool) {
-    init_level(if verbose { LogLevel::Info } else { LogLevel::Warn });
-}
-
-/// Installs the stderr logger at `level`.
-pub fn init_level(level: LogLevel) {
-    init_logging(level, Arc::new(Stderr));
+/// Installs the stderr logger at `level`; `before_each` runs before each record is written.
+pub fn init_level(level: LogLevel, before_each: fn()) {
+    init_logging(level, Arc::new(Stderr { before_each }));
 }
 
 /// The level named by `$DOZE_LOG` (error, warn, info, debug, trace), warn otherwise.

@@ -1,0 +1,49 @@
+//! `doze-testkit`: everything Doze's tests build their worlds with, written once.
+//!
+//! - [`scene`]: the plain scene, a devnet with a funded Doze LSP and a merchant (stock
+//!   ldk-node) with a channel to it; its steps are fallible functions so that `doze demo` can
+//!   narrate them, and [`Scene::new`] strings them together for tests.
+//! - [`async_scene`]: the async-payment topology (sender ── LSP-B ══ LSP-A ── phone) with its
+//!   gossip and held-HTLC waits.
+//! - [`webhook`]: a local webhook receiver standing in for the push gateway, the pushes it
+//!   records, and pushes signed by an LSP the way its dispatcher signs them.
+//! - [`register`]: the phone's side of the LSP's push registration API, for stock nodes.
+//! - [`lsp`]: starting, funding and inspecting Doze LSPs and stock nodes on a devnet.
+//! - [`phone`]: Doze wallets in tests: configs, an event recorder, the `doze wake` command
+//!   line, and the offline phone of the wake tests ([`phone::PhoneScene`]).
+//!
+//! A dev-dependency of the crates that test (and a dependency of `doze-bench` and `doze-cli`'s
+//! demo); `scripts/check-phone-deps` keeps it out of what a phone links. Helpers here may
+//! panic with a clear message where a test would: a failed setup ends the test. The waits
+//! block (reqwest's blocking client, ldk-node's blocking calls): call them from plain test
+//! threads, not from inside a tokio runtime.
+//!
+//! Debugging: with `DOZE_TEST_NODE_LOGS=<dir>`, every node of a scene writes a trace-level log
+//! to `<dir>/<pid>-<name>.log` (see [`lsp::node_log_path`]).
+
+#![warn(missing_docs)]
+
+pub mod async_scene;
+pub mod lsp;
+mod offline;
+pub mod phone;
+pub mod register;
+pub mod scene;
+pub mod webhook;
+
+pub use async_scene::AsyncScene;
+pub use phone::{PhoneScene, Recorder};
+pub use scene::Scene;
+pub use webhook::{ReceivedPush, WebhookReceiver};
+
+/// A fixed test recovery phrase (never used for real funds).
+pub const MNEMONIC: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+/// A current-thread runtime for driving the wallet's async API from a plain test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("a tokio runtime: {e}"))
+}
