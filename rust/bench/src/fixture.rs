@@ -389,8 +389,12 @@ pub fn fixture_payment(i: u64) -> PaymentDetails {
         kind: PaymentKind::Bolt11 { hash: PaymentHash(id), preimage: None, secret: None },
         amount_msat: Some(1_000 + i),
         fee_paid_msat: Some(i % 7),
-        direction: if i % 3 == 0 { NodeDirection::Outbound } else { NodeDirection::Inbound },
-        status: if i % 10 == 0 { NodeStatus::Failed } else { NodeStatus::Succeeded },
+        direction: if i.is_multiple_of(3) {
+            NodeDirection::Outbound
+        } else {
+            NodeDirection::Inbound
+        },
+        status: if i.is_multiple_of(10) { NodeStatus::Failed } else { NodeStatus::Succeeded },
         latest_update_timestamp: FIRST_PAYMENT_SECS + i * PAYMENT_SPACING_SECS,
     }
 }

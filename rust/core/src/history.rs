@@ -425,7 +425,7 @@ mod tests {
         PaymentInfo {
             id: format!("{i:064x}"),
             kind,
-            direction: if i % 2 == 0 {
+            direction: if i.is_multiple_of(2) {
                 PaymentDirection::Inbound
             } else {
                 PaymentDirection::Outbound

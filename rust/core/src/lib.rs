@@ -10,6 +10,9 @@
 //!
 //! The API is async and plain Rust; `doze-ffi` maps it to Swift and Kotlin.
 
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod address_book;
 mod balances;
 mod config;
@@ -34,6 +37,11 @@ mod store;
 mod wake;
 mod wake_rule;
 mod wallet;
+
+/// The README's Rust example, compiled as a doctest so that it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;
 
 pub use address_book::refresh_address_book;
 pub use balances::Balances;

@@ -21,8 +21,11 @@ const SUBSIDY_HALVING_INTERVAL: u32 = 150;
 /// An unspent output with what validation needs to know about where it came from.
 #[derive(Clone, Debug)]
 pub struct Coin {
+    /// The output itself.
     pub output: TxOut,
+    /// The height of the block that confirmed it.
     pub height: u32,
+    /// Whether it pays a coinbase (spendable only after 100 confirmations).
     pub is_coinbase: bool,
 }
 
@@ -70,7 +73,7 @@ pub fn subsidy(height: u32) -> Amount {
     if halvings >= 64 {
         return Amount::ZERO;
     }
-    Amount::from_sat(50 * 100_000_000u64 >> halvings)
+    Amount::from_sat((50 * 100_000_000u64) >> halvings)
 }
 
 impl Chain {

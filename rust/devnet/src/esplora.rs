@@ -67,6 +67,8 @@ fn bad_request(reason: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, reason.to_string()).into_response()
 }
 
+// The error is the HTTP answer itself, as axum handlers return it; its size does not matter here.
+#[allow(clippy::result_large_err)]
 fn parse<T: FromStr>(s: &str, what: &str) -> Result<T, Response> {
     s.parse().map_err(|_| bad_request(format!("Invalid {what}")))
 }

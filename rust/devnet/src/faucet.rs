@@ -26,7 +26,10 @@ pub struct Faucet {
 pub enum FundError {
     /// No single matured coin of the faucet covers the amount and the fee.
     #[error("the faucet has no matured coin worth {needed} sat; mine more blocks to it")]
-    InsufficientFunds { needed: u64 },
+    InsufficientFunds {
+        /// The amount plus the fee, in sat.
+        needed: u64,
+    },
     /// The funding transaction was refused by the mempool (a devnet bug if it ever happens).
     #[error("the funding transaction was rejected: {0}")]
     Rejected(#[from] Rejection),

@@ -12,12 +12,17 @@
 //! devnet.mine(1);
 //! ```
 
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod chain;
 pub mod control;
 pub mod esplora;
 mod faucet;
 mod mempool;
 mod mining;
+// The multi-node harness for tests: its helpers panic with a message instead of returning errors.
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 pub mod nodes;
 mod state;
 
@@ -39,7 +44,12 @@ pub use state::{DevnetState, INITIAL_BLOCKS};
 pub enum DevnetError {
     /// The HTTP listener could not be bound.
     #[error("could not listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
     /// The server's runtime could not be created.
     #[error("could not start the devnet's runtime: {0}")]
     Runtime(std::io::Error),

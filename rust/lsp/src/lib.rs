@@ -19,7 +19,8 @@
 //! scenes built on it (the async-payment topology with two LSPs, a webhook receiver, a
 //! registration client) are in the `doze-testkit` crate, outside the daemon.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod config;

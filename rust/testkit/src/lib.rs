@@ -21,7 +21,7 @@
 //! Debugging: with `DOZE_TEST_NODE_LOGS=<dir>`, every node of a scene writes a trace-level log
 //! to `<dir>/<pid>-<name>.log` (see [`lsp::node_log_path`]).
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod async_scene;
 pub mod lsp;

@@ -7,6 +7,9 @@
 //! LSP or the test kit, as a phone's extension would (`scripts/check-phone-deps` checks it):
 //! the wake benchmark measures its memory.
 
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod logger;
 
 use std::collections::HashMap;

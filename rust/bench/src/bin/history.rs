@@ -129,14 +129,14 @@ fn main() {
     let ldk_start_ms = t.elapsed().as_secs_f64() * 1000.0;
     let ldk_page_ms = median_ms(5, || {
         let mut all = node.list_payments();
-        all.sort_by(|a, b| b.latest_update_timestamp.cmp(&a.latest_update_timestamp));
+        all.sort_by_key(|p| std::cmp::Reverse(p.latest_update_timestamp));
         all.truncate(50);
     });
     let ldk_filtered_ms = median_ms(5, || {
         let mut failed = node.list_payments_with_filter(|p| {
             p.direction == NodeDirection::Outbound && p.status == NodeStatus::Failed
         });
-        failed.sort_by(|a, b| b.latest_update_timestamp.cmp(&a.latest_update_timestamp));
+        failed.sort_by_key(|p| std::cmp::Reverse(p.latest_update_timestamp));
         failed.truncate(50);
     });
     node.stop().expect("stop");
