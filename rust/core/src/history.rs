@@ -49,7 +49,7 @@ pub struct PaymentFilter {
 pub struct PaymentPage {
     /// The payments.
     pub payments: Vec<PaymentInfo>,
-    /// Pass this to get the next page; none (`null`, `nil`) at the end.
+    /// Pass this to get the next page; `None` (`null`, `nil`) at the end.
     pub next_cursor: Option<String>,
 }
 

@@ -58,8 +58,8 @@ pub struct WakePayment {
     pub amount_msat: u64,
 }
 
-/// Milliseconds from the `handle_push` call to each milestone of a wake (none, `null`: not
-/// reached).
+/// Milliseconds from the `handle_push` call to each milestone of a wake (`None`, `null` in
+/// Kotlin, `nil` in Swift: not reached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct WakeTimings {

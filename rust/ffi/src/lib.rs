@@ -1,12 +1,12 @@
 //! `doze-ffi`: Doze for Swift, Kotlin and Python. A thin uniffi layer over `doze-core`: the
 //! records and enums are doze-core's own (its `uniffi` feature derives uniffi's traits on them,
 //! so they are defined and documented once), and this crate adds what is really FFI: one typed
-//! error per area (`MnemonicError`, `WalletError`, `SendError`,
-//! `ReceiveError`, `PushError`, `ParseError`), `parse` for what a person pastes or scans, a
-//! `Wallet` object whose slow calls are `async` (Swift `async`,
-//! Kotlin `suspend`, Python coroutines), blocking variants for the places that cannot await
-//! (`handle_push_blocking` in an iOS notification service extension or an Android worker), and
-//! two callback interfaces implemented by the app: `EventListener` and `LogListener`.
+//! error per area (`MnemonicError`, `WalletError`, `SendError`, `ReceiveError`, `PushError`,
+//! `ParseError`), `parse` for what a person pastes or scans, a `Wallet` object whose slow calls
+//! are `async` (Swift `async`, Kotlin `suspend`, Python coroutines), blocking variants for the
+//! places that cannot await (`handle_push_blocking` in an iOS notification service extension
+//! or an Android worker), and two callback interfaces implemented by the app: `EventListener`
+//! and `LogListener`.
 //!
 //! Every doc comment here and on doze-core's types becomes the Swift/Kotlin/Python
 //! documentation.

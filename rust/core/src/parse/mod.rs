@@ -46,7 +46,7 @@ pub enum PaymentRequest {
         /// The invoice, canonical (lower case, no `lightning:` prefix).
         invoice: String,
         /// What to pay in msat: the invoice's own amount or, for an invoice without one inside
-        /// a BIP21 URI that has an `amount`, the URI's. None (`null`): the payer chooses.
+        /// a BIP21 URI that has an `amount`, the URI's. `None` (`null`, `nil`): the payer chooses.
         amount_msat: Option<u64>,
         /// The description, if the invoice carries one (not just its hash).
         description: Option<String>,
@@ -67,7 +67,7 @@ pub enum PaymentRequest {
         /// The offer, canonical (lower case, no prefix).
         offer: String,
         /// What to pay in msat: the offer's amount or, for an offer without one inside a BIP21
-        /// URI that has an `amount`, the URI's. None (`null`): the payer chooses.
+        /// URI that has an `amount`, the URI's. `None` (`null`, `nil`): the payer chooses.
         amount_msat: Option<u64>,
         /// The offer's description.
         description: Option<String>,
