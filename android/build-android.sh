@@ -9,7 +9,8 @@
 # and for the AAR an Android SDK (ANDROID_HOME) and Gradle (gradle on PATH or ./gradlew).
 # Output:
 #   android/doze/src/main/jniLibs/<abi>/libdoze.so
-#   android/doze/src/main/kotlin/org/doze/doze.kt
+#   android/doze/src/main/kotlin/org/doze/doze.kt, org/doze/core/doze_core.kt (doze-core's
+#     records and enums: uniffi's second component, in package org.doze.core)
 #   android/doze/build/outputs/aar/doze-release.aar
 set -euo pipefail
 android_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -81,7 +82,9 @@ rm -rf "$kotlin_out"
 cargo run -q -p uniffi-bindgen -- generate \
   --library "$jni_libs/arm64-v8a/libdoze.so" \
   --language kotlin --config "$android_config" --out-dir "$kotlin_out" --no-format
-[[ -s "$kotlin_out/org/doze/doze.kt" ]] || { echo "no Kotlin bindings generated" >&2; exit 1; }
+for kt in org/doze/doze.kt org/doze/core/doze_core.kt; do
+  [[ -s "$kotlin_out/$kt" ]] || { echo "no Kotlin bindings generated ($kt)" >&2; exit 1; }
+done
 
 if [[ "$build_aar" -eq 1 ]]; then
   if [[ -x "$android_dir/gradlew" ]]; then

@@ -1,5 +1,5 @@
 // swift-tools-version:5.9
-// Doze for iOS: the generated Swift bindings (Sources/Doze/Doze.swift) over the DozeFFI
+// Doze for iOS: the generated Swift bindings (Sources/Doze/Doze.swift and DozeCore.swift) over the DozeFFI
 // XCFramework (iOS devices and simulators). Both are written by ./build-xcframework.sh.
 import PackageDescription
 

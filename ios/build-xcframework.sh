@@ -7,8 +7,10 @@
 #
 # Needs macOS with Xcode (xcodebuild, lipo) and rustup.
 # Output:
-#   ios/DozeFFI.xcframework   (ios-arm64, ios-arm64_x86_64-simulator)
-#   ios/Sources/Doze/Doze.swift
+#   ios/DozeFFI.xcframework   (ios-arm64, ios-arm64_x86_64-simulator; headers DozeFFI.h and
+#                             DozeCoreFFI.h, one module map)
+#   ios/Sources/Doze/Doze.swift, DozeCore.swift (doze-core's records and enums: uniffi's second
+#                             component, compiled into the same Doze module)
 set -euo pipefail
 ios_dir="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$ios_dir")"
@@ -40,13 +42,15 @@ rm -rf "$build" "$xcframework"
 mkdir -p "$build/simulator" "$build/headers" "$build/swift" "$ios_dir/Sources/Doze"
 lipo -create "$(lib "${simulators[0]}")" "$(lib "${simulators[1]}")" -output "$build/simulator/libdoze.a"
 
-# The Swift bindings and the C header + module map of DozeFFI.
+# The Swift bindings and the C headers + module map of DozeFFI (both components' headers in
+# the one clang module).
 cargo run -q -p uniffi-bindgen -- generate --library "$(lib "$device")" \
   --language swift --config uniffi.toml --out-dir "$build/swift" --no-format
-cp "$build/swift/DozeFFI.h" "$build/headers/"
+scripts/swift-ffi-modulemap "$build/swift"
+cp "$build/swift/DozeFFI.h" "$build/swift/DozeCoreFFI.h" "$build/headers/"
 # An XCFramework's headers carry their module map as module.modulemap.
 cp "$build/swift/DozeFFI.modulemap" "$build/headers/module.modulemap"
-cp "$build/swift/Doze.swift" "$ios_dir/Sources/Doze/Doze.swift"
+cp "$build/swift/Doze.swift" "$build/swift/DozeCore.swift" "$ios_dir/Sources/Doze/"
 
 xcodebuild -create-xcframework \
   -library "$(lib "$device")" -headers "$build/headers" \
@@ -54,4 +58,4 @@ xcodebuild -create-xcframework \
   -output "$xcframework"
 [[ -f "$xcframework/Info.plist" ]] || { echo "no XCFramework written" >&2; exit 1; }
 echo "XCFramework: $xcframework"
-echo "Swift sources: $ios_dir/Sources/Doze/Doze.swift"
+echo "Swift sources: $ios_dir/Sources/Doze/Doze.swift, DozeCore.swift"

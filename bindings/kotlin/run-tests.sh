@@ -5,7 +5,8 @@
 #
 #   bindings/kotlin/run-tests.sh BINDINGS_DIR LIB_DIR KOTLIN_HOME
 #
-# BINDINGS_DIR holds kotlin/ and kotlin-android/ (scripts/gen-bindings), LIB_DIR libdoze.so,
+# BINDINGS_DIR holds kotlin/ and kotlin-android/ (scripts/gen-bindings: org/doze/doze.kt and
+# doze-core's org/doze/core/doze_core.kt), LIB_DIR libdoze.so,
 # KOTLIN_HOME the kotlin-compiler npm package (bin/kotlinc, lib/kotlin-stdlib.jar and
 # lib/kotlinx-coroutines-core-jvm.jar). JNA and JUnit 5 come from Debian (libjna-java, junit5).
 set -euo pipefail
@@ -32,7 +33,8 @@ echo "kotlin: compiling the JVM bindings and the suite"
 "$kotlinc" -nowarn -jvm-target 17 \
   -cp "$java_share/jna.jar:$coroutines:$junit_cp" \
   -d "$work/classes" \
-  "$bindings/kotlin/org/doze/doze.kt" "$here"/src/test/kotlin/org/doze/test/*.kt
+  "$bindings/kotlin/org/doze/doze.kt" "$bindings/kotlin/org/doze/core/doze_core.kt" \
+  "$here"/src/test/kotlin/org/doze/test/*.kt
 
 # The Kotlin snippets of bindings/README.md and of the project README (when it has one) must
 # compile against the generated bindings.
@@ -50,6 +52,7 @@ for readme in "$here/../README.md" "$here/../../README.md"; do
     {
       grep -E '^import ' "$snippet_dir/snippet.txt"
       echo 'import org.doze.*'
+      echo 'import org.doze.core.*'
       echo '@Suppress("UNUSED_VARIABLE", "UNUSED_PARAMETER")'
       echo 'suspend fun readmeFragment(config: WalletConfig, mnemonic: String, input: String, payload: ByteArray, headers: Map<String, String>) {'
       grep -vE '^import ' "$snippet_dir/snippet.txt"
@@ -67,7 +70,8 @@ echo "kotlin: compiling the Android flavour against stubs of android.os.Build, a
 stubs=$(find "$here/android-stubs" -name '*.java')
 # shellcheck disable=SC2086 # one path per stub, no spaces
 javac -nowarn -d "$work/android-stubs" $stubs
-referenced=$(grep -oE '\bandroidx?(\.[a-z]+)+\.[A-Z][A-Za-z]*' "$bindings/kotlin-android/org/doze/doze.kt" | sort -u | tr '\n' ' ')
+referenced=$(cat "$bindings/kotlin-android/org/doze/doze.kt" "$bindings/kotlin-android/org/doze/core/doze_core.kt" |
+  grep -oE '\bandroidx?(\.[a-z]+)+\.[A-Z][A-Za-z]*' | sort -u | tr '\n' ' ')
 echo "kotlin: the Android flavour references: $referenced"
 if [[ "$referenced" != "android.os.Build android.system.SystemCleaner androidx.annotation.RequiresApi " ]]; then
   echo "kotlin: the generated Android code references other Android classes than the stubs cover" >&2
@@ -76,8 +80,9 @@ fi
 "$kotlinc" -nowarn -jvm-target 17 \
   -cp "$java_share/jna.jar:$coroutines:$work/android-stubs" \
   -d "$work/android-classes" \
-  "$bindings/kotlin-android/org/doze/doze.kt"
+  "$bindings/kotlin-android/org/doze/doze.kt" "$bindings/kotlin-android/org/doze/core/doze_core.kt"
 test -f "$work/android-classes/org/doze/Wallet.class"
+test -f "$work/android-classes/org/doze/core/WalletConfig.class"
 
 echo "kotlin: running the JUnit suite"
 java -Djna.library.path="$libdir" \

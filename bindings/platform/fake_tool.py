@@ -40,10 +40,14 @@ if tool == "cargo":
         language, out = value("--language"), pathlib.Path(value("--out-dir"))
         if language == "kotlin":
             touch(out / "org" / "doze" / "doze.kt", "package org.doze\n")
+            touch(out / "org" / "doze" / "core" / "doze_core.kt", "package org.doze.core\n")
         elif language == "swift":
             touch(out / "Doze.swift", "import DozeFFI\n")
             touch(out / "DozeFFI.h", "#pragma once\n")
             touch(out / "DozeFFI.modulemap", 'module DozeFFI { header "DozeFFI.h" export * }\n')
+            touch(out / "DozeCore.swift", "import DozeFFI\n")
+            touch(out / "DozeCoreFFI.h", "#pragma once\n")
+            touch(out / "DozeCoreFFI.modulemap", 'module DozeFFI { header "DozeCoreFFI.h" export * }\n')
 elif tool == "cargo-ndk":
     out = pathlib.Path(value("-o"))
     abis = [args[i + 1] for i, a in enumerate(args) if a == "-t"]

@@ -20,6 +20,7 @@ SCRIPTS = [
     "android/build-android.sh",
     "ios/build-xcframework.sh",
     "scripts/gen-bindings",
+    "scripts/swift-ffi-modulemap",
     "scripts/test-bindings",
     "bindings/kotlin/run-tests.sh",
     "bindings/swift/check.sh",
@@ -31,7 +32,7 @@ class Sandbox:
 
     def __init__(self, tmp: pathlib.Path, tools):
         self.root = tmp / "repo"
-        for path in ["android/build-android.sh", "ios/build-xcframework.sh", "uniffi.toml"]:
+        for path in ["android/build-android.sh", "ios/build-xcframework.sh", "scripts/swift-ffi-modulemap", "uniffi.toml"]:
             (self.root / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / path, self.root / path)
         self.bin = tmp / "bin"
@@ -106,10 +107,12 @@ def test_android_generates_the_android_flavour_of_the_kotlin_bindings(android):
     assert args[args.index("--language") + 1] == "kotlin"
     assert args[args.index("--library") + 1].endswith("jniLibs/arm64-v8a/libdoze.so")
     config = pathlib.Path(args[args.index("--config") + 1]).read_text()
-    assert "android = true" in config and 'package_name = "org.doze"' in config
+    # The packages come from each crate's rust/*/uniffi.toml; the override adds the flavour.
+    assert "android = true" in config and 'cdylib_name = "doze"' in config
     out = pathlib.Path(args[args.index("--out-dir") + 1])
     assert out == android.root / "android" / "doze" / "src" / "main" / "kotlin"
     assert (out / "org" / "doze" / "doze.kt").is_file()
+    assert (out / "org" / "doze" / "core" / "doze_core.kt").is_file()
 
 
 def test_android_builds_the_aar_with_gradle_unless_told_not_to(android):
@@ -183,7 +186,9 @@ def test_ios_merges_the_simulator_slices_and_builds_the_xcframework(ios):
         "-library", simulator, "-headers", headers,
         "-output", str(ios.root / "ios" / "DozeFFI.xcframework"),
     ]
-    assert (pathlib.Path(headers) / "module.modulemap").is_file() and (pathlib.Path(headers) / "DozeFFI.h").is_file()
+    assert (pathlib.Path(headers) / "DozeFFI.h").is_file() and (pathlib.Path(headers) / "DozeCoreFFI.h").is_file()
+    modulemap = (pathlib.Path(headers) / "module.modulemap").read_text()
+    assert 'module DozeFFI' in modulemap and 'header "DozeFFI.h"' in modulemap and 'header "DozeCoreFFI.h"' in modulemap
     assert (ios.root / "ios" / "DozeFFI.xcframework" / "Info.plist").is_file()
 
 
@@ -195,6 +200,7 @@ def test_ios_generates_the_swift_sources_for_the_package(ios):
     assert args[args.index("--library") + 1] == str(ios.target / "aarch64-apple-ios" / "release-ffi" / "libdoze.a")
     assert pathlib.Path(args[args.index("--config") + 1]).name == "uniffi.toml"
     assert (ios.root / "ios" / "Sources" / "Doze" / "Doze.swift").is_file()
+    assert (ios.root / "ios" / "Sources" / "Doze" / "DozeCore.swift").is_file()
 
 
 def test_ios_needs_xcode(tmp_path):

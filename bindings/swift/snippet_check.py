@@ -1,12 +1,19 @@
-"""Checks that the Swift snippets of bindings/README.md use only what the generated Doze.swift
-declares (Swift cannot be compiled here): every `wallet.method(label:` call, every type
-constructed, every enum case and every protocol method."""
+"""Checks that the Swift snippets of bindings/README.md use only what the generated Swift
+sources declare (Swift cannot be compiled here): every `wallet.method(label:` call, every type
+constructed, every enum case and every protocol method.
+
+    snippet_check.py README GENERATED.swift...
+
+The generated sources are those of the app's Doze module: Doze.swift and DozeCore.swift
+(doze-core's records and enums)."""
 
 import pathlib
 import re
 import sys
 
-readme, generated = pathlib.Path(sys.argv[1]).read_text(), pathlib.Path(sys.argv[2]).read_text()
+readme = pathlib.Path(sys.argv[1]).read_text()
+generated = "\n".join(pathlib.Path(p).read_text() for p in sys.argv[2:])
+assert generated.strip(), "no generated Swift source given"
 code = "\n".join(re.findall(r"```swift\n(.*?)```", readme, re.S))
 assert code.strip(), "no Swift snippet in the README"
 code = re.sub(r"//[^\n]*", "", code)  # comments

@@ -7,6 +7,7 @@ use crate::wallet::Wallet;
 
 /// The wallet's balances, in satoshis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Balances {
     /// What can be sent over Lightning now: outbound capacity of usable channels.
     pub lightning_spendable_sat: u64,
@@ -21,8 +22,7 @@ pub struct Balances {
     pub onchain_unconfirmed_sat: u64,
     /// On-chain funds that can be spent now.
     pub onchain_spendable_sat: u64,
-    /// Funds in flight: payments not yet settled with the channel peer, and funds on their way
-    /// back from closed channels (claims and sweeps awaiting confirmation).
+    /// Funds on their way back from closed channels (claims and sweeps awaiting confirmation).
     pub pending_sat: u64,
 }
 

@@ -1,5 +1,6 @@
 //! What a wallet needs to know before it starts: network, where it stores its state, where it
-//! reads the chain, and which LSP it leans on. Plain data, so it maps to a uniffi record.
+//! reads the chain, and which LSP it leans on. Plain data: with the `uniffi` feature these are
+//! the records and enums Swift, Kotlin and Python see.
 
 use std::str::FromStr;
 
@@ -10,6 +11,7 @@ use crate::error::WalletError;
 
 /// The Bitcoin network a wallet runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Network {
     /// Mainnet.
     Bitcoin,
@@ -43,6 +45,7 @@ impl Network {
 
 /// Where the wallet reads the chain from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum ChainSource {
     /// An Esplora HTTP server, e.g. `https://blockstream.info/api`.
     Esplora {
@@ -56,43 +59,55 @@ pub enum ChainSource {
     },
 }
 
-/// The Lightning Service Provider the phone opens channels with and receives through.
+/// The Lightning Service Provider the phone opens channels with, receives through, and
+/// registers for push notifications with.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LspConfig {
     /// The LSP's node id (hex public key).
     pub node_id: String,
     /// The LSP's address, `host:port`.
     pub address: String,
     /// An access token, if the LSP requires one for LSPS2.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub token: Option<String>,
     /// The LSP's HTTPS API base URL (push registration), e.g. `https://lsp.example.com`.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub api_url: Option<String>,
 }
 
 /// Everything a wallet needs besides its recovery phrase.
+//
+// The field order is the order of the Swift/Kotlin/Python initializer's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct WalletConfig {
     /// The network.
     pub network: Network,
-    /// A directory the wallet owns (the app and its extension share it). The node's SQLite
-    /// store and Doze's own files live here; the recovery phrase never does.
+    /// A directory the wallet owns (the app and its extension share it: an App Group container
+    /// on iOS). The node's SQLite store and Doze's own files live here; the recovery phrase
+    /// never does.
     pub storage_dir: String,
     /// Where to read the chain.
     pub chain_source: ChainSource,
     /// The LSP, if any: it opens the wallet's JIT channels, serves its offline offers and
     /// pushes its wakes.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub lsp: Option<LspConfig>,
+    /// A Rapid Gossip Sync server URL. Without one the phone learns gossip from its peers (its
+    /// LSP), which is what the devnet uses; production phones should set one.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub rgs_url: Option<String>,
+    /// Whether the node syncs the chain on a timer while running. Apps in the foreground want
+    /// this; tests and short wakes call `Wallet.sync()` instead.
+    #[cfg_attr(feature = "uniffi", uniffi(default = true))]
+    pub background_sync: bool,
     /// Other LSPs the wallet keeps channels with (liquidity bought elsewhere, a previous LSP).
     /// The wallet stays connected to them, lets them open channels to it without an on-chain
     /// anchor reserve, and splits sends over their channels too; receiving and pushes still
     /// go through `lsp`.
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub additional_lsps: Vec<LspConfig>,
-    /// A Rapid Gossip Sync server URL. Without one the phone learns gossip from its peers (its
-    /// LSP), which is what the devnet uses; production phones should set one.
-    pub rgs_url: Option<String>,
-    /// Whether the node syncs the chain on a timer while running. Apps in the foreground want
-    /// this; tests and short wakes call [`crate::Wallet::sync`] instead.
-    pub background_sync: bool,
 }
 
 /// An [`LspConfig`] checked and parsed.

@@ -11,6 +11,7 @@ use ldk_node::Event;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum WalletEventKind {
     /// A payment to this wallet was claimed.
     PaymentReceived {
@@ -74,8 +75,10 @@ pub enum WalletEventKind {
 }
 
 /// An event with a stable id: the same underlying event always has the same id, across
-/// restarts and redeliveries.
+/// restarts and redeliveries, so an app that remembers the ids it processed sees each event
+/// exactly once.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct WalletEvent {
     /// Stable identifier, e.g. `payment-received:<payment id>`.
     pub id: String,

@@ -14,36 +14,44 @@ use crate::error::WalletError;
 use crate::payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
 use crate::store::{now_secs, storage_error};
 
-/// Which payments [`crate::Wallet::list_payments_page`] returns. Empty fields do not filter.
+/// Which payments `Wallet.list_payments_page` returns. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PaymentFilter {
     /// Only this direction.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub direction: Option<PaymentDirection>,
     /// Only these statuses.
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub statuses: Vec<PaymentStatus>,
     /// Only these kinds.
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub kinds: Vec<PaymentKind>,
     /// Created at or after (seconds since the Unix epoch).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub from_secs: Option<u64>,
     /// Created before (seconds since the Unix epoch).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub to_secs: Option<u64>,
 }
 
 /// One page of history, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PaymentPage {
     /// The payments.
     pub payments: Vec<PaymentInfo>,
-    /// Pass this to get the next page; `None` at the end.
+    /// Pass this to get the next page; `None` (`null`, `nil`) at the end.
     pub next_cursor: Option<String>,
 }
 
 /// One send call for a payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SendAttempt {
     /// 1 for the first attempt.
     pub attempt: u32,
-    /// When it started.
+    /// When it started, seconds since the Unix epoch.
     pub started_at_secs: u64,
     /// The routing fee cap it used.
     pub fee_cap_msat: u64,

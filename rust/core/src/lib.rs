@@ -8,7 +8,16 @@
 //! (`engine/`): a minimal LDK stack over the same store, not an ldk-node `Node`, so that a
 //! wake fits an iOS notification extension's memory and time.
 //!
-//! The API is async and plain Rust; `doze-ffi` maps it to Swift and Kotlin.
+//! The API is async and plain Rust; `doze-ffi` maps it to Swift, Kotlin and Python. With the
+//! `uniffi` feature (which doze-ffi enables) the records and enums apps see carry uniffi's
+//! derives themselves, so each type is defined once, here, and its docs here are the ones the
+//! apps read. They form their own uniffi component, `doze_core`, next to doze-ffi's `doze`
+//! (see `scripts/gen-bindings` for how the apps still see one module).
+
+// The component's namespace: the bindings of these types are `doze_core.py`, the Kotlin
+// package `org.doze.core` and `DozeCore.swift` (compiled into the app's `Doze` module).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("doze_core");
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

@@ -8,6 +8,7 @@ use ldk_node::logger::{LogLevel as LdkLevel, LogRecord, LogWriter};
 
 /// Severity of a log record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum LogLevel {
     /// Something failed.
     Error,
@@ -43,8 +44,10 @@ impl LogLevel {
     }
 }
 
-/// One log record as an app receives it.
+/// One log record as an app receives it. Nothing Doze logs contains a recovery phrase, seed or
+/// preimage.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LogEntry {
     /// Severity.
     pub level: LogLevel,

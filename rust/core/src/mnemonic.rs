@@ -9,6 +9,7 @@ pub use bip39::Mnemonic;
 
 /// How many words a new recovery phrase has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum WordCount {
     /// 12 words (128 bits of entropy).
     Words12,

@@ -13,6 +13,7 @@ use crate::wallet::Wallet;
 
 /// Which way money moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PaymentDirection {
     /// To this wallet.
     Inbound,
@@ -22,6 +23,7 @@ pub enum PaymentDirection {
 
 /// Where a payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PaymentStatus {
     /// In flight (or an unpaid invoice).
     Pending,
@@ -33,6 +35,7 @@ pub enum PaymentStatus {
 
 /// How the payment was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PaymentKind {
     /// An on-chain transaction.
     Onchain,
@@ -50,6 +53,7 @@ pub enum PaymentKind {
 
 /// One payment in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PaymentInfo {
     /// Stable id (hex).
     pub id: String,
@@ -72,7 +76,8 @@ pub struct PaymentInfo {
     /// Last change, seconds since the Unix epoch.
     pub updated_at_secs: u64,
     /// What the wallet paid (the invoice, offer, address or node id given to `prepare_send`),
-    /// for payments sent through a quote; from the wallet's history only.
+    /// for payments sent through a quote. Only `Wallet.list_payments_page` fills it in (from
+    /// the wallet's own history); `Wallet.list_payments` reads the node's, which lacks it.
     pub request: Option<String>,
 }
 

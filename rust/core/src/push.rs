@@ -25,6 +25,7 @@ use crate::wallet::Wallet;
 
 /// Where the LSP delivers push notifications for this wallet.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PushTarget {
     /// An HTTP(S) webhook (tests, self-hosted setups).
     Webhook {
@@ -55,6 +56,7 @@ impl PushTarget {
 
 /// The result of a push registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PushRegistration {
     /// The LSP that will push (its pushes are verified against this key).
     pub lsp_node_id: String,

@@ -34,6 +34,7 @@ const MAX_TOTAL_CLTV_EXPIRY_DELTA: u32 = 1008;
 
 /// Why a quote cannot be paid now.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SendBlocker {
     /// The request has no amount and none was given.
     AmountRequired,
@@ -77,8 +78,11 @@ impl std::fmt::Display for SendBlocker {
     }
 }
 
-/// A priced, checked payment, ready for [`Wallet::send`].
+/// A priced, checked payment, from `Wallet.prepare_send` or `prepare_send_max`, ready for
+/// `Wallet.send`. Show the amount and the fee cap; if `blocker` is set, show why it cannot be
+/// paid instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SendQuote {
     /// What is being paid.
     pub request: PaymentRequest,

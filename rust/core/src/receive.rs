@@ -8,6 +8,7 @@ use crate::wallet::Wallet;
 
 /// A BOLT11 invoice to show the payer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ReceiveInvoice {
     /// The invoice text (show it as a QR code, with `lightning:` for deep links).
     pub bolt11: String,

@@ -30,6 +30,7 @@ const PUSH_WINDOW: Duration = Duration::from_secs(600);
 
 /// Why a wake ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum WakeEnd {
     /// Every held payment that was announced has been received.
     Paid,
@@ -47,8 +48,9 @@ pub enum WakeEnd {
     NeedsApp,
 }
 
-/// A payment received during the wake.
+/// A payment received during a wake.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct WakePayment {
     /// The payment's id in the history.
     pub payment_id: String,
@@ -56,8 +58,10 @@ pub struct WakePayment {
     pub amount_msat: u64,
 }
 
-/// Milliseconds from the call to each milestone (`None`: not reached).
+/// Milliseconds from the `handle_push` call to each milestone of a wake (`None`, `null` in
+/// Kotlin, `nil` in Swift: not reached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct WakeTimings {
     /// The push was verified.
     pub verified_ms: u64,
@@ -65,7 +69,7 @@ pub struct WakeTimings {
     pub node_started_ms: Option<u64>,
     /// The LSP connection was up.
     pub lsp_connected_ms: Option<u64>,
-    /// A held HTLC was announced to us (the mailbox flushed).
+    /// A held HTLC was announced to us (the LSP's mailbox flushed).
     pub held_htlc_announced_ms: Option<u64>,
     /// Our `release_held_htlc` was queued.
     pub release_sent_ms: Option<u64>,
@@ -77,6 +81,7 @@ pub struct WakeTimings {
 
 /// What a wake did, for the app's notification and its logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct WakeOutcome {
     /// Why it ended.
     pub ended: WakeEnd,

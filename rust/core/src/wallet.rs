@@ -31,6 +31,7 @@ use crate::store::WalletDb;
 
 /// Where a wallet is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum LifecycleState {
     /// Created, never started.
     Created,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use doze_core as dc;
 
-use crate::types::{LogEntry, LogLevel, WalletEvent};
+use doze_core::{LogEntry, LogLevel, WalletEvent};
 
 /// Receives the wallet's events; implemented by the app and set with
 /// `Wallet.set_event_listener` before `start()`.
@@ -38,7 +38,7 @@ pub(crate) struct EventAdapter(pub(crate) Box<dyn EventListener>);
 impl dc::EventListener for EventAdapter {
     fn on_event(&self, event: dc::WalletEvent) {
         let id = event.id.clone();
-        if catch_unwind(AssertUnwindSafe(|| self.0.on_event(event.into()))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| self.0.on_event(event))).is_err() {
             // The app's exception stops here: it must not fail the call that produced the
             // event (a sync) nor stop the delivery of the next ones.
             log::error!("the app's event listener threw on {id}; the event counts as delivered");
@@ -52,7 +52,7 @@ impl dc::LogListener for LogAdapter {
     fn log(&self, entry: dc::LogEntry) {
         // A log call happens anywhere, on any thread: a listener that throws loses its record,
         // nothing else.
-        let _ = catch_unwind(AssertUnwindSafe(|| self.0.log(entry.into())));
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.log(entry)));
     }
 }
 
@@ -61,5 +61,5 @@ impl dc::LogListener for LogAdapter {
 /// calls only change the level. Returns whether this call installed it.
 #[uniffi::export]
 pub fn init_logging(level: LogLevel, listener: Box<dyn LogListener>) -> bool {
-    dc::init_logging(level.into(), Arc::new(LogAdapter(listener)))
+    dc::init_logging(level, Arc::new(LogAdapter(listener)))
 }

@@ -1,12 +1,20 @@
-//! `doze-ffi`: Doze for Swift, Kotlin and Python. A thin uniffi layer over `doze-core`: the same
-//! records and enums, one typed error per area (`MnemonicError`, `WalletError`, `SendError`,
-//! `ReceiveError`, `PushError`, `ParseError`), `parse` for what a person pastes or scans, a
-//! `Wallet` object whose slow calls are `async` (Swift `async`,
-//! Kotlin `suspend`, Python coroutines), blocking variants for the places that cannot await
-//! (`handle_push_blocking` in an iOS notification service extension or an Android worker), and
-//! two callback interfaces implemented by the app: `EventListener` and `LogListener`.
+//! `doze-ffi`: Doze for Swift, Kotlin and Python. A thin uniffi layer over `doze-core`: the
+//! records and enums are doze-core's own (its `uniffi` feature derives uniffi's traits on them,
+//! so they are defined and documented once), and this crate adds what is really FFI: one typed
+//! error per area (`MnemonicError`, `WalletError`, `SendError`, `ReceiveError`, `PushError`,
+//! `ParseError`), `parse` for what a person pastes or scans, a `Wallet` object whose slow calls
+//! are `async` (Swift `async`, Kotlin `suspend`, Python coroutines), blocking variants for the
+//! places that cannot await (`handle_push_blocking` in an iOS notification service extension
+//! or an Android worker), and two callback interfaces implemented by the app: `EventListener`
+//! and `LogListener`.
 //!
-//! Every doc comment here becomes the Swift/Kotlin/Python documentation.
+//! Every doc comment here and on doze-core's types becomes the Swift/Kotlin/Python
+//! documentation.
+//!
+//! uniffi makes one component per crate: doze-core's types are generated as `doze_core` (their
+//! own Python module, Kotlin package `org.doze.core`, `DozeCore.swift`), this crate as `doze`.
+//! `scripts/gen-bindings` puts them together so that Python's `doze` and Swift's `Doze` show
+//! both; Kotlin apps import both packages.
 //!
 //! No panic crosses the boundary: uniffi runs every call (and every poll of an async call)
 //! under `catch_unwind` and turns a panic into the language's internal error; this crate has no
@@ -23,12 +31,18 @@
 mod blocking;
 mod callbacks;
 mod errors;
-mod types;
 mod wallet;
 
 pub use callbacks::{init_logging, EventListener, LogListener};
 pub use errors::{MnemonicError, ParseError, PushError, ReceiveError, SendError, WalletError};
-pub use types::*;
+// The types of this crate's API, for Rust callers of it; uniffi takes them from doze-core.
+pub use doze_core::{
+    Balances, ChainSource, LifecycleState, LogEntry, LogLevel, LspConfig, Network,
+    PaymentDirection, PaymentFilter, PaymentInfo, PaymentKind, PaymentPage, PaymentRequest,
+    PaymentStatus, PushRegistration, PushTarget, ReceiveInvoice, SendAttempt, SendBlocker,
+    SendQuote, WakeEnd, WakeOutcome, WakePayment, WakeTimings, WalletConfig, WalletEvent,
+    WalletEventKind, WordCount,
+};
 pub use wallet::Wallet;
 
 uniffi::setup_scaffolding!();
@@ -37,7 +51,7 @@ uniffi::setup_scaffolding!();
 /// stores it in the Keychain/Keystore; Doze never writes it to disk.
 #[uniffi::export]
 pub fn generate_mnemonic(word_count: WordCount) -> String {
-    doze_core::generate_mnemonic(word_count.into()).to_string()
+    doze_core::generate_mnemonic(word_count).to_string()
 }
 
 /// Checks a recovery phrase typed or pasted by a person (any case, any whitespace) and returns
@@ -54,7 +68,7 @@ pub fn parse_mnemonic(phrase: String) -> Result<String, MnemonicError> {
 /// cheap: call it on every keystroke or scanned frame. Throws `ParseError` saying what is wrong.
 #[uniffi::export]
 pub fn parse(input: String, network: Network) -> Result<PaymentRequest, ParseError> {
-    Ok(doze_core::parse(&input, network.into())?.into())
+    Ok(doze_core::parse(&input, network)?)
 }
 
 /// The version of the Doze library, e.g. `0.1.0`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::blocking::block_on;
 use crate::callbacks::{EventAdapter, EventListener};
 use crate::errors::{PushError, ReceiveError, SendError, WalletError};
-use crate::types::{
+use doze_core::{
     Balances, LifecycleState, PaymentFilter, PaymentInfo, PaymentPage, PushRegistration,
     PushTarget, ReceiveInvoice, SendAttempt, SendQuote, WakeOutcome, WalletConfig,
 };
@@ -35,7 +35,7 @@ impl Wallet {
         mnemonic: String,
         passphrase: Option<String>,
     ) -> Result<Arc<Wallet>, WalletError> {
-        let inner = doze_core::Wallet::new(config.into(), &mnemonic, passphrase)?;
+        let inner = doze_core::Wallet::new(config, &mnemonic, passphrase)?;
         Ok(Arc::new(Wallet { inner }))
     }
 
@@ -47,7 +47,7 @@ impl Wallet {
 
     /// The lifecycle state.
     pub fn state(&self) -> LifecycleState {
-        self.inner.state().into()
+        self.inner.state()
     }
 
     /// Starts the wallet: takes the storage lock (`WalletError.StorageLocked` if another
@@ -87,12 +87,12 @@ impl Wallet {
 
     /// The balances now. Needs a running wallet.
     pub fn balances(&self) -> Result<Balances, WalletError> {
-        Ok(self.inner.balances()?.into())
+        Ok(self.inner.balances()?)
     }
 
     /// Every payment the node knows, newest first. Needs a running wallet.
     pub fn list_payments(&self) -> Result<Vec<PaymentInfo>, WalletError> {
-        Ok(self.inner.list_payments()?.into_iter().map(Into::into).collect())
+        Ok(self.inner.list_payments()?)
     }
 
     /// One page of the payment history, newest first, filtered: pass `null` as `cursor` for
@@ -105,12 +105,12 @@ impl Wallet {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<PaymentPage, WalletError> {
-        Ok(self.inner.list_payments_page(filter.into(), cursor, limit)?.into())
+        Ok(self.inner.list_payments_page(filter, cursor, limit)?)
     }
 
     /// The send attempts of one payment, first first.
     pub fn payment_attempts(&self, payment_id: String) -> Result<Vec<SendAttempt>, WalletError> {
-        Ok(self.inner.payment_attempts(&payment_id)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.payment_attempts(&payment_id)?)
     }
 
     /// Creates a BOLT11 invoice for `amount_msat` (any amount when `null`), valid for
@@ -123,7 +123,7 @@ impl Wallet {
         description: String,
         expiry_secs: u32,
     ) -> Result<ReceiveInvoice, ReceiveError> {
-        Ok(self.inner.receive_bolt11(amount_msat, description, expiry_secs).await?.into())
+        Ok(self.inner.receive_bolt11(amount_msat, description, expiry_secs).await?)
     }
 
     /// A new on-chain address of this wallet. Needs a running wallet.
@@ -155,7 +155,7 @@ impl Wallet {
         amount_msat: Option<u64>,
         fee_limit_msat: Option<u64>,
     ) -> Result<SendQuote, SendError> {
-        Ok(self.inner.prepare_send(&input, amount_msat, fee_limit_msat)?.into())
+        Ok(self.inner.prepare_send(&input, amount_msat, fee_limit_msat)?)
     }
 
     /// Prices sending everything the channels can carry to `input` (which must not fix an
@@ -166,14 +166,14 @@ impl Wallet {
         input: String,
         fee_limit_msat: Option<u64>,
     ) -> Result<SendQuote, SendError> {
-        Ok(self.inner.prepare_send_max(&input, fee_limit_msat)?.into())
+        Ok(self.inner.prepare_send_max(&input, fee_limit_msat)?)
     }
 
     /// Pays a quote from `prepare_send`/`prepare_send_max`, split over the wallet's channels
     /// when needed. Returns the payment id (on-chain: the transaction id); the outcome arrives
     /// as a `PaymentSent` or `PaymentFailed` event and in the history.
     pub async fn send(&self, quote: SendQuote) -> Result<String, SendError> {
-        Ok(self.inner.send(quote.into()).await?)
+        Ok(self.inner.send(quote).await?)
     }
 
     /// Sends `amount_sat` on-chain to `address` (with or without `bitcoin:`), or everything
@@ -199,7 +199,7 @@ impl Wallet {
         app_name: String,
         target: PushTarget,
     ) -> Result<PushRegistration, PushError> {
-        Ok(self.inner.register_for_push(app_name, target.into()).await?.into())
+        Ok(self.inner.register_for_push(app_name, target).await?)
     }
 
     /// The offline BOLT 12 offer, waiting up to `timeout_ms` for the LSP to store the wallet's
@@ -236,7 +236,7 @@ impl Wallet {
         deadline_ms: u64,
     ) -> Result<WakeOutcome, PushError> {
         let deadline = Duration::from_millis(deadline_ms);
-        Ok(self.inner.handle_push(payload, headers, deadline).await?.into())
+        Ok(self.inner.handle_push(payload, headers, deadline).await?)
     }
 
     /// `handle_push` for a notification service extension (iOS) or an Android service or
@@ -249,6 +249,6 @@ impl Wallet {
         deadline_ms: u64,
     ) -> Result<WakeOutcome, PushError> {
         let deadline = Duration::from_millis(deadline_ms);
-        Ok(block_on(self.inner.handle_push(payload, headers, deadline))?.into())
+        Ok(block_on(self.inner.handle_push(payload, headers, deadline))?)
     }
 }

@@ -35,16 +35,18 @@ pub(crate) const MAX_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;
 /// How many characters of the input an error message may quote.
 const SNIPPET_CHARS: usize = 40;
 
-/// A payment request, read and checked. Fields are plain data so the enum maps to a uniffi enum;
-/// the strings are canonical (lower-case bech32) and can be handed back to the wallet to pay.
+/// A payment request, read and checked by `parse`. Fields are plain data (with the `uniffi`
+/// feature, the enum Swift, Kotlin and Python see); the strings are canonical (lower-case
+/// bech32) and can be handed back to the wallet to pay.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PaymentRequest {
     /// A BOLT11 invoice.
     Bolt11 {
         /// The invoice, canonical (lower case, no `lightning:` prefix).
         invoice: String,
         /// What to pay in msat: the invoice's own amount or, for an invoice without one inside
-        /// a BIP21 URI that has an `amount`, the URI's. `None`: the payer chooses.
+        /// a BIP21 URI that has an `amount`, the URI's. `None` (`null`, `nil`): the payer chooses.
         amount_msat: Option<u64>,
         /// The description, if the invoice carries one (not just its hash).
         description: Option<String>,
@@ -65,7 +67,7 @@ pub enum PaymentRequest {
         /// The offer, canonical (lower case, no prefix).
         offer: String,
         /// What to pay in msat: the offer's amount or, for an offer without one inside a BIP21
-        /// URI that has an `amount`, the URI's. `None`: the payer chooses.
+        /// URI that has an `amount`, the URI's. `None` (`null`, `nil`): the payer chooses.
         amount_msat: Option<u64>,
         /// The offer's description.
         description: Option<String>,

@@ -15,7 +15,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.launch
 import org.doze.PushException
-import org.doze.WakeEnd
+import org.doze.core.WakeEnd
 
 /**
  * One push wake in a short foreground service: calls [org.doze.Wallet.handlePush] with the

@@ -1,11 +1,11 @@
 package org.doze.sample
 
 import android.content.Context
-import org.doze.ChainSource
-import org.doze.LspConfig
-import org.doze.Network
 import org.doze.Wallet
-import org.doze.WalletConfig
+import org.doze.core.ChainSource
+import org.doze.core.LspConfig
+import org.doze.core.Network
+import org.doze.core.WalletConfig
 
 /**
  * One [Wallet] per process, created from the recovery phrase the app keeps (in this sample a

@@ -1,15 +1,15 @@
 package org.doze.test
 
 import java.nio.file.Files
-import org.doze.ChainSource
-import org.doze.LifecycleState
 import org.doze.MnemonicException
-import org.doze.Network
 import org.doze.ReceiveException
 import org.doze.Wallet
-import org.doze.WalletConfig
 import org.doze.WalletException
-import org.doze.WordCount
+import org.doze.core.ChainSource
+import org.doze.core.LifecycleState
+import org.doze.core.Network
+import org.doze.core.WalletConfig
+import org.doze.core.WordCount
 import org.doze.dozeVersion
 import org.doze.generateMnemonic
 import org.doze.parseMnemonic

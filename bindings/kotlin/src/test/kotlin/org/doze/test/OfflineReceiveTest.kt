@@ -2,11 +2,11 @@ package org.doze.test
 
 import java.nio.file.Files
 import kotlinx.coroutines.runBlocking
-import org.doze.LifecycleState
 import org.doze.PushException
-import org.doze.PushTarget
-import org.doze.WakeEnd
 import org.doze.Wallet
+import org.doze.core.LifecycleState
+import org.doze.core.PushTarget
+import org.doze.core.WakeEnd
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue

@@ -7,10 +7,10 @@ import java.net.http.HttpRequest
 import java.net.http.HttpResponse
 import java.time.Duration
 import java.util.concurrent.TimeUnit
-import org.doze.ChainSource
-import org.doze.LspConfig
-import org.doze.Network
-import org.doze.WalletConfig
+import org.doze.core.ChainSource
+import org.doze.core.LspConfig
+import org.doze.core.Network
+import org.doze.core.WalletConfig
 
 /** A fixed test phrase (never used for real funds). */
 const val MNEMONIC =
