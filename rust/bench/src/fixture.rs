@@ -379,7 +379,7 @@ fn address(rng: &mut Rng, i: usize) -> SocketAddress {
 }
 
 /// The `i`-th fixture payment, as ldk-node records it: a third outbound, one in ten failed,
-/// one a minute from [`FIRST_PAYMENT_SECS`] on.
+/// one a minute from `FIRST_PAYMENT_SECS` on.
 pub fn fixture_payment(i: u64) -> PaymentDetails {
     let mut id = [0u8; 32];
     id[..8].copy_from_slice(&i.to_be_bytes());

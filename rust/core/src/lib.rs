@@ -14,13 +14,13 @@
 //! apps read. They form their own uniffi component, `doze_core`, next to doze-ffi's `doze`
 //! (see `scripts/gen-bindings` for how the apps still see one module).
 
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 // The component's namespace: the bindings of these types are `doze_core.py`, the Kotlin
 // package `org.doze.core` and `DozeCore.swift` (compiled into the app's `Doze` module).
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!("doze_core");
-
-#![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod address_book;
 mod balances;

@@ -28,15 +28,16 @@ fn double_spends_are_rejected_unless_they_replace_with_more_fee() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
     let value = input.1.value;
-    let first = devnet
-        .faucet()
-        .sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(1_000), &devnet));
+    let first = devnet.faucet().sign(
+        std::slice::from_ref(&input),
+        pay_to_faucet(value - Amount::from_sat(1_000), &devnet),
+    );
     assert_eq!(post_tx(&devnet, &first).0, 200);
     assert_eq!(post_tx(&devnet, &first).0, 200, "the same transaction again is not an error");
 
     let cheaper = devnet
         .faucet()
-        .sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(900), &devnet));
+        .sign(std::slice::from_ref(&input), pay_to_faucet(value - Amount::from_sat(900), &devnet));
     let (status, reason) = post_tx(&devnet, &cheaper);
     assert_eq!(status, 400);
     assert!(reason.contains("insufficient fee"), "{reason}");
@@ -57,13 +58,14 @@ fn replacement_with_more_fee_evicts_the_original_and_its_children() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
     let value = input.1.value;
-    let parent = devnet
-        .faucet()
-        .sign(&[input.clone()], pay_to_faucet(value - Amount::from_sat(1_000), &devnet));
+    let parent = devnet.faucet().sign(
+        std::slice::from_ref(&input),
+        pay_to_faucet(value - Amount::from_sat(1_000), &devnet),
+    );
     let parent_txid = devnet.broadcast(parent.clone()).expect("parent");
     let child_input = (OutPoint { txid: parent_txid, vout: 0 }, parent.output[0].clone());
     let child = devnet.faucet().sign(
-        &[child_input.clone()],
+        std::slice::from_ref(&child_input),
         pay_to_faucet(child_input.1.value - Amount::from_sat(1_000), &devnet),
     );
     devnet.broadcast(child).expect("child of a mempool parent");
@@ -101,9 +103,10 @@ fn immature_coinbase_spend_is_rejected() {
 fn bad_signature_is_rejected_by_script_verification() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
-    let mut tx = devnet
-        .faucet()
-        .sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
+    let mut tx = devnet.faucet().sign(
+        std::slice::from_ref(&input),
+        pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet),
+    );
     let mut items: Vec<Vec<u8>> = tx.input[0].witness.iter().map(|w| w.to_vec()).collect();
     items[0][10] ^= 0x01;
     tx.input[0].witness = bitcoin::Witness::from_slice(&items);
@@ -124,9 +127,10 @@ fn bad_signature_is_rejected_by_script_verification() {
 fn outputs_above_inputs_and_unknown_inputs_are_rejected() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
-    let greedy = devnet
-        .faucet()
-        .sign(&[input.clone()], pay_to_faucet(input.1.value + Amount::from_sat(1), &devnet));
+    let greedy = devnet.faucet().sign(
+        std::slice::from_ref(&input),
+        pay_to_faucet(input.1.value + Amount::from_sat(1), &devnet),
+    );
     let (status, reason) = post_tx(&devnet, &greedy);
     assert_eq!(status, 400);
     assert!(reason.contains("bad-txns-in-belowout"), "{reason}");
@@ -148,11 +152,12 @@ fn absolute_and_relative_lock_times_are_enforced() {
     let devnet = Devnet::start().expect("devnet");
     let (height, _) = devnet.tip();
     let input = coin(&devnet);
-    let mut locked = devnet
-        .faucet()
-        .sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
+    let mut locked = devnet.faucet().sign(
+        std::slice::from_ref(&input),
+        pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet),
+    );
     locked.lock_time = absolute::LockTime::from_height(height + 5).unwrap();
-    let locked = devnet.faucet().sign_tx(locked, &[input.1.clone()]);
+    let locked = devnet.faucet().sign_tx(locked, std::slice::from_ref(&input.1));
     let (status, reason) = post_tx(&devnet, &locked);
     assert_eq!(status, 400);
     assert!(reason.contains("non-final"), "{reason}");
@@ -168,11 +173,11 @@ fn absolute_and_relative_lock_times_are_enforced() {
     // A child relatively locked by 3 blocks on a coin confirmed in the last block.
     let parent_out = (OutPoint { txid: locked.compute_txid(), vout: 0 }, locked.output[0].clone());
     let mut child = devnet.faucet().sign(
-        &[parent_out.clone()],
+        std::slice::from_ref(&parent_out),
         pay_to_faucet(parent_out.1.value - Amount::from_sat(1_000), &devnet),
     );
     child.input[0].sequence = Sequence::from(relative::LockTime::from_height(3));
-    let child = devnet.faucet().sign_tx(child, &[parent_out.1.clone()]);
+    let child = devnet.faucet().sign_tx(child, std::slice::from_ref(&parent_out.1));
     let (status, reason) = post_tx(&devnet, &child);
     assert_eq!(status, 400);
     assert!(reason.contains("non-BIP68-final"), "{reason}");
@@ -184,9 +189,10 @@ fn absolute_and_relative_lock_times_are_enforced() {
 fn invalidated_blocks_return_transactions_to_the_mempool() {
     let devnet = Devnet::start().expect("devnet");
     let input = coin(&devnet);
-    let tx = devnet
-        .faucet()
-        .sign(&[input.clone()], pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet));
+    let tx = devnet.faucet().sign(
+        std::slice::from_ref(&input),
+        pay_to_faucet(input.1.value - Amount::from_sat(1_000), &devnet),
+    );
     let txid = devnet.broadcast(tx).expect("accepted");
     let stale = devnet.mine(1)[0];
     devnet.mine(2);

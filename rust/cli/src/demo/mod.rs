@@ -1,14 +1,14 @@
 //! `doze demo`: the whole story in one process, on an embedded devnet, in temporary
 //! directories. One file per chapter:
 //!
-//! 1. [`scene`]: a regtest chain, an LSP with funds, a merchant with a channel to the LSP;
-//! 2. [`first_payment`]: a new phone wallet is paid for the first time, through a channel the
+//! 1. `scene`: a regtest chain, an LSP with funds, a merchant with a channel to the LSP;
+//! 2. `first_payment`: a new phone wallet is paid for the first time, through a channel the
 //!    LSP opens just in time;
-//! 3. [`pay_merchant`]: the phone pays the merchant;
-//! 4. [`split_send`]: a second channel, a payment split over both, and "send max";
-//! 5. [`paid_asleep`]: the phone registers for pushes, gets an offer and sleeps; a friend
+//! 3. `pay_merchant`: the phone pays the merchant;
+//! 4. `split_send`: a second channel, a payment split over both, and "send max";
+//! 5. `paid_asleep`: the phone registers for pushes, gets an offer and sleeps; a friend
 //!    pays it, the push wakes a fresh `doze wake` process that takes the payment;
-//! 6. [`report`]: the phone's balances and history;
+//! 6. `report`: the phone's balances and history;
 //!
 //! then everything stops cleanly and the temporary directories are removed. Each step prints
 //! one line (see [`crate::progress`]); the first step that fails prints `✗ <step>: <error>`
