@@ -86,7 +86,7 @@ def doze():
 
 def _start_scene(*args: str):
     if not SCENE_BIN.exists():
-        pytest.fail(f"{SCENE_BIN} is missing: cargo build -p doze-ffi --examples")
+        pytest.fail(f"{SCENE_BIN} is missing: ./scripts/build")
     process = subprocess.Popen([str(SCENE_BIN), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     if not line:
