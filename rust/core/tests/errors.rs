@@ -1,16 +1,15 @@
 //! Every typed error an app can meet, from bad input and misuse, with nothing lost or written.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use doze_core::{
     generate_mnemonic, parse_mnemonic, ChainSource, LifecycleState, LspConfig, MnemonicError,
     Network, Wallet, WalletConfig, WalletError, WordCount,
 };
 use doze_devnet::Devnet;
+use doze_testkit::invoice::signed_invoice as invoice;
 use doze_testkit::{runtime, MNEMONIC};
-use ldk_node::bitcoin::hashes::{sha256, Hash};
-use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
-use ldk_node::lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
+use ldk_node::lightning_invoice::Currency;
 
 fn config(devnet: &Devnet, dir: &std::path::Path) -> WalletConfig {
     WalletConfig {
@@ -22,32 +21,6 @@ fn config(devnet: &Devnet, dir: &std::path::Path) -> WalletConfig {
         background_sync: false,
         additional_lsps: Vec::new(),
     }
-}
-
-fn invoice(
-    currency: Currency,
-    amount_msat: Option<u64>,
-    age: Duration,
-    expiry: Duration,
-) -> String {
-    let secp = Secp256k1::new();
-    let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
-    let mut builder = InvoiceBuilder::new(currency)
-        .description("test".into())
-        .payment_hash(sha256::Hash::hash(b"preimage"))
-        .payment_secret(PaymentSecret([1u8; 32]))
-        .timestamp(SystemTime::now() - age)
-        .expiry_time(expiry)
-        .min_final_cltv_expiry_delta(144);
-    if let Some(amount) = amount_msat {
-        return builder
-            .amount_milli_satoshis(amount)
-            .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key))
-            .unwrap()
-            .to_string();
-    }
-    builder = builder.basic_mpp();
-    builder.build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key)).unwrap().to_string()
 }
 
 #[test]

@@ -4,12 +4,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use doze_core::{parse, Network, ParseError, PaymentRequest};
+use doze_testkit::invoice::signed_invoice as invoice;
 use ldk_node::bitcoin::hashes::{sha256, Hash};
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use ldk_node::bitcoin::{Address, CompressedPublicKey, Network as BtcNetwork};
 use ldk_node::lightning::offers::offer::OfferBuilder;
 use ldk_node::lightning::offers::refund::RefundBuilder;
-use ldk_node::lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
+use ldk_node::lightning_invoice::Currency;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const REGTEST: Network = Network::Regtest;
@@ -17,32 +18,6 @@ const REGTEST: Network = Network::Regtest;
 fn key(byte: u8) -> (SecretKey, PublicKey) {
     let secret = SecretKey::from_slice(&[byte; 32]).expect("valid key");
     (secret, PublicKey::from_secret_key(&Secp256k1::new(), &secret))
-}
-
-/// A signed BOLT11 invoice issued `age` ago, valid for `expiry`.
-fn invoice(
-    currency: Currency,
-    amount_msat: Option<u64>,
-    age: Duration,
-    expiry: Duration,
-) -> String {
-    let secp = Secp256k1::new();
-    let (secret, _) = key(7);
-    let mut builder = InvoiceBuilder::new(currency)
-        .description("coffee".into())
-        .payment_hash(sha256::Hash::hash(b"preimage"))
-        .payment_secret(PaymentSecret([1u8; 32]))
-        .timestamp(SystemTime::now() - age)
-        .expiry_time(expiry)
-        .min_final_cltv_expiry_delta(144)
-        .basic_mpp();
-    if let Some(amount) = amount_msat {
-        builder = builder.amount_milli_satoshis(amount);
-    }
-    builder
-        .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &secret))
-        .expect("invoice")
-        .to_string()
 }
 
 fn regtest_invoice(amount_msat: Option<u64>) -> String {

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod async_scene;
+pub mod invoice;
 pub mod lsp;
 mod offline;
 pub mod phone;
