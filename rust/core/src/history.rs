@@ -164,6 +164,23 @@ pub(crate) struct History {
     conn: Connection,
 }
 
+/// Brings a history written by an earlier Doze to this schema: `node_copy` (see
+/// `node_payments.rs`) came in later; every row then may still have its copy in ldk-node.
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_node_copy: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('payments') WHERE name = 'node_copy'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_node_copy {
+        conn.execute_batch("ALTER TABLE payments ADD COLUMN node_copy INTEGER NOT NULL DEFAULT 1")?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS payments_with_node_copy ON payments (updated_at)
+         WHERE node_copy = 1",
+    )
+}
+
 /// The history's tables, created by [`crate::store::open`].
 pub(crate) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS payments (
@@ -178,7 +195,8 @@ pub(crate) const SCHEMA: &str = "
         payment_hash TEXT,
         txid TEXT,
         request TEXT,
-        quote TEXT
+        quote TEXT,
+        node_copy INTEGER NOT NULL DEFAULT 1
     );
     CREATE INDEX IF NOT EXISTS payments_newest ON payments (created_at DESC, id DESC);
     CREATE INDEX IF NOT EXISTS payments_by_status ON payments (status, created_at DESC, id DESC);
@@ -484,5 +502,27 @@ mod tests {
             }
             other => panic!("an unknown code must not read as a payment: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_history_from_before_node_copy_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join(crate::store::DB_FILE)).unwrap();
+        conn.execute_batch(&SCHEMA.replace(",\n        node_copy INTEGER NOT NULL DEFAULT 1", ""))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO payments (id, created_at, updated_at, direction, status, kind)
+             VALUES ('aa', 1, 1, 0, 1, 1)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let history = History::open(dir.path()).unwrap();
+        let copies: i64 = history
+            .conn
+            .query_row("SELECT node_copy FROM payments WHERE id = 'aa'", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(copies, 1);
+        assert_eq!(history.all().unwrap().len(), 1);
     }
 }

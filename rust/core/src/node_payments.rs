@@ -26,12 +26,6 @@ use crate::store::{now_secs, storage_error, WalletDb};
 /// How long ldk-node keeps a settled payment's record: far beyond any event replay, and beyond
 /// the expiry of nearly every invoice.
 pub(crate) const KEEP_SECS: u64 = 7 * 24 * 3600;
-/// The settings key of the time up to which settled payments were pruned: each pass looks only
-/// at payments settled since, so a start costs the same with 10 or 100 000 payments.
-const PRUNED_UNTIL: &str = "node_payments_pruned_until";
-/// History times come from ldk-node's records and the wall clock, which can step back a little.
-const CLOCK_SLACK_SECS: u64 = 3600;
-
 /// The directory of ldk-node's store inside the wallet's storage directory.
 pub(crate) fn node_dir(storage_dir: &Path) -> std::path::PathBuf {
     storage_dir.join("node")
@@ -46,30 +40,34 @@ pub(crate) fn prune_settled(storage_dir: &Path) -> Result<usize, WalletError> {
         return Ok(0);
     }
     let db = WalletDb::open(storage_dir)?;
-    let until = now_secs().saturating_sub(KEEP_SECS);
-    let from = db.setting(PRUNED_UNTIL)?.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    if until <= from {
-        return Ok(0);
-    }
+    let until = now_secs().saturating_sub(KEEP_SECS) as i64;
     db.conn
         .execute("ATTACH DATABASE ?1 AS node", params![node_db.to_string_lossy()])
         .map_err(storage_error)?;
     // ldk-node's key of a payment is its id in lower-case hex, as is the history's id. Settled:
-    // status 1 (succeeded) or 2 (failed), as `history.rs` stores them.
+    // status 1 (succeeded) or 2 (failed), as `history.rs` stores them. `node_copy = 1` marks
+    // the rows whose copy may still be in ldk-node's store; the partial index on it keeps this
+    // a look at the payments settled since the last start, however long the history.
     let removed = db.conn.execute(
         &format!(
             "DELETE FROM node.{KV_TABLE_NAME}
              WHERE primary_namespace = 'payments' AND secondary_namespace = ''
                AND key IN (SELECT id FROM main.payments
-                           WHERE status IN (1, 2) AND updated_at >= ?1 AND updated_at < ?2)"
+                           WHERE node_copy = 1 AND status IN (1, 2) AND updated_at < ?1)"
         ),
-        params![from.saturating_sub(CLOCK_SLACK_SECS) as i64, until as i64],
+        params![until],
     );
     let detached = db.conn.execute("DETACH DATABASE node", []);
     let removed = removed.map_err(storage_error)?;
     detached.map_err(storage_error)?;
-    // Written after the removal: a crash in between only means the next start looks again.
-    db.set_setting(PRUNED_UNTIL, &until.to_string())?;
+    // After the removal: a crash in between only means the next start looks again.
+    db.conn
+        .execute(
+            "UPDATE payments SET node_copy = 0
+             WHERE node_copy = 1 AND status IN (1, 2) AND updated_at < ?1",
+            params![until],
+        )
+        .map_err(storage_error)?;
     Ok(removed)
 }
 
@@ -130,6 +128,12 @@ mod tests {
         assert_eq!(left, vec![payments[2].id.clone(), payments[3].id.clone(), unknown]);
         // The next start looks only at what settled since: nothing.
         assert_eq!(prune_settled(dir.path()).unwrap(), 0);
+        // A payment imported later with an old time (a history rebuilt from ldk-node's store)
+        // is still found.
+        let late = payment(6, PaymentStatus::Succeeded, old);
+        history.upsert(&late, None, None).unwrap();
+        KVStoreSync::write(&node_store(dir.path()), "payments", "", &late.id, vec![1]).unwrap();
+        assert_eq!(prune_settled(dir.path()).unwrap(), 1);
     }
 
     #[test]

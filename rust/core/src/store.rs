@@ -51,6 +51,7 @@ pub(crate) fn open(storage_dir: &Path) -> Result<Connection, WalletError> {
         .concat(),
     )
     .map_err(storage_error)?;
+    crate::history::migrate(&conn).map_err(storage_error)?;
     Ok(conn)
 }
 
