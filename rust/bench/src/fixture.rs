@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use doze_core::{
     ChainSource, PaymentDirection, PaymentFilter, PaymentStatus, StorageLock, Wallet, WalletConfig,
 };
+use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use ldk_node::bitcoin::Network;
 use ldk_node::io::sqlite_store::{SqliteStore, KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
@@ -399,10 +400,6 @@ pub fn fixture_payment(i: u64) -> PaymentDetails {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Writes `count` fixture payments into ldk-node's payment store in `node_dir` (namespace
 /// `payments`, key the payment id in hex, as ldk-node does), creating the store if needed. One
 /// transaction: ldk-node would write them one by one as they happen.
@@ -423,7 +420,7 @@ pub fn fill_node_payments(node_dir: &Path, count: u64) -> Result<(), FixtureErro
         let mut stmt = tx.prepare(&sql).map_err(sql_err)?;
         for i in 0..count {
             let details = fixture_payment(i);
-            stmt.execute(rusqlite::params![hex(&details.id.0), details.encode()])
+            stmt.execute(rusqlite::params![details.id.0.to_lower_hex_string(), details.encode()])
                 .map_err(sql_err)?;
         }
     }
@@ -472,7 +469,7 @@ fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError>
             let (amount, fee) =
                 (p.amount_msat.map(|a| a as i64), p.fee_paid_msat.map(|f| f as i64));
             stmt.execute(rusqlite::params![
-                hex(&p.id.0),
+                p.id.0.to_lower_hex_string(),
                 p.latest_update_timestamp as i64,
                 direction,
                 status,
@@ -493,7 +490,7 @@ fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError>
     };
     let page = wallet.list_payments_page(filter, None, 1).map_err(|e| fail("Doze's history", e))?;
     match page.payments.first() {
-        Some(p) if p.id == hex(&fixture_payment(expected).id.0) && p.kind == doze_core::PaymentKind::Bolt11 => Ok(()),
+        Some(p) if p.id == fixture_payment(expected).id.0.to_lower_hex_string() && p.kind == doze_core::PaymentKind::Bolt11 => Ok(()),
         other => Err(FixtureError(format!(
             "Doze's history reads the fixture's payments back wrong ({other:?}): its codes changed, update the fixture"
         ))),

@@ -39,6 +39,7 @@ use doze_devnet::Devnet;
 use doze_lsp::Observers;
 use doze_testkit::async_scene::Interceptions;
 use doze_testkit::{AsyncScene, ReceivedPush, Scene, WebhookReceiver};
+use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::{Address, Amount};
 use ldk_node::lightning_invoice::Bolt11Invoice;
 use ldk_node::payment::{PaymentKind, PaymentStatus};
@@ -52,10 +53,6 @@ trait Served {
     fn handle(&self, method: &str, path: &str, body: &Value) -> Result<Value, String>;
     /// Stops the nodes.
     fn stop(&self);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    ::hex::encode(bytes)
 }
 
 impl Served for Scene {
@@ -85,7 +82,9 @@ impl Served for Scene {
                 let amount = body["amount_msat"].as_u64().ok_or("amount_msat missing")?;
                 let bolt11 = self.merchant_invoice(amount);
                 let invoice: Bolt11Invoice = bolt11.parse().map_err(|e| format!("{e}"))?;
-                Ok(json!({"bolt11": bolt11, "payment_hash": hex(&invoice.payment_hash()[..])}))
+                Ok(
+                    json!({"bolt11": bolt11, "payment_hash": invoice.payment_hash()[..].to_lower_hex_string()}),
+                )
             }
             ("POST", "/merchant/received") => {
                 let wanted =
@@ -94,7 +93,7 @@ impl Served for Scene {
                     .merchant
                     .list_payments()
                     .iter()
-                    .find(|p| matches!(&p.kind, PaymentKind::Bolt11 { hash, .. } if hex(&hash.0) == wanted))
+                    .find(|p| matches!(&p.kind, PaymentKind::Bolt11 { hash, .. } if hash.0.to_lower_hex_string() == wanted))
                     .map(|p| match p.status {
                         PaymentStatus::Succeeded => "succeeded",
                         PaymentStatus::Pending => "pending",
@@ -256,7 +255,7 @@ impl AsyncHost {
 fn push_json(push: &ReceivedPush) -> Value {
     let header = |name: &str| push.headers.get(name).cloned().unwrap_or_default();
     json!({
-        "payload_hex": hex(push.body.as_bytes()),
+        "payload_hex": push.body.as_bytes().to_lower_hex_string(),
         "timestamp": header("x-lsps5-timestamp"),
         "signature": header("x-lsps5-signature"),
     })
@@ -313,7 +312,7 @@ impl Served for AsyncHost {
                     .bolt12_payment()
                     .send_using_amount(&offer, amount, None, None, None)
                     .map_err(|e| format!("send: {e}"))?;
-                Ok(json!({"payment_id": hex(&id.0)}))
+                Ok(json!({"payment_id": id.0.to_lower_hex_string()}))
             }
             // Waits for LSP-A's push to the webhook and for the sender's HTLC to be held at LSP-B,
             // then hands the push over as the phone would receive it.
