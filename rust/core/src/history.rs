@@ -175,9 +175,11 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if !has_node_copy {
         conn.execute_batch("ALTER TABLE payments ADD COLUMN node_copy INTEGER NOT NULL DEFAULT 1")?;
     }
+    // `payments_by_update` serves `last_update` (the start's reconcile) without a scan.
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS payments_with_node_copy ON payments (updated_at)
-         WHERE node_copy = 1",
+             WHERE node_copy = 1;
+         CREATE INDEX IF NOT EXISTS payments_by_update ON payments (updated_at);",
     )
 }
 

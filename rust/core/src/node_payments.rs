@@ -52,7 +52,7 @@ pub(crate) fn prune_settled(storage_dir: &Path) -> Result<usize, WalletError> {
         &format!(
             "DELETE FROM node.{KV_TABLE_NAME}
              WHERE primary_namespace = 'payments' AND secondary_namespace = ''
-               AND key IN (SELECT id FROM main.payments
+               AND key IN (SELECT id FROM main.payments INDEXED BY payments_with_node_copy
                            WHERE node_copy = 1 AND status IN (1, 2) AND updated_at < ?1)"
         ),
         params![until],
@@ -63,7 +63,7 @@ pub(crate) fn prune_settled(storage_dir: &Path) -> Result<usize, WalletError> {
     // After the removal: a crash in between only means the next start looks again.
     db.conn
         .execute(
-            "UPDATE payments SET node_copy = 0
+            "UPDATE payments INDEXED BY payments_with_node_copy SET node_copy = 0
              WHERE node_copy = 1 AND status IN (1, 2) AND updated_at < ?1",
             params![until],
         )

@@ -233,9 +233,13 @@ impl Inner {
             Ok(removed) => log::info!("removed {removed} settled payments from the node's store"),
             Err(e) => log::warn!("settled payments not pruned from the node's store: {e}"),
         }
+        let pruned = started.elapsed();
         let node = Arc::new(self.build_node(runtime.clone())?);
+        let built = started.elapsed();
         node.start()?;
+        let node_started = started.elapsed();
         self.reconcile_history(&node);
+        let reconciled = started.elapsed();
         let (dir, graph_node) = (self.storage_dir(), Arc::clone(&node));
         runtime.spawn_blocking(move || refresh_address_book(&dir, &graph_node));
         // Connections are persisted: ldk-node reconnects on its own after a disconnect. An
@@ -280,9 +284,13 @@ impl Inner {
             EventPump { task, shutdown, finished }
         });
         log::info!(
-            "wallet started in {} ms (node {})",
+            "wallet started in {} ms (node {}; lock and pruning {} ms, build {} ms, node start {} ms, history {} ms)",
             started.elapsed().as_millis(),
-            node.node_id()
+            node.node_id(),
+            pruned.as_millis(),
+            (built - pruned).as_millis(),
+            (node_started - built).as_millis(),
+            (reconciled - node_started).as_millis(),
         );
         *state = State::Running(Running { node: Arc::clone(&node), pump, _lock: storage_lock });
         Ok(())

@@ -23,7 +23,21 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// Prints the wallet's own account of where a start's time went (`DOZE_BENCH_LOG=1`).
+struct StartLog;
+
+impl doze_core::LogListener for StartLog {
+    fn log(&self, entry: doze_core::LogEntry) {
+        if entry.message.contains("wallet started") || entry.message.contains("settled payments") {
+            eprintln!("{}", entry.message);
+        }
+    }
+}
+
 fn main() {
+    if std::env::var_os("DOZE_BENCH_LOG").is_some() {
+        doze_core::init_logging(doze_core::LogLevel::Info, std::sync::Arc::new(StartLog));
+    }
     let count: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let devnet = doze_devnet::Devnet::start().expect("devnet");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -64,6 +78,20 @@ fn main() {
     let (wallet, pruning_start_ms) = timed_start(&config);
     rt.block_on(wallet.stop()).expect("stop");
     drop(wallet);
+    let node_copies_left: i64 = rusqlite::Connection::open(
+        dir.path().join("node").join(ldk_node::io::sqlite_store::SQLITE_DB_FILE_NAME),
+    )
+    .and_then(|c| {
+        c.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM {} WHERE primary_namespace = 'payments'",
+                ldk_node::io::sqlite_store::KV_TABLE_NAME
+            ),
+            [],
+            |row| row.get(0),
+        )
+    })
+    .expect("count the node's payments");
     let mut starts = Vec::new();
     for _ in 0..4 {
         let (wallet, ms) = timed_start(&config);
@@ -149,6 +177,7 @@ fn main() {
             "doze": {
                 "first_start_with_import_ms": first_start_ms,
                 "second_start_pruning_node_copies_ms": pruning_start_ms,
+                "node_store_payments_after_pruning": node_copies_left,
                 "start_ms_median_of_5": start_ms,
                 "new_wallet_start_ms_median_of_4": new_wallet_start_ms,
                 "list_payments_all_ms": all_ms,
