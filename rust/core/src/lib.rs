@@ -23,6 +23,7 @@
 uniffi::setup_scaffolding!("doze_core");
 
 mod address_book;
+mod backup_auth;
 mod balances;
 mod config;
 mod connect;
@@ -53,6 +54,7 @@ mod wallet;
 struct ReadmeExample;
 
 pub use address_book::refresh_address_book;
+pub use backup_auth::BackupAuth;
 pub use balances::Balances;
 pub use config::{ChainSource, LspConfig, Network, WalletConfig};
 pub use error::{MnemonicError, WalletError};

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod async_scene;
+pub mod backup_server;
 pub mod invoice;
 pub mod lsp;
 mod offline;
