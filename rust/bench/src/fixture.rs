@@ -416,7 +416,11 @@ pub fn fill_node_payments(node_dir: &Path, count: u64) -> Result<(), FixtureErro
         rusqlite::Connection::open(node_dir.join(SQLITE_DB_FILE_NAME)).map_err(sql_err)?;
     let tx = conn.transaction().map_err(sql_err)?;
     {
-        let sql = format!("INSERT OR REPLACE INTO {KV_TABLE_NAME} (primary_namespace, secondary_namespace, key, value) VALUES ('payments', '', ?1, ?2)");
+        let sql = format!(
+            "INSERT OR REPLACE INTO {KV_TABLE_NAME} \
+             (primary_namespace, secondary_namespace, key, value) \
+             VALUES ('payments', '', ?1, ?2)"
+        );
         let mut stmt = tx.prepare(&sql).map_err(sql_err)?;
         for i in 0..count {
             let details = fixture_payment(i);
@@ -443,7 +447,8 @@ fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError>
         additional_lsps: Vec::new(),
     };
     const MNEMONIC: &str =
-        "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+        "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+         abandon about";
     let wallet = Wallet::new(config, MNEMONIC, None).map_err(|e| fail("wallet", e))?;
     let window = PaymentFilter {
         from_secs: Some(FIRST_PAYMENT_SECS),
@@ -458,8 +463,9 @@ fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError>
     {
         let mut stmt = tx
             .prepare(
-                "INSERT OR REPLACE INTO payments (id, created_at, updated_at, direction, status, kind,
-                     amount_msat, fee_msat, payment_hash) VALUES (?1, ?2, ?2, ?3, ?4, 1, ?5, ?6, ?1)",
+                "INSERT OR REPLACE INTO payments (id, created_at, updated_at, direction, status,
+                     kind, amount_msat, fee_msat, payment_hash)
+                     VALUES (?1, ?2, ?2, ?3, ?4, 1, ?5, ?6, ?1)",
             )
             .map_err(sql_err)?;
         for i in 0..count {
@@ -490,9 +496,15 @@ fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError>
     };
     let page = wallet.list_payments_page(filter, None, 1).map_err(|e| fail("Doze's history", e))?;
     match page.payments.first() {
-        Some(p) if p.id == fixture_payment(expected).id.0.to_lower_hex_string() && p.kind == doze_core::PaymentKind::Bolt11 => Ok(()),
+        Some(p)
+            if p.id == fixture_payment(expected).id.0.to_lower_hex_string()
+                && p.kind == doze_core::PaymentKind::Bolt11 =>
+        {
+            Ok(())
+        }
         other => Err(FixtureError(format!(
-            "Doze's history reads the fixture's payments back wrong ({other:?}): its codes changed, update the fixture"
+            "Doze's history reads the fixture's payments back wrong ({other:?}): its codes \
+             changed, update the fixture"
         ))),
     }
 }

@@ -163,7 +163,8 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
         payments.iter().map(|(id, _)| scene.sender.payment(id).map(|p| p.status)).collect();
     let count = |wanted: NodeStatus| statuses.iter().filter(|s| **s == Some(wanted)).count();
     eprintln!(
-        "of {} payments ({KILLS} to killed wakes): {} succeeded, {} failed back, {} held at the sender's LSP",
+        "of {} payments ({KILLS} to killed wakes): {} succeeded, {} failed back, \
+         {} held at the sender's LSP",
         payments.len(),
         count(NodeStatus::Succeeded),
         count(NodeStatus::Failed),

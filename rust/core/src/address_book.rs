@@ -156,7 +156,10 @@ impl AddressBook {
         tx.execute("DELETE FROM channel_ends", []).map_err(storage_error)?;
         {
             let mut insert = tx
-                .prepare("INSERT OR REPLACE INTO channel_ends (scid, node_one, node_two) VALUES (?1, ?2, ?3)")
+                .prepare(
+                    "INSERT OR REPLACE INTO channel_ends (scid, node_one, node_two) \
+                     VALUES (?1, ?2, ?3)",
+                )
                 .map_err(storage_error)?;
             for (scid, one, two) in rows {
                 insert
@@ -179,7 +182,10 @@ impl AddressBook {
         let mut count = 0;
         {
             let mut insert = tx
-                .prepare("INSERT OR REPLACE INTO node_addresses (node_id, addresses, updated_at) VALUES (?1, ?2, ?3)")
+                .prepare(
+                    "INSERT OR REPLACE INTO node_addresses (node_id, addresses, updated_at) \
+                     VALUES (?1, ?2, ?3)",
+                )
                 .map_err(storage_error)?;
             for (id, text) in rows {
                 insert.execute(params![id.as_slice(), text, now]).map_err(storage_error)?;

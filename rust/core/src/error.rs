@@ -34,7 +34,10 @@ pub enum WalletError {
     #[error("the wallet is not running; call start() first")]
     NotRunning,
     /// Another process (the app or its notification extension) runs this wallet.
-    #[error("another process is running this wallet (storage {storage_dir} is locked); try again when it has stopped")]
+    #[error(
+        "another process is running this wallet (storage {storage_dir} is locked); try again \
+         when it has stopped"
+    )]
     StorageLocked {
         /// The wallet's storage directory.
         storage_dir: String,
@@ -93,7 +96,10 @@ pub enum WalletError {
     #[error("push registration failed: {0}")]
     PushRegistrationFailed(String),
     /// The LSP has not stored this wallet's static invoice yet.
-    #[error("the offline offer is not ready yet: the LSP has not stored this wallet's static invoice; stay online a little longer and retry")]
+    #[error(
+        "the offline offer is not ready yet: the LSP has not stored this wallet's static \
+         invoice; stay online a little longer and retry"
+    )]
     OfferNotReady,
     /// A push notification was refused before anything started: forged, expired, replayed or
     /// malformed. Nothing was changed.

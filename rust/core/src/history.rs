@@ -202,7 +202,8 @@ pub(crate) const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS payments_newest ON payments (created_at DESC, id DESC);
     CREATE INDEX IF NOT EXISTS payments_by_status ON payments (status, created_at DESC, id DESC);
-    CREATE INDEX IF NOT EXISTS payments_by_direction ON payments (direction, created_at DESC, id DESC);
+    CREATE INDEX IF NOT EXISTS payments_by_direction
+        ON payments (direction, created_at DESC, id DESC);
     CREATE INDEX IF NOT EXISTS payments_by_kind ON payments (kind, created_at DESC, id DESC);
     CREATE TABLE IF NOT EXISTS send_attempts (
         payment_id TEXT NOT NULL,

@@ -61,7 +61,9 @@ pub enum SendBlocker {
 impl std::fmt::Display for SendBlocker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SendBlocker::AmountRequired => write!(f, "this request has no amount; say how much to send"),
+            SendBlocker::AmountRequired => {
+                write!(f, "this request has no amount; say how much to send")
+            }
             SendBlocker::InsufficientBalance { needed_msat, available_msat } => write!(
                 f,
                 "{} sat needed with fees, {} sat available",
@@ -70,7 +72,8 @@ impl std::fmt::Display for SendBlocker {
             ),
             SendBlocker::RecipientCannotSplit { largest_channel_msat } => write!(
                 f,
-                "the recipient does not accept payments split over several channels, and no single channel can carry it (at most {} sat)",
+                "the recipient does not accept payments split over several channels, and no \
+                 single channel can carry it (at most {} sat)",
                 largest_channel_msat / 1000
             ),
             SendBlocker::NoRoute { reason } => write!(f, "no route: {reason}"),
@@ -485,7 +488,10 @@ fn send_max(node: &Node, quote: &SendQuote) -> Result<String, WalletError> {
         match send_lightning(node, &quote.request, amount, reserve, quote.max_path_count) {
             Ok(id) => return Ok(id),
             Err(NodeError::PaymentSendingFailed) => {
-                log::debug!("send max: no route for {amount} msat with {reserve} msat of fees, reserving more");
+                log::debug!(
+                    "send max: no route for {amount} msat with {reserve} msat of fees, \
+                     reserving more"
+                );
                 last_error =
                     WalletError::PaymentFailed(format!("no route for {} sat", amount / 1000));
             }

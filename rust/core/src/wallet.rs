@@ -284,7 +284,8 @@ impl Inner {
             EventPump { task, shutdown, finished }
         });
         log::info!(
-            "wallet started in {} ms (node {}; lock and pruning {} ms, build {} ms, node start {} ms, history {} ms)",
+            "wallet started in {} ms (node {}; lock and pruning {} ms, build {} ms, \
+             node start {} ms, history {} ms)",
             started.elapsed().as_millis(),
             node.node_id(),
             pruned.as_millis(),

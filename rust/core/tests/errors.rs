@@ -72,9 +72,10 @@ fn bad_configuration_is_named() {
         background_sync: false,
         additional_lsps: Vec::new(),
     };
-    assert!(
-        matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("storage_dir"))
-    );
+    assert!(matches!(
+        Wallet::new(cfg.clone(), MNEMONIC, None),
+        Err(WalletError::InvalidConfig(m)) if m.contains("storage_dir")
+    ));
     cfg.storage_dir = "/tmp/doze-never-created".into();
     cfg.lsp = Some(LspConfig {
         node_id: "not-a-key".into(),
@@ -82,18 +83,20 @@ fn bad_configuration_is_named() {
         token: None,
         api_url: None,
     });
-    assert!(
-        matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.node_id"))
-    );
+    assert!(matches!(
+        Wallet::new(cfg.clone(), MNEMONIC, None),
+        Err(WalletError::InvalidConfig(m)) if m.contains("lsp.node_id")
+    ));
     cfg.lsp = Some(LspConfig {
         node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".into(),
         address: "nowhere".into(),
         token: None,
         api_url: None,
     });
-    assert!(
-        matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("lsp.address"))
-    );
+    assert!(matches!(
+        Wallet::new(cfg.clone(), MNEMONIC, None),
+        Err(WalletError::InvalidConfig(m)) if m.contains("lsp.address")
+    ));
     let good = LspConfig {
         node_id: "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619".into(),
         address: "127.0.0.1:9735".into(),
@@ -102,13 +105,15 @@ fn bad_configuration_is_named() {
     };
     cfg.lsp = Some(good.clone());
     cfg.additional_lsps = vec![LspConfig { address: "127.0.0.1:9736".into(), ..good.clone() }];
-    assert!(
-        matches!(Wallet::new(cfg.clone(), MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("listed twice"))
-    );
+    assert!(matches!(
+        Wallet::new(cfg.clone(), MNEMONIC, None),
+        Err(WalletError::InvalidConfig(m)) if m.contains("listed twice")
+    ));
     cfg.additional_lsps = vec![LspConfig { node_id: "02ab".into(), ..good }];
-    assert!(
-        matches!(Wallet::new(cfg, MNEMONIC, None), Err(WalletError::InvalidConfig(m)) if m.contains("additional_lsps[0].node_id"))
-    );
+    assert!(matches!(
+        Wallet::new(cfg, MNEMONIC, None),
+        Err(WalletError::InvalidConfig(m)) if m.contains("additional_lsps[0].node_id")
+    ));
 }
 
 #[test]
@@ -162,13 +167,15 @@ fn bad_payment_input_is_refused_before_anything_moves() {
         })
     );
     let expired = invoice(Currency::Regtest, Some(1_000), 2 * hour, Duration::from_secs(60));
-    assert!(
-        matches!(pay(&expired, None), Err(WalletError::InvoiceExpired { seconds_ago }) if seconds_ago >= 7_000)
-    );
+    assert!(matches!(
+        pay(&expired, None),
+        Err(WalletError::InvoiceExpired { seconds_ago }) if seconds_ago >= 7_000
+    ));
     let amountless = invoice(Currency::Regtest, None, Duration::ZERO, hour);
-    assert!(
-        matches!(pay(&amountless, None), Err(WalletError::InvalidAmount(m)) if m.contains("no amount"))
-    );
+    assert!(matches!(
+        pay(&amountless, None),
+        Err(WalletError::InvalidAmount(m)) if m.contains("no amount")
+    ));
     assert!(
         matches!(pay(&amountless, Some(u64::MAX)), Err(WalletError::InvalidAmount(_))),
         "overflow"
@@ -185,9 +192,10 @@ fn bad_payment_input_is_refused_before_anything_moves() {
 
     let send =
         |address: &str, amount: Option<u64>| rt.block_on(wallet.send_onchain(address, amount));
-    assert!(
-        matches!(send("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Some(1_000)), Err(WalletError::WrongNetwork { found, .. }) if found == "bitcoin mainnet")
-    );
+    assert!(matches!(
+        send("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Some(1_000)),
+        Err(WalletError::WrongNetwork { found, .. }) if found == "bitcoin mainnet"
+    ));
     assert!(matches!(send("not an address", Some(1_000)), Err(WalletError::InvalidAddress(_))));
     let own = wallet.new_onchain_address().unwrap();
     assert!(matches!(send(&own, Some(0)), Err(WalletError::InvalidAmount(_))));

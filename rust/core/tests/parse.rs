@@ -290,8 +290,9 @@ fn bip21_with_lightning() {
     assert!(
         matches!(
             request,
-            PaymentRequest::Bolt11 { ref invoice, amount_msat: Some(100_000_000), onchain_fallback: Some(ref a), .. }
-                if *invoice == inv && *a == address
+            PaymentRequest::Bolt11 {
+                ref invoice, amount_msat: Some(100_000_000), onchain_fallback: Some(ref a), ..
+            } if *invoice == inv && *a == address
         ),
         "{request:?}"
     );
@@ -452,9 +453,10 @@ fn bip21_falls_back_on_chain_when_lightning_is_unusable() {
 #[test]
 fn bip21_malformed() {
     let address = segwit_address(BtcNetwork::Regtest);
-    assert!(
-        matches!(parse(&format!("bitcoin:{address}?req-future=1"), REGTEST), Err(ParseError::InvalidUri(m)) if m.contains("req-future"))
-    );
+    assert!(matches!(
+        parse(&format!("bitcoin:{address}?req-future=1"), REGTEST),
+        Err(ParseError::InvalidUri(m)) if m.contains("req-future")
+    ));
     assert!(matches!(
         parse(&format!("bitcoin:{address}?amount=1&AMOUNT=2"), REGTEST),
         Err(ParseError::InvalidUri(_))
@@ -480,7 +482,8 @@ fn bip21_all_upper_case_as_in_qr_codes() {
     assert!(
         matches!(
             request,
-            Ok(PaymentRequest::Bolt11 { ref invoice, onchain_fallback: Some(ref a), .. }) if *invoice == inv && *a == address
+            Ok(PaymentRequest::Bolt11 { ref invoice, onchain_fallback: Some(ref a), .. })
+                if *invoice == inv && *a == address
         ),
         "{request:?}"
     );
@@ -772,7 +775,11 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig {
+            cases: 20_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn parse_never_panics(input in inputs(), network in networks()) {
@@ -787,7 +794,10 @@ mod fuzz {
                         PaymentRequest::Keysend { node_id } => parse(node_id, network),
                     };
                     let again = again.expect("canonical form parses");
-                    prop_assert_eq!(std::mem::discriminant(&again), std::mem::discriminant(&request));
+                    prop_assert_eq!(
+                        std::mem::discriminant(&again),
+                        std::mem::discriminant(&request)
+                    );
                 }
                 Err(e) => {
                     let message = e.to_string();

@@ -43,7 +43,12 @@ fn jit_receive_pay_out_and_restart_with_balances_and_history_intact() {
 
     let invoice = scene.merchant_invoice(20_000_000);
     let pay_id = rt.block_on(phone.pay_bolt11(&invoice, None)).unwrap();
-    let sent = recorder.wait_for(DEFAULT_WAIT, |e| matches!(&e.kind, WalletEventKind::PaymentSent { payment_id, .. } if *payment_id == pay_id));
+    let sent = recorder.wait_for(DEFAULT_WAIT, |e| {
+        matches!(
+            &e.kind,
+            WalletEventKind::PaymentSent { payment_id, .. } if *payment_id == pay_id
+        )
+    });
     assert_eq!(sent.id, format!("payment-sent:{pay_id}"));
     assert_eq!(
         rt.block_on(phone.pay_bolt11(&invoice, None)),

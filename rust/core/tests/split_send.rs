@@ -29,9 +29,10 @@ fn three_channels_to_one_lsp_carry_payments_no_channel_could_alone() {
     assert!(scene.merchant_pays(&invoice.bolt11));
     let phone_id: ldk_node::bitcoin::secp256k1::PublicKey =
         phone.node_id().unwrap().parse().unwrap();
-    let connected = SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 }; // already connected: unused
-                                                                              // The LSP funds each channel from confirmed coins: confirm the JIT funding first, then each
-                                                                              // new funding before the next open spends its change.
+    // Already connected: unused.
+    let connected = SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 };
+    // The LSP funds each channel from confirmed coins: confirm the JIT funding first, then each
+    // new funding before the next open spends its change.
     assert!(scene.devnet.wait_for_mempool_len(1, DEFAULT_WAIT));
     scene.devnet.mine(1);
     for _ in 0..2 {

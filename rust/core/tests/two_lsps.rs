@@ -73,8 +73,9 @@ fn channels_to_two_lsps_carry_one_payment() {
     wait_until("the phone is connected to the second LSP", DEFAULT_WAIT, || {
         is_connected(&lsp2.node(), phone_id)
     });
+    // The address is unused.
     let connected =
-        ldk_node::lightning::ln::msgs::SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 }; // unused
+        ldk_node::lightning::ln::msgs::SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 };
     lsp2.node()
         .open_channel(phone_id, connected, 100_000, Some(45_000_000), None)
         .expect("the second LSP opens a channel to the phone");

@@ -3,12 +3,12 @@
 //!
 //! ```text
 //! POST /devnet/mine          {"blocks": N, "address": "bcrt1..."?, "empty": false?}
-//!                                                                  -> {"hashes": [...], "height": H}
+//!                                                -> {"hashes": [...], "height": H}
 //! POST /devnet/fund          {"address": "bcrt1...", "amount_sat": N} -> {"txid": "..."}
-//! POST /devnet/invalidate    {"blocks": N}                         -> {"invalidated": [...], "height": H}
-//! POST /devnet/fee-rate      {"sat_per_vb": F}                     -> {}
-//! GET  /devnet/tip                                                 -> {"height": H, "hash": "..."}
-//! GET  /devnet/mempool/{txid}/wait?timeout_ms=N                    -> 200 {"txid"} | 408
+//! POST /devnet/invalidate    {"blocks": N}       -> {"invalidated": [...], "height": H}
+//! POST /devnet/fee-rate      {"sat_per_vb": F}   -> {}
+//! GET  /devnet/tip                               -> {"height": H, "hash": "..."}
+//! GET  /devnet/mempool/{txid}/wait?timeout_ms=N  -> 200 {"txid"} | 408
 //! ```
 
 use std::sync::Arc;

@@ -329,7 +329,10 @@ async fn merkle_proof(State(s): Shared, Path(txid): Path<String>) -> Response {
         let txids: Vec<Txid> = record.block.txdata.iter().map(|t| t.compute_txid()).collect();
         Json(json!({
             "block_height": confirmed.height,
-            "merkle": merkle_branch(&txids, confirmed.pos).iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            "merkle": merkle_branch(&txids, confirmed.pos)
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>(),
             "pos": confirmed.pos,
         }))
         .into_response()

@@ -209,7 +209,8 @@ impl Chain {
         for conflict in conflicts.iter().filter_map(|t| self.mempool.get(t)) {
             if new_rate <= conflict.fee_rate_sat_per_kwu() {
                 return Err(Rejection::new(format!(
-                    "insufficient fee (replacement fee rate {new_rate} sat/kwu is not above {} sat/kwu of {})",
+                    "insufficient fee (replacement fee rate {new_rate} sat/kwu is not above \
+                     {} sat/kwu of {})",
                     conflict.fee_rate_sat_per_kwu(),
                     conflict.tx.compute_txid()
                 )));

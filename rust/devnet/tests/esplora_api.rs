@@ -197,7 +197,10 @@ fn control_api_mines_funds_and_waits_over_http() {
 
     let wrong_network = http
         .post(format!("{url}/devnet/fund"))
-        .json(&serde_json::json!({"address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "amount_sat": 1}))
+        .json(&serde_json::json!({
+            "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+            "amount_sat": 1
+        }))
         .send()
         .unwrap();
     assert_eq!(wrong_network.status(), 400);

@@ -7,10 +7,11 @@
 //! cargo run -p doze-ffi --example doze-test-scene -- --async  # the async-payment scene
 //! ```
 //!
-//! `--async` builds doze-testkit's async-payment topology instead (sender ── LSP-B ══ LSP-A, the
-//! phone's LSP being LSP-A, plus a webhook receiver for its pushes; about 30 s to build) and
-//! serves `/async/open_channel`, `/async/wait_offline`, `/async/pay_offer`, `/async/wait_push`,
-//! `/async/sender_outcome` and `/mine` (see `AsyncHost`).
+//! `--async` builds doze-testkit's async-payment topology instead
+//! (sender ── LSP-B ══ LSP-A, the phone's LSP being LSP-A, plus a webhook receiver for its
+//! pushes; about 30 s to build) and serves `/async/open_channel`, `/async/wait_offline`,
+//! `/async/pay_offer`, `/async/wait_push`, `/async/sender_outcome` and `/mine` (see
+//! `AsyncHost`).
 //!
 //! Prints one JSON line on stdout once everything is ready:
 //! `{"esplora_url", "lsp_node_id", "lsp_address", "lsp_api_url", "merchant_node_id",
@@ -18,14 +19,16 @@
 //! closes (the test process exiting closes it), and then stops everything:
 //!
 //! ```text
-//! POST /merchant/pay       {"bolt11": "..."}                  -> {"paid": bool}
-//! POST /merchant/invoice   {"amount_msat": n}                 -> {"bolt11": "...", "payment_hash": "..."}
-//! POST /merchant/received  {"payment_hash": "..."}            -> {"status": "succeeded"|"pending"|"failed"|"unknown"}
-//! POST /mine               {"blocks": n}                      -> {"height": n}
+//! POST /merchant/pay       {"bolt11": "..."}       -> {"paid": bool}
+//! POST /merchant/invoice   {"amount_msat": n}      -> {"bolt11": "...", "payment_hash": "..."}
+//! POST /merchant/received  {"payment_hash": "..."}
+//!                          -> {"status": "succeeded"|"pending"|"failed"|"unknown"}
+//! POST /mine               {"blocks": n}           -> {"height": n}
 //! POST /fund               {"address": "...", "amount_sat": n} -> {"txid": "..."}
-//! POST /lsp/push                                              -> {"payload_hex", "timestamp", "signature"}
-//!      (an `lsps5.onion_message_incoming` notification signed by the LSP, as its dispatcher sends it)
-//! GET  /health                                                -> {"ok": true}
+//! POST /lsp/push                                   -> {"payload_hex", "timestamp", "signature"}
+//!      (an `lsps5.onion_message_incoming` notification signed by the LSP, as its dispatcher
+//!      sends it)
+//! GET  /health                                     -> {"ok": true}
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -82,9 +85,10 @@ impl Served for Scene {
                 let amount = body["amount_msat"].as_u64().ok_or("amount_msat missing")?;
                 let bolt11 = self.merchant_invoice(amount);
                 let invoice: Bolt11Invoice = bolt11.parse().map_err(|e| format!("{e}"))?;
-                Ok(
-                    json!({"bolt11": bolt11, "payment_hash": invoice.payment_hash()[..].to_lower_hex_string()}),
-                )
+                Ok(json!({
+                    "bolt11": bolt11,
+                    "payment_hash": invoice.payment_hash()[..].to_lower_hex_string()
+                }))
             }
             ("POST", "/merchant/received") => {
                 let wanted =
@@ -93,7 +97,13 @@ impl Served for Scene {
                     .merchant
                     .list_payments()
                     .iter()
-                    .find(|p| matches!(&p.kind, PaymentKind::Bolt11 { hash, .. } if hash.0.to_lower_hex_string() == wanted))
+                    .find(|p| {
+                        matches!(
+                            &p.kind,
+                            PaymentKind::Bolt11 { hash, .. }
+                                if hash.0.to_lower_hex_string() == wanted
+                        )
+                    })
                     .map(|p| match p.status {
                         PaymentStatus::Succeeded => "succeeded",
                         PaymentStatus::Pending => "pending",
@@ -163,7 +173,8 @@ fn respond(mut stream: &TcpStream, status: &str, body: &Value) {
     let text = body.to_string();
     let _ = write!(
         stream,
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{text}",
         text.len()
     );
 }
@@ -231,8 +242,8 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // The async-payment scene (`--async`): an offline phone paid through its LSP and woken by a push.
 
-/// The test kit's async-payment topology: sender ── LSP-B ══ LSP-A ── phone (the wallet under
-/// test, configured with LSP-A), plus a webhook receiver for LSP-A's pushes.
+/// The test kit's async-payment topology: sender ── LSP-B ══ LSP-A ── phone (the wallet
+/// under test, configured with LSP-A), plus a webhook receiver for LSP-A's pushes.
 struct AsyncHost {
     scene: AsyncScene,
     webhook: WebhookReceiver,

@@ -46,7 +46,10 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML, or a key is missing, unknown or of the wrong type.
-    #[error("invalid config {origin}{}: {message}", field.as_ref().map(|f| format!(" (field `{f}`)")).unwrap_or_default())]
+    #[error(
+        "invalid config {origin}{}: {message}",
+        field.as_ref().map(|f| format!(" (field `{f}`)")).unwrap_or_default()
+    )]
     Parse {
         /// The file (or `<string>` when parsed from memory).
         origin: String,
@@ -56,7 +59,10 @@ pub enum ConfigError {
         message: String,
     },
     /// An address field does not parse.
-    #[error("invalid address `{value}` for `{field}`: {reason} (expected host:port, e.g. 127.0.0.1:9735)")]
+    #[error(
+        "invalid address `{value}` for `{field}`: {reason} (expected host:port, \
+         e.g. 127.0.0.1:9735)"
+    )]
     Address {
         /// The key, e.g. `p2p_listen`.
         field: &'static str,
@@ -66,7 +72,10 @@ pub enum ConfigError {
         reason: String,
     },
     /// The network name is unknown.
-    #[error("unknown network `{value}` for `network`: expected one of bitcoin, testnet, testnet4, signet, regtest")]
+    #[error(
+        "unknown network `{value}` for `network`: expected one of bitcoin, testnet, testnet4, \
+         signet, regtest"
+    )]
     Network {
         /// The value found.
         value: String,

@@ -14,7 +14,11 @@ pub enum LspError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The storage directory could not be created.
-    #[error("cannot create the storage directory {}: {source} (check `storage_dir` and its permissions)", path.display())]
+    #[error(
+        "cannot create the storage directory {}: {source} (check `storage_dir` and its \
+         permissions)",
+        path.display()
+    )]
     Storage {
         /// The directory.
         path: PathBuf,
@@ -30,7 +34,10 @@ pub enum LspError {
         source: rusqlite::Error,
     },
     /// The operator API's address could not be bound.
-    #[error("cannot listen for the operator API on {addr}: {source} (is another process using it? change `http_listen`)")]
+    #[error(
+        "cannot listen for the operator API on {addr}: {source} (is another process using it? \
+         change `http_listen`)"
+    )]
     HttpBind {
         /// The address in `http_listen`.
         addr: SocketAddr,
@@ -38,10 +45,16 @@ pub enum LspError {
         source: std::io::Error,
     },
     /// ldk-node refused to build the node from this configuration.
-    #[error("ldk-node could not build the node: {0} (check `storage_dir`, `alias`, `p2p_listen` and that the storage belongs to this network)")]
+    #[error(
+        "ldk-node could not build the node: {0} (check `storage_dir`, `alias`, `p2p_listen` \
+         and that the storage belongs to this network)"
+    )]
     Build(BuildError),
     /// The node was built but did not start.
-    #[error("ldk-node could not start: {source} (is the Esplora API at {esplora_url} reachable, and is {p2p_listen} free?)")]
+    #[error(
+        "ldk-node could not start: {source} (is the Esplora API at {esplora_url} reachable, \
+         and is {p2p_listen} free?)"
+    )]
     Start {
         /// ldk-node's error.
         source: NodeError,

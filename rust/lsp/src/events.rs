@@ -87,7 +87,10 @@ fn run(node: &Node, runtime: &Handle, hub: &EventHub, mut stopped: oneshot::Rece
         hub.notify(&event);
         // Called outside `block_on`: ldk-node blocks on its own runtime here.
         if let Err(e) = node.event_handled() {
-            log::error!(target: "doze_lsp::events", "could not mark an event handled ({e}); it will be seen again");
+            log::error!(
+                target: "doze_lsp::events",
+                "could not mark an event handled ({e}); it will be seen again"
+            );
             // The same event comes back at once: pause rather than spin on a failing store.
             let stop_now = runtime.block_on(async {
                 tokio::time::timeout(Duration::from_secs(1), &mut stopped).await.is_ok()

@@ -134,7 +134,12 @@ async fn push_register(State(state): State<ApiState>, body: Bytes) -> Response {
     match result {
         Ok(response) => Json(response).into_response(),
         Err(error) => {
-            log::info!(target: "doze_lsp::push", "registration refused ({:?}): {}", error.code, error.error);
+            log::info!(
+                target: "doze_lsp::push",
+                "registration refused ({:?}): {}",
+                error.code,
+                error.error
+            );
             PushFailure(error).into_response()
         }
     }
@@ -166,7 +171,10 @@ async fn push_stats(State(state): State<ApiState>) -> Json<PushStats> {
 async fn not_found(method: Method, uri: Uri) -> Failure {
     Failure(
         StatusCode::NOT_FOUND,
-        format!("no such endpoint: {method} {uri} (try GET /health, /v1/node, /v1/channels, POST {REGISTER_PATH})"),
+        format!(
+            "no such endpoint: {method} {uri} (try GET /health, /v1/node, /v1/channels, \
+             POST {REGISTER_PATH})"
+        ),
     )
 }
 

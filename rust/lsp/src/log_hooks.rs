@@ -65,7 +65,10 @@ impl<F: ?Sized> Hub<F> {
     pub(crate) fn notify(&self, what: &str, call: impl Fn(&F)) {
         for (id, observer) in self.snapshot().iter() {
             if catch_unwind(AssertUnwindSafe(|| call(observer))).is_err() {
-                log::error!(target: "doze_lsp", "{what} observer {id:?} panicked; it stays subscribed");
+                log::error!(
+                    target: "doze_lsp",
+                    "{what} observer {id:?} panicked; it stays subscribed"
+                );
             }
         }
     }

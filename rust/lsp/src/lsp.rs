@@ -146,7 +146,12 @@ impl Lsp {
                 }
             };
         let http_addr = http.addr();
-        log::info!(target: "doze_lsp", "LSP {} up: p2p {}, operator API http://{http_addr}", node.node_id(), config.p2p_listen);
+        log::info!(
+            target: "doze_lsp",
+            "LSP {} up: p2p {}, operator API http://{http_addr}",
+            node.node_id(),
+            config.p2p_listen
+        );
         Ok(Lsp {
             node,
             push,

@@ -72,8 +72,9 @@ fn pin_an_offline_async_recipient_makes_the_lsp_log_the_interception_and_push() 
         let left = deadline.saturating_duration_since(Instant::now());
         let (module, text) = records.recv_timeout(left).unwrap_or_else(|_| {
             panic!(
-                "LSP-A logged no onion-message interception for the offline phone within 60 s: the record \
-                 `{INTERCEPT_PREFIX}<peer>` in `*{INTERCEPT_MODULE_SUFFIX}` may have changed (push stats {:?})",
+                "LSP-A logged no onion-message interception for the offline phone within 60 s: \
+                 the record `{INTERCEPT_PREFIX}<peer>` in `*{INTERCEPT_MODULE_SUFFIX}` \
+                 may have changed (push stats {:?})",
                 scene.lsp_a.push_stats()
             )
         });
@@ -108,7 +109,10 @@ fn pin_an_offline_async_recipient_makes_the_lsp_log_the_interception_and_push() 
     while !seen.iter().any(|t| t.ends_with(&held_suffix)) {
         let left = deadline.saturating_duration_since(Instant::now());
         let (_, text) = records.recv_timeout(left).unwrap_or_else(|_| {
-            panic!("LSP-A never intercepted the sender's held_htlc_available for the phone; records: {seen:#?}")
+            panic!(
+                "LSP-A never intercepted the sender's held_htlc_available for the phone; \
+                 records: {seen:#?}"
+            )
         });
         if peer_in(&text) == Some(phone_id) {
             seen.push(text);

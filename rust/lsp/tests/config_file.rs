@@ -126,7 +126,10 @@ fn bad_toml_is_a_parse_error_naming_the_field() {
 fn bad_addresses_networks_and_values_are_typed_errors() {
     let error = parse_error(&format!("{MINIMAL}p2p_listen = \"nowhere\"\n"));
     assert!(
-        matches!(&error, ConfigError::Address { field: "p2p_listen", value, .. } if value == "nowhere"),
+        matches!(
+            &error,
+            ConfigError::Address { field: "p2p_listen", value, .. } if value == "nowhere"
+        ),
         "{error:?}"
     );
     assert!(error.to_string().contains("host:port"), "{error}");

@@ -53,11 +53,13 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
         .open_channel(lsp.node_id(), lsp.p2p_address(), PAYER_CHANNEL, None, None)
         .expect("payer opens a channel to the LSP");
     expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
-    expect_lsp_event(
-        &lsp_events,
-        DEFAULT_WAIT,
-        |e| matches!(e, Event::ChannelPending { counterparty_node_id, .. } if *counterparty_node_id == payer.node_id()),
-    );
+    expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
+        matches!(
+            e,
+            Event::ChannelPending { counterparty_node_id, .. }
+                if *counterparty_node_id == payer.node_id()
+        )
+    });
     assert!(devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "funding broadcast");
     devnet.mine(6);
     payer.sync_wallets().expect("payer sync");
@@ -88,7 +90,10 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
         matches!(e, Event::PaymentReceived { .. })
     });
     assert!(
-        matches!(received, Event::PaymentReceived { amount_msat, .. } if amount_msat == JIT_AMOUNT_MSAT - fee_msat),
+        matches!(
+            received,
+            Event::PaymentReceived { amount_msat, .. } if amount_msat == JIT_AMOUNT_MSAT - fee_msat
+        ),
         "the client gets the payment less the LSP's opening fee: {received:?}"
     );
     let sent = expect_event(&payer, DEFAULT_WAIT, |e| {
@@ -102,16 +107,20 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
 
     // The LSP saw it all as events, and its API shows the channel it opened.
     let client_id = client.node_id();
-    expect_lsp_event(
-        &lsp_events,
-        DEFAULT_WAIT,
-        |e| matches!(e, Event::ChannelReady { counterparty_node_id: Some(id), .. } if *id == client_id),
-    );
+    expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
+        matches!(
+            e,
+            Event::ChannelReady { counterparty_node_id: Some(id), .. } if *id == client_id
+        )
+    });
     let forwarded = expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
         matches!(e, Event::PaymentForwarded { .. })
     });
     assert!(
-        matches!(forwarded, Event::PaymentForwarded { skimmed_fee_msat: Some(fee), .. } if fee == fee_msat),
+        matches!(
+            forwarded,
+            Event::PaymentForwarded { skimmed_fee_msat: Some(fee), .. } if fee == fee_msat
+        ),
         "{forwarded:?}"
     );
     let channels: ChannelList = get_json(&url, "/v1/channels", 200);

@@ -1,8 +1,8 @@
 //! The async-payment topology on a devnet, built with real nodes:
 //! ```text
 //!  sender ──(private)── LSP-B ══(announced)══ LSP-A ──(private)── phone
-//!  stock ldk-node        Doze Lsp              Doze Lsp              stock ldk-node or a Doze wallet
-//!  AsyncPaymentsRole::   server role: holds    server role: static
+//!  stock ldk-node        Doze Lsp              Doze Lsp              stock ldk-node or a
+//!  AsyncPaymentsRole::   server role: holds    server role: static   Doze wallet
 //!  Client (its HTLC is   the sender's HTLC     invoices, mailbox,
 //!  held at LSP-B)                               pushes
 //! ```
@@ -272,8 +272,9 @@ impl AsyncScene {
             }
             assert!(
                 started.elapsed() < timeout,
-                "timed out after {timeout:?} waiting until {name} learns the LSPs' channel and node announcements \
-                 ({nudges} block(s) mined to re-broadcast): {name} has {state:?}; LSP-A has {:?}; LSP-B has {:?}",
+                "timed out after {timeout:?} waiting until {name} learns the LSPs' channel and \
+                 node announcements ({nudges} block(s) mined to re-broadcast): \
+                 {name} has {state:?}; LSP-A has {:?}; LSP-B has {:?}",
                 GossipState::of(&self.lsp_a.node(), a, b),
                 GossipState::of(&self.lsp_b.node(), a, b),
             );
@@ -295,7 +296,8 @@ impl AsyncScene {
                 nudges += 1;
                 log::info!(
                     target: "doze_testkit",
-                    "{name}: a channel_update is missing ({state:?}); mining a block so that the LSPs re-broadcast"
+                    "{name}: a channel_update is missing ({state:?}); mining a block so that the \
+                     LSPs re-broadcast"
                 );
                 devnet.mine(1);
                 self.lsp_a.sync().expect("LSP-A sync");
@@ -382,7 +384,11 @@ impl AsyncScene {
                 offer.is_some()
             },
         );
-        log::info!(target: "doze_testkit", "async offer ready {:?} after the paths were set", started.elapsed());
+        log::info!(
+            target: "doze_testkit",
+            "async offer ready {:?} after the paths were set",
+            started.elapsed()
+        );
         offer.expect("checked")
     }
 

@@ -3,8 +3,8 @@
 //! - [`scene`]: the plain scene, a devnet with a funded Doze LSP and a merchant (stock
 //!   ldk-node) with a channel to it; its steps are fallible functions so that `doze demo` can
 //!   narrate them, and [`Scene::new`] strings them together for tests.
-//! - [`async_scene`]: the async-payment topology (sender ── LSP-B ══ LSP-A ── phone) with its
-//!   gossip and held-HTLC waits.
+//! - [`async_scene`]: the async-payment topology (sender ── LSP-B ══ LSP-A ── phone)
+//!   with its gossip and held-HTLC waits.
 //! - [`webhook`]: a local webhook receiver standing in for the push gateway, the pushes it
 //!   records, and pushes signed by an LSP the way its dispatcher signs them.
 //! - [`register`]: the phone's side of the LSP's push registration API, for stock nodes.

@@ -89,7 +89,10 @@ pub fn try_start_lsp(
         match Lsp::start_with_observers(config.clone(), observers.clone()) {
             Ok(lsp) => return Ok(lsp),
             Err(e) => {
-                log::warn!(target: "doze_testkit", "the LSP did not start ({e}); retrying on another port");
+                log::warn!(
+                    target: "doze_testkit",
+                    "the LSP did not start ({e}); retrying on another port"
+                );
                 config.p2p_listen = devnet_config(&devnet.esplora_url(), dir).p2p_listen;
                 last_error = e.to_string();
             }

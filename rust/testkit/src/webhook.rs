@@ -180,7 +180,8 @@ impl WebhookReceiver {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(format!(
-                    "timed out after {timeout:?} waiting for {count} push(es) at {}: {} accepted, {} requests",
+                    "timed out after {timeout:?} waiting for {count} push(es) at {}: \
+                     {} accepted, {} requests",
                     self.url(),
                     state.accepted.len(),
                     state.requests

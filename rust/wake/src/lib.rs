@@ -127,7 +127,9 @@ pub fn run(options: Options) -> ExitCode {
             let payments: Vec<_> = outcome
                 .payments
                 .iter()
-                .map(|p| serde_json::json!({"payment_id": p.payment_id, "amount_msat": p.amount_msat}))
+                .map(|p| {
+                    serde_json::json!({"payment_id": p.payment_id, "amount_msat": p.amount_msat})
+                })
                 .collect();
             let t = outcome.timings;
             println!(
@@ -138,9 +140,12 @@ pub fn run(options: Options) -> ExitCode {
                     "notification_text": outcome.notification_text,
                     "dedup_key": outcome.dedup_key,
                     "timings_ms": {
-                        "verified": t.verified_ms, "node_started": t.node_started_ms,
-                        "lsp_connected": t.lsp_connected_ms, "held_htlc_announced": t.held_htlc_announced_ms,
-                        "release_sent": t.release_sent_ms, "payment_received": t.payment_received_ms,
+                        "verified": t.verified_ms,
+                        "node_started": t.node_started_ms,
+                        "lsp_connected": t.lsp_connected_ms,
+                        "held_htlc_announced": t.held_htlc_announced_ms,
+                        "release_sent": t.release_sent_ms,
+                        "payment_received": t.payment_received_ms,
                         "total": t.total_ms,
                     },
                 })

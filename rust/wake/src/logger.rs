@@ -78,11 +78,13 @@ mod tests {
     fn filters_only_the_lsps2_refusals_of_ordinary_channels() {
         assert!(is_known_noise(&entry(
             "ldk_node::liquidity",
-            "LSPS2 service failed to handle ChannelReady event: Misuse error: No counterparty state for: 03be"
+            "LSPS2 service failed to handle ChannelReady event: Misuse error: \
+             No counterparty state for: 03be"
         )));
         assert!(is_known_noise(&entry(
             "ldk_node::liquidity",
-            "LSPS2 service failed to handle PaymentForwarded: Misuse error: No counterparty state for: 03be"
+            "LSPS2 service failed to handle PaymentForwarded: Misuse error: \
+             No counterparty state for: 03be"
         )));
         assert!(!is_known_noise(&entry(
             "ldk_node::liquidity",

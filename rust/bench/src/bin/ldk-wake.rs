@@ -65,7 +65,8 @@ fn main() {
     }
     node.stop().expect("stop");
     println!(
-        "{{\"paid\": {paid}, \"node_started_ms\": {node_started_ms}, \"payment_received_ms\": {}, \"total_ms\": {}}}",
+        "{{\"paid\": {paid}, \"node_started_ms\": {node_started_ms}, \
+         \"payment_received_ms\": {}, \"total_ms\": {}}}",
         received_ms.map(|ms| ms.to_string()).unwrap_or_else(|| "null".into()),
         started.elapsed().as_millis()
     );

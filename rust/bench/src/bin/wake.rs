@@ -211,7 +211,12 @@ fn main() {
     let mainnet = bench.phase("mainnet-size store", &sides, runs, &mut held);
     println!(
         "{}",
-        json!({ "binaries": bin_dir.display().to_string(), "devnet_store": small, "mainnet_store": mainnet, "fixture": stats.to_json() })
+        json!({
+            "binaries": bin_dir.display().to_string(),
+            "devnet_store": small,
+            "mainnet_store": mainnet,
+            "fixture": stats.to_json()
+        })
     );
 }
 
@@ -291,8 +296,20 @@ impl Bench<'_> {
             let sent = expect_event(&self.scene.sender, DEFAULT_WAIT, |e| {
                 matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
             });
-            let ok = matches!(sent, Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id);
-            eprintln!("{name} run {run_index} {}: {:.0} ms, rss {:.1} MB, anon {:.1} MB, paid {} sender ok {ok} {}", side.name(), sample.wall_ms, sample.max_rss_kb / 1024.0, sample.max_anon_kb / 1024.0, sample.paid, stdout.trim());
+            let ok = matches!(
+                sent,
+                Event::PaymentSuccessful { payment_id: Some(id), .. } if id == payment_id
+            );
+            eprintln!(
+                "{name} run {run_index} {}: {:.0} ms, rss {:.1} MB, anon {:.1} MB, paid {} \
+                 sender ok {ok} {}",
+                side.name(),
+                sample.wall_ms,
+                sample.max_rss_kb / 1024.0,
+                sample.max_anon_kb / 1024.0,
+                sample.paid,
+                stdout.trim()
+            );
             samples[side_index].push(sample);
         }
         let summary = |samples: &[Sample]| {
@@ -301,10 +318,14 @@ impl Bench<'_> {
                 "paid": samples.iter().filter(|s| s.paid).count(),
                 "median_wall_ms": median(samples.iter().map(|s| s.wall_ms).collect()),
                 "p90_wall_ms": percentile(samples.iter().map(|s| s.wall_ms).collect(), 0.9),
-                "median_peak_rss_mb": median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
-                "max_peak_rss_mb": samples.iter().map(|s| s.max_rss_kb / 1024.0).fold(0.0, f64::max),
-                "median_peak_anon_mb_sampled": median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
-                "max_peak_anon_mb_sampled": samples.iter().map(|s| s.max_anon_kb / 1024.0).fold(0.0, f64::max),
+                "median_peak_rss_mb":
+                    median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
+                "max_peak_rss_mb":
+                    samples.iter().map(|s| s.max_rss_kb / 1024.0).fold(0.0, f64::max),
+                "median_peak_anon_mb_sampled":
+                    median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
+                "max_peak_anon_mb_sampled":
+                    samples.iter().map(|s| s.max_anon_kb / 1024.0).fold(0.0, f64::max),
             })
         };
         let mut out = serde_json::Map::new();

@@ -103,7 +103,8 @@ pub fn receive_first_payment(rt: &Runtime, scene: &Scene, phone: &Phone) -> Resu
         },
         |invoice| {
             format!(
-                "phone invoiced {} sat; no channel yet, so the LSP will open one just in time ({}…)",
+                "phone invoiced {} sat; no channel yet, so the LSP will open one just in time \
+                 ({}…)",
                 sat(FIRST_PAYMENT_SAT),
                 invoice.bolt11.get(..24).unwrap_or(&invoice.bolt11)
             )

@@ -79,7 +79,10 @@ pub fn run(options: &Options) -> Result<(), Failed> {
     }));
     start_watchdog(options.timeout);
 
-    progress::text("Doze demo: a devnet, an LSP, a merchant and a phone wallet in this process, and the phone's notification extension in another");
+    progress::text(
+        "Doze demo: a devnet, an LSP, a merchant and a phone wallet in this process, and the \
+         phone's notification extension in another",
+    );
     let outcome = catch_unwind(AssertUnwindSafe(tell_the_story)).unwrap_or(Err(Failed));
     if PANICKED.load(Ordering::SeqCst) {
         return Err(Failed);

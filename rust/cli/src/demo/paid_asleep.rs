@@ -3,9 +3,9 @@
 //! node (stock ldk-node, always online): the LSP answers for the phone with its static
 //! invoice, keeps the friend's `held_htlc_available` in the phone's mailbox and pushes a
 //! notification. A fresh `doze wake` process, the stand-in for the phone's notification
-//! extension, verifies the push, opens the wallet's channels with the wake engine, tells the friend to
-//! send the payment, takes it, stops, and prints its `WakeOutcome` with timings. The app then
-//! opens again and finds the payment in its history.
+//! extension, verifies the push, opens the wallet's channels with the wake engine, tells the
+//! friend to send the payment, takes it, stops, and prints its `WakeOutcome` with timings. The
+//! app then opens again and finds the payment in its history.
 //!
 //! Two things the scene needs, found building it (LDK 0.2.7):
 //! - The LSP must be a node of the public graph (a public channel): LDK builds no blinded
@@ -57,7 +57,11 @@ pub fn paid_while_asleep(rt: &Runtime, scene: &Scene, phone: Phone) -> Result<Ph
         "the LSP opens a public channel",
         || go_public(scene),
         |_| {
-            format!("LSP opened an announced {} sat channel to the merchant: it is in the public graph now", sat(LSP_PUBLIC_CHANNEL_SAT))
+            format!(
+                "LSP opened an announced {} sat channel to the merchant: it is in the public \
+                 graph now",
+                sat(LSP_PUBLIC_CHANNEL_SAT)
+            )
         },
     )?;
     let friend = progress::step(
@@ -110,7 +114,8 @@ pub fn paid_while_asleep(rt: &Runtime, scene: &Scene, phone: Phone) -> Result<Ph
         || rt.block_on(phone.wallet.receive_offer(STEP_TIMEOUT)).map_err(|e| e.to_string()),
         |offer| {
             format!(
-                "reusable BOLT 12 offer {}… (the LSP keeps the phone's static invoice, so it is payable while the phone sleeps)",
+                "reusable BOLT 12 offer {}… (the LSP keeps the phone's static invoice, so it is \
+                 payable while the phone sleeps)",
                 offer.get(..24).unwrap_or(offer)
             )
         },
@@ -126,14 +131,21 @@ pub fn paid_while_asleep(rt: &Runtime, scene: &Scene, phone: Phone) -> Result<Ph
             let paid_at = Instant::now();
             payer
                 .bolt12_payment()
-                .send_using_amount(&offer, GIFT_SAT * 1000, None, Some("for the coffee".into()), None)
+                .send_using_amount(
+                    &offer,
+                    GIFT_SAT * 1000,
+                    None,
+                    Some("for the coffee".into()),
+                    None,
+                )
                 .map_err(|e| format!("the friend could not pay: {e}"))?;
             let push = gateway.try_wait_for(1, STEP_TIMEOUT)?.remove(0);
             Ok((push, paid_at.elapsed()))
         },
         |(_, took)| {
             format!(
-                "friend is paying {} sat; {} later the LSP had answered for the phone and pushed a notification",
+                "friend is paying {} sat; {} later the LSP had answered for the phone and \
+                 pushed a notification",
                 sat(GIFT_SAT),
                 secs(*took)
             )
@@ -284,7 +296,10 @@ fn timings_table(outcome: &Value) -> String {
     let mut out =
         String::from("\n  The wake, step by step (ms since the push reached handle_push)\n");
     for (label, key) in rows {
-        let value = t[key].as_u64().map(|ms| format!("{ms:>6}")).unwrap_or_else(|| "     –".into());
+        let value = match t[key].as_u64() {
+            Some(ms) => format!("{ms:>6}"),
+            None => "     –".into(),
+        };
         out.push_str(&format!("    {label:<38} {value}\n"));
     }
     let payments = outcome["payments"].as_array().map(Vec::len).unwrap_or(0);

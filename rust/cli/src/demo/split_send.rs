@@ -53,7 +53,8 @@ pub fn split_send(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fail
                 .map_err(|_| "bad node id".to_string())?;
             // The phone is connected to the LSP already; the address is not used.
             let connected = SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 };
-            scene.devnet.mine(1); // confirm the JIT channel's funding: the LSP spends confirmed coins
+            // Confirm the JIT channel's funding: the LSP spends confirmed coins.
+            scene.devnet.mine(1);
             scene.lsp.sync().map_err(|e| e.to_string())?;
             let mempool = scene.devnet.mempool_len();
             scene
@@ -119,9 +120,13 @@ pub fn split_send(rt: &Runtime, scene: &Scene, phone: &Phone) -> Result<(), Fail
         },
         |q| {
             format!(
-            "payable: {} sat, fee cap {} sat, split over up to {} paths; at most {} sat could go to this merchant",
-            sat(q.amount_msat / 1000), sat(q.fee_cap_msat / 1000), q.max_path_count, sat(q.max_sendable_msat / 1000)
-        )
+                "payable: {} sat, fee cap {} sat, split over up to {} paths; \
+             at most {} sat could go to this merchant",
+                sat(q.amount_msat / 1000),
+                sat(q.fee_cap_msat / 1000),
+                q.max_path_count,
+                sat(q.max_sendable_msat / 1000)
+            )
         },
     )?;
     progress::step(

@@ -157,7 +157,8 @@ impl WakeEvents {
                 Ok(())
             }
             Event::OpenChannelRequest { counterparty_node_id, .. } => {
-                // Not accepted: the LSP's attempt times out; it opens the channel when the app runs.
+                // Not accepted: the LSP's attempt times out; it opens the channel when the app
+                // runs.
                 log::info!(
                     "wake: not accepting a channel from {counterparty_node_id} (the app does that)"
                 );
@@ -213,7 +214,10 @@ impl WakeEvents {
                 return Ok(());
             }
             if skimmed_msat > allowed_skim_msat(info, amount_msat) {
-                log::info!("wake: refusing payment {payment_hash}: the LSP withheld {skimmed_msat} msat, more than agreed");
+                log::info!(
+                    "wake: refusing payment {payment_hash}: the LSP withheld {skimmed_msat} msat, \
+                     more than agreed"
+                );
                 self.manager.fail_htlc_backwards(&payment_hash);
                 let update = RecordUpdate {
                     hash: Some(payment_hash),

@@ -340,8 +340,14 @@ impl WakeEngine {
             })
             .collect();
         log::info!(
-            "wake: at the deadline: released {}, sent again {}, leftovers {}, claiming {}, finished {}, received {}; inbound HTLCs: {htlcs:?}",
-            progress.released, progress.resent, progress.leftovers.len(), progress.claiming.len(), progress.finished.len(), progress.received
+            "wake: at the deadline: released {}, sent again {}, leftovers {}, claiming {}, \
+             finished {}, received {}; inbound HTLCs: {htlcs:?}",
+            progress.released,
+            progress.resent,
+            progress.leftovers.len(),
+            progress.claiming.len(),
+            progress.finished.len(),
+            progress.received
         );
     }
 

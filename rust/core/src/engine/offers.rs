@@ -33,7 +33,10 @@ impl<H: OffersMessageHandler> OffersMessageHandler for NoInvoicesDuringAWake<H> 
         responder: Option<Responder>,
     ) -> Option<(OffersMessage, ResponseInstruction)> {
         if let OffersMessage::InvoiceRequest(_) = message {
-            log::debug!("wake: an invoice request left unanswered (the LSP answered it with our static invoice)");
+            log::debug!(
+                "wake: an invoice request left unanswered (the LSP answered it with our static \
+                 invoice)"
+            );
             return None;
         }
         self.inner.handle_message(message, context, responder)

@@ -112,7 +112,8 @@ fn check_same_amount(request: &PaymentRequest, uri_sat: u64) -> Result<(), Parse
         return Ok(());
     }
     Err(ParseError::InvalidAmount(format!(
-        "the link asks for {uri_sat} sat but its {what} for {own} msat; ask the recipient which is right"
+        "the link asks for {uri_sat} sat but its {what} for {own} msat; ask the recipient \
+         which is right"
     )))
 }
 
@@ -287,9 +288,10 @@ mod tests {
                 lno: Some("x".into()),
             }
         );
-        assert!(
-            matches!(split_uri("a?req-somethingnew=1"), Err(ParseError::InvalidUri(m)) if m.contains("req-somethingnew"))
-        );
+        assert!(matches!(
+            split_uri("a?req-somethingnew=1"),
+            Err(ParseError::InvalidUri(m)) if m.contains("req-somethingnew")
+        ));
         assert!(matches!(split_uri("a?amount=1&amount=2"), Err(ParseError::InvalidUri(_))));
         assert!(matches!(split_uri("a?label=x&LABEL=y"), Err(ParseError::InvalidUri(_))));
         assert!(matches!(split_uri("a?amount=abc"), Err(ParseError::InvalidAmount(_))));

@@ -18,8 +18,9 @@
 //! for another network is skipped; if none is left, the URI's address is returned as
 //! [`PaymentRequest::OnChain`], and if there is no usable address either, the Lightning part's
 //! error is returned. An unusable address does not spoil a usable Lightning part: it is just
-//! not carried as the fallback. A URI whose `amount` disagrees with its invoice's or offer's amount is
-//! refused as a whole ([`ParseError::InvalidAmount`]): nobody can tell which one was meant.
+//! not carried as the fallback. A URI whose `amount` disagrees with its invoice's or offer's
+//! amount is refused as a whole ([`ParseError::InvalidAmount`]): nobody can tell which one was
+//! meant.
 
 mod bip21;
 mod lightning;
@@ -113,7 +114,10 @@ pub enum ParseError {
     #[error("nothing to read: paste or scan an invoice, offer, address or payment link")]
     Empty,
     /// Not any kind of payment request this wallet reads.
-    #[error("this is not a payment request: expected a Lightning invoice or offer, a bitcoin address or bitcoin: link, or a node public key")]
+    #[error(
+        "this is not a payment request: expected a Lightning invoice or offer, a bitcoin \
+         address or bitcoin: link, or a node public key"
+    )]
     UnknownFormat,
     /// The request belongs to another network.
     #[error("this is for {found}, but the wallet is on {expected}")]

@@ -104,7 +104,10 @@ impl Intake {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 bump(&self.counters.queue_full);
-                log::warn!(target: "doze_lsp::push", "push queue full: dropped the signal for {peer}");
+                log::warn!(
+                    target: "doze_lsp::push",
+                    "push queue full: dropped the signal for {peer}"
+                );
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -193,12 +196,18 @@ impl Context {
             Ok(Some(registration)) => registration,
             Ok(None) => {
                 bump(&self.counters.unregistered);
-                log::debug!(target: "doze_lsp::push", "onion message held for {peer}, which has no push registration");
+                log::debug!(
+                    target: "doze_lsp::push",
+                    "onion message held for {peer}, which has no push registration"
+                );
                 return;
             }
             Err(e) => {
                 bump(&self.counters.failed);
-                log::error!(target: "doze_lsp::push", "cannot look up the push registration of {peer}: {e}");
+                log::error!(
+                    target: "doze_lsp::push",
+                    "cannot look up the push registration of {peer}: {e}"
+                );
                 return;
             }
         };
@@ -209,13 +218,20 @@ impl Context {
             if let Some(last) = last_push.get(&peer) {
                 if now.duration_since(*last) < interval {
                     bump(&self.counters.rate_limited);
-                    log::debug!(target: "doze_lsp::push", "not pushing {peer} again within {interval:?}");
+                    log::debug!(
+                        target: "doze_lsp::push",
+                        "not pushing {peer} again within {interval:?}"
+                    );
                     return;
                 }
             }
             last_push.insert(peer, now);
         }
-        log::info!(target: "doze_lsp::push", "onion message held for {peer}: pushing to its {} target", registration.target.kind);
+        log::info!(
+            target: "doze_lsp::push",
+            "onion message held for {peer}: pushing to its {} target",
+            registration.target.kind
+        );
         tokio::spawn(async move {
             let (outcome, attempts, detail) = self.deliver(&registration).await;
             if outcome != Outcome::Delivered {
@@ -242,7 +258,10 @@ impl Context {
                 }
                 Outcome::Failed => {
                     bump(&self.counters.failed);
-                    log::warn!(target: "doze_lsp::push", "could not push {peer} after {attempts} attempt(s): {detail}");
+                    log::warn!(
+                        target: "doze_lsp::push",
+                        "could not push {peer} after {attempts} attempt(s): {detail}"
+                    );
                 }
                 Outcome::NoGateway => {
                     bump(&self.counters.no_gateway);
@@ -264,7 +283,8 @@ impl Context {
                 Some(url) => url.clone(),
                 None => {
                     let detail = format!(
-                        "no push.gateway_url configured: dropped the {platform} notification for {}",
+                        "no push.gateway_url configured: dropped the {platform} notification \
+                         for {}",
                         registration.node_id
                     );
                     return (Outcome::NoGateway, 0, detail);
@@ -309,7 +329,11 @@ impl Context {
                 }
                 Err(e) => detail = format!("{} unreachable: {}", host_of(&url), error_chain(&e)),
             }
-            log::debug!(target: "doze_lsp::push", "push attempt {attempt} to {} failed: {detail}", registration.node_id);
+            log::debug!(
+                target: "doze_lsp::push",
+                "push attempt {attempt} to {} failed: {detail}",
+                registration.node_id
+            );
             if attempt < self.config.max_attempts {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -159,7 +159,11 @@ impl PushService {
         let window = self.config.timestamp_window_secs;
         let request = registration::verify(body, now, window)?;
         let internal = |e: &dyn std::fmt::Display| {
-            log::error!(target: "doze_lsp::push", "registration of {} failed: {e}", request.node_id);
+            log::error!(
+                target: "doze_lsp::push",
+                "registration of {} failed: {e}",
+                request.node_id
+            );
             PushApiError::new(
                 ErrorCode::Internal,
                 format!("the LSP could not store the registration: {e}"),
@@ -181,7 +185,11 @@ impl PushService {
         if !has_channel {
             return Err(PushApiError::new(
                 ErrorCode::NoChannel,
-                format!("the LSP has no open channel with {}; open one (or receive a JIT payment) first", request.node_id),
+                format!(
+                    "the LSP has no open channel with {}; open one (or receive a JIT payment) \
+                     first",
+                    request.node_id
+                ),
             ));
         }
         if let Some(current) =

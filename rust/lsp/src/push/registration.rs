@@ -270,14 +270,16 @@ pub fn verify(body: &[u8], now: u64, window: u64) -> Result<VerifiedRequest, Pus
     if !message_signing::verify(request.signed_message().as_bytes(), &request.signature, &node_id) {
         return Err(PushApiError::new(
             ErrorCode::BadSignature,
-            "the signature does not verify against node_id (sign the documented message with the node key)",
+            "the signature does not verify against node_id (sign the documented message with \
+             the node key)",
         ));
     }
     if request.timestamp.abs_diff(now) > window {
         return Err(PushApiError::new(
             ErrorCode::StaleTimestamp,
             format!(
-                "timestamp {} is more than {window} s from the LSP's clock ({now}); check the phone's clock",
+                "timestamp {} is more than {window} s from the LSP's clock ({now}); \
+                 check the phone's clock",
                 request.timestamp
             ),
         ));

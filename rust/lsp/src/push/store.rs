@@ -170,7 +170,8 @@ impl PushStore {
             return Err(StoreError::ReplayedNonce);
         }
         tx.execute(
-            "INSERT INTO registrations (node_id, app_name, target_kind, target_value, signed_at, registered_at)
+            "INSERT INTO registrations
+                 (node_id, app_name, target_kind, target_value, signed_at, registered_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (node_id) DO UPDATE SET app_name = excluded.app_name,
                  target_kind = excluded.target_kind, target_value = excluded.target_value,
@@ -236,7 +237,8 @@ impl PushStore {
     ) -> Result<(), rusqlite::Error> {
         let connection = self.lock();
         connection.execute(
-            "INSERT INTO push_log (node_id, at, outcome, attempts, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO push_log (node_id, at, outcome, attempts, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![node_id.to_string(), sql_time(at), outcome.as_str(), attempts, detail],
         )?;
         connection.execute(
