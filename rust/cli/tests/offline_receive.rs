@@ -77,14 +77,7 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     // LDK 0.2.7 drops a release that reaches LSP-B before the sender's final revoke_and_ack.
     scene.wait_for_held_htlcs_at_lsp_b(1, DEFAULT_WAIT);
     let launched = Instant::now();
-    let child = launch_wake(
-        std::path::Path::new(env!("CARGO_BIN_EXE_doze")),
-        &config,
-        &push,
-        &[("DOZE_LOG", "debug")],
-        Stdio::piped(),
-    );
-    let (outcome, log) = outcome_and_log(child);
+    let (outcome, log) = wake(&config, &push);
     let wake_took = launched.elapsed();
     eprintln!("wake process took {wake_took:?}: {outcome}");
     assert_eq!(outcome["ended"], "Paid", "{outcome}\n{log}");
@@ -128,14 +121,7 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
         .unwrap();
     let push = webhook.wait_for(2, Duration::from_secs(60)).pop().unwrap();
     scene.wait_for_held_htlcs_at_lsp_b(2, DEFAULT_WAIT);
-    let child = launch_wake(
-        std::path::Path::new(env!("CARGO_BIN_EXE_doze")),
-        &config,
-        &push,
-        &[("DOZE_LOG", "debug")],
-        Stdio::piped(),
-    );
-    let (outcome, log) = outcome_and_log(child);
+    let (outcome, log) = wake(&config, &push);
     eprintln!("second wake: {outcome}");
     assert_eq!(outcome["ended"], "Paid", "{outcome}\n{log}");
     assert_eq!(outcome["payments"][0]["amount_msat"], SECOND_MSAT);
@@ -200,4 +186,19 @@ fn an_offline_phone_is_pushed_awake_by_a_fresh_process_and_paid() {
     assert_eq!(ids.len(), 2, "each once: {:?}", events.received_ids());
     rt.block_on(app.stop()).unwrap();
     eprintln!("whole offline-receive test {:?}", started.elapsed());
+}
+
+/// Runs `doze wake` (the extension's stand-in) for `push`, with debug logs: its outcome and log.
+fn wake(
+    config: &doze_core::WalletConfig,
+    push: &doze_testkit::ReceivedPush,
+) -> (serde_json::Value, String) {
+    let child = launch_wake(
+        std::path::Path::new(env!("CARGO_BIN_EXE_doze")),
+        config,
+        push,
+        &[("DOZE_LOG", "debug")],
+        Stdio::piped(),
+    );
+    outcome_and_log(child)
 }
