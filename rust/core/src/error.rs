@@ -71,6 +71,9 @@ pub enum WalletError {
         /// How long ago it expired.
         seconds_ago: u64,
     },
+    /// No open or opening channel has this id (it may have closed already).
+    #[error("no channel {0}: it may have closed already; list the channels again")]
+    UnknownChannel(String),
     /// The text is not a valid bitcoin address.
     #[error("invalid bitcoin address: {0}")]
     InvalidAddress(String),

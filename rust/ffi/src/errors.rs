@@ -114,6 +114,9 @@ pub enum WalletError {
     /// The LSP could not be reached.
     #[error("{0}")]
     LspUnavailable(String),
+    /// No open or opening channel has this id (it may have closed already).
+    #[error("{0}")]
+    UnknownChannel(String),
     /// Any other failure of the Lightning node.
     #[error("{0}")]
     Node(String),
@@ -131,6 +134,7 @@ impl From<CoreError> for WalletError {
             CoreError::Storage(_) => WalletError::Storage(message),
             CoreError::ChainSync(_) => WalletError::ChainSync(message),
             CoreError::LspUnavailable(_) => WalletError::LspUnavailable(message),
+            CoreError::UnknownChannel(_) => WalletError::UnknownChannel(message),
             _ => WalletError::Node(message),
         }
     }

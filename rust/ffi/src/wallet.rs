@@ -8,8 +8,9 @@ use crate::blocking::block_on;
 use crate::callbacks::{EventAdapter, EventListener};
 use crate::errors::{PushError, ReceiveError, SendError, WalletError};
 use doze_core::{
-    Balances, LifecycleState, PaymentFilter, PaymentInfo, PaymentPage, PushRegistration,
-    PushTarget, ReceiveInvoice, SendAttempt, SendQuote, WakeOutcome, WalletConfig,
+    Balances, ChannelInfo, LifecycleState, PaymentFilter, PaymentInfo, PaymentPage,
+    PushRegistration, PushTarget, ReceiveInvoice, SendAttempt, SendQuote, WakeOutcome,
+    WalletConfig,
 };
 
 /// A Lightning wallet for a phone: created from the recovery phrase the app holds, started
@@ -90,7 +91,33 @@ impl Wallet {
         Ok(self.inner.balances()?)
     }
 
-    /// Every payment the node knows, newest first. Needs a running wallet.
+    /// The wallet's open and opening channels: peer, size, what each can send and receive,
+    /// reserve, and whether it is opening, offline or usable. Needs a running wallet.
+    pub fn list_channels(&self) -> Result<Vec<ChannelInfo>, WalletError> {
+        Ok(self.inner.list_channels()?)
+    }
+
+    /// Closes a channel cooperatively with its (online) peer: its balance goes to the wallet's
+    /// own on-chain funds once the closing transaction confirms. A `ChannelClosed` event
+    /// follows. Throws `UnknownChannel` for an id `list_channels` does not show.
+    pub async fn close_channel(&self, channel_id: String) -> Result<(), WalletError> {
+        Ok(self.inner.close_channel(&channel_id).await?)
+    }
+
+    /// Closes a channel without its peer: the last resort when the peer is gone for good.
+    /// The wallet broadcasts its latest state and pays the fee from its on-chain funds; its
+    /// balance comes back only after the channel's timelock (typically a day, up to two
+    /// weeks). Prefer `close_channel` whenever the peer is reachable.
+    pub async fn force_close_channel(
+        &self,
+        channel_id: String,
+        reason: Option<String>,
+    ) -> Result<(), WalletError> {
+        Ok(self.inner.force_close_channel(&channel_id, reason).await?)
+    }
+
+    /// Every payment in the wallet's history, newest first. Works whether or not the wallet
+    /// runs; prefer `list_payments_page` for long histories.
     pub fn list_payments(&self) -> Result<Vec<PaymentInfo>, WalletError> {
         Ok(self.inner.list_payments()?)
     }

@@ -1,0 +1,126 @@
+//! The wallet's channels, for a "channels" screen: what each holds and can do, and closing one.
+//! A close sends the channel's balance to the wallet's own on-chain wallet, where
+//! [`Wallet::balances`] and the history show it once it confirms (a force close only after the
+//! channel's timelock, about a day on mainnet).
+
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::ChannelDetails;
+
+use crate::error::WalletError;
+use crate::wallet::Wallet;
+
+/// Where a channel stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum ChannelState {
+    /// The funding transaction waits for confirmations; nothing can be sent or received yet.
+    Opening {
+        /// Confirmations so far.
+        confirmations: u32,
+        /// Confirmations the channel needs.
+        required: u32,
+    },
+    /// Open, but the peer is not connected: payments wait until it is.
+    Offline,
+    /// Open and connected: payments can use it.
+    Usable,
+}
+
+/// One channel of the wallet, in satoshis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ChannelInfo {
+    /// The channel's id (hex); pass it to [`Wallet::close_channel`].
+    pub channel_id: String,
+    /// The node at the other end (the LSP, for a phone), hex.
+    pub peer_node_id: String,
+    /// The channel's size.
+    pub capacity_sat: u64,
+    /// What the wallet can send over it now.
+    pub outbound_sat: u64,
+    /// What the wallet can receive over it now.
+    pub inbound_sat: u64,
+    /// The part of the wallet's balance it cannot spend (the channel reserve); it comes back
+    /// when the channel closes.
+    pub reserve_sat: u64,
+    /// Where it stands.
+    pub state: ChannelState,
+}
+
+impl From<&ChannelDetails> for ChannelInfo {
+    fn from(c: &ChannelDetails) -> Self {
+        let state = if !c.is_channel_ready {
+            ChannelState::Opening {
+                confirmations: c.confirmations.unwrap_or(0),
+                required: c.confirmations_required.unwrap_or(0),
+            }
+        } else if c.is_usable {
+            ChannelState::Usable
+        } else {
+            ChannelState::Offline
+        };
+        ChannelInfo {
+            channel_id: c.channel_id.to_string(),
+            peer_node_id: c.counterparty_node_id.to_string(),
+            capacity_sat: c.channel_value_sats,
+            outbound_sat: c.outbound_capacity_msat / 1000,
+            inbound_sat: c.inbound_capacity_msat / 1000,
+            reserve_sat: c.unspendable_punishment_reserve.unwrap_or(0),
+            state,
+        }
+    }
+}
+
+impl Wallet {
+    /// The wallet's open and opening channels.
+    pub fn list_channels(&self) -> Result<Vec<ChannelInfo>, WalletError> {
+        Ok(self.inner.node()?.list_channels().iter().map(ChannelInfo::from).collect())
+    }
+
+    /// Closes a channel cooperatively with its peer: its balance goes to the wallet's own
+    /// on-chain wallet in one transaction both sides sign, spendable once it confirms. The peer
+    /// must be online; a `ChannelClosed` event follows.
+    pub async fn close_channel(&self, channel_id: &str) -> Result<(), WalletError> {
+        let channel_id = channel_id.to_string();
+        self.blocking(move |inner| {
+            let node = inner.node()?;
+            let (user_channel_id, peer) = find(&node.list_channels(), &channel_id)?;
+            node.close_channel(&user_channel_id, peer)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Closes a channel alone, without its peer: the last resort when the peer is gone for
+    /// good or does not answer a cooperative close.
+    ///
+    /// **Warning for the app's UI**: the wallet broadcasts its latest commitment transaction
+    /// and pays its fee (and a fee bump) from its on-chain funds; its balance comes back only
+    /// after the channel's timelock (up to two weeks, typically a day), and a payment in flight
+    /// resolves on-chain. Prefer [`Wallet::close_channel`] whenever the peer is reachable.
+    pub async fn force_close_channel(
+        &self,
+        channel_id: &str,
+        reason: Option<String>,
+    ) -> Result<(), WalletError> {
+        let channel_id = channel_id.to_string();
+        self.blocking(move |inner| {
+            let node = inner.node()?;
+            let (user_channel_id, peer) = find(&node.list_channels(), &channel_id)?;
+            node.force_close_channel(&user_channel_id, peer, reason)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn find(
+    channels: &[ChannelDetails],
+    channel_id: &str,
+) -> Result<(ldk_node::UserChannelId, PublicKey), WalletError> {
+    channels
+        .iter()
+        .find(|c| c.channel_id.to_string().eq_ignore_ascii_case(channel_id))
+        .map(|c| (c.user_channel_id, c.counterparty_node_id))
+        .ok_or_else(|| WalletError::UnknownChannel(channel_id.to_string()))
+}
