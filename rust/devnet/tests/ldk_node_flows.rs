@@ -1,5 +1,6 @@
 //! Stock ldk-node 0.7.1 runs unmodified on the devnet: on-chain funding, a channel with a BOLT11
-//! payment and a cooperative close, and reorgs seen by both BDK and LDK.
+//! payment and a cooperative close, a force close with an anchor CPFP, and reorgs seen by both
+//! BDK and LDK.
 
 use std::time::Instant;
 
@@ -144,6 +145,65 @@ fn a_reorg_of_a_confirmed_funding_transaction_is_seen_by_both_nodes() {
     expect_event(&alice, DEFAULT_WAIT, |e| matches!(e, Event::ChannelReady { .. }));
     expect_event(&bob, DEFAULT_WAIT, |e| matches!(e, Event::ChannelReady { .. }));
     assert_eq!(confirmations(&alice), 6, "confirmed again on the competing chain");
+    alice.stop().expect("stop");
+    bob.stop().expect("stop");
+}
+
+/// The fee and virtual size (weight / 4 rounded up) of `txid`, as Esplora reports them, and the
+/// txids its inputs spend.
+fn fee_vsize_parents(devnet: &Devnet, txid: &str) -> (u64, u64, Vec<String>) {
+    let tx: serde_json::Value =
+        reqwest::blocking::get(format!("{}/tx/{txid}", devnet.esplora_url()))
+            .and_then(|r| r.json())
+            .expect("GET /tx");
+    let parents = tx["vin"].as_array().expect("vin").iter();
+    let parents = parents.map(|i| i["txid"].as_str().expect("txid").to_string()).collect();
+    let weight = tx["weight"].as_u64().expect("weight");
+    (tx["fee"].as_u64().expect("fee"), weight.div_ceil(4), parents)
+}
+
+/// A channel opened while fees are at LDK's floor (253 sat/kW, 1.012 sat/vB) is force-closed
+/// after they rose: ldk-node broadcasts the commitment, at the floor, on its own through
+/// `POST /tx`, and the devnet, like bitcoind with its 1 sat/vB minimum relay fee, accepts it.
+/// Bob, told of the close, broadcasts his own commitment too: at the same fee rate it cannot
+/// replace Alice's (bitcoind's "new feerate <= old feerate"), as on a real network.
+#[test]
+fn a_force_close_at_the_fee_floor_gets_its_commitment_confirmed() {
+    init_logs();
+    let devnet = Devnet::start().expect("devnet");
+    devnet.state().set_fee_rate(1.0);
+    let alice = devnet.start_node("alice");
+    let bob = devnet.start_node("bob");
+    devnet.fund_node(&alice, Amount::from_sat(1_000_000));
+    let channel = devnet.open_channel(&alice, &bob, Amount::from_sat(500_000), Some(50_000_000));
+    let funding = alice.list_channels()[0].funding_txo.expect("a funding outpoint");
+
+    devnet.state().set_fee_rate(20.0);
+    alice.sync_wallets().expect("sync, which also fetches the fee estimates");
+    alice.force_close_channel(&channel, bob.node_id(), None).expect("force close");
+    expect_event(&alice, DEFAULT_WAIT, |e| matches!(e, Event::ChannelClosed { .. }));
+    assert!(devnet.wait_for_mempool_len(1, DEFAULT_WAIT), "a commitment broadcast");
+    // Leave ldk-node time to follow with a CPFP child.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+
+    let txids: Vec<String> =
+        reqwest::blocking::get(format!("{}/mempool/txids", devnet.esplora_url()))
+            .and_then(|r| r.json())
+            .expect("GET /mempool/txids");
+    let funding_txid = funding.txid.to_string();
+    let mut commitment = None;
+    for txid in &txids {
+        let (fee, vsize, parents) = fee_vsize_parents(&devnet, txid);
+        eprintln!("mempool: {txid} pays {fee} sat for {vsize} vB, spends {parents:?}");
+        assert!(fee >= vsize, "each pays the minimum relay fee on its own");
+        if parents.contains(&funding_txid) {
+            commitment = Some(txid.clone());
+        }
+    }
+    let commitment = commitment.expect("a commitment spends the funding output");
+    devnet.mine(1);
+    assert!(devnet.confirmation_height(&commitment.parse().unwrap()).is_some());
+    assert_eq!(devnet.mempool_len(), 0, "everything confirmed");
     alice.stop().expect("stop");
     bob.stop().expect("stop");
 }

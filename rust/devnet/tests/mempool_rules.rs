@@ -23,6 +23,26 @@ fn coin(devnet: &Devnet) -> (OutPoint, TxOut) {
     devnet.faucet_coins().into_iter().max_by_key(|(_, o)| o.value).expect("a faucet coin")
 }
 
+/// A spend of `input` back to the faucet whose fee is `fee(weight)` for its own weight, with
+/// its virtual size (weight / 4 rounded up). The signature's length, so the weight, depends on
+/// the fee: this tries fees until one fits.
+fn spend_paying(
+    devnet: &Devnet,
+    input: &(OutPoint, TxOut),
+    fee: impl Fn(u64) -> u64,
+) -> (Transaction, u64) {
+    (1..10_000)
+        .find_map(|sat| {
+            let tx = devnet.faucet().sign(
+                std::slice::from_ref(input),
+                pay_to_faucet(input.1.value - Amount::from_sat(sat), devnet),
+            );
+            let weight = tx.weight().to_wu();
+            (fee(weight) == sat).then_some((tx, weight.div_ceil(4)))
+        })
+        .expect("a fee that fits the size")
+}
+
 #[test]
 fn double_spends_are_rejected_unless_they_replace_with_more_fee() {
     let devnet = Devnet::start().expect("devnet");
@@ -40,7 +60,12 @@ fn double_spends_are_rejected_unless_they_replace_with_more_fee() {
         .sign(std::slice::from_ref(&input), pay_to_faucet(value - Amount::from_sat(900), &devnet));
     let (status, reason) = post_tx(&devnet, &cheaper);
     assert_eq!(status, 400);
-    assert!(reason.contains("insufficient fee"), "{reason}");
+    let expected = format!(
+        "insufficient fee, rejecting replacement {}; new feerate 0.0000",
+        cheaper.compute_txid()
+    );
+    assert!(reason.contains(&expected), "{reason}");
+    assert!(reason.contains(" BTC/kvB <= old feerate 0.0000"), "{reason}");
 
     devnet.mine(1);
     let late =
@@ -71,10 +96,84 @@ fn replacement_with_more_fee_evicts_the_original_and_its_children() {
     devnet.broadcast(child).expect("child of a mempool parent");
     assert_eq!(devnet.mempool_len(), 2);
 
+    // A higher fee rate than the parent, but less than parent and child pay together.
+    let short = devnet.faucet().sign(
+        std::slice::from_ref(&input),
+        pay_to_faucet(value - Amount::from_sat(1_500), &devnet),
+    );
+    let (status, reason) = post_tx(&devnet, &short);
+    assert_eq!(status, 400);
+    let expected = format!(
+        "insufficient fee, rejecting replacement {}, less fees than conflicting txs; \
+         0.000015 < 0.00002",
+        short.compute_txid()
+    );
+    assert!(reason.contains(&expected), "{reason}");
+    assert_eq!(devnet.mempool_len(), 2, "nothing evicted");
+
     let replacement =
         devnet.faucet().sign(&[input], pay_to_faucet(value - Amount::from_sat(3_000), &devnet));
     assert_eq!(post_tx(&devnet, &replacement).0, 200);
     assert_eq!(devnet.mempool_len(), 1, "parent and child evicted");
+}
+
+#[test]
+fn transactions_below_the_minimum_relay_fee_are_refused() {
+    let devnet = Devnet::start().expect("devnet");
+    let input = coin(&devnet);
+    let zero_fee =
+        devnet.faucet().sign(std::slice::from_ref(&input), pay_to_faucet(input.1.value, &devnet));
+    let (status, reason) = post_tx(&devnet, &zero_fee);
+    assert_eq!(status, 400);
+    assert!(reason.contains("min relay fee not met, 0 < "), "{reason}");
+
+    let (below, vsize) = spend_paying(&devnet, &input, |weight| weight.div_ceil(4) - 1);
+    let (status, reason) = post_tx(&devnet, &below);
+    assert_eq!(status, 400);
+    let expected = format!("min relay fee not met, {} < {vsize}", vsize - 1);
+    assert!(reason.contains(&expected), "{reason}");
+    assert_eq!(devnet.mempool_len(), 0);
+
+    let (exact, _) = spend_paying(&devnet, &input, |weight| weight.div_ceil(4));
+    assert_eq!(post_tx(&devnet, &exact).0, 200, "1 sat/vB exactly is enough");
+
+    // LDK's floor, 253 sat per 1000 weight units (1.012 sat/vB), rounded down as LDK does.
+    let input = coin(&devnet);
+    let (floor, vsize) = spend_paying(&devnet, &input, |weight| weight * 253 / 1000);
+    let fee = input.1.value - floor.output[0].value;
+    assert!(fee.to_sat() < vsize + 2, "close to the threshold: {fee} for {vsize} vB");
+    assert_eq!(post_tx(&devnet, &floor).0, 200, "253 sat/kW clears 1 sat/vB");
+}
+
+#[test]
+fn a_replacement_pays_the_incremental_relay_fee_on_top_of_what_it_evicts() {
+    let devnet = Devnet::start().expect("devnet");
+    let input = coin(&devnet);
+    let (original, _) = spend_paying(&devnet, &input, |_| 1_000);
+    let original_txid = devnet.broadcast(original).expect("original");
+
+    // More in total and per vbyte, but 1 sat short of 1 sat/vB of its own size on top.
+    let (short, vsize) = spend_paying(&devnet, &input, |weight| 1_000 + weight.div_ceil(4) - 1);
+    let (status, reason) = post_tx(&devnet, &short);
+    assert_eq!(status, 400);
+    // bitcoind's FormatMoney: BTC, trailing zeros trimmed.
+    let btc = |sat: u64| format!("0.00000{sat:03}").trim_end_matches('0').to_owned();
+    let expected = format!(
+        "insufficient fee, rejecting replacement {}, not enough additional fees to relay; \
+         {} < {}",
+        short.compute_txid(),
+        btc(vsize - 1),
+        btc(vsize)
+    );
+    assert!(reason.contains(&expected), "{reason}");
+    assert!(devnet.in_mempool(&original_txid), "the original stays");
+
+    let (enough, _) = spend_paying(&devnet, &input, |weight| 1_000 + weight.div_ceil(4));
+    let (status, body) = post_tx(&devnet, &enough);
+    assert_eq!(status, 200, "{body}");
+    assert!(devnet.in_mempool(&enough.compute_txid()));
+    assert!(!devnet.in_mempool(&original_txid), "replaced");
+    assert_eq!(devnet.mempool_len(), 1);
 }
 
 #[test]
