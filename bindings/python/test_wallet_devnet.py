@@ -117,7 +117,7 @@ def test_history_lists_both_payments(doze, phone):
     assert [p.kind for p in inbound] == [doze.PaymentKind.BOLT11_JIT]
     assert [(p.kind, p.amount_msat) for p in outbound] == [(doze.PaymentKind.BOLT11, 20_000_000)]
     assert all(p.payment_hash and len(p.payment_hash) == 64 for p in history)
-    assert history == sorted(history, key=lambda p: p.updated_at_secs, reverse=True)
+    assert history == sorted(history, key=lambda p: p.created_at_secs, reverse=True)
 
 
 def test_history_pages(doze, phone):
@@ -252,3 +252,45 @@ def test_a_signed_push_wakes_the_stopped_wallet_and_a_replay_is_refused(doze, sc
     with pytest.raises(doze.PushError.InvalidPush) as raised:
         extension.handle_push_blocking(payload, headers, 20_000)
     assert "replayed" in str(raised.value)
+
+
+def test_channels_are_listed_and_a_cooperative_close_brings_the_balance_on_chain(doze, scene, phone):
+    wallet, recorder, _ = phone
+    wallet.start_blocking()
+    wait_until(
+        "the channel is usable",
+        lambda: any(c.state.is_usable() for c in wallet.list_channels()),
+    )
+    [channel] = wallet.list_channels()
+    assert channel.outbound_sat > 0 and channel.inbound_sat > 0
+    assert channel.capacity_sat >= channel.outbound_sat + channel.inbound_sat
+    with pytest.raises(doze.WalletError.UnknownChannel):
+        asyncio.run(wallet.close_channel("00" * 32))
+    asyncio.run(wallet.close_channel(channel.channel_id))
+    wait_until("the channel is gone", lambda: wallet.list_channels() == [])
+
+    def on_chain():
+        scene.mine(1)
+        asyncio.run(wallet.sync())
+        return wallet.balances().onchain_confirmed_sat >= channel.outbound_sat
+
+    wait_until("the channel's balance is on-chain", on_chain)
+    wallet.stop_blocking()
+
+
+def test_a_restore_on_a_new_phone_has_the_same_node_id_and_on_chain_funds(doze, scene, phone, tmp_path):
+    wallet, _, _ = phone
+    wallet.start_blocking()
+    node_id, onchain = wallet.node_id(), wallet.balances().onchain_confirmed_sat
+    wallet.stop_blocking()
+    assert onchain > 0
+    restored = doze.Wallet(scene.config(doze, str(tmp_path)), MNEMONIC, None)
+    asyncio.run(restored.start())
+    assert restored.node_id() == node_id
+
+    def found():
+        asyncio.run(restored.sync())
+        return restored.balances().onchain_confirmed_sat == onchain
+
+    wait_until("the restored wallet finds the on-chain funds", found)
+    restored.stop_blocking()
