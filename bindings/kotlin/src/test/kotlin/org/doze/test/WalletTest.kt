@@ -5,6 +5,7 @@ import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.async
 import kotlinx.coroutines.runBlocking
 import org.doze.EventListener
+import org.doze.core.ChannelState
 import org.doze.core.LifecycleState
 import org.doze.core.LogEntry
 import org.doze.core.LogLevel
@@ -235,6 +236,43 @@ class WalletTest {
             assertEquals(LifecycleState.STOPPED, extension.state())
             val replay = assertThrows(PushException.InvalidPush::class.java) { extension.handlePushBlocking(payload, headers, 20_000uL) }
             assertTrue(replay.message!!.contains("replayed"))
+        }
+    }
+
+    @Test @Order(11)
+    fun `lists its channel and closes it cooperatively, the balance back on-chain`() = runBlocking<Unit> {
+        wallet.startBlocking()
+        waitUntil("the channel is usable") { wallet.listChannels().any { it.state is ChannelState.Usable } }
+        val channel = wallet.listChannels().single()
+        assertTrue(channel.outboundSat > 0uL && channel.capacitySat >= channel.outboundSat + channel.inboundSat)
+        assertThrows(WalletException.UnknownChannel::class.java) {
+            runBlocking { wallet.closeChannel("00".repeat(32)) }
+        }
+        wallet.closeChannel(channel.channelId)
+        waitUntil("the channel is gone") { wallet.listChannels().isEmpty() }
+        waitUntil("the channel's balance is on-chain") {
+            scene.mine(1)
+            runBlocking { wallet.sync() }
+            wallet.balances().onchainConfirmedSat >= channel.outboundSat
+        }
+        wallet.stopBlocking()
+    }
+
+    @Test @Order(12)
+    fun `a restore on a new phone has the same node id and on-chain funds`() = runBlocking<Unit> {
+        wallet.startBlocking()
+        val nodeId = wallet.nodeId()
+        val onchain = wallet.balances().onchainConfirmedSat
+        wallet.stopBlocking()
+        val newPhone = Files.createTempDirectory("doze-kotlin-restored").toString()
+        Wallet(scene.config(newPhone), MNEMONIC).use { restored ->
+            restored.start()
+            assertEquals(nodeId, restored.nodeId())
+            waitUntil("the restored wallet finds the on-chain funds") {
+                runBlocking { restored.sync() }
+                restored.balances().onchainConfirmedSat == onchain
+            }
+            restored.stopBlocking()
         }
     }
 }
