@@ -40,11 +40,12 @@ fn app_start_and_stop(
     rt.block_on(app.start()).unwrap();
     let phone_id = app.node_id().unwrap().parse().unwrap();
     // Whatever the killed wake had in flight settles once the channel is re-established.
-    wait_for_state(
+    // The balances and channels are the state, so that a timeout shows what did not settle.
+    let _ = wait_for_state(
         "the phone's channel is usable and settled",
         DEFAULT_WAIT,
-        || app.list_channels_settled(),
-        |s| *s,
+        || (app.balances(), app.list_channels()),
+        settled,
     );
     rt.block_on(app.stop()).unwrap();
     drop(app);
@@ -68,15 +69,14 @@ fn wait_for_state_or_timeout<T>(
     }
 }
 
-trait Settled {
-    fn list_channels_settled(&self) -> bool;
-}
-
-impl Settled for Wallet {
-    /// One usable channel and no payment in flight on it.
-    fn list_channels_settled(&self) -> bool {
-        self.balances().is_ok_and(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0)
-    }
+/// One usable channel and no payment in flight on it.
+fn settled(
+    (balances, _channels): &(
+        Result<doze_core::Balances, doze_core::WalletError>,
+        Result<Vec<doze_core::ChannelInfo>, doze_core::WalletError>,
+    ),
+) -> bool {
+    balances.as_ref().is_ok_and(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0)
 }
 
 #[test]
@@ -184,7 +184,12 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     let events = Arc::new(Recorder::default());
     app.set_event_listener(events.clone());
     rt.block_on(app.start()).unwrap();
-    wait_for_state("the channel is settled", DEFAULT_WAIT, || app.list_channels_settled(), |s| *s);
+    let _ = wait_for_state(
+        "the channel is settled",
+        DEFAULT_WAIT,
+        || (app.balances(), app.list_channels()),
+        settled,
+    );
     let received: Vec<_> = app
         .list_payments()
         .unwrap()
