@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use ldk_node::bip39::Mnemonic;
-use ldk_node::bitcoin::bip32::{ChildNumber, Xpriv};
+use ldk_node::bitcoin::bip32::ChildNumber;
 use ldk_node::bitcoin::hashes::{sha256, Hash, HashEngine};
 use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
@@ -18,6 +17,7 @@ use ldk_node::vss_client::headers::{VssHeaderProvider, VssHeaderProviderError};
 
 use crate::config::Network;
 use crate::error::WalletError;
+use crate::mnemonic::{master_key, parse_mnemonic};
 use crate::store::now_secs;
 
 /// The salt `vss-server`'s signature authorizer expects before the key and the time.
@@ -41,21 +41,16 @@ impl BackupAuth {
         passphrase: Option<&str>,
         network: Network,
     ) -> Result<BackupAuth, WalletError> {
-        let mnemonic = Mnemonic::parse(mnemonic).map_err(|_| {
-            WalletError::InvalidConfig("the recovery phrase is not a valid BIP39 phrase".into())
-        })?;
-        let seed = mnemonic.to_seed(passphrase.unwrap_or(""));
+        let mnemonic = parse_mnemonic(mnemonic)?;
         let secp = Secp256k1::new();
-        let key = Xpriv::new_master(network.to_bitcoin(), &seed)
-            .and_then(|master| {
-                master.derive_priv(
-                    &secp,
-                    &[
-                        ChildNumber::Hardened { index: VSS_HARDENED_CHILD_INDEX },
-                        ChildNumber::Hardened { index: SIGNATURE_AUTH_HARDENED_CHILD_INDEX },
-                    ],
-                )
-            })
+        let key = master_key(&mnemonic, passphrase, network.to_bitcoin())?
+            .derive_priv(
+                &secp,
+                &[
+                    ChildNumber::Hardened { index: VSS_HARDENED_CHILD_INDEX },
+                    ChildNumber::Hardened { index: SIGNATURE_AUTH_HARDENED_CHILD_INDEX },
+                ],
+            )
             .map_err(|e| WalletError::Node(format!("cannot derive the backup key: {e}")))?;
         let secret = key.private_key;
         Ok(BackupAuth { secret, public: secret.public_key(&secp) })

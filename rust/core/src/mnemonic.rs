@@ -3,7 +3,9 @@
 
 use ldk_node::bip39::{self, Language};
 
-use crate::error::MnemonicError;
+use ldk_node::bitcoin::bip32::Xpriv;
+
+use crate::error::{MnemonicError, WalletError};
 
 pub use bip39::Mnemonic;
 
@@ -42,4 +44,16 @@ pub fn parse_mnemonic(phrase: &str) -> Result<Mnemonic, MnemonicError> {
         }
         _ => MnemonicError::BadChecksum,
     })
+}
+
+/// The BIP32 master key of the wallet's BIP39 seed, as ldk-node derives it: its LDK seed (the
+/// wake engine) and its backup key (`backup_auth.rs`) both come from it.
+pub(crate) fn master_key(
+    mnemonic: &Mnemonic,
+    passphrase: Option<&str>,
+    network: ldk_node::bitcoin::Network,
+) -> Result<Xpriv, WalletError> {
+    let seed = mnemonic.to_seed(passphrase.unwrap_or(""));
+    Xpriv::new_master(network, &seed)
+        .map_err(|e| WalletError::Node(format!("cannot derive the wallet's keys: {e}")))
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldk_node::bip39::Mnemonic;
-use ldk_node::bitcoin::bip32::Xpriv;
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::BlockHash;
 use ldk_node::io::sqlite_store::{SqliteStore, KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
@@ -174,10 +173,7 @@ fn ldk_seed(
     passphrase: Option<&str>,
     network: ldk_node::bitcoin::Network,
 ) -> Result<[u8; 32], WalletError> {
-    let seed = mnemonic.to_seed(passphrase.unwrap_or(""));
-    let master = Xpriv::new_master(network, &seed)
-        .map_err(|e| WalletError::Node(format!("cannot derive the wallet's keys: {e}")))?;
-    Ok(master.private_key.secret_bytes())
+    Ok(crate::mnemonic::master_key(mnemonic, passphrase, network)?.private_key.secret_bytes())
 }
 
 /// Opens the wallet's node store and assembles the stack over it. Nothing is written: a wake
