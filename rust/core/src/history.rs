@@ -66,7 +66,7 @@ fn direction_code(d: PaymentDirection) -> i64 {
     }
 }
 
-fn status_code(s: PaymentStatus) -> i64 {
+pub(crate) fn status_code(s: PaymentStatus) -> i64 {
     match s {
         PaymentStatus::Pending => 0,
         PaymentStatus::Succeeded => 1,

@@ -21,11 +21,14 @@ use ldk_node::io::sqlite_store::{KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
 use rusqlite::params;
 
 use crate::error::WalletError;
-use crate::store::{now_secs, storage_error, WalletDb};
+use crate::history::status_code;
+use crate::payments::PaymentStatus;
+use crate::store::{now_secs, storage_error};
 
 /// How long ldk-node keeps a settled payment's record: far beyond any event replay, and beyond
 /// the expiry of nearly every invoice.
 pub(crate) const KEEP_SECS: u64 = 7 * 24 * 3600;
+
 /// The directory of ldk-node's store inside the wallet's storage directory.
 pub(crate) fn node_dir(storage_dir: &Path) -> std::path::PathBuf {
     storage_dir.join("node")
@@ -39,35 +42,34 @@ pub(crate) fn prune_settled(storage_dir: &Path) -> Result<usize, WalletError> {
     if !node_db.exists() {
         return Ok(0);
     }
-    let db = WalletDb::open(storage_dir)?;
+    let conn = crate::store::open(storage_dir)?;
     let until = now_secs().saturating_sub(KEEP_SECS) as i64;
-    db.conn
-        .execute("ATTACH DATABASE ?1 AS node", params![node_db.to_string_lossy()])
+    let settled = (status_code(PaymentStatus::Succeeded), status_code(PaymentStatus::Failed));
+    conn.execute("ATTACH DATABASE ?1 AS node", params![node_db.to_string_lossy()])
         .map_err(storage_error)?;
-    // ldk-node's key of a payment is its id in lower-case hex, as is the history's id. Settled:
-    // status 1 (succeeded) or 2 (failed), as `history.rs` stores them. `node_copy = 1` marks
-    // the rows whose copy may still be in ldk-node's store; the partial index on it keeps this
-    // a look at the payments settled since the last start, however long the history.
-    let removed = db.conn.execute(
+    // ldk-node's key of a payment is its id in lower-case hex, as is the history's id.
+    // `node_copy = 1` marks the rows whose copy may still be in ldk-node's store; the partial
+    // index on it keeps this a look at the payments settled since the last start, however long
+    // the history.
+    let removed = conn.execute(
         &format!(
             "DELETE FROM node.{KV_TABLE_NAME}
              WHERE primary_namespace = 'payments' AND secondary_namespace = ''
                AND key IN (SELECT id FROM main.payments INDEXED BY payments_with_node_copy
-                           WHERE node_copy = 1 AND status IN (1, 2) AND updated_at < ?1)"
+                           WHERE node_copy = 1 AND status IN (?2, ?3) AND updated_at < ?1)"
         ),
-        params![until],
+        params![until, settled.0, settled.1],
     );
-    let detached = db.conn.execute("DETACH DATABASE node", []);
+    let detached = conn.execute("DETACH DATABASE node", []);
     let removed = removed.map_err(storage_error)?;
     detached.map_err(storage_error)?;
     // After the removal: a crash in between only means the next start looks again.
-    db.conn
-        .execute(
-            "UPDATE payments INDEXED BY payments_with_node_copy SET node_copy = 0
-             WHERE node_copy = 1 AND status IN (1, 2) AND updated_at < ?1",
-            params![until],
-        )
-        .map_err(storage_error)?;
+    conn.execute(
+        "UPDATE payments INDEXED BY payments_with_node_copy SET node_copy = 0
+         WHERE node_copy = 1 AND status IN (?2, ?3) AND updated_at < ?1",
+        params![until, settled.0, settled.1],
+    )
+    .map_err(storage_error)?;
     Ok(removed)
 }
 

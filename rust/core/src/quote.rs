@@ -439,12 +439,8 @@ impl Wallet {
                         None,
                     )?
                 };
-                record(
-                    inner,
-                    &txid.to_byte_array().to_lower_hex_string(),
-                    Some(onchain_payment(&txid, &quote)),
-                    &quote,
-                );
+                let payment = onchain_payment(&txid, &quote);
+                record(inner, &payment.id.clone(), Some(payment), &quote);
                 return Ok(txid.to_string());
             }
             let id = if quote.send_max {
