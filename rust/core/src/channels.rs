@@ -4,7 +4,7 @@
 //! channel's timelock, about a day on mainnet).
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
-use ldk_node::ChannelDetails;
+use ldk_node::{ChannelDetails, Node, NodeError, UserChannelId};
 
 use crate::error::WalletError;
 use crate::wallet::Wallet;
@@ -81,14 +81,7 @@ impl Wallet {
     /// on-chain wallet in one transaction both sides sign, spendable once it confirms. The peer
     /// must be online; a `ChannelClosed` event follows.
     pub async fn close_channel(&self, channel_id: &str) -> Result<(), WalletError> {
-        let channel_id = channel_id.to_string();
-        self.blocking(move |inner| {
-            let node = inner.node()?;
-            let (user_channel_id, peer) = find(&node.list_channels(), &channel_id)?;
-            node.close_channel(&user_channel_id, peer)?;
-            Ok(())
-        })
-        .await
+        self.close(channel_id, |node, id, peer| node.close_channel(id, peer)).await
     }
 
     /// Closes a channel alone, without its peer: the last resort when the peer is gone for
@@ -103,12 +96,20 @@ impl Wallet {
         channel_id: &str,
         reason: Option<String>,
     ) -> Result<(), WalletError> {
+        self.close(channel_id, |node, id, peer| node.force_close_channel(id, peer, reason)).await
+    }
+
+    /// Finds the channel `channel_id` and closes it with `close`.
+    async fn close(
+        &self,
+        channel_id: &str,
+        close: impl FnOnce(&Node, &UserChannelId, PublicKey) -> Result<(), NodeError> + Send + 'static,
+    ) -> Result<(), WalletError> {
         let channel_id = channel_id.to_string();
         self.blocking(move |inner| {
             let node = inner.node()?;
             let (user_channel_id, peer) = find(&node.list_channels(), &channel_id)?;
-            node.force_close_channel(&user_channel_id, peer, reason)?;
-            Ok(())
+            Ok(close(&node, &user_channel_id, peer)?)
         })
         .await
     }
@@ -117,7 +118,7 @@ impl Wallet {
 fn find(
     channels: &[ChannelDetails],
     channel_id: &str,
-) -> Result<(ldk_node::UserChannelId, PublicKey), WalletError> {
+) -> Result<(UserChannelId, PublicKey), WalletError> {
     channels
         .iter()
         .find(|c| c.channel_id.to_string().eq_ignore_ascii_case(channel_id))
