@@ -100,11 +100,10 @@ impl Wallet {
     }
 
     /// Finds the channel `channel_id` and closes it with `close`.
-    async fn close(
-        &self,
-        channel_id: &str,
-        close: impl FnOnce(&Node, &UserChannelId, PublicKey) -> Result<(), NodeError> + Send + 'static,
-    ) -> Result<(), WalletError> {
+    async fn close<F>(&self, channel_id: &str, close: F) -> Result<(), WalletError>
+    where
+        F: FnOnce(&Node, &UserChannelId, PublicKey) -> Result<(), NodeError> + Send + 'static,
+    {
         let channel_id = channel_id.to_string();
         self.blocking(move |inner| {
             let node = inner.node()?;
