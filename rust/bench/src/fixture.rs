@@ -445,6 +445,7 @@ fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError>
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     };
     const MNEMONIC: &str =
         "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon \

@@ -108,6 +108,12 @@ pub struct WalletConfig {
     /// go through `lsp`.
     #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub additional_lsps: Vec<LspConfig>,
+    /// Where the channel state is backed up, if anywhere. Without a backup, a restore from the
+    /// recovery phrase brings back the on-chain funds only: the channels' funds are lost with
+    /// the phone. With one, the wallet needs the server to start, and every channel update is
+    /// on the server before it counts.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub backup: Option<crate::backup::BackupConfig>,
 }
 
 /// An [`LspConfig`] checked and parsed.

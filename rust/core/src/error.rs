@@ -114,6 +114,17 @@ pub enum WalletError {
     /// The text is not a payment request this wallet can pay; the inner error says why.
     #[error("{0}")]
     InvalidRequest(#[from] crate::parse::ParseError),
+    /// Another device restored this wallet and runs its channels now; this one must not, or
+    /// funds could be lost (a peer may punish an old channel state). Nothing was written.
+    #[error(
+        "this wallet now runs on another device, where it was restored; running it here too \
+         could lose funds. Use it on the other device, or remove it from this one"
+    )]
+    WalletMoved,
+    /// The backup server could not be reached or refused the wallet. The wallet does not run
+    /// without it, so that every channel update is backed up before it counts.
+    #[error("the backup server is unavailable ({0}); check the connection and try again")]
+    BackupUnavailable(String),
     /// Any other failure of the Lightning node.
     #[error("lightning node error: {0}")]
     Node(String),

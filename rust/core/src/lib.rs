@@ -23,7 +23,7 @@
 uniffi::setup_scaffolding!("doze_core");
 
 mod address_book;
-mod backup_auth;
+mod backup;
 mod balances;
 mod channels;
 mod config;
@@ -55,7 +55,7 @@ mod wallet;
 struct ReadmeExample;
 
 pub use address_book::refresh_address_book;
-pub use backup_auth::BackupAuth;
+pub use backup::{BackupAuth, BackupConfig};
 pub use balances::Balances;
 pub use channels::{ChannelInfo, ChannelState};
 pub use config::{ChainSource, LspConfig, Network, WalletConfig};

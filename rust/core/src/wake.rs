@@ -206,7 +206,8 @@ fn wake(
     let config = StackConfig {
         node_dir: crate::node_payments::node_dir(&storage_dir),
         storage_dir: &storage_dir,
-        network: inner.config.network.to_bitcoin(),
+        network: inner.config.network,
+        backup: inner.config.backup.as_ref(),
         mnemonic: &inner.mnemonic,
         passphrase: inner.passphrase.as_deref(),
         lsp: lsp.node_id,

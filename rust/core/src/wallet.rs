@@ -13,11 +13,12 @@ use ldk_node::config::{
     AnchorChannelsConfig, AsyncPaymentsRole, BackgroundSyncConfig, Config, ElectrumSyncConfig,
     EsploraSyncConfig,
 };
-use ldk_node::Node;
+use ldk_node::{DynStore, Node};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::address_book::AddressBook;
+use crate::backup::{BackedUpStore, Opener};
 use crate::config::{ChainSource, ParsedLsp, WalletConfig};
 use crate::connect::connect_alongside;
 use crate::error::WalletError;
@@ -43,6 +44,8 @@ pub enum LifecycleState {
 
 struct Running {
     node: Arc<Node>,
+    /// The node's store when it is backed up: checked at each sync for a takeover.
+    backup: Option<Arc<BackedUpStore>>,
     pump: Option<EventPump>,
     _lock: StorageLock,
 }
@@ -234,7 +237,8 @@ impl Inner {
             Err(e) => log::warn!("settled payments not pruned from the node's store: {e}"),
         }
         let pruned = started.elapsed();
-        let node = Arc::new(self.build_node(runtime.clone())?);
+        let (node, backup) = self.build_node(runtime.clone())?;
+        let node = Arc::new(node);
         let built = started.elapsed();
         node.start()?;
         let node_started = started.elapsed();
@@ -293,7 +297,8 @@ impl Inner {
             (node_started - built).as_millis(),
             (reconciled - node_started).as_millis(),
         );
-        *state = State::Running(Running { node: Arc::clone(&node), pump, _lock: storage_lock });
+        *state =
+            State::Running(Running { node: Arc::clone(&node), backup, pump, _lock: storage_lock });
         Ok(())
     }
 
@@ -359,6 +364,8 @@ impl Inner {
 
     fn sync(&self) -> Result<(), WalletError> {
         let node = self.node()?;
+        // A phone that lost the wallet to another device stops before it writes anything.
+        self.check_backup_holder()?;
         let listener = lock(&self.listener).clone();
         let notify = |kind: WalletEventKind| {
             if let Some(l) = &listener {
@@ -387,7 +394,10 @@ impl Inner {
         }
     }
 
-    fn build_node(&self, runtime: tokio::runtime::Handle) -> Result<Node, WalletError> {
+    fn build_node(
+        &self,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<(Node, Option<Arc<BackedUpStore>>), WalletError> {
         let mut config = Config::default();
         config.network = self.config.network.to_bitcoin();
         config.storage_dir_path =
@@ -435,7 +445,45 @@ impl Inner {
         builder
             .set_async_payments_role(Some(AsyncPaymentsRole::Client))
             .map_err(|e| WalletError::InvalidConfig(e.to_string()))?;
-        builder.build().map_err(|e| WalletError::Storage(format!("cannot open the node: {e}")))
+        let cannot_open = |e| WalletError::Storage(format!("cannot open the node: {e}"));
+        match &self.config.backup {
+            None => Ok((builder.build().map_err(cannot_open)?, None)),
+            Some(backup) => {
+                let store = Arc::new(crate::backup::open(
+                    &crate::node_payments::node_dir(&self.storage_dir()),
+                    backup,
+                    &self.mnemonic,
+                    self.passphrase.as_deref(),
+                    self.config.network,
+                    Opener::App,
+                )?);
+                let node =
+                    builder.build_with_store(Arc::clone(&store) as Arc<DynStore>).map_err(cannot_open)?;
+                Ok((node, Some(store)))
+            }
+        }
+    }
+
+    /// The backed-up store of the running node, if it has one.
+    fn backup(&self) -> Option<Arc<BackedUpStore>> {
+        match &*lock(&self.state) {
+            State::Running(running) => running.backup.clone(),
+            _ => None,
+        }
+    }
+
+    /// Stops the node if another device took the wallet over (see `backup`), so that this one
+    /// writes nothing more, and says so.
+    fn check_backup_holder(&self) -> Result<(), WalletError> {
+        let Some(store) = self.backup() else { return Ok(()) };
+        match crate::backup::check_holder(&store) {
+            Err(WalletError::WalletMoved) => {
+                log::error!("another device took this wallet over; stopping it here");
+                let _ = self.stop();
+                Err(WalletError::WalletMoved)
+            }
+            other => other,
+        }
     }
 }
 

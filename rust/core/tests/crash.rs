@@ -27,6 +27,7 @@ fn child_phone() {
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     };
     let rt = runtime();
     let wallet = Wallet::new(config, MNEMONIC, None).unwrap();

@@ -20,6 +20,7 @@ fn config(devnet: &Devnet, dir: &std::path::Path) -> WalletConfig {
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn recovery_phrases_are_checked_without_echoing_words() {
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     };
     let err = Wallet::new(cfg.clone(), &swapped.join(" "), None).unwrap_err();
     assert_eq!(err, WalletError::InvalidMnemonic(MnemonicError::BadChecksum));
@@ -71,6 +73,7 @@ fn bad_configuration_is_named() {
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     };
     assert!(matches!(
         Wallet::new(cfg.clone(), MNEMONIC, None),

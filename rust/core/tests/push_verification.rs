@@ -35,6 +35,7 @@ fn wallet(dir: &std::path::Path) -> Wallet {
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     };
     Wallet::new(config, MNEMONIC, None).unwrap()
 }

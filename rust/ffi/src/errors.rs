@@ -117,6 +117,13 @@ pub enum WalletError {
     /// No open or opening channel has this id (it may have closed already).
     #[error("{0}")]
     UnknownChannel(String),
+    /// Another device restored this wallet and runs its channels now: this one must not (funds
+    /// could be lost). Tell the user to use the other device or remove the wallet here.
+    #[error("{0}")]
+    WalletMoved(String),
+    /// The backup server could not be reached; the wallet does not run without it.
+    #[error("{0}")]
+    BackupUnavailable(String),
     /// Any other failure of the Lightning node.
     #[error("{0}")]
     Node(String),
@@ -135,6 +142,8 @@ impl From<CoreError> for WalletError {
             CoreError::ChainSync(_) => WalletError::ChainSync(message),
             CoreError::LspUnavailable(_) => WalletError::LspUnavailable(message),
             CoreError::UnknownChannel(_) => WalletError::UnknownChannel(message),
+            CoreError::WalletMoved => WalletError::WalletMoved(message),
+            CoreError::BackupUnavailable(_) => WalletError::BackupUnavailable(message),
             _ => WalletError::Node(message),
         }
     }

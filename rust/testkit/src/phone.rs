@@ -43,6 +43,7 @@ pub fn wallet_config(devnet: &Devnet, lsp: &Lsp, storage_dir: &Path) -> WalletCo
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     }
 }
 

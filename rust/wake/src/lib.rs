@@ -106,6 +106,7 @@ pub fn run(options: Options) -> ExitCode {
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     };
     let wallet = match Wallet::new(config, &mnemonic, None) {
         Ok(w) => w,

@@ -60,6 +60,7 @@ fn main() {
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
+        backup: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let wallet = Wallet::new(config.clone(), MNEMONIC, None).expect("wallet");

@@ -68,6 +68,7 @@ pub fn start_phone(rt: &Runtime, scene: &Scene, dir: &Path) -> Result<Phone, Fai
                 rgs_url: None,
                 background_sync: false,
                 additional_lsps: Vec::new(),
+                backup: None,
             };
             Phone::open(rt, config, generate_mnemonic(WordCount::Words12).to_string())
         },

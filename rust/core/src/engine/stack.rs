@@ -109,7 +109,9 @@ pub(crate) struct StackConfig<'a> {
     /// The Doze storage directory (address book).
     pub storage_dir: &'a std::path::Path,
     /// The wallet's network.
-    pub network: ldk_node::bitcoin::Network,
+    pub network: crate::config::Network,
+    /// The wallet's backup, if it has one: the wake writes through it like the app.
+    pub backup: Option<&'a crate::backup::BackupConfig>,
     /// The recovery phrase and passphrase.
     pub mnemonic: &'a Mnemonic,
     /// The BIP39 passphrase.
@@ -189,19 +191,30 @@ pub(crate) fn open(
             "this wallet has never run: start it in the app first".into(),
         ));
     }
-    let store: Arc<DynStore> = Arc::new(
-        SqliteStore::new(
-            config.node_dir.clone(),
-            Some(SQLITE_DB_FILE_NAME.into()),
-            Some(KV_TABLE_NAME.into()),
-        )
-        .map_err(|e| read_failed("node store", e))?,
-    );
+    let store: Arc<DynStore> = match config.backup {
+        // The same store the app's node uses; it refuses a wallet another device took over.
+        Some(backup) => Arc::new(crate::backup::open(
+            &config.node_dir,
+            backup,
+            config.mnemonic,
+            config.passphrase,
+            config.network,
+            crate::backup::Opener::Wake,
+        )?),
+        None => Arc::new(
+            SqliteStore::new(
+                config.node_dir.clone(),
+                Some(SQLITE_DB_FILE_NAME.into()),
+                Some(KV_TABLE_NAME.into()),
+            )
+            .map_err(|e| read_failed("node store", e))?,
+        ),
+    };
     let logger = Arc::new(EngineLogger);
     let fees = Arc::new(FallbackFees);
     let broadcaster = Arc::new(ChainBroadcaster::new(config.esplora_url.clone(), runtime));
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seed = ldk_seed(config.mnemonic, config.passphrase, config.network)?;
+    let seed = ldk_seed(config.mnemonic, config.passphrase, config.network.to_bitcoin())?;
     let keys = Arc::new(KeysManager::new(&seed, now.as_secs(), now.subsec_nanos(), true));
 
     let persister = Arc::new(Persister::new(

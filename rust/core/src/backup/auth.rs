@@ -17,14 +17,14 @@ use ldk_node::vss_client::headers::{VssHeaderProvider, VssHeaderProviderError};
 
 use crate::config::Network;
 use crate::error::WalletError;
-use crate::mnemonic::{master_key, parse_mnemonic};
+use crate::mnemonic::{master_key, parse_mnemonic, Mnemonic};
 use crate::store::now_secs;
 
 /// The salt `vss-server`'s signature authorizer expects before the key and the time.
 const SIGNING_CONSTANT: &[u8] = b"VSS Signature Authorizer Signing Salt Constant..................";
 /// ldk-node derives its VSS keys under m/877' (877' itself encrypts the data, 877'/138' is
 /// LNURL-auth); Doze's signature-auth key is m/877'/2', beside them.
-const VSS_HARDENED_CHILD_INDEX: u32 = 877;
+pub(super) const VSS_HARDENED_CHILD_INDEX: u32 = 877;
 const SIGNATURE_AUTH_HARDENED_CHILD_INDEX: u32 = 2;
 
 /// The wallet's credentials at its backup server: a key derived from its recovery phrase. Its
@@ -41,9 +41,17 @@ impl BackupAuth {
         passphrase: Option<&str>,
         network: Network,
     ) -> Result<BackupAuth, WalletError> {
-        let mnemonic = parse_mnemonic(mnemonic)?;
+        BackupAuth::from_parsed(&parse_mnemonic(mnemonic)?, passphrase, network)
+    }
+
+    /// [`BackupAuth::from_mnemonic`] for a phrase already parsed.
+    pub(crate) fn from_parsed(
+        mnemonic: &Mnemonic,
+        passphrase: Option<&str>,
+        network: Network,
+    ) -> Result<BackupAuth, WalletError> {
         let secp = Secp256k1::new();
-        let key = master_key(&mnemonic, passphrase, network.to_bitcoin())?
+        let key = master_key(mnemonic, passphrase, network.to_bitcoin())?
             .derive_priv(
                 &secp,
                 &[

@@ -1,0 +1,268 @@
+//! The wallet's objects on its VSS server, in ldk-node's `VssStore` format (schema V1): each
+//! value is sealed with ChaCha20-Poly1305 under a key derived from the seed at m/877', with its
+//! storage key as associated data, and stored under `obfuscate(primary#secondary)#obfuscate(key)`.
+//! The server learns neither the values nor the names. Unlike ldk-node's store, every write
+//! carries the server's global version: a write from a device that is not the latest writer is
+//! refused by the server (see `fence.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldk_node::bitcoin::hashes::{sha256, Hash, HashEngine, Hmac, HmacEngine};
+use ldk_node::vss_client::client::VssClient;
+use ldk_node::vss_client::error::VssError;
+use ldk_node::vss_client::types::{
+    GetObjectRequest, KeyValue, ListKeyVersionsRequest, PutObjectRequest, Storable,
+};
+use ldk_node::vss_client::util::key_obfuscator::KeyObfuscator;
+use ldk_node::vss_client::util::retry::{
+    ExponentialBackoffRetryPolicy, FilteredRetryPolicy, MaxAttemptsRetryPolicy,
+    MaxTotalDelayRetryPolicy, RetryPolicy,
+};
+use ldk_node::vss_client::util::storable_builder::{EntropySource, StorableBuilder};
+use prost::Message;
+
+use super::auth::BackupAuth;
+
+type Retry = FilteredRetryPolicy<
+    MaxTotalDelayRetryPolicy<MaxAttemptsRetryPolicy<ExponentialBackoffRetryPolicy<VssError>>>,
+    Box<dyn Fn(&VssError) -> bool + Send + Sync>,
+>;
+
+/// Objects per request when uploading or deleting many at once.
+const BATCH: usize = 64;
+
+/// Why the server did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RemoteError {
+    /// Another device wrote since this one last did: its global version moved on.
+    #[error("another device wrote to this backup")]
+    Conflict,
+    /// The server did not answer, or refused in a way a retry will not fix.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<VssError> for RemoteError {
+    fn from(e: VssError) -> Self {
+        match e {
+            VssError::ConflictError(_) => RemoteError::Conflict,
+            VssError::AuthError(m) => {
+                RemoteError::Failed(format!("the backup server refused this wallet's key: {m}"))
+            }
+            other => RemoteError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<RemoteError> for ldk_node::lightning::io::Error {
+    fn from(e: RemoteError) -> Self {
+        ldk_node::lightning::io::Error::new(ldk_node::lightning::io::ErrorKind::Other, e.to_string())
+    }
+}
+
+/// The name of an object: ldk-node's three-part key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ObjectName {
+    pub primary: String,
+    pub secondary: String,
+    pub key: String,
+}
+
+impl ObjectName {
+    pub(crate) fn new(primary: &str, secondary: &str, key: &str) -> Self {
+        ObjectName { primary: primary.into(), secondary: secondary.into(), key: key.into() }
+    }
+}
+
+/// The wallet's keyspace on the server.
+pub(crate) struct Remote {
+    client: VssClient<Retry>,
+    store_id: String,
+    data_key: [u8; 32],
+    obfuscator: KeyObfuscator,
+}
+
+impl Remote {
+    /// The keyspace `store_id` at `url`, sealed with keys from `vss_seed` (the m/877' private
+    /// key, as ldk-node derives it), signed in with `auth`.
+    pub(crate) fn new(
+        url: &str,
+        store_id: &str,
+        vss_seed: [u8; 32],
+        auth: Arc<BackupAuth>,
+    ) -> Remote {
+        let (data_key, obfuscation_key) = derive_keys(&vss_seed);
+        let client = VssClient::new_with_headers(url.trim_end_matches('/').into(), retry(), auth);
+        Remote {
+            client,
+            store_id: store_id.into(),
+            data_key,
+            obfuscator: KeyObfuscator::new(obfuscation_key),
+        }
+    }
+
+    /// The server's name for `name`.
+    pub(crate) fn store_key(&self, name: &ObjectName) -> String {
+        let prefix = self.obfuscator.obfuscate(&format!("{}#{}", name.primary, name.secondary));
+        format!("{prefix}#{}", self.obfuscator.obfuscate(&name.key))
+    }
+
+    /// The object name behind a server key; `None` for keys this format did not write.
+    fn object_name(&self, store_key: &str) -> Option<ObjectName> {
+        let (prefix, key) = store_key.split_once('#')?;
+        let namespaces = self.obfuscator.deobfuscate(prefix).ok()?;
+        let (primary, secondary) = namespaces.split_once('#')?;
+        let key = self.obfuscator.deobfuscate(key).ok()?;
+        Some(ObjectName::new(primary, secondary, &key))
+    }
+
+    fn seal(&self, store_key: &str, value: Vec<u8>) -> Vec<u8> {
+        // The version inside the sealed blob is not the server's; ldk-node writes -1 there too.
+        StorableBuilder::new(OsEntropy).build(value, -1, &self.data_key, store_key.as_bytes())
+            .encode_to_vec()
+    }
+
+    fn open(&self, store_key: &str, sealed: &[u8]) -> Result<Vec<u8>, RemoteError> {
+        let storable = Storable::decode(sealed)
+            .map_err(|e| RemoteError::Failed(format!("a backed-up object is damaged: {e}")))?;
+        StorableBuilder::new(OsEntropy)
+            .deconstruct(storable, &self.data_key, store_key.as_bytes())
+            .map(|(value, _)| value)
+            .map_err(|e| {
+                RemoteError::Failed(format!(
+                    "a backed-up object cannot be decrypted with this recovery phrase: {e}"
+                ))
+            })
+    }
+
+    /// The object `name`, or `None` if the server has none.
+    pub(crate) async fn get(&self, name: &ObjectName) -> Result<Option<Vec<u8>>, RemoteError> {
+        let key = self.store_key(name);
+        let request = GetObjectRequest { store_id: self.store_id.clone(), key: key.clone() };
+        match self.client.get_object(&request).await {
+            Ok(response) => match response.value {
+                Some(value) => self.open(&key, &value.value).map(Some),
+                None => Err(RemoteError::Failed("the backup server sent no value".into())),
+            },
+            Err(VssError::NoSuchKeyError(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The server's global version now, and the name of every object.
+    pub(crate) async fn list(&self) -> Result<(i64, Vec<ObjectName>), RemoteError> {
+        let mut names = Vec::new();
+        let mut page_token = None;
+        let mut global_version = None;
+        loop {
+            let request = ListKeyVersionsRequest {
+                store_id: self.store_id.clone(),
+                key_prefix: None,
+                page_token: page_token.clone(),
+                page_size: None,
+            };
+            let response = self.client.list_key_versions(&request).await?;
+            // Only the first page carries it.
+            global_version = global_version.or(response.global_version);
+            names.extend(response.key_versions.iter().filter_map(|kv| self.object_name(&kv.key)));
+            match response.next_page_token {
+                Some(token) if !token.is_empty() && response.key_versions.len() > 0 => {
+                    page_token = Some(token)
+                }
+                _ => break,
+            }
+        }
+        Ok((global_version.unwrap_or(0), names))
+    }
+
+    /// [`Remote::list`] on a shared handle, for work spawned onto the backup runtime.
+    pub(crate) async fn list_owned(self: Arc<Self>) -> Result<(i64, Vec<ObjectName>), RemoteError> {
+        self.list().await
+    }
+
+    /// Writes `puts` and deletes `deletes` in one transaction, if the server's global version
+    /// is still `global_version` (it is then one more).
+    pub(crate) async fn put(
+        &self,
+        global_version: i64,
+        puts: Vec<(ObjectName, Vec<u8>)>,
+        deletes: &[ObjectName],
+    ) -> Result<(), RemoteError> {
+        let transaction_items = puts
+            .into_iter()
+            .map(|(name, value)| {
+                let key = self.store_key(&name);
+                let value = self.seal(&key, value);
+                KeyValue { key, version: -1, value }
+            })
+            .collect();
+        let delete_items = deletes
+            .iter()
+            .map(|name| KeyValue { key: self.store_key(name), version: -1, value: Vec::new() })
+            .collect();
+        let request = PutObjectRequest {
+            store_id: self.store_id.clone(),
+            global_version: Some(global_version),
+            transaction_items,
+            delete_items,
+        };
+        self.client.put_object(&request).await?;
+        Ok(())
+    }
+
+    /// Uploads `objects` in batches starting at `global_version`; returns the version after.
+    pub(crate) async fn put_all(
+        &self,
+        mut global_version: i64,
+        objects: Vec<(ObjectName, Vec<u8>)>,
+    ) -> Result<i64, RemoteError> {
+        let mut objects = objects.into_iter().peekable();
+        while objects.peek().is_some() {
+            let batch: Vec<_> = objects.by_ref().take(BATCH).collect();
+            self.put(global_version, batch, &[]).await?;
+            global_version += 1;
+        }
+        Ok(global_version)
+    }
+}
+
+/// ldk-node's derivation of the encryption and key-obfuscation keys from the VSS seed, so that
+/// what Doze writes ldk-node's `VssStore` can read.
+fn derive_keys(vss_seed: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let hkdf = |material: &[u8], salt: &[u8]| -> [u8; 32] {
+        let mut engine = HmacEngine::<sha256::Hash>::new(salt);
+        engine.input(material);
+        Hmac::from_engine(engine).to_byte_array()
+    };
+    let prk = hkdf(vss_seed, b"pseudo_random_key");
+    let data = hkdf(&prk, b"data_encryption_key");
+    let obfuscation = hkdf(&prk, &[&data[..], b"obfuscation_key"].concat());
+    (data, obfuscation)
+}
+
+/// Retries what a retry can fix (the network, the server's own errors) for up to 20 s; a
+/// conflict, a missing key or a refused key is an answer, not a failure.
+fn retry() -> Retry {
+    ExponentialBackoffRetryPolicy::new(Duration::from_millis(50))
+        .with_max_attempts(8)
+        .with_max_total_delay(Duration::from_secs(20))
+        .skip_retry_on_error(Box::new(|e: &VssError| {
+            matches!(
+                e,
+                VssError::NoSuchKeyError(..)
+                    | VssError::InvalidRequestError(..)
+                    | VssError::ConflictError(..)
+                    | VssError::AuthError(..)
+            )
+        }) as _)
+}
+
+/// Nonces from the OS's random source.
+struct OsEntropy;
+
+impl EntropySource for OsEntropy {
+    fn fill_bytes(&self, buffer: &mut [u8]) {
+        rand::RngCore::fill_bytes(&mut rand::rng(), buffer);
+    }
+}
