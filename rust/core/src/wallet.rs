@@ -457,8 +457,9 @@ impl Inner {
                     self.config.network,
                     Opener::App,
                 )?);
-                let node =
-                    builder.build_with_store(Arc::clone(&store) as Arc<DynStore>).map_err(cannot_open)?;
+                let node = builder
+                    .build_with_store(Arc::clone(&store) as Arc<DynStore>)
+                    .map_err(cannot_open)?;
                 Ok((node, Some(store)))
             }
         }

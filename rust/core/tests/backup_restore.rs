@@ -3,12 +3,14 @@
 //! channels, balances and history, then receives and pays; the old phone, back online, is
 //! refused at its start with a typed error.
 
-use doze_core::{BackupConfig, ChannelState, PaymentFilter, WalletConfig, WalletError};
+use doze_core::{
+    BackupAuth, BackupConfig, ChannelState, Network, PaymentFilter, WalletConfig, WalletError,
+    WalletEventKind,
+};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_testkit::backup_server::BackupServer;
 use doze_testkit::phone::{assert_paid, start_wallet};
-use doze_testkit::{runtime, Scene};
-use doze_core::WalletEventKind;
+use doze_testkit::{runtime, Scene, MNEMONIC};
 
 fn backed_up(scene: &Scene, dir: &std::path::Path, server: &BackupServer) -> WalletConfig {
     WalletConfig { backup: Some(BackupConfig { url: server.url() }), ..scene.phone_config(dir) }
@@ -32,7 +34,8 @@ fn a_restore_brings_back_channels_balances_and_history_and_the_old_phone_is_refu
     let (old, old_events) = start_wallet(backed_up(&scene, old_dir.path(), &server), &rt);
     let invoice = rt.block_on(old.receive_bolt11(Some(60_000_000), "in".into(), 3600)).unwrap();
     assert!(scene.merchant_pays(&invoice.bolt11));
-    old_events.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
+    old_events
+        .wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
     wait_until("the old phone's channel settles", DEFAULT_WAIT, || {
         old.balances().map(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0).unwrap()
     });
@@ -71,7 +74,8 @@ fn a_restore_brings_back_channels_balances_and_history_and_the_old_phone_is_refu
     let invoice = rt.block_on(new.receive_bolt11(Some(7_000_000), "again".into(), 3600)).unwrap();
     assert!(!invoice.via_jit_channel, "the restored channel takes it");
     assert!(scene.merchant_pays(&invoice.bolt11));
-    new_events.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
+    new_events
+        .wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
     let sent = rt.block_on(new.pay_bolt11(&scene.merchant_invoice(3_000_000), None)).unwrap();
     assert_paid(&new_events, &sent);
     assert_eq!(history_ids(&new).len(), 4);
@@ -84,4 +88,28 @@ fn a_restore_brings_back_channels_balances_and_history_and_the_old_phone_is_refu
         other => panic!("the old phone must be refused, got {other:?}"),
     }
     rt.block_on(new.stop()).unwrap();
+
+    // The backup is in ldk-node's own VSS format: stock ldk-node, given the same phrase and
+    // server, reads the same node and channel from it.
+    let stock_dir = tempfile::tempdir().unwrap();
+    let config = ldk_node::config::Config {
+        network: ldk_node::bitcoin::Network::Regtest,
+        storage_dir_path: stock_dir.path().to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let mut builder = ldk_node::Builder::from_config(config);
+    builder.set_entropy_bip39_mnemonic(MNEMONIC.parse().unwrap(), None);
+    builder.set_chain_source_esplora(scene.devnet.esplora_url(), None);
+    let auth = BackupAuth::from_mnemonic(MNEMONIC, None, Network::Regtest).unwrap();
+    let stock = builder
+        .build_with_vss_store_and_header_provider(
+            server.url(),
+            "doze-regtest".into(),
+            std::sync::Arc::new(auth),
+        )
+        .unwrap();
+    assert_eq!(stock.node_id().to_string(), node_id);
+    let stock_channels: Vec<_> =
+        stock.list_channels().iter().map(|c| c.channel_id.to_string()).collect();
+    assert_eq!(stock_channels, vec![channels[0].channel_id.clone()]);
 }

@@ -126,7 +126,8 @@ pub(crate) fn open(
             let uploads = local_objects(node_dir)?;
             let count = uploads.len();
             let uploader = Arc::clone(&remote);
-            let version = run(&runtime, async move { uploader.put_all(global_version, uploads).await })?;
+            let version =
+                run(&runtime, async move { uploader.put_all(global_version, uploads).await })?;
             let id = new_device_id();
             let version = claim(&runtime, &remote, version, &id)?;
             keep_device_id(&local, id)?;
@@ -172,8 +173,9 @@ fn claim(
     for _ in 0..ATTEMPTS {
         let claim = vec![(device_object(), id.to_vec()), (schema_object(), VSS_SCHEMA_V1.to_vec())];
         let claimer = Arc::clone(remote);
-        let put = store::block_on(runtime, async move { claimer.put(global_version, claim, &[]).await })
-            .map_err(|e| WalletError::BackupUnavailable(e.to_string()))?;
+        let put =
+            store::block_on(runtime, async move { claimer.put(global_version, claim, &[]).await })
+                .map_err(|e| WalletError::BackupUnavailable(e.to_string()))?;
         match put {
             Ok(()) => return Ok(global_version + 1),
             // The old device wrote in between: try again at the version it left.
@@ -268,8 +270,12 @@ fn staging_dir(node_dir: &Path) -> PathBuf {
 }
 
 fn open_local(dir: &Path) -> Result<SqliteStore, WalletError> {
-    SqliteStore::new(dir.to_path_buf(), Some(SQLITE_DB_FILE_NAME.into()), Some(KV_TABLE_NAME.into()))
-        .map_err(|e| WalletError::Storage(format!("cannot open the node store: {e}")))
+    SqliteStore::new(
+        dir.to_path_buf(),
+        Some(SQLITE_DB_FILE_NAME.into()),
+        Some(KV_TABLE_NAME.into()),
+    )
+    .map_err(|e| WalletError::Storage(format!("cannot open the node store: {e}")))
 }
 
 /// Every object of the local store that is backed up.
@@ -278,7 +284,8 @@ fn local_objects(node_dir: &Path) -> Result<Vec<(ObjectName, Vec<u8>)>, WalletEr
     if !file.exists() {
         return Ok(Vec::new());
     }
-    let failed = |e: rusqlite::Error| WalletError::Storage(format!("cannot read the node store: {e}"));
+    let failed =
+        |e: rusqlite::Error| WalletError::Storage(format!("cannot read the node store: {e}"));
     let conn = rusqlite::Connection::open(&file).map_err(failed)?;
     let mut statement = conn
         .prepare(&format!(
@@ -316,7 +323,10 @@ fn vss_seed(
     network: Network,
 ) -> Result<[u8; 32], WalletError> {
     let key = master_key(mnemonic, passphrase, network.to_bitcoin())?
-        .derive_priv(&Secp256k1::new(), &[ChildNumber::Hardened { index: auth::VSS_HARDENED_CHILD_INDEX }])
+        .derive_priv(
+            &Secp256k1::new(),
+            &[ChildNumber::Hardened { index: auth::VSS_HARDENED_CHILD_INDEX }],
+        )
         .map_err(|e| WalletError::Node(format!("cannot derive the backup keys: {e}")))?;
     Ok(key.private_key.secret_bytes())
 }

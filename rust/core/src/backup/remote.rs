@@ -57,7 +57,10 @@ impl From<VssError> for RemoteError {
 
 impl From<RemoteError> for ldk_node::lightning::io::Error {
     fn from(e: RemoteError) -> Self {
-        ldk_node::lightning::io::Error::new(ldk_node::lightning::io::ErrorKind::Other, e.to_string())
+        ldk_node::lightning::io::Error::new(
+            ldk_node::lightning::io::ErrorKind::Other,
+            e.to_string(),
+        )
     }
 }
 
@@ -119,7 +122,8 @@ impl Remote {
 
     fn seal(&self, store_key: &str, value: Vec<u8>) -> Vec<u8> {
         // The version inside the sealed blob is not the server's; ldk-node writes -1 there too.
-        StorableBuilder::new(OsEntropy).build(value, -1, &self.data_key, store_key.as_bytes())
+        StorableBuilder::new(OsEntropy)
+            .build(value, -1, &self.data_key, store_key.as_bytes())
             .encode_to_vec()
     }
 
@@ -167,7 +171,7 @@ impl Remote {
             global_version = global_version.or(response.global_version);
             names.extend(response.key_versions.iter().filter_map(|kv| self.object_name(&kv.key)));
             match response.next_page_token {
-                Some(token) if !token.is_empty() && response.key_versions.len() > 0 => {
+                Some(token) if !token.is_empty() && !response.key_versions.is_empty() => {
                     page_token = Some(token)
                 }
                 _ => break,

@@ -237,7 +237,12 @@ impl KVStoreSync for BackedUpStore {
 }
 
 impl KVStore for BackedUpStore {
-    fn read(&self, primary: &str, secondary: &str, key: &str) -> AsyncResult<'static, Vec<u8>, io::Error> {
+    fn read(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+    ) -> AsyncResult<'static, Vec<u8>, io::Error> {
         let result = KVStoreSync::read(&self.shared.local, primary, secondary, key);
         Box::pin(async move { result })
     }
