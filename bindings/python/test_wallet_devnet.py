@@ -294,3 +294,42 @@ def test_a_restore_on_a_new_phone_has_the_same_node_id_and_on_chain_funds(doze, 
 
     wait_until("the restored wallet finds the on-chain funds", found)
     restored.stop_blocking()
+
+
+# Its own phrase: its own node and its own keyspace on the backup server.
+BACKUP_MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+
+
+def test_a_backed_up_wallet_is_restored_with_its_channel_and_the_old_phone_is_refused(doze, scene, tmp_path):
+    def backed_up(path):
+        config = scene.config(doze, str(path))
+        config.backup = doze.BackupConfig(url=scene.info["backup_url"])
+        return config
+
+    old = doze.Wallet(backed_up(tmp_path / "old"), BACKUP_MNEMONIC, None)
+    recorder = Recorder()
+    old.set_event_listener(recorder)
+    old.start_blocking()
+    invoice = asyncio.run(old.receive_bolt11(30_000_000, "backed up", 3600))
+    assert scene.merchant_pays(invoice.bolt11)
+    recorder.wait_for(lambda e: e.kind.is_payment_received())
+    wait_until(
+        "the channel settles",
+        lambda: old.balances().lightning_spendable_sat > 0 and old.balances().pending_sat == 0,
+    )
+    node_id, channels, spendable = old.node_id(), old.list_channels(), old.balances().lightning_spendable_sat
+    old.stop_blocking()
+
+    # The phone is lost; the phrase goes into a new one, with the same backup.
+    new = doze.Wallet(backed_up(tmp_path / "new"), BACKUP_MNEMONIC, None)
+    new.start_blocking()
+    assert new.node_id() == node_id
+    assert [c.channel_id for c in new.list_channels()] == [c.channel_id for c in channels]
+    assert new.balances().lightning_spendable_sat == spendable
+    assert [p.amount_msat for p in new.list_payments()] == [30_000_000]
+    new.stop_blocking()
+
+    # The old phone, found again, must not run the same channel.
+    with pytest.raises(doze.WalletError.WalletMoved) as refused:
+        old.start_blocking()
+    assert "another device" in str(refused.value)

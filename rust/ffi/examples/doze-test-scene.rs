@@ -13,9 +13,12 @@
 //! `/async/pay_offer`, `/async/wait_push`, `/async/sender_outcome` and `/mine` (see
 //! `AsyncHost`).
 //!
+//! The plain scene also runs the reference backup server (PostgreSQL and LDK's `vss-server` on
+//! loopback; scripts/install-backup-server installs them).
+//!
 //! Prints one JSON line on stdout once everything is ready:
 //! `{"esplora_url", "lsp_node_id", "lsp_address", "lsp_api_url", "merchant_node_id",
-//! "control_url"}`, then serves a small HTTP control API on loopback until its standard input
+//! "backup_url" (plain scene only), "control_url"}`, then serves a small HTTP control API on loopback until its standard input
 //! closes (the test process exiting closes it), and then stops everything:
 //!
 //! ```text
@@ -41,6 +44,7 @@ use doze_devnet::nodes::DEFAULT_WAIT;
 use doze_devnet::Devnet;
 use doze_lsp::Observers;
 use doze_testkit::async_scene::Interceptions;
+use doze_testkit::backup_server::BackupServer;
 use doze_testkit::{AsyncScene, ReceivedPush, Scene, WebhookReceiver};
 use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::{Address, Amount};
@@ -184,6 +188,7 @@ fn main() {
     // A scene that cannot be built panics with what failed (exit status 101).
     let scene: Box<dyn Served> =
         if async_mode { Box::new(AsyncHost::start()) } else { Box::new(Scene::new()) };
+    let backup = (!async_mode).then(BackupServer::start);
     let listener =
         match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr().map(|a| (l, a))) {
             Ok(pair) => pair,
@@ -195,6 +200,9 @@ fn main() {
     let (listener, addr) = listener;
     let mut ready = scene.info();
     ready["control_url"] = json!(format!("http://{addr}"));
+    if let Some(backup) = &backup {
+        ready["backup_url"] = json!(backup.url());
+    }
     println!("{ready}");
     let _ = std::io::stdout().flush();
 

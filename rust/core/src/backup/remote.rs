@@ -270,3 +270,44 @@ impl EntropySource for OsEntropy {
         rand::RngCore::fill_bytes(&mut rand::rng(), buffer);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Network;
+
+    fn remote() -> Remote {
+        let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+                      abandon abandon about";
+        let auth = BackupAuth::from_mnemonic(phrase, None, Network::Regtest).unwrap();
+        // Nothing is sent: names and sealing are local.
+        Remote::new("http://127.0.0.1:9/vss", "doze-regtest", [7; 32], Arc::new(auth))
+    }
+
+    #[test]
+    fn names_are_hidden_from_the_server_and_read_back() {
+        let remote = remote();
+        for name in [
+            ObjectName::new("", "", "manager"),
+            ObjectName::new("monitors", "", "abcd_0"),
+            ObjectName::new("monitor_updates", "abcd_0", "12"),
+        ] {
+            let key = remote.store_key(&name);
+            assert!(!key.contains(&name.key) && !key.contains("monitor"), "{key}");
+            assert_eq!(remote.object_name(&key), Some(name));
+        }
+        assert_eq!(remote.object_name("global_version"), None);
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_under_its_own_name() {
+        let remote = remote();
+        let key = remote.store_key(&ObjectName::new("", "", "manager"));
+        let other = remote.store_key(&ObjectName::new("", "", "peers"));
+        let sealed = remote.seal(&key, b"channel state".to_vec());
+        assert!(!sealed.windows(13).any(|w| w == b"channel state"));
+        assert_eq!(remote.open(&key, &sealed).unwrap(), b"channel state");
+        // Moved to another name by the server, it no longer opens.
+        assert!(remote.open(&other, &sealed).is_err());
+    }
+}

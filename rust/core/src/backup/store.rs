@@ -280,3 +280,21 @@ impl KVStore for BackedUpStore {
         Box::pin(async move { result })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gossip_scores_sync_times_and_the_device_id_stay_on_the_phone() {
+        for key in ["network_graph", "scorer", "node_metrics", "external_pathfinding_scores_cache"] {
+            assert!(is_local_only("", "", key), "{key}");
+        }
+        assert!(is_local_only(LOCAL_NAMESPACE, "", "device"));
+        for (p, s, k) in [("", "", "manager"), ("monitors", "", "x"), ("payments", "", "y")] {
+            assert!(!is_local_only(p, s, k), "{p}/{s}/{k} is channel or wallet state");
+        }
+        // A key named like a local one in another namespace is backed up.
+        assert!(!is_local_only("payments", "", "scorer"));
+    }
+}

@@ -5,6 +5,7 @@ import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.async
 import kotlinx.coroutines.runBlocking
 import org.doze.EventListener
+import org.doze.core.BackupConfig
 import org.doze.core.ChannelState
 import org.doze.core.LifecycleState
 import org.doze.core.LogEntry
@@ -274,5 +275,41 @@ class WalletTest {
             }
             restored.stopBlocking()
         }
+    }
+
+    @Test @Order(13)
+    fun `a backed-up wallet is restored with its channel and the old phone is refused`() = runBlocking<Unit> {
+        // Its own phrase: its own node and its own keyspace on the backup server.
+        val phrase = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+        fun backedUp(dir: String) = scene.config(dir).copy(backup = BackupConfig(scene.info.getValue("backup_url")))
+        val oldDir = Files.createTempDirectory("doze-kotlin-old").toString()
+        val old = Wallet(backedUp(oldDir), phrase)
+        val events = Recorder()
+        old.setEventListener(events)
+        old.start()
+        val invoice = old.receiveBolt11(30_000_000uL, "backed up", 3600u)
+        assertTrue(scene.merchantPays(invoice.bolt11))
+        events.waitFor { it.kind is WalletEventKind.PaymentReceived }
+        waitUntil("the channel settles") {
+            old.balances().let { it.lightningSpendableSat > 0uL && it.pendingSat == 0uL }
+        }
+        val nodeId = old.nodeId()
+        val channels = old.listChannels().map { it.channelId }
+        val spendable = old.balances().lightningSpendableSat
+        old.stopBlocking()
+
+        // The phone is lost; the phrase goes into a new one, with the same backup.
+        val newDir = Files.createTempDirectory("doze-kotlin-new").toString()
+        Wallet(backedUp(newDir), phrase).use { restored ->
+            restored.start()
+            assertEquals(nodeId, restored.nodeId())
+            assertEquals(channels, restored.listChannels().map { it.channelId })
+            assertEquals(spendable, restored.balances().lightningSpendableSat)
+            restored.stopBlocking()
+        }
+        // The old phone, found again, must not run the same channel.
+        val refused = assertThrows(WalletException.WalletMoved::class.java) { old.startBlocking() }
+        assertTrue(refused.message!!.contains("another device"))
+        old.close()
     }
 }
