@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use doze_core::{BackupAuth, Network};
+use doze_core::{
+    BackupAuth, BackupConfig, ChainSource, Network, Wallet, WalletConfig, WalletError,
+};
 use doze_testkit::backup_server::BackupServer;
 use doze_testkit::{runtime, MNEMONIC};
 use ldk_node::vss_client::client::VssClient;
@@ -85,4 +87,32 @@ fn a_wallet_reads_back_only_its_own_backup_and_a_stale_writer_is_refused() {
         Err(VssError::AuthError(_)) => {}
         other => panic!("a forged signature must be refused, got {other:?}"),
     }
+}
+
+#[test]
+fn a_wallet_whose_backup_server_is_unreachable_does_not_start_and_writes_nothing() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = WalletConfig {
+        network: Network::Regtest,
+        storage_dir: dir.path().to_string_lossy().into_owned(),
+        chain_source: ChainSource::Esplora { url: format!("http://{closed}") },
+        lsp: None,
+        rgs_url: None,
+        background_sync: false,
+        additional_lsps: Vec::new(),
+        backup: Some(BackupConfig { url: format!("http://{closed}/vss") }),
+    };
+    let wallet = Wallet::new(config, MNEMONIC, None).unwrap();
+    match rt.block_on(wallet.start()) {
+        Err(e @ WalletError::BackupUnavailable(_)) => {
+            assert!(e.to_string().contains("backup server is unavailable"), "{e}");
+            assert!(!e.to_string().contains("abandon"), "no secret in the message: {e}");
+        }
+        other => panic!("a start without its backup must be refused, got {other:?}"),
+    }
+    let node_store = dir.path().join("node").join("ldk_node_data.sqlite");
+    assert!(!node_store.exists(), "no node store is created before the backup answers");
 }

@@ -109,7 +109,7 @@ pub(crate) fn open(
         Err(e) if e.kind() == ldk_node::lightning::io::ErrorKind::NotFound => None,
         Err(e) => return Err(WalletError::Storage(format!("cannot read the device id: {e}"))),
     };
-    let holder = run(&runtime, get_owned(Arc::clone(&remote), device_object()))?;
+    let holder = run(&runtime, read_holder(Arc::clone(&remote)))?;
     let global_version = match (ours, holder) {
         (Some(ours), Some(holder)) if ours == holder => global_version,
         // Another device holds it; this one's state may be behind the backup's.
@@ -150,7 +150,7 @@ pub(crate) fn check_holder(store: &BackedUpStore) -> Result<(), WalletError> {
     let ours = KVStoreSync::read(store.local(), LOCAL_NAMESPACE, "", DEVICE_KEY)
         .map_err(|e| WalletError::Storage(format!("cannot read the device id: {e}")))?;
     let holder = store
-        .block_on(get_owned(store.remote(), device_object()))
+        .block_on(read_holder(store.remote()))
         .map_err(|e| WalletError::BackupUnavailable(e.to_string()))?
         .map_err(remote_error)?;
     if holder.as_ref() != Some(&ours) {
@@ -195,6 +195,9 @@ fn keep_device_id(local: &SqliteStore, id: Vec<u8>) -> Result<(), WalletError> {
         .map_err(|e| WalletError::Storage(format!("cannot keep the device id: {e}")))
 }
 
+/// Objects a restore downloads at once.
+const RESTORE_PARALLELISM: usize = 16;
+
 /// This device's key for its own id, in the local-only namespace.
 const DEVICE_KEY: &str = "device";
 
@@ -215,8 +218,9 @@ fn run<T: Send + 'static>(
         .map_err(remote_error)
 }
 
-async fn get_owned(remote: Arc<Remote>, name: ObjectName) -> Result<Option<Vec<u8>>, RemoteError> {
-    remote.get(&name).await
+/// The id of the device the backup names as the wallet's holder, if any.
+async fn read_holder(remote: Arc<Remote>) -> Result<Option<Vec<u8>>, RemoteError> {
+    remote.get_quick(&device_object()).await
 }
 
 /// Downloads every backed-up object into a new store beside `node_dir`, then moves it into
@@ -242,10 +246,20 @@ fn restore(
         let local = open_local(&staging)?;
         let remote = Arc::clone(remote);
         let objects = run(runtime, async move {
+            // A few requests in flight: a restore of many payments over a slow link is bound
+            // by round trips.
             let mut objects = Vec::with_capacity(names.len());
-            for name in names {
-                if let Some(value) = remote.get(&name).await? {
-                    objects.push((name, value));
+            for chunk in names.chunks(RESTORE_PARALLELISM) {
+                let mut gets = tokio::task::JoinSet::new();
+                for name in chunk.iter().cloned() {
+                    let remote = Arc::clone(&remote);
+                    gets.spawn(async move { remote.get(&name).await.map(|v| (name, v)) });
+                }
+                while let Some(done) = gets.join_next().await {
+                    let (name, value) = done.map_err(|e| RemoteError::Failed(e.to_string()))??;
+                    if let Some(value) = value {
+                        objects.push((name, value));
+                    }
                 }
             }
             Ok(objects)

@@ -80,7 +80,10 @@ impl ObjectName {
 
 /// The wallet's keyspace on the server.
 pub(crate) struct Remote {
+    /// For writes and restores: worth waiting for.
     client: VssClient<Retry>,
+    /// For the checks at start, wake and sync: a phone offline should hear so soon.
+    quick: VssClient<Retry>,
     store_id: String,
     data_key: [u8; 32],
     obfuscator: KeyObfuscator,
@@ -96,9 +99,12 @@ impl Remote {
         auth: Arc<BackupAuth>,
     ) -> Remote {
         let (data_key, obfuscation_key) = derive_keys(&vss_seed);
-        let client = VssClient::new_with_headers(url.trim_end_matches('/').into(), retry(), auth);
+        let url = url.trim_end_matches('/').to_string();
+        let quick = VssClient::new_with_headers(url.clone(), retry(QUICK), auth.clone());
+        let client = VssClient::new_with_headers(url, retry(PATIENT), auth);
         Remote {
             client,
+            quick,
             store_id: store_id.into(),
             data_key,
             obfuscator: KeyObfuscator::new(obfuscation_key),
@@ -142,9 +148,25 @@ impl Remote {
 
     /// The object `name`, or `None` if the server has none.
     pub(crate) async fn get(&self, name: &ObjectName) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.get_with(&self.client, name).await
+    }
+
+    /// [`Remote::get`], giving up after a few seconds.
+    pub(crate) async fn get_quick(
+        &self,
+        name: &ObjectName,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.get_with(&self.quick, name).await
+    }
+
+    async fn get_with(
+        &self,
+        client: &VssClient<Retry>,
+        name: &ObjectName,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
         let key = self.store_key(name);
         let request = GetObjectRequest { store_id: self.store_id.clone(), key: key.clone() };
-        match self.client.get_object(&request).await {
+        match client.get_object(&request).await {
             Ok(response) => match response.value {
                 Some(value) => self.open(&key, &value.value).map(Some),
                 None => Err(RemoteError::Failed("the backup server sent no value".into())),
@@ -166,7 +188,9 @@ impl Remote {
                 page_token: page_token.clone(),
                 page_size: None,
             };
-            let response = self.client.list_key_versions(&request).await?;
+            // The first call of every start and wake: quick to say the server is away.
+            let client = if page_token.is_none() { &self.quick } else { &self.client };
+            let response = client.list_key_versions(&request).await?;
             // Only the first page carries it.
             global_version = global_version.or(response.global_version);
             names.extend(response.key_versions.iter().filter_map(|kv| self.object_name(&kv.key)));
@@ -245,12 +269,19 @@ fn derive_keys(vss_seed: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
     (data, obfuscation)
 }
 
-/// Retries what a retry can fix (the network, the server's own errors) for up to 20 s; a
+/// How long to retry: attempts and total delay.
+type Patience = (u32, Duration);
+/// Writes: a write that fails is fatal to the node (LDK cannot go on without persisting).
+const PATIENT: Patience = (10, Duration::from_secs(30));
+/// Checks: a start, wake or sync without its server fails in about 2 s.
+const QUICK: Patience = (5, Duration::from_secs(2));
+
+/// Retries what a retry can fix (the network, the server's own errors) within `patience`; a
 /// conflict, a missing key or a refused key is an answer, not a failure.
-fn retry() -> Retry {
+fn retry((attempts, total): Patience) -> Retry {
     ExponentialBackoffRetryPolicy::new(Duration::from_millis(50))
-        .with_max_attempts(8)
-        .with_max_total_delay(Duration::from_secs(20))
+        .with_max_attempts(attempts)
+        .with_max_total_delay(total)
         .skip_retry_on_error(Box::new(|e: &VssError| {
             matches!(
                 e,

@@ -287,7 +287,8 @@ mod tests {
 
     #[test]
     fn gossip_scores_sync_times_and_the_device_id_stay_on_the_phone() {
-        for key in ["network_graph", "scorer", "node_metrics", "external_pathfinding_scores_cache"] {
+        for key in ["network_graph", "scorer", "node_metrics", "external_pathfinding_scores_cache"]
+        {
             assert!(is_local_only("", "", key), "{key}");
         }
         assert!(is_local_only(LOCAL_NAMESPACE, "", "device"));
