@@ -18,8 +18,9 @@
 //!
 //! Prints one JSON line on stdout once everything is ready:
 //! `{"esplora_url", "lsp_node_id", "lsp_address", "lsp_api_url", "merchant_node_id",
-//! "backup_url" (plain scene only), "control_url"}`, then serves a small HTTP control API on loopback until its standard input
-//! closes (the test process exiting closes it), and then stops everything:
+//! "backup_url" (plain scene only), "control_url"}`, then serves a small HTTP control API on
+//! loopback until its standard input closes (the test process exiting closes it), and then
+//! stops everything:
 //!
 //! ```text
 //! POST /merchant/pay       {"bolt11": "..."}       -> {"paid": bool}
