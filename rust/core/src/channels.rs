@@ -99,6 +99,47 @@ impl Wallet {
         self.close(channel_id, |node, id, peer| node.force_close_channel(id, peer, reason)).await
     }
 
+    /// Moves `amount_sat` out of a channel to an on-chain address without closing it (a
+    /// splice out): the channel stays usable while the splice confirms, then holds that much
+    /// less. The on-chain fee is paid from the channel's balance too. The peer must be online
+    /// and support splicing (LDK 0.2 and ldk-node 0.7 peers do; the reference LSP accepts it).
+    /// Use it to move Lightning funds on-chain without giving up the channel.
+    pub async fn splice_out(
+        &self,
+        channel_id: &str,
+        address: &str,
+        amount_sat: u64,
+    ) -> Result<(), WalletError> {
+        if amount_sat == 0 {
+            return Err(WalletError::InvalidAmount("move more than 0 sat out".into()));
+        }
+        let address = crate::send::parse_address(address, self.inner.config.network)?;
+        let channel_id = channel_id.to_string();
+        self.blocking(move |inner| {
+            let node = inner.node()?;
+            let channels = node.list_channels();
+            let (user_channel_id, peer) = find(&channels, &channel_id)?;
+            let outbound_sat = channels
+                .iter()
+                .find(|c| c.user_channel_id == user_channel_id)
+                .map_or(0, |c| c.outbound_capacity_msat / 1000);
+            if amount_sat > outbound_sat {
+                return Err(WalletError::InsufficientFunds(format!(
+                    "the channel can move out at most {outbound_sat} sat now, before the fee"
+                )));
+            }
+            node.splice_out(&user_channel_id, peer, &address, amount_sat).map_err(|e| match e {
+                NodeError::ChannelSplicingFailed => WalletError::Node(
+                    "the splice could not start: the peer may be offline or not support \
+                     splicing, or the amount leaves too little for the fee"
+                        .into(),
+                ),
+                other => other.into(),
+            })
+        })
+        .await
+    }
+
     /// Finds the channel `channel_id` and closes it with `close`.
     async fn close<F>(&self, channel_id: &str, close: F) -> Result<(), WalletError>
     where

@@ -81,3 +81,53 @@ fn a_forced_close_returns_the_balance_after_the_timelock() {
     });
     rt.block_on(phone.stop()).unwrap();
 }
+
+#[test]
+fn a_splice_out_moves_funds_on_chain_and_keeps_the_channel() {
+    let scene = Scene::new();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    phone_with_channel(&scene, dir.path(), &rt, RECEIVED_MSAT);
+    let (phone, _) = start_phone(&scene, dir.path(), &rt);
+    wait_until("the channel is usable", DEFAULT_WAIT, || {
+        phone.list_channels().unwrap().iter().any(|c| c.state == ChannelState::Usable)
+    });
+    let channel = phone.list_channels().unwrap().remove(0);
+    let address = phone.new_onchain_address().unwrap();
+
+    for (amount, wrong) in [(0, "zero"), (channel.outbound_sat + 1, "more than the channel has")] {
+        let refused = rt.block_on(phone.splice_out(&channel.channel_id, &address, amount));
+        assert!(
+            matches!(
+                refused,
+                Err(WalletError::InvalidAmount(_) | WalletError::InsufficientFunds(_))
+            ),
+            "{wrong}: {refused:?}"
+        );
+    }
+    assert!(matches!(
+        rt.block_on(phone.splice_out(&channel.channel_id, "not an address", 1_000)),
+        Err(WalletError::InvalidAddress(_))
+    ));
+
+    const MOVED_SAT: u64 = 10_000;
+    rt.block_on(phone.splice_out(&channel.channel_id, &address, MOVED_SAT)).unwrap();
+    wait_until("the splice confirms and pays the address", DEFAULT_WAIT, || {
+        scene.devnet.mine(1);
+        rt.block_on(phone.sync()).is_ok()
+            && phone.balances().unwrap().onchain_confirmed_sat == MOVED_SAT
+    });
+    wait_until("the channel is usable with less in it", DEFAULT_WAIT, || {
+        let channels = phone.list_channels().unwrap();
+        channels.len() == 1
+            && channels[0].state == ChannelState::Usable
+            && channels[0].capacity_sat < channel.capacity_sat
+            && channels[0].outbound_sat <= channel.outbound_sat - MOVED_SAT
+    });
+    let after = phone.list_channels().unwrap().remove(0);
+    println!(
+        "splice out: capacity {} -> {} sat, outbound {} -> {} sat, {MOVED_SAT} sat on-chain",
+        channel.capacity_sat, after.capacity_sat, channel.outbound_sat, after.outbound_sat
+    );
+    rt.block_on(phone.stop()).unwrap();
+}

@@ -117,6 +117,15 @@ pub enum WalletError {
     /// No open or opening channel has this id (it may have closed already).
     #[error("{0}")]
     UnknownChannel(String),
+    /// The address is not a valid bitcoin address of the wallet's network.
+    #[error("{0}")]
+    InvalidAddress(String),
+    /// The amount is zero or out of range.
+    #[error("{0}")]
+    InvalidAmount(String),
+    /// Not enough funds for the amount and fees.
+    #[error("{0}")]
+    InsufficientFunds(String),
     /// Another device restored this wallet and runs its channels now: this one must not (funds
     /// could be lost). Tell the user to use the other device or remove the wallet here.
     #[error("{0}")]
@@ -142,6 +151,11 @@ impl From<CoreError> for WalletError {
             CoreError::ChainSync(_) => WalletError::ChainSync(message),
             CoreError::LspUnavailable(_) => WalletError::LspUnavailable(message),
             CoreError::UnknownChannel(_) => WalletError::UnknownChannel(message),
+            CoreError::InvalidAddress(_) | CoreError::WrongNetwork { .. } => {
+                WalletError::InvalidAddress(message)
+            }
+            CoreError::InvalidAmount(_) => WalletError::InvalidAmount(message),
+            CoreError::InsufficientFunds(_) => WalletError::InsufficientFunds(message),
             CoreError::WalletMoved => WalletError::WalletMoved(message),
             CoreError::BackupUnavailable(_) => WalletError::BackupUnavailable(message),
             _ => WalletError::Node(message),

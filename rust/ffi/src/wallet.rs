@@ -116,6 +116,19 @@ impl Wallet {
         Ok(self.inner.force_close_channel(&channel_id, reason).await?)
     }
 
+    /// Moves `amount_sat` from a channel to an on-chain address without closing it (a splice
+    /// out); the on-chain fee comes from the channel's balance. The peer must be online.
+    /// Throws `UnknownChannel`, `InvalidAddress` (also for another network's address),
+    /// `InvalidAmount` or `InsufficientFunds`.
+    pub async fn splice_out(
+        &self,
+        channel_id: String,
+        address: String,
+        amount_sat: u64,
+    ) -> Result<(), WalletError> {
+        Ok(self.inner.splice_out(&channel_id, &address, amount_sat).await?)
+    }
+
     /// Every payment in the wallet's history, newest first. Works whether or not the wallet
     /// runs; prefer `list_payments_page` for long histories.
     pub fn list_payments(&self) -> Result<Vec<PaymentInfo>, WalletError> {
