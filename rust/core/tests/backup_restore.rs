@@ -113,3 +113,27 @@ fn a_restore_brings_back_channels_balances_and_history_and_the_old_phone_is_refu
         stock.list_channels().iter().map(|c| c.channel_id.to_string()).collect();
     assert_eq!(stock_channels, vec![channels[0].channel_id.clone()]);
 }
+
+#[test]
+fn a_wallet_that_turns_backup_on_uploads_its_channel_and_restores_with_it() {
+    let scene = Scene::new();
+    let server = BackupServer::start();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    // A wallet that has run without a backup, with a channel.
+    doze_testkit::phone::phone_with_channel(&scene, dir.path(), &rt, 40_000_000);
+    let (phone, _) = start_wallet(backed_up(&scene, dir.path(), &server), &rt);
+    let channels: Vec<_> =
+        phone.list_channels().unwrap().into_iter().map(|c| c.channel_id).collect();
+    let spendable = phone.balances().unwrap().lightning_spendable_sat;
+    assert_eq!(channels.len(), 1);
+    rt.block_on(phone.stop()).unwrap();
+
+    let new_dir = tempfile::tempdir().unwrap();
+    let (restored, _) = start_wallet(backed_up(&scene, new_dir.path(), &server), &rt);
+    let restored_channels: Vec<_> =
+        restored.list_channels().unwrap().into_iter().map(|c| c.channel_id).collect();
+    assert_eq!(restored_channels, channels);
+    assert_eq!(restored.balances().unwrap().lightning_spendable_sat, spendable);
+    rt.block_on(restored.stop()).unwrap();
+}

@@ -97,9 +97,8 @@ pub(crate) fn open(
         let id = new_device_id();
         let global_version = claim(&runtime, &remote, global_version, &id)?;
         let (_, names) = run(&runtime, Arc::clone(&remote).list_owned())?;
-        let count = restore(&runtime, &remote, names, node_dir)?;
+        let count = restore(&runtime, &remote, names, node_dir, id)?;
         let local = open_local(node_dir)?;
-        keep_device_id(&local, id)?;
         log::info!("backup: restored {count} objects in {} ms", started.elapsed().as_millis());
         return Ok(BackedUpStore::new(local, remote, global_version, runtime));
     }
@@ -128,9 +127,10 @@ pub(crate) fn open(
             let uploader = Arc::clone(&remote);
             let version =
                 run(&runtime, async move { uploader.put_all(global_version, uploads).await })?;
+            // Kept before the claim: a device killed in between must find its own id named.
             let id = new_device_id();
+            keep_device_id(&local, id.clone())?;
             let version = claim(&runtime, &remote, version, &id)?;
-            keep_device_id(&local, id)?;
             log::info!(
                 "backup: {count} objects uploaded ({})",
                 if ours.is_some() { "the server had lost them" } else { "the first backup" }
@@ -223,13 +223,16 @@ async fn read_holder(remote: Arc<Remote>) -> Result<Option<Vec<u8>>, RemoteError
     remote.get_quick(&device_object()).await
 }
 
-/// Downloads every backed-up object into a new store beside `node_dir`, then moves it into
-/// place: a restore cut short leaves no half-restored store behind. Returns how many objects.
+/// Downloads every backed-up object into a new store beside `node_dir`, with `device_id` as
+/// this device's id, then moves it into place: a restore cut short leaves no half-restored
+/// store behind, and a restored store always knows it holds the wallet. Returns how many
+/// objects.
 fn restore(
     runtime: &tokio::runtime::Runtime,
     remote: &Arc<Remote>,
     names: Vec<ObjectName>,
     node_dir: &Path,
+    device_id: Vec<u8>,
 ) -> Result<usize, WalletError> {
     let staging = staging_dir(node_dir);
     let storage = |e: &dyn std::fmt::Display| WalletError::Storage(format!("restore: {e}"));
@@ -268,6 +271,7 @@ fn restore(
             KVStoreSync::write(&local, &name.primary, &name.secondary, &name.key, value)
                 .map_err(|e| storage(&e))?;
         }
+        keep_device_id(&local, device_id)?;
     }
     // The store is closed (its WAL checkpointed into the file): move the one file into place.
     std::fs::create_dir_all(node_dir).map_err(|e| storage(&e))?;
