@@ -4,13 +4,14 @@
 //! refused at its start with a typed error.
 
 use doze_core::{
-    BackupAuth, BackupConfig, ChannelState, Network, PaymentFilter, WalletConfig, WalletError,
-    WalletEventKind,
+    BackupAuth, BackupConfig, ChannelState, Network, PaymentFilter, WakeEnd, Wallet, WalletConfig,
+    WalletError, WalletEventKind,
 };
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_testkit::backup_server::BackupServer;
 use doze_testkit::phone::{assert_paid, start_wallet};
 use doze_testkit::{runtime, Scene, MNEMONIC};
+use std::time::Duration;
 
 fn backed_up(scene: &Scene, dir: &std::path::Path, server: &BackupServer) -> WalletConfig {
     WalletConfig { backup: Some(BackupConfig { url: server.url() }), ..scene.phone_config(dir) }
@@ -129,6 +130,14 @@ fn a_wallet_that_turns_backup_on_uploads_its_channel_and_restores_with_it() {
     assert_eq!(channels.len(), 1);
     rt.block_on(phone.stop()).unwrap();
 
+    // The notification extension wakes through the same backed-up store.
+    let extension = Wallet::new(backed_up(&scene, dir.path(), &server), MNEMONIC, None).unwrap();
+    let wake = || {
+        let (payload, headers) = scene.push();
+        rt.block_on(extension.handle_push(payload, headers, Duration::from_secs(20)))
+    };
+    assert_eq!(wake().unwrap().ended, WakeEnd::NothingPending);
+
     let new_dir = tempfile::tempdir().unwrap();
     let (restored, _) = start_wallet(backed_up(&scene, new_dir.path(), &server), &rt);
     let restored_channels: Vec<_> =
@@ -136,4 +145,7 @@ fn a_wallet_that_turns_backup_on_uploads_its_channel_and_restores_with_it() {
     assert_eq!(restored_channels, channels);
     assert_eq!(restored.balances().unwrap().lightning_spendable_sat, spendable);
     rt.block_on(restored.stop()).unwrap();
+
+    // The old phone's extension, woken after the restore, runs nothing.
+    assert!(matches!(wake(), Err(WalletError::WalletMoved)));
 }
