@@ -1,7 +1,8 @@
 //! A lost phone loses nothing: a wallet backed up to a real `vss-server` (on PostgreSQL, on
 //! loopback) is restored from its recovery phrase on an empty directory with the same node id,
 //! channels, balances and history, then receives and pays; the old phone, back online, is
-//! refused at its start with a typed error.
+//! refused at its start and at its wakes with a typed error. A wallet that turns backup on
+//! later uploads what it has; its extension wakes through the same backed-up store.
 
 use doze_core::{
     BackupAuth, BackupConfig, ChannelState, Network, PaymentFilter, WakeEnd, Wallet, WalletConfig,
