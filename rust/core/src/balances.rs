@@ -133,6 +133,10 @@ pub(crate) trait OnchainRecords {
 ///   paid for would be counted in `pending_sat` as well until 6 blocks deep.
 /// - A force close's outputs (timelocked, or HTLCs) reach the wallet only through a sweep: they
 ///   are pending until the on-chain wallet has the sweep's transaction, then on-chain.
+/// - Except what LDK claims from the peer's commitment transaction (an HTLC, or all of a
+///   revoked one) straight to the wallet's address: LDK's balance does not say which
+///   commitment confirmed, so that claim is counted in `pending_sat` as well until 6 blocks
+///   deep.
 pub(crate) fn account(
     lightning: &[LightningBalance],
     sweeps: &[PendingSweepBalance],
@@ -160,7 +164,8 @@ pub(crate) fn account(
                 ..
             } => {
                 let in_wallet = *source == BalanceSource::CoopClose && {
-                    let height = (confirmation_height + 1).saturating_sub(ANTI_REORG_DELAY);
+                    let height =
+                        confirmation_height.saturating_add(1).saturating_sub(ANTI_REORG_DELAY);
                     onchain.take_close_output(*amount_satoshis, CloseOutput::ConfirmedAt(height))
                 };
                 if !in_wallet {

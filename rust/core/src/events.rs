@@ -90,8 +90,8 @@ pub enum ChannelCloseKind {
     /// the node did to protect a payment or after an error): the balance comes back after the
     /// channel's timelock, about a day, less the fee of the sweep that brings it back.
     ForcedByUs,
-    /// The peer put its commitment transaction on-chain: the balance comes back once that
-    /// transaction confirms, less the fee of the sweep that brings it back.
+    /// The peer put its commitment transaction on-chain: the balance comes back a few blocks
+    /// after that transaction confirms, less the fee of the sweep that brings it back.
     ForcedByPeer,
     /// Closed before it held any funds (never funded, or the funding never confirmed):
     /// nothing comes back.
