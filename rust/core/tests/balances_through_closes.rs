@@ -4,16 +4,9 @@
 //! (Lightning + on-chain confirmed + unconfirmed + pending) must equal what the devnet says the
 //! wallet owns or has coming, and the history must show each on-chain movement of the wallet
 //! once, with its status. The block-by-block table is printed (run with `--nocapture`).
-//!
-//! The devnet's side is worked out from the chain alone (its Esplora API): from the coins the
-//! test knows are the phone's (the receive's output, and each channel's funding output with
-//! the phone's share as the LSP's books have it), every transaction spending one of them is
-//! followed to the phone's outputs it creates: the closing transaction's output of the phone's
-//! share, the commitment transaction's timelocked output of it, the sweep's output, and the
-//! outputs of the wallet's own transactions. What is left unspent is what the wallet owns or
-//! has coming.
+//! What the devnet says is worked out from the chain alone: see `doze_testkit::ledger`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use doze_core::{
@@ -21,12 +14,12 @@ use doze_core::{
     PaymentStatus, Wallet, WalletEventKind,
 };
 use doze_devnet::nodes::{try_wait_until, wait_until, DEFAULT_WAIT};
+use doze_testkit::ledger::{height, outputs, Coin, Esplora, Held, Ledger, Movement, Truth};
 use doze_testkit::phone::start_phone;
 use doze_testkit::{runtime, Recorder, Scene};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::{Address, Amount};
 use ldk_node::lightning::ln::msgs::SocketAddress;
-use serde_json::Value;
 
 /// What the merchant pays the phone through the JIT channel (channel 1).
 const RECEIVED_MSAT: u64 = 87_000_000;
@@ -40,192 +33,10 @@ const SENT_SAT: u64 = 10_000;
 const FORCE_CLOSE_FEE_RATE: f64 = 10.0;
 /// Blocks a close is followed after its last transaction confirmed.
 const FOLLOW_AFTER: u32 = 10;
-/// No close takes longer than this many blocks (the phone's timelock is 144).
+/// No close takes longer than this many blocks (LDK's default timelock is 144).
 const MAX_BLOCKS: u32 = 400;
 /// How long balances may take to reflect an event ldk-node handles after the sync returned.
 const SETTLE: Duration = Duration::from_secs(5);
-
-/// The devnet's Esplora API, as a block explorer would show it.
-struct Esplora {
-    base: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Esplora {
-    fn new(base: String) -> Esplora {
-        Esplora { base, http: reqwest::blocking::Client::new() }
-    }
-
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        let url = format!("{}{path}", self.base);
-        let response = self.http.get(&url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert!(response.status().is_success(), "GET {url}: {}", response.status());
-        response
-    }
-
-    fn tx(&self, txid: &str) -> Value {
-        self.get(&format!("/tx/{txid}")).json().unwrap()
-    }
-
-    /// The transaction spending `txid:vout` (in a block or in the mempool), if any.
-    fn spender(&self, txid: &str, vout: u32) -> Option<String> {
-        let spend: Value = self.get(&format!("/tx/{txid}/outspend/{vout}")).json().unwrap();
-        spend["spent"].as_bool().unwrap().then(|| spend["txid"].as_str().unwrap().to_string())
-    }
-
-    fn tip(&self) -> u32 {
-        self.get("/blocks/tip/height").text().unwrap().trim().parse().unwrap()
-    }
-}
-
-/// How the phone holds a coin.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Held {
-    /// Paid to the on-chain wallet.
-    Wallet,
-    /// A channel's funding output, of which `share` is the phone's.
-    Channel { share: u64, cooperative: bool },
-    /// The phone's output of its own commitment transaction, under the channel's timelock.
-    Timelocked,
-}
-
-#[derive(Clone, Debug)]
-struct Coin {
-    txid: String,
-    vout: u32,
-    value: u64,
-    held: Held,
-}
-
-impl Coin {
-    /// What the coin is worth to the phone.
-    fn worth(&self) -> u64 {
-        match self.held {
-            Held::Channel { share, .. } => share,
-            Held::Wallet | Held::Timelocked => self.value,
-        }
-    }
-}
-
-/// A transaction that moved the phone's funds.
-#[derive(Clone, Debug, PartialEq)]
-struct Movement {
-    txid: String,
-    what: &'static str,
-    fee: u64,
-    height: Option<u32>,
-    /// What it changed in the phone's total (fees it paid, an anchor it took in).
-    delta: i64,
-    /// Whether it pays or spends the on-chain wallet (and so belongs in the history).
-    in_wallet: bool,
-}
-
-/// What the devnet says the phone owns or has coming, and the movements that led there.
-#[derive(Clone, Debug)]
-struct Truth {
-    total: u64,
-    movements: Vec<Movement>,
-}
-
-/// The known coins of the phone, the send's recipient (not the phone's), and the receive.
-struct Ledger<'a> {
-    esplora: &'a Esplora,
-    roots: Vec<Coin>,
-    external: HashSet<String>,
-}
-
-impl Ledger<'_> {
-    /// Follows every spend of the phone's coins to the unspent ones.
-    fn truth(&self) -> Truth {
-        let mut todo = self.roots.clone();
-        let mut total = 0;
-        let mut txs: HashMap<String, (Value, Held)> = HashMap::new();
-        let mut spent_into: HashMap<String, u64> = HashMap::new();
-        while let Some(coin) = todo.pop() {
-            let Some(spender) = self.esplora.spender(&coin.txid, coin.vout) else {
-                total += coin.worth();
-                continue;
-            };
-            *spent_into.entry(spender.clone()).or_default() += coin.worth();
-            if txs.contains_key(&spender) {
-                continue;
-            }
-            let tx = self.esplora.tx(&spender);
-            todo.extend(self.phone_outputs(&tx, coin.held));
-            txs.insert(spender, (tx, coin.held));
-        }
-        let mut movements: Vec<Movement> = txs
-            .into_iter()
-            .map(|(txid, (tx, held))| {
-                let outputs: u64 = self.phone_outputs(&tx, held).iter().map(Coin::worth).sum();
-                let (what, in_wallet) = match held {
-                    Held::Channel { cooperative: true, .. } => ("closing tx", true),
-                    Held::Channel { cooperative: false, .. } => ("commitment tx", false),
-                    Held::Timelocked => ("sweep", true),
-                    Held::Wallet if self.pays_external(&tx) => ("on-chain send", true),
-                    Held::Wallet => ("anchor fee bump", true),
-                };
-                Movement {
-                    delta: outputs as i64 - spent_into[&txid] as i64,
-                    fee: tx["fee"].as_u64().unwrap(),
-                    height: height(&tx),
-                    txid,
-                    what,
-                    in_wallet,
-                }
-            })
-            .collect();
-        movements.sort_by_key(|m| (m.height.unwrap_or(u32::MAX), m.what));
-        Truth { total, movements }
-    }
-
-    fn pays_external(&self, tx: &Value) -> bool {
-        outputs(tx).any(|(_, _, address)| self.external.contains(&address))
-    }
-
-    /// The outputs of `tx` that are the phone's, given that it spends a coin held as `held`.
-    fn phone_outputs(&self, tx: &Value, held: Held) -> Vec<Coin> {
-        let txid = tx["txid"].as_str().unwrap().to_string();
-        let coin = |(vout, value, _): (u32, u64, String), held| Coin {
-            txid: txid.clone(),
-            vout,
-            value,
-            held,
-        };
-        match held {
-            // The wallet's own transactions pay it everything but what they send away; the
-            // sweep pays it everything.
-            Held::Wallet | Held::Timelocked => outputs(tx)
-                .filter(|(_, _, address)| !self.external.contains(address))
-                .map(|o| coin(o, Held::Wallet))
-                .collect(),
-            // The LSP opened the channel and pays the closing transaction's and the
-            // commitment's fees: the phone's output is exactly its share.
-            Held::Channel { share, cooperative } => {
-                let mine: Vec<Coin> = outputs(tx)
-                    .filter(|(_, value, _)| *value == share)
-                    .map(|o| coin(o, if cooperative { Held::Wallet } else { Held::Timelocked }))
-                    .collect();
-                assert_eq!(mine.len(), 1, "one output of the phone's {share} sat in {tx:#}");
-                mine
-            }
-        }
-    }
-}
-
-fn outputs(tx: &Value) -> impl Iterator<Item = (u32, u64, String)> + '_ {
-    tx["vout"].as_array().unwrap().iter().enumerate().map(|(vout, o)| {
-        let address = o["scriptpubkey_address"].as_str().unwrap_or_default().to_string();
-        (vout as u32, o["value"].as_u64().unwrap(), address)
-    })
-}
-
-fn height(tx: &Value) -> Option<u32> {
-    tx["status"]["confirmed"]
-        .as_bool()
-        .unwrap()
-        .then(|| tx["status"]["block_height"].as_u64().unwrap() as u32)
-}
 
 /// The wallet's total: each sat is in exactly one of these.
 fn total(b: &Balances) -> u64 {
