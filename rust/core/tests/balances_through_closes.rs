@@ -4,6 +4,7 @@
 //! (Lightning + on-chain confirmed + unconfirmed + pending) must equal what the devnet says the
 //! wallet owns or has coming, and the history must show each on-chain movement of the wallet
 //! once, with its status. The block-by-block table is printed (run with `--nocapture`).
+//!
 //! What the devnet says is worked out from the chain alone: see `doze_testkit::ledger`.
 
 use std::collections::HashSet;
