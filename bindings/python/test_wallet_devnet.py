@@ -264,17 +264,31 @@ def test_channels_are_listed_and_a_cooperative_close_brings_the_balance_on_chain
     [channel] = wallet.list_channels()
     assert channel.outbound_sat > 0 and channel.inbound_sat > 0
     assert channel.capacity_sat >= channel.outbound_sat + channel.inbound_sat
+    before = wallet.balances()
+    assert before.lightning_sat >= channel.outbound_sat + channel.reserve_sat
     with pytest.raises(doze.WalletError.UnknownChannel):
         asyncio.run(wallet.close_channel("00" * 32))
     asyncio.run(wallet.close_channel(channel.channel_id))
     wait_until("the channel is gone", lambda: wallet.list_channels() == [])
+    closed = recorder.wait_for(
+        lambda e: e.kind.is_channel_closed() and e.kind.channel_id == channel.channel_id
+    )
+    assert closed.kind.close_kind == doze.ChannelCloseKind.COOPERATIVE
+
+    def total(b):
+        return b.lightning_sat + b.onchain_confirmed_sat + b.onchain_unconfirmed_sat + b.pending_sat
 
     def on_chain():
         scene.mine(1)
         asyncio.run(wallet.sync())
-        return wallet.balances().onchain_confirmed_sat >= channel.outbound_sat
+        after = wallet.balances()
+        # The LSP pays the closing fee: every sat comes back, none is counted twice.
+        assert total(after) == total(before), (before, after)
+        return after.onchain_confirmed_sat == before.onchain_confirmed_sat + before.lightning_sat
 
     wait_until("the channel's balance is on-chain", on_chain)
+    received = [p for p in wallet.list_payments() if p.kind == doze.PaymentKind.ONCHAIN]
+    assert [p.amount_msat for p in received] == [before.lightning_sat * 1000]
     wallet.stop_blocking()
 
 

@@ -1,7 +1,9 @@
 //! The wallet's channels, for a "channels" screen: what each holds and can do, and closing one.
-//! A close sends the channel's balance to the wallet's own on-chain wallet, where
-//! [`Wallet::balances`] and the history show it once it confirms (a force close only after the
-//! channel's timelock, about a day on mainnet).
+//! A close sends the channel's balance to the wallet's own on-chain wallet: [`Wallet::balances`]
+//! counts it in `pending_sat` until the on-chain wallet holds the transaction that pays it
+//! (a cooperative close's at once, a force close's sweep after the channel's timelock, about a
+//! day on mainnet), then in the on-chain fields; the history shows that transaction after a
+//! `sync()`. A `ChannelClosed` event says how the channel closed.
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::{ChannelDetails, Node, NodeError, UserChannelId};
@@ -87,10 +89,13 @@ impl Wallet {
     /// Closes a channel alone, without its peer: the last resort when the peer is gone for
     /// good or does not answer a cooperative close.
     ///
-    /// **Warning for the app's UI**: the wallet broadcasts its latest commitment transaction
-    /// and pays its fee (and a fee bump) from its on-chain funds; its balance comes back only
-    /// after the channel's timelock (up to two weeks, typically a day), and a payment in flight
-    /// resolves on-chain. Prefer [`Wallet::close_channel`] whenever the peer is reachable.
+    /// **Warning for the app's UI**: the wallet broadcasts its latest commitment transaction;
+    /// its balance comes back only after the channel's timelock (up to two weeks, typically a
+    /// day), less the fee of the sweep that brings it on-chain, and a payment in flight
+    /// resolves on-chain. The commitment pays the fee rate the channel last agreed (the LSP,
+    /// which opened it, pays it); the wallet does not bump it (ldk-node leaves bumping to the
+    /// LSPs it trusts), so after a steep fee rise it may wait long to confirm. Prefer
+    /// [`Wallet::close_channel`] whenever the peer is reachable.
     pub async fn force_close_channel(
         &self,
         channel_id: &str,

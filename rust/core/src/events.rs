@@ -7,6 +7,7 @@
 //! in order.
 
 use ldk_node::bitcoin::hex::DisplayHex;
+use ldk_node::lightning::events::ClosureReason;
 use ldk_node::Event;
 
 /// What happened.
@@ -54,14 +55,18 @@ pub enum WalletEventKind {
         /// The peer, if known.
         counterparty_node_id: Option<String>,
     },
-    /// A channel was closed.
+    /// A channel was closed. Its balance goes to the wallet's on-chain funds:
+    /// [`crate::Balances::pending_sat`] counts it until the on-chain wallet holds it, and the
+    /// history shows the transaction that brings it there after a `sync()`.
     ChannelClosed {
         /// The channel id (hex).
         channel_id: String,
         /// The peer, if known.
         counterparty_node_id: Option<String>,
-        /// Why, in words.
+        /// Why, in words (LDK's, for logs and support; decide on `close_kind`).
         reason: String,
+        /// How it closed, and so when its balance is back on-chain.
+        close_kind: ChannelCloseKind,
     },
     /// A chain sync started.
     SyncStarted,
@@ -72,6 +77,50 @@ pub enum WalletEventKind {
         /// Why.
         message: String,
     },
+}
+
+/// How a channel closed: what the app tells the user about the channel's balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum ChannelCloseKind {
+    /// Both sides signed a closing transaction (whoever asked): the balance is in the
+    /// on-chain wallet as soon as that transaction is, spendable once it confirms.
+    Cooperative,
+    /// This wallet's node put its commitment transaction on-chain (the app force-closed, or
+    /// the node did to protect a payment or after an error): the balance comes back after the
+    /// channel's timelock, about a day, less the fee of the sweep that brings it back.
+    ForcedByUs,
+    /// The peer put its commitment transaction on-chain: the balance comes back a few blocks
+    /// after that transaction confirms, less the fee of the sweep that brings it back.
+    ForcedByPeer,
+    /// Closed before it held any funds (never funded, or the funding never confirmed):
+    /// nothing comes back.
+    Unfunded,
+}
+
+impl From<&ClosureReason> for ChannelCloseKind {
+    fn from(reason: &ClosureReason) -> Self {
+        match reason {
+            ClosureReason::LegacyCooperativeClosure
+            | ClosureReason::CounterpartyInitiatedCooperativeClosure
+            | ClosureReason::LocallyInitiatedCooperativeClosure => ChannelCloseKind::Cooperative,
+            ClosureReason::HolderForceClosed { broadcasted_latest_txn: Some(false), .. } => {
+                ChannelCloseKind::Unfunded
+            }
+            ClosureReason::HolderForceClosed { .. }
+            | ClosureReason::ProcessingError { .. }
+            | ClosureReason::OutdatedChannelManager
+            | ClosureReason::HTLCsTimedOut { .. }
+            | ClosureReason::PeerFeerateTooLow { .. } => ChannelCloseKind::ForcedByUs,
+            ClosureReason::CounterpartyForceClosed { .. }
+            | ClosureReason::CommitmentTxConfirmed => ChannelCloseKind::ForcedByPeer,
+            ClosureReason::FundingTimedOut
+            | ClosureReason::DisconnectedPeer
+            | ClosureReason::CounterpartyCoopClosedUnfundedChannel
+            | ClosureReason::LocallyCoopClosedUnfundedChannel
+            | ClosureReason::FundingBatchClosure => ChannelCloseKind::Unfunded,
+        }
+    }
 }
 
 /// An event with a stable id: the same underlying event always has the same id, across
@@ -156,6 +205,10 @@ pub(crate) fn from_node_event(event: &Event) -> Option<WalletEvent> {
                 channel_id: channel_id.to_string(),
                 counterparty_node_id: counterparty_node_id.map(|n| n.to_string()),
                 reason: reason.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "unknown".into()),
+                // ldk-node 0.2.1 and older kept no reason; Doze never ran on those.
+                close_kind: reason
+                    .as_ref()
+                    .map_or(ChannelCloseKind::ForcedByUs, ChannelCloseKind::from),
             },
         ),
         _ => return None,

@@ -60,7 +60,7 @@ pub use balances::Balances;
 pub use channels::{ChannelInfo, ChannelState};
 pub use config::{ChainSource, LspConfig, Network, WalletConfig};
 pub use error::{MnemonicError, WalletError};
-pub use events::{EventListener, WalletEvent, WalletEventKind};
+pub use events::{ChannelCloseKind, EventListener, WalletEvent, WalletEventKind};
 pub use history::{PaymentFilter, PaymentPage, SendAttempt};
 pub use lock::StorageLock;
 pub use logging::{init_logging, LogEntry, LogLevel, LogListener};

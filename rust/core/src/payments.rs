@@ -3,9 +3,10 @@
 
 use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::payment::{
-    PaymentDetails, PaymentDirection as NodeDirection, PaymentKind as NodeKind,
+    ConfirmationStatus, PaymentDetails, PaymentDirection as NodeDirection, PaymentKind as NodeKind,
     PaymentStatus as NodeStatus,
 };
+use ldk_node::PendingSweepBalance;
 
 use crate::error::WalletError;
 use crate::history::{History, PaymentFilter, PaymentPage, SendAttempt};
@@ -25,9 +26,9 @@ pub enum PaymentDirection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PaymentStatus {
-    /// In flight (or an unpaid invoice).
+    /// In flight (or an unpaid invoice; on-chain: not in a block yet).
     Pending,
-    /// Done.
+    /// Done (on-chain: in a block; a reorganisation can make it pending again).
     Succeeded,
     /// Failed; no money moved.
     Failed,
@@ -63,9 +64,11 @@ pub struct PaymentInfo {
     pub direction: PaymentDirection,
     /// Where it stands.
     pub status: PaymentStatus,
-    /// Amount, if known (an amountless invoice not yet paid has none).
+    /// Amount, if known (an amountless invoice not yet paid has none). On-chain: what the
+    /// transaction paid the wallet (inbound) or sent away (outbound), fees not included.
     pub amount_msat: Option<u64>,
-    /// Fees paid (outbound) or taken by the LSP (JIT inbound), if known.
+    /// Fees paid (outbound, and a sweep of a closed channel's funds) or taken by the LSP (JIT
+    /// inbound), if known. None for an on-chain receive: its sender paid the fee.
     pub fee_msat: Option<u64>,
     /// The payment hash (hex), for Lightning payments.
     pub payment_hash: Option<String>,
@@ -113,13 +116,25 @@ impl From<&PaymentDetails> for PaymentInfo {
                 NodeDirection::Inbound => PaymentDirection::Inbound,
                 NodeDirection::Outbound => PaymentDirection::Outbound,
             },
-            status: match p.status {
-                NodeStatus::Pending => PaymentStatus::Pending,
-                NodeStatus::Succeeded => PaymentStatus::Succeeded,
-                NodeStatus::Failed => PaymentStatus::Failed,
+            status: match (p.status, &p.kind) {
+                // ldk-node calls an on-chain payment pending until 6 blocks deep; the balances
+                // count it as confirmed from the first, and so does the history.
+                (NodeStatus::Failed, _) => PaymentStatus::Failed,
+                (_, NodeKind::Onchain { status: ConfirmationStatus::Confirmed { .. }, .. }) => {
+                    PaymentStatus::Succeeded
+                }
+                (_, NodeKind::Onchain { status: ConfirmationStatus::Unconfirmed, .. }) => {
+                    PaymentStatus::Pending
+                }
+                (NodeStatus::Pending, _) => PaymentStatus::Pending,
+                (NodeStatus::Succeeded, _) => PaymentStatus::Succeeded,
             },
             amount_msat: p.amount_msat,
-            fee_msat: p.fee_paid_msat.or(lsp_fee),
+            // The sender paid an on-chain receive's fee (see `reconcile` for sweeps).
+            fee_msat: match (&p.kind, p.direction) {
+                (NodeKind::Onchain { .. }, NodeDirection::Inbound) => None,
+                _ => p.fee_paid_msat.or(lsp_fee),
+            },
             payment_hash,
             txid,
             // ldk-node keeps no creation time; the history keeps the first sighting.
@@ -155,13 +170,43 @@ impl Wallet {
 }
 
 /// Brings the history up to date with the node's payment store: every payment changed since
-/// the newest change the history has (with a minute of slack for clock steps).
+/// the newest change the history has (with a minute of slack for clock steps). ldk-node
+/// records each transaction of the on-chain wallet there (receives, sends, a cooperative
+/// close's payout, a sweep of a closed channel's funds) as it syncs.
 pub(crate) fn reconcile(node: &ldk_node::Node, history: &mut History) -> Result<(), WalletError> {
     let since = history.last_update()?.saturating_sub(60);
-    let changed: Vec<PaymentInfo> = node
-        .list_payments_with_filter(|p| p.latest_update_timestamp >= since)
-        .iter()
-        .map(PaymentInfo::from)
-        .collect();
-    history.upsert_all(&changed)
+    let changed = node.list_payments_with_filter(|p| p.latest_update_timestamp >= since);
+    let mut infos: Vec<PaymentInfo> = changed.iter().map(PaymentInfo::from).collect();
+    let receives = |p: &&PaymentDetails| {
+        matches!(p.kind, NodeKind::Onchain { .. }) && p.direction == NodeDirection::Inbound
+    };
+    if changed.iter().any(|p| receives(&p)) {
+        // A sweep is a receive the wallet made itself, from a closed channel's funds: its fee
+        // is the wallet's.
+        let sweeps = sweep_txids(node);
+        for (info, p) in infos.iter_mut().zip(&changed) {
+            if let NodeKind::Onchain { txid, .. } = &p.kind {
+                if sweeps.contains(txid) {
+                    info.fee_msat = p.fee_paid_msat;
+                }
+            }
+        }
+    }
+    history.upsert_all(&infos)
+}
+
+/// The transactions sweeping closed channels' funds to the on-chain wallet that ldk-node's
+/// sweeper still tracks (until 4 038 blocks after they confirmed).
+fn sweep_txids(node: &ldk_node::Node) -> std::collections::HashSet<ldk_node::bitcoin::Txid> {
+    node.list_balances()
+        .pending_balances_from_channel_closures
+        .into_iter()
+        .filter_map(|b| match b {
+            PendingSweepBalance::BroadcastAwaitingConfirmation { latest_spending_txid, .. }
+            | PendingSweepBalance::AwaitingThresholdConfirmations {
+                latest_spending_txid, ..
+            } => Some(latest_spending_txid),
+            PendingSweepBalance::PendingBroadcast { .. } => None,
+        })
+        .collect()
 }

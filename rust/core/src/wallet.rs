@@ -146,7 +146,11 @@ impl Wallet {
         self.blocking(|inner| inner.stop()).await
     }
 
-    /// Syncs the on-chain wallet and the channels with the chain source.
+    /// Syncs the on-chain wallet and the channels with the chain source, and brings the
+    /// history up to date with what the on-chain wallet saw: receives, sends, and the funds of
+    /// closed channels arriving on-chain, each pending until confirmed. A transaction the
+    /// wallet broadcasts during the sync (a sweep of a force-closed channel's funds) shows at
+    /// the next sync; until then [`Wallet::balances`] counts it as pending.
     pub async fn sync(&self) -> Result<(), WalletError> {
         self.blocking(|inner| inner.sync()).await
     }
@@ -382,6 +386,9 @@ impl Inner {
         notify(WalletEventKind::SyncStarted);
         match node.sync_wallets() {
             Ok(()) => {
+                // ldk-node records the on-chain wallet's transactions in its payment store as
+                // it syncs, but tells no event about them.
+                self.reconcile_history(&node);
                 self.refresh_address_book(&node);
                 notify(WalletEventKind::SyncCompleted);
                 Ok(())

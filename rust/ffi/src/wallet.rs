@@ -98,16 +98,18 @@ impl Wallet {
     }
 
     /// Closes a channel cooperatively with its (online) peer: its balance goes to the wallet's
-    /// own on-chain funds once the closing transaction confirms. A `ChannelClosed` event
-    /// follows. Throws `UnknownChannel` for an id `list_channels` does not show.
+    /// own on-chain funds in the closing transaction, spendable once it confirms. A
+    /// `ChannelClosed` event follows. Throws `UnknownChannel` for an id `list_channels` does
+    /// not show.
     pub async fn close_channel(&self, channel_id: String) -> Result<(), WalletError> {
         Ok(self.inner.close_channel(&channel_id).await?)
     }
 
     /// Closes a channel without its peer: the last resort when the peer is gone for good.
-    /// The wallet broadcasts its latest state and pays the fee from its on-chain funds; its
-    /// balance comes back only after the channel's timelock (typically a day, up to two
-    /// weeks). Prefer `close_channel` whenever the peer is reachable.
+    /// The wallet broadcasts its latest state, at the fee rate the channel last agreed (it
+    /// does not bump it); its balance comes back only after the channel's timelock (typically
+    /// a day, up to two weeks), less the fee of the sweep that brings it on-chain. Prefer
+    /// `close_channel` whenever the peer is reachable.
     pub async fn force_close_channel(
         &self,
         channel_id: String,

@@ -8,6 +8,8 @@
 //! - [`webhook`]: a local webhook receiver standing in for the push gateway, the pushes it
 //!   records, and pushes signed by an LSP the way its dispatcher signs them.
 //! - [`register`]: the phone's side of the LSP's push registration API, for stock nodes.
+//! - [`ledger`]: what the devnet says a wallet owns or has coming, from its Esplora API, to
+//!   check balances against.
 //! - [`lsp`]: starting, funding and inspecting Doze LSPs and stock nodes on a devnet.
 //! - [`phone`]: Doze wallets in tests: configs, an event recorder, the `doze wake` command
 //!   line, and the offline phone of the wake tests ([`phone::PhoneScene`]).
@@ -26,6 +28,7 @@
 pub mod async_scene;
 pub mod backup_server;
 pub mod invoice;
+pub mod ledger;
 pub mod lsp;
 mod offline;
 pub mod phone;

@@ -6,6 +6,8 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.runBlocking
 import org.doze.EventListener
 import org.doze.core.BackupConfig
+import org.doze.core.Balances
+import org.doze.core.ChannelCloseKind
 import org.doze.core.ChannelState
 import org.doze.core.LifecycleState
 import org.doze.core.LogEntry
@@ -246,16 +248,26 @@ class WalletTest {
         waitUntil("the channel is usable") { wallet.listChannels().any { it.state is ChannelState.Usable } }
         val channel = wallet.listChannels().single()
         assertTrue(channel.outboundSat > 0uL && channel.capacitySat >= channel.outboundSat + channel.inboundSat)
+        val before = wallet.balances()
+        assertTrue(before.lightningSat >= channel.outboundSat + channel.reserveSat)
         assertThrows(WalletException.UnknownChannel::class.java) {
             runBlocking { wallet.closeChannel("00".repeat(32)) }
         }
         wallet.closeChannel(channel.channelId)
         waitUntil("the channel is gone") { wallet.listChannels().isEmpty() }
+        val closed = recorder.waitFor { (it.kind as? WalletEventKind.ChannelClosed)?.channelId == channel.channelId }
+        assertEquals(ChannelCloseKind.COOPERATIVE, (closed.kind as WalletEventKind.ChannelClosed).closeKind)
+        fun total(b: Balances) = b.lightningSat + b.onchainConfirmedSat + b.onchainUnconfirmedSat + b.pendingSat
         waitUntil("the channel's balance is on-chain") {
             scene.mine(1)
             runBlocking { wallet.sync() }
-            wallet.balances().onchainConfirmedSat >= channel.outboundSat
+            val after = wallet.balances()
+            // The LSP pays the closing fee: every sat comes back, none is counted twice.
+            assertEquals(total(before), total(after), "$before -> $after")
+            after.onchainConfirmedSat == before.onchainConfirmedSat + before.lightningSat
         }
+        val received = wallet.listPayments().filter { it.kind == PaymentKind.ONCHAIN }
+        assertEquals(listOf(before.lightningSat * 1000uL), received.map { it.amountMsat })
         wallet.stopBlocking()
     }
 
