@@ -74,7 +74,7 @@ pub(crate) fn status_code(s: PaymentStatus) -> i64 {
     }
 }
 
-fn kind_code(k: PaymentKind) -> i64 {
+pub(crate) fn kind_code(k: PaymentKind) -> i64 {
     match k {
         PaymentKind::Onchain => 0,
         PaymentKind::Bolt11 => 1,

@@ -21,8 +21,8 @@ use ldk_node::io::sqlite_store::{KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
 use rusqlite::params;
 
 use crate::error::WalletError;
-use crate::history::status_code;
-use crate::payments::PaymentStatus;
+use crate::history::{kind_code, status_code};
+use crate::payments::{PaymentKind, PaymentStatus};
 use crate::store::{now_secs, storage_error};
 
 /// How long ldk-node keeps a settled payment's record: far beyond any event replay, and beyond
@@ -45,6 +45,9 @@ pub(crate) fn prune_settled(storage_dir: &Path) -> Result<usize, WalletError> {
     let conn = crate::store::open(storage_dir)?;
     let until = now_secs().saturating_sub(KEEP_SECS) as i64;
     let settled = (status_code(PaymentStatus::Succeeded), status_code(PaymentStatus::Failed));
+    // On-chain records stay: ldk-node writes every wallet transaction back into its store at
+    // each sync, so a removed one would come back (and, with a backup, be uploaded again).
+    let onchain = kind_code(PaymentKind::Onchain);
     conn.execute("ATTACH DATABASE ?1 AS node", params![node_db.to_string_lossy()])
         .map_err(storage_error)?;
     // ldk-node's key of a payment is its id in lower-case hex, as is the history's id.
@@ -56,9 +59,10 @@ pub(crate) fn prune_settled(storage_dir: &Path) -> Result<usize, WalletError> {
             "DELETE FROM node.{KV_TABLE_NAME}
              WHERE primary_namespace = 'payments' AND secondary_namespace = ''
                AND key IN (SELECT id FROM main.payments INDEXED BY payments_with_node_copy
-                           WHERE node_copy = 1 AND status IN (?2, ?3) AND updated_at < ?1)"
+                           WHERE node_copy = 1 AND status IN (?2, ?3) AND updated_at < ?1
+                             AND kind <> ?4)"
         ),
-        params![until, settled.0, settled.1],
+        params![until, settled.0, settled.1, onchain],
     );
     let detached = conn.execute("DETACH DATABASE node", []);
     let removed = removed.map_err(storage_error)?;
@@ -66,8 +70,8 @@ pub(crate) fn prune_settled(storage_dir: &Path) -> Result<usize, WalletError> {
     // After the removal: a crash in between only means the next start looks again.
     conn.execute(
         "UPDATE payments INDEXED BY payments_with_node_copy SET node_copy = 0
-         WHERE node_copy = 1 AND status IN (?2, ?3) AND updated_at < ?1",
-        params![until, settled.0, settled.1],
+         WHERE node_copy = 1 AND status IN (?2, ?3) AND updated_at < ?1 AND kind <> ?4",
+        params![until, settled.0, settled.1, onchain],
     )
     .map_err(storage_error)?;
     Ok(removed)
@@ -77,7 +81,7 @@ pub(crate) fn prune_settled(storage_dir: &Path) -> Result<usize, WalletError> {
 mod tests {
     use super::*;
     use crate::history::History;
-    use crate::payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
+    use crate::payments::{PaymentDirection, PaymentInfo};
     use ldk_node::io::sqlite_store::SqliteStore;
     use ldk_node::lightning::util::persist::KVStoreSync;
 
@@ -113,6 +117,8 @@ mod tests {
             payment(2, PaymentStatus::Failed, old),
             payment(3, PaymentStatus::Pending, old),
             payment(4, PaymentStatus::Succeeded, recent),
+            // ldk-node writes on-chain records back at each sync: they stay.
+            PaymentInfo { kind: PaymentKind::Onchain, ..payment(7, PaymentStatus::Succeeded, old) },
         ];
         let store = node_store(dir.path());
         for p in &payments {
@@ -127,7 +133,10 @@ mod tests {
         assert_eq!(prune_settled(dir.path()).unwrap(), 2);
         let mut left = KVStoreSync::list(&node_store(dir.path()), "payments", "").unwrap();
         left.sort();
-        assert_eq!(left, vec![payments[2].id.clone(), payments[3].id.clone(), unknown]);
+        assert_eq!(
+            left,
+            vec![payments[2].id.clone(), payments[3].id.clone(), unknown, payments[4].id.clone()]
+        );
         // The next start looks only at what settled since: nothing.
         assert_eq!(prune_settled(dir.path()).unwrap(), 0);
         // A payment imported later with an old time (a history rebuilt from ldk-node's store)
