@@ -37,18 +37,19 @@ pub fn show_balances_and_history(phone: &Phone, expected_payments: usize) -> Res
 
 fn balances_table(b: &Balances) -> String {
     let rows = [
+        ("Lightning, in channels (reserves included)", b.lightning_sat),
         ("Lightning, spendable", b.lightning_spendable_sat),
         ("Lightning, can receive", b.lightning_inbound_sat),
         ("on-chain", b.onchain_confirmed_sat + b.onchain_unconfirmed_sat),
-        ("on its way back from closed channels", b.pending_sat),
+        ("pending (in flight, or leaving a closed channel)", b.pending_sat),
     ];
     let mut out = String::from("\n  Balances\n");
-    // The last row only matters once a channel has closed.
+    // The last row only matters while a payment is in flight or a channel closes.
     for (i, (label, amount)) in rows.into_iter().enumerate() {
-        if i == 3 && amount == 0 {
+        if i == 4 && amount == 0 {
             continue;
         }
-        out.push_str(&format!("    {label:<38} {:>10} sat\n", sat(amount)));
+        out.push_str(&format!("    {label:<48} {:>10} sat\n", sat(amount)));
     }
     out.pop();
     out
