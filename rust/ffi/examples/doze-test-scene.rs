@@ -20,8 +20,9 @@
 //!
 //! Prints one JSON line on stdout once everything is ready:
 //! `{"esplora_url", "lsp_node_id", "lsp_address", "lsp_api_url", "merchant_node_id",
-//! "jit_fee_ppm", "jit_min_fee_msat", "control_url"}`, then serves a small HTTP control API on loopback until its standard input
-//! closes (the test process exiting closes it), and then stops everything:
+//! "jit_fee_ppm", "jit_min_fee_msat", "control_url"}`, then serves a small HTTP control API
+//! on loopback until its standard input closes (the test process exiting closes it), and then
+//! stops everything:
 //!
 //! ```text
 //! POST /merchant/pay       {"bolt11": "..."}       -> {"paid": bool}
