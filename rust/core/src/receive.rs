@@ -38,7 +38,9 @@ impl Wallet {
     /// whose fee the invoice reports ([`ReceiveInvoice::lsp_fee_msat`]); a fee above
     /// `WalletConfig::max_jit_fee_msat` is [`WalletError::JitFeeTooHigh`] and creates nothing.
     /// Through a new channel, an open amount works only with an LSP that charges nothing
-    /// (otherwise [`WalletError::InvalidAmount`]: ask for an amount).
+    /// (otherwise [`WalletError::InvalidAmount`]: ask for an amount), which the wallet reads
+    /// from the LSP's API when `LspConfig::api_url` is set ([`WalletError::LspUnavailable`]
+    /// if it cannot).
     pub async fn receive_bolt11(
         &self,
         amount_msat: Option<u64>,

@@ -86,13 +86,15 @@ impl Wallet {
         let quote = match (amount_sat, fee) {
             (_, Some(fee)) => self.prepare_send_onchain(&address, amount_sat, fee).await?,
             (None, None) => self.prepare_send_max(&address, None)?,
-            (Some(sat), None) => {
-                let msat = sat.checked_mul(1000).ok_or_else(|| {
-                    WalletError::InvalidAmount(format!("{sat} sat is more than 21 million bitcoin"))
-                })?;
-                self.prepare_send(&address, Some(msat), None)?
-            }
+            (Some(sat), None) => self.prepare_send(&address, Some(msat_of(sat)?), None)?,
         };
         self.send(quote).await
     }
+}
+
+/// `sat` in millisatoshis, or [`WalletError::InvalidAmount`] past `u64`.
+pub(crate) fn msat_of(sat: u64) -> Result<u64, WalletError> {
+    sat.checked_mul(1000).ok_or_else(|| {
+        WalletError::InvalidAmount(format!("{sat} sat is more than 21 million bitcoin"))
+    })
 }

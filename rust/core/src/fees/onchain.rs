@@ -13,7 +13,7 @@ use ldk_node::bitcoin::FeeRate;
 use crate::config::ChainSource;
 use crate::error::WalletError;
 use crate::quote::SendQuote;
-use crate::send::parse_address;
+use crate::send::{msat_of, parse_address};
 use crate::wallet::Wallet;
 
 /// How soon an on-chain send should confirm.
@@ -212,12 +212,7 @@ impl Wallet {
         self.onchain_fee_rate(fee).await?;
         let mut quote = match amount_sat {
             None => self.prepare_send_max(&address, None)?,
-            Some(sat) => {
-                let msat = sat.checked_mul(1000).ok_or_else(|| {
-                    WalletError::InvalidAmount(format!("{sat} sat is more than 21 million bitcoin"))
-                })?;
-                self.prepare_send(&address, Some(msat), None)?
-            }
+            Some(sat) => self.prepare_send(&address, Some(msat_of(sat)?), None)?,
         };
         quote.onchain_fee = Some(fee);
         Ok(quote)
