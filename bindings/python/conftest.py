@@ -61,7 +61,7 @@ class SceneClient:
         headers = {"x-lsps5-timestamp": push["timestamp"], "x-lsps5-signature": push["signature"]}
         return bytes.fromhex(push["payload_hex"]), headers
 
-    def config(self, doze, storage_dir: str):
+    def config(self, doze, storage_dir: str, max_jit_fee_msat: int | None = None):
         return doze.WalletConfig(
             network=doze.Network.REGTEST,
             storage_dir=storage_dir,
@@ -72,9 +72,15 @@ class SceneClient:
                 token=None,
                 api_url=self.info["lsp_api_url"],
             ),
+            max_jit_fee_msat=max_jit_fee_msat,
             rgs_url=None,
             background_sync=False,
         )
+
+    def esplora(self, path: str) -> dict:
+        """A GET of the devnet's Esplora API (e.g. `/tx/<txid>`)."""
+        with urllib.request.urlopen(self.info["esplora_url"] + path, timeout=30) as response:
+            return json.loads(response.read())
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +112,15 @@ def _stop_scene(client: SceneClient):
 @pytest.fixture(scope="session")
 def scene():
     client = _start_scene()
+    yield client
+    _stop_scene(client)
+
+
+@pytest.fixture(scope="module")
+def fee_scene():
+    """The plain scene with an LSP that charges for JIT channels (`jit_fee_ppm`,
+    `jit_min_fee_msat` in its info)."""
+    client = _start_scene("--lsp-fees")
     yield client
     _stop_scene(client)
 

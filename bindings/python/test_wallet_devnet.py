@@ -1,7 +1,8 @@
 """A real wallet on the devnet, driven through the generated Python bindings: created from a
 recovery phrase, started, paid 50 000 sat through the LSP (a just-in-time channel) by a merchant,
 paying the merchant back, its history, events in the listener, typed errors, push
-registration, and stop/restart. The tests of this module share one wallet and run in order."""
+registration, and stop/restart. The tests of this module share one wallet and run in order;
+the fee tests at the end use wallets of their own."""
 
 import asyncio
 import re
@@ -347,3 +348,60 @@ def test_a_backed_up_wallet_is_restored_with_its_channel_and_the_old_phone_is_re
     with pytest.raises(doze.WalletError.WalletMoved) as refused:
         old.start_blocking()
     assert "another device" in str(refused.value)
+
+
+# A regtest address nobody in these tests owns (BIP173's test program).
+ELSEWHERE = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+
+
+def test_a_jit_channel_fee_is_shown_before_sharing_and_capped(doze, fee_scene, tmp_path):
+    ppm, min_fee = int(fee_scene.info["jit_fee_ppm"]), int(fee_scene.info["jit_min_fee_msat"])
+    amount = 150_000_000
+    fee = max(min_fee, -(-amount * ppm // 1_000_000))  # 1 %, rounded up: 1 500 sat
+    mnemonic = doze.generate_mnemonic(doze.WordCount.WORDS12)
+    storage = str(tmp_path / "jit")
+
+    capped = doze.Wallet(fee_scene.config(doze, storage, max_jit_fee_msat=1_000_000), mnemonic)
+    capped.start_blocking()
+    terms = asyncio.run(capped.jit_fee_terms())
+    assert (terms.min_fee_msat, terms.proportional_ppm) == (min_fee, ppm)
+    with pytest.raises(doze.ReceiveError.JitFeeTooHigh) as raised:
+        asyncio.run(capped.receive_bolt11(amount, "too dear", 3600))
+    assert str(raised.value) == "the LSP asks 1,500 sat to open a channel for this payment; your limit is 1,000 sat"
+    capped.stop_blocking()
+
+    wallet = doze.Wallet(fee_scene.config(doze, storage, max_jit_fee_msat=fee), mnemonic)
+    recorder = Recorder()
+    wallet.set_event_listener(recorder)
+    wallet.start_blocking()
+    assert wallet.list_payments() == [], "the refusal created nothing"
+    invoice = asyncio.run(wallet.receive_bolt11(amount, "coffee", 3600))
+    assert invoice.via_jit_channel and invoice.lsp_fee_msat == fee
+    assert fee_scene.merchant_pays(invoice.bolt11)
+    received = recorder.wait_for(lambda e: e.kind.is_payment_received())
+    assert received.kind.amount_msat == amount - fee, "the LSP took what it quoted"
+    wallet.stop_blocking()
+
+
+def test_an_onchain_send_pays_the_chosen_fee_rate(doze, scene, tmp_path):
+    wallet = doze.Wallet(scene.config(doze, str(tmp_path / "onchain")), doze.generate_mnemonic(doze.WordCount.WORDS12))
+    wallet.start_blocking()
+    estimates = asyncio.run(wallet.onchain_fee_estimates())
+    assert estimates.next_block_sat_per_vb >= estimates.one_hour_sat_per_vb >= estimates.economy_sat_per_vb >= 1
+    scene.call("/fund", {"address": wallet.new_onchain_address(), "amount_sat": 200_000})
+    scene.mine(1)
+
+    def funded():
+        asyncio.run(wallet.sync())
+        return wallet.balances().onchain_spendable_sat == 200_000
+
+    wait_until("the wallet's funds confirm", funded)
+    with pytest.raises(doze.SendError.InvalidFeeRate) as raised:
+        asyncio.run(wallet.send_onchain(ELSEWHERE, 10_000, doze.OnchainFee.RATE(sat_per_vb=0)))
+    assert "below 1 sat/vB" in str(raised.value)
+
+    txid = asyncio.run(wallet.send_onchain(ELSEWHERE, 50_000, doze.OnchainFee.RATE(sat_per_vb=6)))
+    tx = scene.esplora(f"/tx/{txid}")
+    rate = tx["fee"] * 4 / tx["weight"]  # sat per vbyte of weight, as the wallet prices it
+    assert abs(rate - 6) < 0.06, f"paid {tx['fee']} sat for {tx['weight']} WU: {rate:.3f} sat/vB"
+    wallet.stop_blocking()

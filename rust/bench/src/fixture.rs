@@ -442,6 +442,7 @@ fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError>
         // Never contacted: the wallet is not started.
         chain_source: ChainSource::Esplora { url: "http://127.0.0.1:9".into() },
         lsp: None,
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),

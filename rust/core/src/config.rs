@@ -94,6 +94,13 @@ pub struct WalletConfig {
     /// pushes its wakes.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub lsp: Option<LspConfig>,
+    /// The most the LSP may take for opening a just-in-time channel, in msat: an invoice
+    /// whose channel would cost more is refused (`WalletError::JitFeeTooHigh`) before
+    /// anything is created. `None`: any fee the LSP quotes (each invoice reports its fee in
+    /// `ReceiveInvoice.lsp_fee_msat`, and the wallet refuses a payment from which the LSP
+    /// takes more than it quoted, whatever this limit).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub max_jit_fee_msat: Option<u64>,
     /// A Rapid Gossip Sync server URL. Without one the phone learns gossip from its peers (its
     /// LSP), which is what the devnet uses; production phones should set one.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]

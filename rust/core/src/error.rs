@@ -86,6 +86,19 @@ pub enum WalletError {
     /// The operation needs an LSP and none is configured.
     #[error("no LSP is configured; set WalletConfig.lsp to receive without a channel")]
     NoLsp,
+    /// Receiving this payment needs a new channel, and the LSP asks more for opening it than
+    /// `WalletConfig.max_jit_fee_msat` allows. Nothing was created.
+    #[error("{}", crate::fees::jit_fee_refusal(*fee_msat, *limit_msat))]
+    JitFeeTooHigh {
+        /// What the LSP asks, if it could be learned.
+        fee_msat: Option<u64>,
+        /// The app's limit.
+        limit_msat: u64,
+    },
+    /// The on-chain fee rate is below what the network relays or far above what confirming
+    /// needs; the message says which and what the chain source estimates.
+    #[error("fee rate refused: {0}")]
+    InvalidFeeRate(String),
     /// The LSP could not be reached or refused the request.
     #[error("the LSP could not help: {0}")]
     LspUnavailable(String),

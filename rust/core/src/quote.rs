@@ -16,6 +16,7 @@ use ldk_node::lightning_invoice::Bolt11Invoice;
 use ldk_node::{ChannelDetails, Node, NodeError};
 
 use crate::error::WalletError;
+use crate::fees::{expected_routing_fee, OnchainFee};
 use crate::history::History;
 use crate::parse::{parse, PaymentRequest, MAX_MSAT};
 use crate::payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
@@ -93,6 +94,14 @@ pub struct SendQuote {
     pub amount_msat: u64,
     /// The most routing fees may cost (on-chain: 0, the miner fee is chosen when sending).
     pub fee_cap_msat: u64,
+    /// The routing fees this payment is expected to cost: an estimate from what the wallet
+    /// knows before routing (its LSP's fees, the invoice's route hints; 0 to the LSP itself),
+    /// the least it should cost, not a bound; `fee_cap_msat` is the bound. On-chain: 0 (see
+    /// `onchain_fee`).
+    pub expected_fee_msat: u64,
+    /// On-chain: the miner fee chosen with `Wallet.prepare_send_onchain`; `None` pays the
+    /// chain source's estimate for about an hour (6 blocks). Lightning: `None`.
+    pub onchain_fee: Option<OnchainFee>,
     /// Paths the payment may be split over.
     pub max_path_count: u32,
     /// Whether the recipient accepts a payment split over several paths.
@@ -221,6 +230,8 @@ fn quote(
             request,
             amount_msat: amount,
             fee_cap_msat: 0,
+            expected_fee_msat: 0,
+            onchain_fee: None,
             max_path_count: 1,
             recipient_accepts_split: false,
             blocker,
@@ -257,10 +268,13 @@ fn quote(
         None
     };
     let max_path_count = if split { MAX_PATH_COUNT as u32 } else { 1 };
+    let expected_fee_msat = expected_routing_fee(node, &request, amount, split);
     Ok(SendQuote {
         request,
         amount_msat: amount,
         fee_cap_msat: fee_cap,
+        expected_fee_msat,
+        onchain_fee: None,
         max_path_count,
         recipient_accepts_split: split,
         blocker,
@@ -425,19 +439,21 @@ impl Wallet {
                 _ => WalletError::InsufficientFunds(blocker.to_string()),
             });
         }
+        // A target's rate is the chain source's estimate now, not when the quote was made.
+        let fee_rate = match (&quote.request, quote.onchain_fee) {
+            (PaymentRequest::OnChain { .. }, Some(fee)) => Some(self.onchain_fee_rate(fee).await?),
+            _ => None,
+        };
         self.blocking(move |inner| {
             let node = inner.node()?;
             refuse_duplicate(inner, &quote.request)?;
             if let PaymentRequest::OnChain { address, .. } = &quote.request {
                 let address = parse_address(address, inner.config.network)?;
+                let onchain = node.onchain_payment();
                 let txid = if quote.send_max {
-                    node.onchain_payment().send_all_to_address(&address, true, None)?
+                    onchain.send_all_to_address(&address, true, fee_rate)?
                 } else {
-                    node.onchain_payment().send_to_address(
-                        &address,
-                        quote.amount_msat / 1000,
-                        None,
-                    )?
+                    onchain.send_to_address(&address, quote.amount_msat / 1000, fee_rate)?
                 };
                 let payment = onchain_payment(&txid, &quote);
                 record(inner, &payment.id.clone(), Some(payment), &quote);

@@ -19,13 +19,28 @@ pub struct ReceiveInvoice {
     /// Whether the payment will arrive through a new channel from the LSP (which takes its
     /// opening fee from the payment).
     pub via_jit_channel: bool,
+    /// What the LSP takes from this payment to open the channel, as it quoted it for this
+    /// invoice: the payer pays `amount_msat`, the wallet receives `amount_msat` minus this.
+    /// Show it before the invoice is shared. `None` without a new channel. An open-amount
+    /// invoice through a new channel is made only when the LSP charges nothing (0), and its
+    /// fee is `None` if the LSP's minimum fee could not be read (no `LspConfig.api_url`).
+    /// Never more than `WalletConfig.max_jit_fee_msat`: above it `receive_bolt11` fails with
+    /// `WalletError::JitFeeTooHigh`, and the wallet refuses the payment if the LSP takes more
+    /// than it quoted.
+    pub lsp_fee_msat: Option<u64>,
     /// When the invoice expires, seconds since the Unix epoch.
     pub expires_at_secs: u64,
 }
 
 impl Wallet {
     /// Creates a BOLT11 invoice for `amount_msat` (or any amount when `None`). Uses an existing
-    /// channel when one can take the whole amount, otherwise asks the LSP for a JIT channel.
+    /// channel when one can take the whole amount, otherwise asks the LSP for a JIT channel,
+    /// whose fee the invoice reports ([`ReceiveInvoice::lsp_fee_msat`]); a fee above
+    /// `WalletConfig::max_jit_fee_msat` is [`WalletError::JitFeeTooHigh`] and creates nothing.
+    /// Through a new channel, an open amount works only with an LSP that charges nothing
+    /// (otherwise [`WalletError::InvalidAmount`]: ask for an amount), which the wallet reads
+    /// from the LSP's API when `LspConfig::api_url` is set ([`WalletError::LspUnavailable`]
+    /// if it cannot).
     pub async fn receive_bolt11(
         &self,
         amount_msat: Option<u64>,
@@ -45,43 +60,52 @@ impl Wallet {
         let description = Description::new(description)
             .map(Bolt11InvoiceDescription::Direct)
             .map_err(|e| WalletError::InvalidAmount(format!("description refused: {e}")))?;
-        self.blocking(move |inner| {
-            let node = inner.node()?;
-            let best_inbound_msat = node
-                .list_channels()
-                .iter()
-                .filter(|c| c.is_usable)
-                .map(|c| c.inbound_capacity_msat)
-                .max();
-            let fits = match (amount_msat, best_inbound_msat) {
-                (_, None) => false,
-                (None, Some(inbound)) => inbound > 0,
-                (Some(amount), Some(inbound)) => amount <= inbound,
-            };
-            let bolt11 = node.bolt11_payment();
-            let invoice = match (fits, amount_msat) {
-                (true, Some(amount)) => bolt11.receive(amount, &description, expiry_secs)?,
-                (true, None) => bolt11.receive_variable_amount(&description, expiry_secs)?,
-                (false, _) if inner.lsp.is_none() => return Err(WalletError::NoLsp),
-                (false, Some(amount)) => {
-                    bolt11.receive_via_jit_channel(amount, &description, expiry_secs, None)?
-                }
-                (false, None) => bolt11.receive_variable_amount_via_jit_channel(
-                    &description,
-                    expiry_secs,
-                    None,
-                )?,
-            };
-            let expires_at_secs = invoice.expires_at().map(|d| d.as_secs()).unwrap_or(u64::MAX);
-            Ok(ReceiveInvoice {
-                bolt11: invoice.to_string(),
-                payment_hash: invoice.payment_hash().to_string(),
-                amount_msat: invoice.amount_milli_satoshis(),
-                via_jit_channel: !fits,
-                expires_at_secs,
+        let for_channel = description.clone();
+        let existing = self
+            .blocking(move |inner| {
+                let node = inner.node()?;
+                let best_inbound_msat = node
+                    .list_channels()
+                    .iter()
+                    .filter(|c| c.is_usable)
+                    .map(|c| c.inbound_capacity_msat)
+                    .max();
+                let fits = match (amount_msat, best_inbound_msat) {
+                    (_, None) => false,
+                    (None, Some(inbound)) => inbound > 0,
+                    (Some(amount), Some(inbound)) => amount <= inbound,
+                };
+                let bolt11 = node.bolt11_payment();
+                Ok(match (fits, amount_msat) {
+                    (true, Some(amount)) => {
+                        Some(bolt11.receive(amount, &for_channel, expiry_secs)?)
+                    }
+                    (true, None) => {
+                        Some(bolt11.receive_variable_amount(&for_channel, expiry_secs)?)
+                    }
+                    (false, _) => None,
+                })
             })
+            .await?;
+        // `Some(fee)` through a new channel (the fee itself `None` if unknown).
+        let (invoice, jit_fee) = match existing {
+            Some(invoice) => (invoice, None),
+            None if self.inner.lsp.is_none() => return Err(WalletError::NoLsp),
+            None => {
+                let (invoice, fee) =
+                    self.receive_via_jit(amount_msat, description, expiry_secs).await?;
+                (invoice, Some(fee))
+            }
+        };
+        let expires_at_secs = invoice.expires_at().map(|d| d.as_secs()).unwrap_or(u64::MAX);
+        Ok(ReceiveInvoice {
+            bolt11: invoice.to_string(),
+            payment_hash: invoice.payment_hash().to_string(),
+            amount_msat: invoice.amount_milli_satoshis(),
+            via_jit_channel: jit_fee.is_some(),
+            lsp_fee_msat: jit_fee.flatten(),
+            expires_at_secs,
         })
-        .await
     }
 
     /// A new on-chain address of this wallet.

@@ -11,6 +11,7 @@ use ldk_node::lightning_invoice::Bolt11Invoice;
 
 use crate::config::Network;
 use crate::error::WalletError;
+use crate::fees::OnchainFee;
 use crate::parse::{parse, ParseError, PaymentRequest};
 use crate::wallet::Wallet;
 
@@ -71,24 +72,29 @@ impl Wallet {
     }
 
     /// Sends `amount_sat` on-chain to `address` (an address or a `bitcoin:` URI, whose own
-    /// amount `amount_sat` replaces), or everything spendable when `None`:
-    /// [`Wallet::prepare_send`] (or [`Wallet::prepare_send_max`]) then [`Wallet::send`].
-    /// Returns the transaction id.
+    /// amount `amount_sat` replaces), or everything spendable when `None`, paying the miner
+    /// fee `fee` (`None`: the chain source's estimate for about an hour):
+    /// [`Wallet::prepare_send_onchain`] (or [`Wallet::prepare_send`] /
+    /// [`Wallet::prepare_send_max`]) then [`Wallet::send`]. Returns the transaction id.
     pub async fn send_onchain(
         &self,
         address: &str,
         amount_sat: Option<u64>,
+        fee: Option<OnchainFee>,
     ) -> Result<String, WalletError> {
         let address = parse_address(address, self.inner.config.network)?.to_string();
-        let quote = match amount_sat {
-            None => self.prepare_send_max(&address, None)?,
-            Some(sat) => {
-                let msat = sat.checked_mul(1000).ok_or_else(|| {
-                    WalletError::InvalidAmount(format!("{sat} sat is more than 21 million bitcoin"))
-                })?;
-                self.prepare_send(&address, Some(msat), None)?
-            }
+        let quote = match (amount_sat, fee) {
+            (_, Some(fee)) => self.prepare_send_onchain(&address, amount_sat, fee).await?,
+            (None, None) => self.prepare_send_max(&address, None)?,
+            (Some(sat), None) => self.prepare_send(&address, Some(msat_of(sat)?), None)?,
         };
         self.send(quote).await
     }
+}
+
+/// `sat` in millisatoshis, or [`WalletError::InvalidAmount`] past `u64`.
+pub(crate) fn msat_of(sat: u64) -> Result<u64, WalletError> {
+    sat.checked_mul(1000).ok_or_else(|| {
+        WalletError::InvalidAmount(format!("{sat} sat is more than 21 million bitcoin"))
+    })
 }

@@ -100,6 +100,7 @@ fn a_wallet_whose_backup_server_is_unreachable_does_not_start_and_writes_nothing
         storage_dir: dir.path().to_string_lossy().into_owned(),
         chain_source: ChainSource::Esplora { url: format!("http://{closed}") },
         lsp: None,
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),

@@ -394,7 +394,7 @@ fn each_sat_is_counted_once_block_by_block_through_a_cooperative_and_a_forced_cl
     let b = &follow.rows[0].balances;
     assert_eq!(b.lightning_sat, jit_share + opened_share, "the LSP's books: {b:?}");
 
-    let sent = rt.block_on(phone.send_onchain(&merchant_address, Some(SENT_SAT))).unwrap();
+    let sent = rt.block_on(phone.send_onchain(&merchant_address, Some(SENT_SAT), None)).unwrap();
     assert!(scene.devnet.wait_for_mempool(&sent.parse().unwrap(), DEFAULT_WAIT));
     follow.check("on-chain send");
     follow.follow("send confirms", |t, _| t.movements.iter().all(|m| m.height.is_some()));

@@ -24,6 +24,7 @@ fn child_phone() {
             token: None,
             api_url: None,
         }),
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),

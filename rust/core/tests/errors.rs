@@ -17,6 +17,7 @@ fn config(devnet: &Devnet, dir: &std::path::Path) -> WalletConfig {
         storage_dir: dir.to_string_lossy().into_owned(),
         chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
         lsp: None,
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
@@ -51,6 +52,7 @@ fn recovery_phrases_are_checked_without_echoing_words() {
         storage_dir: dir.path().to_string_lossy().into_owned(),
         chain_source: ChainSource::Esplora { url: "http://127.0.0.1:1".into() },
         lsp: None,
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
@@ -70,6 +72,7 @@ fn bad_configuration_is_named() {
         storage_dir: "".into(),
         chain_source: ChainSource::Esplora { url: "http://127.0.0.1:1".into() },
         lsp: None,
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
@@ -193,8 +196,9 @@ fn bad_payment_input_is_refused_before_anything_moves() {
         "no channel: nothing to send over"
     );
 
-    let send =
-        |address: &str, amount: Option<u64>| rt.block_on(wallet.send_onchain(address, amount));
+    let send = |address: &str, amount: Option<u64>| {
+        rt.block_on(wallet.send_onchain(address, amount, None))
+    };
     assert!(matches!(
         send("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Some(1_000)),
         Err(WalletError::WrongNetwork { found, .. }) if found == "bitcoin mainnet"

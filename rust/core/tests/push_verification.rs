@@ -32,6 +32,7 @@ fn wallet(dir: &std::path::Path) -> Wallet {
             token: None,
             api_url: None,
         }),
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),

@@ -132,8 +132,9 @@ fn onchain_receive_and_send() {
     );
 
     let merchant_address = scene.merchant.onchain_payment().new_address().unwrap();
-    let txid =
-        rt.block_on(phone.send_onchain(&merchant_address.to_string(), Some(100_000))).unwrap();
+    let txid = rt
+        .block_on(phone.send_onchain(&merchant_address.to_string(), Some(100_000), None))
+        .unwrap();
     let sent = phone.list_payments().unwrap();
     assert!(
         sent.iter().any(|p| p.txid.as_deref() == Some(txid.as_str())

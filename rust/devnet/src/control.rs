@@ -6,7 +6,8 @@
 //!                                                -> {"hashes": [...], "height": H}
 //! POST /devnet/fund          {"address": "bcrt1...", "amount_sat": N} -> {"txid": "..."}
 //! POST /devnet/invalidate    {"blocks": N}       -> {"invalidated": [...], "height": H}
-//! POST /devnet/fee-rate      {"sat_per_vb": F}   -> {}
+//! POST /devnet/fee-rate      {"sat_per_vb": F, "by_target": {"1": F1, "6": F6}?} -> {}
+//!                            (what /fee-estimates answers; see `DevnetState::set_fee_rates`)
 //! GET  /devnet/tip                               -> {"height": H, "hash": "..."}
 //! GET  /devnet/mempool/{txid}/wait?timeout_ms=N  -> 200 {"txid"} | 408
 //! ```
@@ -114,13 +115,24 @@ async fn invalidate(State(s): Shared, Json(req): Json<InvalidateRequest>) -> Res
 #[derive(Deserialize)]
 struct FeeRateRequest {
     sat_per_vb: f64,
+    /// Rates from a target (blocks) on, as in `DevnetState::set_fee_rates`.
+    #[serde(default)]
+    by_target: std::collections::BTreeMap<String, f64>,
 }
 
 async fn fee_rate(State(s): Shared, Json(req): Json<FeeRateRequest>) -> Response {
-    if !(req.sat_per_vb.is_finite() && req.sat_per_vb >= 1.0) {
-        return error(StatusCode::BAD_REQUEST, "sat_per_vb must be a number of at least 1");
+    let rates = std::iter::once(&req.sat_per_vb).chain(req.by_target.values());
+    if !rates.into_iter().all(|r| r.is_finite() && *r >= 1.0) {
+        return error(StatusCode::BAD_REQUEST, "fee rates must be numbers of at least 1 sat/vB");
     }
-    s.set_fee_rate(req.sat_per_vb);
+    let mut steps = Vec::new();
+    for (target, rate) in &req.by_target {
+        match target.parse::<u16>() {
+            Ok(t) if t > 0 => steps.push((t, *rate)),
+            _ => return error(StatusCode::BAD_REQUEST, format!("{target:?} is not a target")),
+        }
+    }
+    s.set_fee_rates(req.sat_per_vb, &steps);
     Json(json!({})).into_response()
 }
 

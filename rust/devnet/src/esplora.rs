@@ -18,7 +18,7 @@ use bitcoin::{Address, BlockHash, MerkleBlock, Network, OutPoint, Transaction, T
 use serde_json::{json, Value};
 
 use crate::chain::{Chain, ConfirmedTx};
-use crate::state::DevnetState;
+use crate::state::{DevnetState, FEE_TARGETS};
 
 /// Confirmed transactions per page of `/scripthash/:hash/txs[/chain/:last]`, as electrs.
 const CHAIN_TXS_PER_PAGE: usize = 25;
@@ -459,9 +459,7 @@ async fn mempool_txids(State(s): Shared) -> Json<Vec<String>> {
 }
 
 async fn fee_estimates(State(s): Shared) -> Json<HashMap<String, f64>> {
-    let rate = s.fee_rate();
-    let targets = [1u16, 2, 3, 4, 5, 6, 10, 12, 24, 144, 504, 1008];
-    Json(targets.iter().map(|t| (t.to_string(), rate)).collect())
+    Json(FEE_TARGETS.iter().map(|t| (t.to_string(), s.fee_rate_for(*t))).collect())
 }
 
 async fn post_tx(State(s): Shared, body: Bytes) -> Response {

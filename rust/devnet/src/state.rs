@@ -24,8 +24,20 @@ pub struct DevnetState {
     changed: Condvar,
     version: watch::Sender<u64>,
     extra_nonce: AtomicU64,
-    fee_rate_sat_per_vb: Mutex<f64>,
+    fee_rates: Mutex<FeeRates>,
 }
+
+/// What `/fee-estimates` answers: a rate for every target, or a rate from some targets on.
+#[derive(Debug, Clone, PartialEq)]
+struct FeeRates {
+    /// The rate of targets below every step.
+    default: f64,
+    /// (target, rate): from this target on (up to the next step), this rate.
+    steps: Vec<(u16, f64)>,
+}
+
+/// The confirmation targets (blocks) `/fee-estimates` answers for, as Esplora does.
+pub const FEE_TARGETS: [u16; 12] = [1, 2, 3, 4, 5, 6, 10, 12, 24, 144, 504, 1008];
 
 impl DevnetState {
     /// A new chain with [`INITIAL_BLOCKS`] mined to a fresh faucet key.
@@ -36,7 +48,7 @@ impl DevnetState {
             changed: Condvar::new(),
             version: watch::Sender::new(0),
             extra_nonce: AtomicU64::new(0),
-            fee_rate_sat_per_vb: Mutex::new(2.0),
+            fee_rates: Mutex::new(FeeRates { default: 2.0, steps: Vec::new() }),
         };
         let faucet_script = state.faucet.script();
         state.mine(INITIAL_BLOCKS, Some(faucet_script));
@@ -121,14 +133,34 @@ impl DevnetState {
         &self.faucet
     }
 
-    /// The fee rate every `/fee-estimates` target answers with.
+    /// The fee rate `/fee-estimates` answers for targets without one of their own.
     pub fn fee_rate(&self) -> f64 {
-        *self.fee_rate_sat_per_vb.lock().unwrap_or_else(|p| p.into_inner())
+        self.fee_rates().default
     }
 
-    /// Changes the fee rate `/fee-estimates` reports.
+    /// Has every `/fee-estimates` target answer `sat_per_vb` (the rates per target go).
     pub fn set_fee_rate(&self, sat_per_vb: f64) {
-        *self.fee_rate_sat_per_vb.lock().unwrap_or_else(|p| p.into_inner()) = sat_per_vb;
+        *self.fee_rates() = FeeRates { default: sat_per_vb, steps: Vec::new() };
+    }
+
+    /// Has `/fee-estimates` answer per target, as a real mempool does (faster costs more):
+    /// each `(target, rate)` holds from that target up to the next one given; targets below
+    /// all of them answer `default`. E.g. `(2.0, [(1, 20.0), (6, 8.0), (144, 3.0)])`: 20 sat/vB
+    /// for the next block, 8 for 6 to 143 blocks, 3 from 144 on.
+    pub fn set_fee_rates(&self, default: f64, by_target: &[(u16, f64)]) {
+        let mut steps = by_target.to_vec();
+        steps.sort_by_key(|(target, _)| *target);
+        *self.fee_rates() = FeeRates { default, steps };
+    }
+
+    /// The rate `/fee-estimates` answers for `target` blocks.
+    pub fn fee_rate_for(&self, target: u16) -> f64 {
+        let rates = self.fee_rates();
+        rates.steps.iter().rev().find(|(t, _)| *t <= target).map_or(rates.default, |(_, r)| *r)
+    }
+
+    fn fee_rates(&self) -> MutexGuard<'_, FeeRates> {
+        self.fee_rates.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Blocks until `condition` holds on the chain or `timeout` passes; returns whether it held.

@@ -121,6 +121,13 @@ fn funding_shows_in_mempool_then_confirms_with_merkle_proof() {
         assert!(!esplora.get_tx_status(&unknown).await.unwrap().confirmed);
         let fees = esplora.get_fee_estimates().await.unwrap();
         assert!(fees.contains_key(&1) && fees.contains_key(&144));
+        // Per target, as a real mempool answers: each rate holds from its target on.
+        devnet.state().set_fee_rates(2.0, &[(1, 20.0), (6, 8.0), (144, 3.0)]);
+        let fees = esplora.get_fee_estimates().await.unwrap();
+        let answers: Vec<f64> = [1, 5, 6, 24, 144, 1008].iter().map(|t| fees[t]).collect();
+        assert_eq!(answers, [20.0, 20.0, 8.0, 8.0, 3.0, 3.0]);
+        devnet.state().set_fee_rate(2.0);
+        assert_eq!(esplora.get_fee_estimates().await.unwrap()[&1], 2.0, "one rate again");
     });
 }
 

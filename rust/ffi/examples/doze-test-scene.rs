@@ -5,7 +5,12 @@
 //! ```sh
 //! cargo run -p doze-ffi --example doze-test-scene             # the plain scene
 //! cargo run -p doze-ffi --example doze-test-scene -- --async  # the async-payment scene
+//! cargo run -p doze-ffi --example doze-test-scene -- --lsp-fees  # an LSP that charges
 //! ```
+//!
+//! `--lsp-fees` gives the plain scene's LSP JIT-channel fees of 1 % with a 1 000 sat minimum
+//! (the devnet LSP's are 0); the ready line reports them as `jit_fee_ppm` and
+//! `jit_min_fee_msat`.
 //!
 //! `--async` builds doze-testkit's async-payment topology instead
 //! (sender ── LSP-B ══ LSP-A, the phone's LSP being LSP-A, plus a webhook receiver for its
@@ -18,9 +23,9 @@
 //!
 //! Prints one JSON line on stdout once everything is ready:
 //! `{"esplora_url", "lsp_node_id", "lsp_address", "lsp_api_url", "merchant_node_id",
-//! "backup_url" (plain scene only), "control_url"}`, then serves a small HTTP control API on
-//! loopback until its standard input closes (the test process exiting closes it), and then
-//! stops everything:
+//! "jit_fee_ppm", "jit_min_fee_msat", "backup_url" (plain scene only), "control_url"}`, then
+//! serves a small HTTP control API on loopback until its standard input closes (the test
+//! process exiting closes it), and then stops everything:
 //!
 //! ```text
 //! POST /merchant/pay       {"bolt11": "..."}       -> {"paid": bool}
@@ -71,6 +76,8 @@ impl Served for Scene {
             "lsp_address": self.lsp.p2p_address().to_string(),
             "lsp_api_url": self.lsp.http_url(),
             "merchant_node_id": self.merchant.node_id().to_string(),
+            "jit_fee_ppm": self.lsp.config().lsps2.channel_opening_fee_ppm,
+            "jit_min_fee_msat": self.lsp.config().lsps2.min_channel_opening_fee_msat,
         })
     }
 
@@ -186,10 +193,17 @@ fn respond(mut stream: &TcpStream, status: &str, body: &Value) {
 
 fn main() {
     let async_mode = std::env::args().any(|a| a == "--async");
+    let lsp_fees = std::env::args().any(|a| a == "--lsp-fees");
     // A scene that cannot be built panics with what failed (exit status 101).
-    let scene: Box<dyn Served> =
-        if async_mode { Box::new(AsyncHost::start()) } else { Box::new(Scene::new()) };
-    let backup = (!async_mode).then(BackupServer::start);
+    let scene: Box<dyn Served> = match (async_mode, lsp_fees) {
+        (true, _) => Box::new(AsyncHost::start()),
+        (false, true) => Box::new(Scene::with_lsp(|c| {
+            c.lsps2.channel_opening_fee_ppm = 10_000;
+            c.lsps2.min_channel_opening_fee_msat = 1_000_000;
+        })),
+        (false, false) => Box::new(Scene::new()),
+    };
+    let backup = (!async_mode && !lsp_fees).then(BackupServer::start);
     let listener =
         match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr().map(|a| (l, a))) {
             Ok(pair) => pair,

@@ -189,6 +189,10 @@ pub enum SendError {
     /// Not enough funds for the amount and fees.
     #[error("{0}")]
     InsufficientFunds(String),
+    /// The on-chain fee rate is below what the network relays or far above what confirming
+    /// needs; the message says which.
+    #[error("{0}")]
+    InvalidFeeRate(String),
     /// This invoice was already paid or is being paid.
     #[error("{0}")]
     DuplicatePayment(String),
@@ -220,6 +224,7 @@ impl From<CoreError> for SendError {
             CoreError::InvalidRequest(_) => SendError::InvalidRequest(message),
             CoreError::InvalidAmount(_) => SendError::InvalidAmount(message),
             CoreError::InsufficientFunds(_) => SendError::InsufficientFunds(message),
+            CoreError::InvalidFeeRate(_) => SendError::InvalidFeeRate(message),
             CoreError::DuplicatePayment => SendError::DuplicatePayment(message),
             CoreError::PaymentFailed(_) => SendError::PaymentFailed(message),
             CoreError::NotRunning => SendError::NotRunning(message),
@@ -240,9 +245,18 @@ pub enum ReceiveError {
     /// Receiving needs a new channel and no LSP is configured.
     #[error("{0}")]
     NoLsp(String),
-    /// The LSP could not be reached or refused the just-in-time channel (fees, limits).
+    /// The LSP could not be reached or refused the just-in-time channel.
     #[error("{0}")]
     LspUnavailable(String),
+    /// The LSP asks more for opening the channel this payment needs than
+    /// `WalletConfig.max_jit_fee_msat` allows; the message names the fee and the limit. Nothing
+    /// was created.
+    #[error("{0}")]
+    JitFeeTooHigh(String),
+    /// The configuration lacks what the call needs (e.g. `LspConfig.api_url` to read the
+    /// LSP's fees).
+    #[error("{0}")]
+    InvalidConfig(String),
     /// The wallet is not running; call `start()` first.
     #[error("{0}")]
     NotRunning(String),
@@ -258,6 +272,8 @@ impl From<CoreError> for ReceiveError {
             CoreError::InvalidAmount(_) => ReceiveError::InvalidAmount(message),
             CoreError::NoLsp => ReceiveError::NoLsp(message),
             CoreError::LspUnavailable(_) => ReceiveError::LspUnavailable(message),
+            CoreError::JitFeeTooHigh { .. } => ReceiveError::JitFeeTooHigh(message),
+            CoreError::InvalidConfig(_) => ReceiveError::InvalidConfig(message),
             CoreError::NotRunning => ReceiveError::NotRunning(message),
             _ => ReceiveError::Node(message),
         }
@@ -331,6 +347,11 @@ mod tests {
         assert!(matches!(e, SendError::InvoiceExpired(_)));
         assert_eq!(e.to_string(), CoreError::InvoiceExpired { seconds_ago: 5 }.to_string());
         assert!(matches!(ReceiveError::from(CoreError::NoLsp), ReceiveError::NoLsp(_)));
+        let dear = CoreError::JitFeeTooHigh { fee_msat: Some(5_000_000), limit_msat: 2_000_000 };
+        let e = ReceiveError::from(dear);
+        assert!(matches!(e, ReceiveError::JitFeeTooHigh(ref m) if m.contains("5,000 sat")));
+        let e = SendError::from(CoreError::InvalidFeeRate("0 sat/vB".into()));
+        assert!(matches!(e, SendError::InvalidFeeRate(_)));
         assert!(matches!(PushError::from(CoreError::OfferNotReady), PushError::OfferNotReady(_)));
         assert!(matches!(
             WalletError::from(CoreError::AlreadyRunning),

@@ -8,9 +8,9 @@ use crate::blocking::block_on;
 use crate::callbacks::{EventAdapter, EventListener};
 use crate::errors::{PushError, ReceiveError, SendError, WalletError};
 use doze_core::{
-    Balances, ChannelInfo, LifecycleState, PaymentFilter, PaymentInfo, PaymentPage,
-    PushRegistration, PushTarget, ReceiveInvoice, SendAttempt, SendQuote, WakeOutcome,
-    WalletConfig,
+    Balances, ChannelInfo, JitFeeTerms, LifecycleState, OnchainFee, OnchainFeeEstimates,
+    PaymentFilter, PaymentInfo, PaymentPage, PushRegistration, PushTarget, ReceiveInvoice,
+    SendAttempt, SendQuote, WakeOutcome, WalletConfig,
 };
 
 /// A Lightning wallet for a phone: created from the recovery phrase the app holds, started
@@ -157,7 +157,11 @@ impl Wallet {
 
     /// Creates a BOLT11 invoice for `amount_msat` (any amount when `null`), valid for
     /// `expiry_secs`. Uses an existing channel when one can take the whole amount, otherwise
-    /// asks the LSP for a just-in-time channel (`ReceiveInvoice.via_jit_channel`).
+    /// asks the LSP for a just-in-time channel (`ReceiveInvoice.via_jit_channel`), whose fee
+    /// the invoice carries (`ReceiveInvoice.lsp_fee_msat`): show it before sharing the
+    /// invoice. Throws `JitFeeTooHigh` (creating nothing) when the fee is above
+    /// `WalletConfig.max_jit_fee_msat`, and `InvalidAmount` for an open amount through an LSP
+    /// that charges for the channel (ask for an amount).
     #[uniffi::method(default(description = "", expiry_secs = 3600))]
     pub async fn receive_bolt11(
         &self,
@@ -166,6 +170,13 @@ impl Wallet {
         expiry_secs: u32,
     ) -> Result<ReceiveInvoice, ReceiveError> {
         Ok(self.inner.receive_bolt11(amount_msat, description, expiry_secs).await?)
+    }
+
+    /// The LSP's current terms for just-in-time channels (minimum fee, share of the payment,
+    /// payment sizes), read from its API (`LspConfig.api_url`): what receiving through a new
+    /// channel costs, before the user enters an amount.
+    pub async fn jit_fee_terms(&self) -> Result<JitFeeTerms, ReceiveError> {
+        Ok(self.inner.jit_fee_terms().await?)
     }
 
     /// A new on-chain address of this wallet. Needs a running wallet.
@@ -219,13 +230,37 @@ impl Wallet {
     }
 
     /// Sends `amount_sat` on-chain to `address` (with or without `bitcoin:`), or everything
-    /// spendable when `null`. Returns the transaction id.
+    /// spendable when `null`, paying the miner fee `fee` (`null`: the chain source's estimate
+    /// for about an hour). Throws `InvalidFeeRate` for a rate below 1 sat/vB or far above what
+    /// the next block needs. Returns the transaction id.
+    #[uniffi::method(default(fee = None))]
     pub async fn send_onchain(
         &self,
         address: String,
         amount_sat: Option<u64>,
+        fee: Option<OnchainFee>,
     ) -> Result<String, SendError> {
-        Ok(self.inner.send_onchain(&address, amount_sat).await?)
+        Ok(self.inner.send_onchain(&address, amount_sat, fee).await?)
+    }
+
+    /// Prices an on-chain send of `amount_sat` to `address` (everything spendable when
+    /// `null`) at the miner fee `fee`, for `send`: the quote carries the choice in
+    /// `SendQuote.onchain_fee` (a target's rate is taken again when sending). Throws
+    /// `InvalidFeeRate` for a rate out of range.
+    pub async fn prepare_send_onchain(
+        &self,
+        address: String,
+        amount_sat: Option<u64>,
+        fee: OnchainFee,
+    ) -> Result<SendQuote, SendError> {
+        Ok(self.inner.prepare_send_onchain(&address, amount_sat, fee).await?)
+    }
+
+    /// The fee rates the chain source estimates now for the next block, about an hour and
+    /// about a day, in sat/vB: the choices of an on-chain send screen. Works whether or not
+    /// the wallet runs; throws `ChainSync` if the chain source cannot be reached.
+    pub async fn onchain_fee_estimates(&self) -> Result<OnchainFeeEstimates, SendError> {
+        Ok(self.inner.onchain_fee_estimates().await?)
     }
 
     /// Registers this wallet for push notifications with its LSP (needs `LspConfig.api_url`, a

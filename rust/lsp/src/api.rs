@@ -89,6 +89,26 @@ pub struct ChannelInfo {
     pub confirmations_required: Option<u32>,
 }
 
+/// `GET /v1/lsps2/fees`: the channel-opening fee terms this LSP's LSPS2 service quotes (the
+/// fields of bLIP-52's `opening_fee_params`, less the per-request `valid_until` and `promise`).
+///
+/// LSPS2 itself hands these to a client only inside ldk-node (`lsps2.get_info` is private to
+/// its liquidity source in 0.7.1, which reports nothing before it buys a channel). A wallet
+/// reads them here to name the fee when it refuses a channel over its limit and to learn the
+/// minimum fee, which ldk-node never reports. The quote a channel is bought on is still
+/// LSPS2's; these are the same numbers, from the same configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpeningFeeTerms {
+    /// The fee for any channel, however small the payment, in millisatoshis.
+    pub min_fee_msat: u64,
+    /// The fee as a share of the payment, in parts per million.
+    pub proportional: u32,
+    /// The smallest payment that opens a channel, in millisatoshis.
+    pub min_payment_size_msat: u64,
+    /// The largest payment that opens a channel, in millisatoshis.
+    pub max_payment_size_msat: u64,
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

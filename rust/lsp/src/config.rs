@@ -31,6 +31,8 @@ use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::liquidity::LSPS2ServiceConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::api::OpeningFeeTerms;
+
 /// The longest node alias ldk-node accepts, in bytes.
 const MAX_ALIAS_BYTES: usize = 32;
 
@@ -134,6 +136,18 @@ impl Default for Lsps2Config {
             require_token: None,
             advertise_service: false,
             client_trusts_lsp: false,
+        }
+    }
+}
+
+impl From<&Lsps2Config> for OpeningFeeTerms {
+    fn from(c: &Lsps2Config) -> Self {
+        // The same numbers ldk-node's LSPS2 service puts in its `opening_fee_params`.
+        OpeningFeeTerms {
+            min_fee_msat: c.min_channel_opening_fee_msat,
+            proportional: c.channel_opening_fee_ppm,
+            min_payment_size_msat: c.min_payment_size_msat,
+            max_payment_size_msat: c.max_payment_size_msat,
         }
     }
 }

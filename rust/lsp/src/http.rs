@@ -4,6 +4,7 @@
 //! GET /health        {"status":"ok"}
 //! GET /v1/node       NodeInfo: id, alias, addresses, network, best block, balances
 //! GET /v1/channels   {"channels": [ChannelInfo]}
+//! GET /v1/lsps2/fees OpeningFeeTerms: the LSPS2 channel-opening fee terms
 //! POST /v1/push/register                  the phone's signed push registration (see `push`)
 //! GET  /v1/push/registrations/{node_id}   RegistrationInfo (no secrets), 404 if none
 //! GET  /v1/push/stats                     PushStats
@@ -12,8 +13,8 @@
 //! Errors are `{"error": "..."}` with a fitting status code; the push endpoints add a
 //! `"code"` (see `push::ErrorCode`).
 //!
-//! Phones must reach `POST /v1/push/register`: expose that path (only) through a
-//! TLS-terminating reverse proxy and keep the rest of the API on loopback.
+//! Phones must reach `POST /v1/push/register` and `GET /v1/lsps2/fees`: expose those paths
+//! (only) through a TLS-terminating reverse proxy and keep the rest of the API on loopback.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use axum::{Json, Router};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::Node;
 
-use crate::api::{ApiError, ChannelInfo, ChannelList, Health, NodeInfo};
+use crate::api::{ApiError, ChannelInfo, ChannelList, Health, NodeInfo, OpeningFeeTerms};
 use crate::push::{
     ErrorCode, PushApiError, PushService, PushStats, RegistrationInfo, REGISTER_PATH,
     REGISTRATION_PATH,
@@ -44,20 +45,23 @@ pub struct ApiState {
     pub node: Arc<Node>,
     /// Push registrations and dispatch.
     pub push: Arc<PushService>,
+    /// The LSPS2 fee terms the node's liquidity service quotes.
+    pub fees: OpeningFeeTerms,
 }
 
-/// The API's routes over `node` and `push`.
-pub fn router(node: Arc<Node>, push: Arc<PushService>) -> Router {
+/// The API's routes over `node`, `push` and the LSPS2 terms `fees`.
+pub fn router(node: Arc<Node>, push: Arc<PushService>, fees: OpeningFeeTerms) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/v1/node", get(node_info))
         .route("/v1/channels", get(channels))
+        .route("/v1/lsps2/fees", get(lsps2_fees))
         .route(REGISTER_PATH, post(push_register))
         .route(REGISTRATION_PATH, get(push_registration))
         .route("/v1/push/stats", get(push_stats))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(ApiState { node, push })
+        .with_state(ApiState { node, push, fees })
 }
 
 /// A JSON error answer.
@@ -105,6 +109,10 @@ async fn channels(State(state): State<ApiState>) -> Result<Json<ChannelList>, Fa
     .await
 }
 
+async fn lsps2_fees(State(state): State<ApiState>) -> Json<OpeningFeeTerms> {
+    Json(state.fees)
+}
+
 /// A push endpoint's error answer: `{"error", "code"}` with the code's status.
 struct PushFailure(PushApiError);
 
@@ -117,7 +125,7 @@ impl IntoResponse for PushFailure {
 }
 
 async fn push_register(State(state): State<ApiState>, body: Bytes) -> Response {
-    let ApiState { node, push } = state;
+    let ApiState { node, push, .. } = state;
     let result = tokio::task::spawn_blocking(move || {
         if !node.status().is_running {
             return Err(PushApiError::new(

@@ -134,17 +134,17 @@ impl Lsp {
                 return Err(LspError::Runtime(e));
             }
         };
-        let http =
-            match HttpServer::spawn(listener, http::router(Arc::clone(&node), Arc::clone(&push))) {
-                Ok(http) => http,
-                Err(e) => {
-                    event_loop.stop();
-                    push.stop();
-                    stop_node(&node);
-                    shut_down(runtime);
-                    return Err(LspError::Runtime(e));
-                }
-            };
+        let router = http::router(Arc::clone(&node), Arc::clone(&push), (&config.lsps2).into());
+        let http = match HttpServer::spawn(listener, router) {
+            Ok(http) => http,
+            Err(e) => {
+                event_loop.stop();
+                push.stop();
+                stop_node(&node);
+                shut_down(runtime);
+                return Err(LspError::Runtime(e));
+            }
+        };
         let http_addr = http.addr();
         log::info!(
             target: "doze_lsp",

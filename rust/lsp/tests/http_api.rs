@@ -10,7 +10,7 @@ use std::time::Instant;
 use common::{get_json, init_logs};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
-use doze_lsp::api::{ApiError, ChannelList, Health, NodeInfo};
+use doze_lsp::api::{ApiError, ChannelList, Health, NodeInfo, OpeningFeeTerms};
 use doze_lsp::{devnet_config, Lsp, LspConfig, Observers};
 
 #[test]
@@ -49,6 +49,14 @@ fn the_lsp_starts_from_a_config_file_and_serves_its_operator_api() {
 
     let channels: ChannelList = get_json(&url, "/v1/channels", 200);
     assert!(channels.channels.is_empty());
+
+    // The LSPS2 terms its liquidity service quotes, from the same configuration.
+    let fees: OpeningFeeTerms = get_json(&url, "/v1/lsps2/fees", 200);
+    assert_eq!(fees, OpeningFeeTerms::from(&config.lsps2));
+    assert_eq!(
+        (fees.min_fee_msat, fees.proportional),
+        (config.lsps2.min_channel_opening_fee_msat, config.lsps2.channel_opening_fee_ppm)
+    );
 
     let error: ApiError = get_json(&url, "/v1/nope", 404);
     assert!(error.error.contains("/v1/nope"), "{}", error.error);

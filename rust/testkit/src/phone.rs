@@ -40,6 +40,7 @@ pub fn wallet_config(devnet: &Devnet, lsp: &Lsp, storage_dir: &Path) -> WalletCo
         storage_dir: storage_dir.to_string_lossy().into_owned(),
         chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
         lsp: Some(lsp_config(lsp)),
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use doze_core::{LspConfig, WalletConfig};
+use doze_core::WalletConfig;
 use doze_devnet::nodes::{expect_event, wait_until, TestNode, ANCHOR_RESERVE, DEFAULT_WAIT};
 use doze_devnet::Devnet;
-use doze_lsp::{Lsp, Observers};
+use doze_lsp::{Lsp, LspConfig, Observers};
 use ldk_node::bitcoin::Amount;
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use ldk_node::Event;
@@ -47,8 +47,15 @@ impl Scene {
     /// of it on each side so that the merchant can pay and be paid.
     #[allow(clippy::new_without_default)] // starting a devnet is no default value
     pub fn new() -> Scene {
+        Scene::with_lsp(|_| {})
+    }
+
+    /// [`Scene::new`] with `configure` applied to the LSP's devnet configuration (e.g. its
+    /// LSPS2 fees: the devnet LSP's are 0).
+    pub fn with_lsp(configure: impl FnOnce(&mut LspConfig)) -> Scene {
         let devnet = Devnet::start().unwrap_or_else(|e| panic!("the devnet starts: {e}"));
-        let (lsp, lsp_dir) = Scene::start_lsp(&devnet).unwrap_or_else(|e| panic!("{e}"));
+        let (lsp, lsp_dir) =
+            Scene::start_lsp_with(&devnet, configure).unwrap_or_else(|e| panic!("{e}"));
         try_fund_lsp(&devnet, &lsp, Amount::from_sat(LSP_FUNDS_SAT), DEFAULT_WAIT)
             .unwrap_or_else(|e| panic!("{e}"));
         let merchant = devnet.start_node("merchant");
@@ -60,11 +67,19 @@ impl Scene {
 
     /// Starts the scene's LSP (the devnet configuration) storing in a new temporary directory.
     pub fn start_lsp(devnet: &Devnet) -> Result<(Lsp, TempDir), String> {
+        Scene::start_lsp_with(devnet, |_| {})
+    }
+
+    /// [`Scene::start_lsp`] with `configure` applied to the LSP's configuration.
+    pub fn start_lsp_with(
+        devnet: &Devnet,
+        configure: impl FnOnce(&mut LspConfig),
+    ) -> Result<(Lsp, TempDir), String> {
         let dir = tempfile::Builder::new()
             .prefix("doze-lsp-")
             .tempdir()
             .map_err(|e| format!("cannot create the LSP's directory: {e}"))?;
-        let lsp = try_start_lsp(devnet, dir.path(), Observers::new(), |_| {})?;
+        let lsp = try_start_lsp(devnet, dir.path(), Observers::new(), configure)?;
         Ok((lsp, dir))
     }
 
@@ -101,7 +116,7 @@ impl Scene {
     }
 
     /// The phone's view of the scene's LSP.
-    pub fn lsp_config(&self) -> LspConfig {
+    pub fn lsp_config(&self) -> doze_core::LspConfig {
         lsp_config(&self.lsp)
     }
 

@@ -103,6 +103,7 @@ pub fn run(options: Options) -> ExitCode {
             token: None,
             api_url: None,
         }),
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),

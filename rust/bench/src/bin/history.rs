@@ -57,6 +57,7 @@ fn main() {
         storage_dir: dir.path().to_string_lossy().into_owned(),
         chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
         lsp: None,
+        max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),

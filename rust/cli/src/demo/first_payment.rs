@@ -65,6 +65,7 @@ pub fn start_phone(rt: &Runtime, scene: &Scene, dir: &Path) -> Result<Phone, Fai
                     token: None,
                     api_url: Some(scene.lsp.http_url()),
                 }),
+                max_jit_fee_msat: None,
                 rgs_url: None,
                 background_sync: false,
                 additional_lsps: Vec::new(),

@@ -69,7 +69,7 @@ class Scene private constructor(private val process: Process, val info: Map<Stri
 
     fun mine(blocks: Int) = call("/mine", "{\"blocks\":$blocks}")
 
-    fun config(storageDir: String) = WalletConfig(
+    fun config(storageDir: String, maxJitFeeMsat: ULong? = null) = WalletConfig(
         network = Network.REGTEST,
         storageDir = storageDir,
         chainSource = ChainSource.Esplora(info.getValue("esplora_url")),
@@ -78,8 +78,20 @@ class Scene private constructor(private val process: Process, val info: Map<Stri
             address = info.getValue("lsp_address"),
             apiUrl = info.getValue("lsp_api_url"),
         ),
+        maxJitFeeMsat = maxJitFeeMsat,
         backgroundSync = false,
     )
+
+    /** A GET of the devnet's Esplora API (e.g. `/tx/<txid>`): the body. */
+    fun esplora(path: String): String {
+        val request = HttpRequest.newBuilder(URI.create(info.getValue("esplora_url") + path))
+            .timeout(Duration.ofSeconds(30))
+            .GET()
+            .build()
+        val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+        check(response.statusCode() == 200) { "$path answered ${response.statusCode()}: ${response.body()}" }
+        return response.body()
+    }
 
     override fun close() {
         process.outputStream.close()
