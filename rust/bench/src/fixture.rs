@@ -9,13 +9,12 @@
 //! two weeks old. The store is written directly (ldk-node's KV table, Doze's history table):
 //! ldk-node and Doze would write the same records one at a time as they happen.
 
+use doze_testkit::phone::config_without_lsp;
 use std::io::Cursor;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use doze_core::{
-    ChainSource, PaymentDirection, PaymentFilter, PaymentStatus, StorageLock, Wallet, WalletConfig,
-};
+use doze_core::{PaymentDirection, PaymentFilter, PaymentStatus, StorageLock, Wallet};
 use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use ldk_node::bitcoin::Network;
@@ -436,18 +435,8 @@ pub fn fill_node_payments(node_dir: &Path, count: u64) -> Result<(), FixtureErro
 /// in a store that already ran). doze-core creates the table, and a read through its public API
 /// checks that the stored codes mean what the fixture wrote.
 fn fill_doze_history(storage_dir: &Path, count: u64) -> Result<(), FixtureError> {
-    let config = WalletConfig {
-        network: doze_core::Network::Regtest,
-        storage_dir: storage_dir.to_string_lossy().into_owned(),
-        // Never contacted: the wallet is not started.
-        chain_source: ChainSource::Esplora { url: "http://127.0.0.1:9".into() },
-        lsp: None,
-        max_jit_fee_msat: None,
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
-        backup: None,
-    };
+    // Never contacted: the wallet is not started.
+    let config = config_without_lsp("http://127.0.0.1:9", storage_dir);
     const MNEMONIC: &str =
         "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon \
          abandon about";

@@ -3,13 +3,12 @@
 //! its recovery phrase: what a wallet writes, only it reads back; a stale writer is refused by
 //! the server's versioning.
 
+use doze_testkit::phone::config_without_lsp;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use doze_core::{
-    BackupAuth, BackupConfig, ChainSource, Network, Wallet, WalletConfig, WalletError,
-};
+use doze_core::{BackupAuth, BackupConfig, Network, Wallet, WalletConfig, WalletError};
 use doze_testkit::backup_server::BackupServer;
 use doze_testkit::{runtime, MNEMONIC};
 use ldk_node::vss_client::client::VssClient;
@@ -96,15 +95,8 @@ fn a_wallet_whose_backup_server_is_unreachable_does_not_start_and_writes_nothing
     // A port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let config = WalletConfig {
-        network: Network::Regtest,
-        storage_dir: dir.path().to_string_lossy().into_owned(),
-        chain_source: ChainSource::Esplora { url: format!("http://{closed}") },
-        lsp: None,
-        max_jit_fee_msat: None,
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
         backup: Some(BackupConfig { url: format!("http://{closed}/vss") }),
+        ..config_without_lsp(&format!("http://{closed}"), dir.path())
     };
     let wallet = Wallet::new(config, MNEMONIC, None).unwrap();
     match rt.block_on(wallet.start()) {

@@ -1,10 +1,11 @@
 //! Every typed error an app can meet, from bad input and misuse, with nothing lost or written.
 
+use doze_testkit::phone::config_without_lsp;
 use std::time::Duration;
 
 use doze_core::{
-    generate_mnemonic, parse_mnemonic, ChainSource, LifecycleState, LspConfig, MnemonicError,
-    Network, Wallet, WalletConfig, WalletError, WordCount,
+    generate_mnemonic, parse_mnemonic, LifecycleState, LspConfig, MnemonicError, Wallet,
+    WalletConfig, WalletError, WordCount,
 };
 use doze_devnet::Devnet;
 use doze_testkit::invoice::signed_invoice as invoice;
@@ -12,17 +13,7 @@ use doze_testkit::{runtime, MNEMONIC};
 use ldk_node::lightning_invoice::Currency;
 
 fn config(devnet: &Devnet, dir: &std::path::Path) -> WalletConfig {
-    WalletConfig {
-        network: Network::Regtest,
-        storage_dir: dir.to_string_lossy().into_owned(),
-        chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
-        lsp: None,
-        max_jit_fee_msat: None,
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
-        backup: None,
-    }
+    config_without_lsp(&devnet.esplora_url(), dir)
 }
 
 #[test]
@@ -47,17 +38,7 @@ fn recovery_phrases_are_checked_without_echoing_words() {
         assert!(parse_mnemonic(&phrase).is_ok());
     }
     let dir = tempfile::tempdir().unwrap();
-    let cfg = WalletConfig {
-        network: Network::Regtest,
-        storage_dir: dir.path().to_string_lossy().into_owned(),
-        chain_source: ChainSource::Esplora { url: "http://127.0.0.1:1".into() },
-        lsp: None,
-        max_jit_fee_msat: None,
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
-        backup: None,
-    };
+    let cfg = config_without_lsp("http://127.0.0.1:1", dir.path());
     let err = Wallet::new(cfg.clone(), &swapped.join(" "), None).unwrap_err();
     assert_eq!(err, WalletError::InvalidMnemonic(MnemonicError::BadChecksum));
     let wallet = Wallet::new(cfg, MNEMONIC, Some("passphrase".into())).unwrap();
@@ -67,17 +48,7 @@ fn recovery_phrases_are_checked_without_echoing_words() {
 
 #[test]
 fn bad_configuration_is_named() {
-    let mut cfg = WalletConfig {
-        network: Network::Regtest,
-        storage_dir: "".into(),
-        chain_source: ChainSource::Esplora { url: "http://127.0.0.1:1".into() },
-        lsp: None,
-        max_jit_fee_msat: None,
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
-        backup: None,
-    };
+    let mut cfg = config_without_lsp("http://127.0.0.1:1", std::path::Path::new(""));
     assert!(matches!(
         Wallet::new(cfg.clone(), MNEMONIC, None),
         Err(WalletError::InvalidConfig(m)) if m.contains("storage_dir")

@@ -5,11 +5,12 @@
 //! wallet, and absurd rates are refused.
 
 use doze_core::{
-    ChainSource, FeeTarget, Network, OnchainFee, OnchainFeeEstimates, PaymentKind, PaymentStatus,
-    WalletConfig, WalletError, WalletEventKind,
+    FeeTarget, OnchainFee, OnchainFeeEstimates, PaymentKind, PaymentStatus, WalletConfig,
+    WalletError, WalletEventKind,
 };
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
+use doze_testkit::phone::config_without_lsp;
 use doze_testkit::phone::{assert_paid, start_phone, start_wallet};
 use doze_testkit::{runtime, Scene};
 use ldk_node::bitcoin::key::Secp256k1;
@@ -190,17 +191,7 @@ fn onchain_sends_pay_the_chosen_rate_and_send_all_empties_the_wallet() {
     devnet.state().set_fee_rates(2.0, &[(1, 20.0), (6, 8.0), (144, 3.0)]);
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let config = WalletConfig {
-        network: Network::Regtest,
-        storage_dir: dir.path().to_string_lossy().into_owned(),
-        chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
-        lsp: None,
-        max_jit_fee_msat: None,
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
-        backup: None,
-    };
+    let config = config_without_lsp(&devnet.esplora_url(), dir.path());
     let (wallet, _) = start_wallet(config, &rt);
     let estimates = rt.block_on(wallet.onchain_fee_estimates()).unwrap();
     assert_eq!(

@@ -36,10 +36,20 @@ pub fn lsp_config(lsp: &Lsp) -> LspConfig {
 /// sync off (tests sync when they need to).
 pub fn wallet_config(devnet: &Devnet, lsp: &Lsp, storage_dir: &Path) -> WalletConfig {
     WalletConfig {
+        lsp: Some(lsp_config(lsp)),
+        ..config_without_lsp(&devnet.esplora_url(), storage_dir)
+    }
+}
+
+/// A regtest wallet's configuration without an LSP or a backup, reading the chain at
+/// `esplora_url` (which need not answer if the wallet never starts), storing in
+/// `storage_dir`, background sync off.
+pub fn config_without_lsp(esplora_url: &str, storage_dir: &Path) -> WalletConfig {
+    WalletConfig {
         network: Network::Regtest,
         storage_dir: storage_dir.to_string_lossy().into_owned(),
-        chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
-        lsp: Some(lsp_config(lsp)),
+        chain_source: ChainSource::Esplora { url: esplora_url.to_string() },
+        lsp: None,
         max_jit_fee_msat: None,
         rgs_url: None,
         background_sync: false,

@@ -6,13 +6,12 @@
 //!
 //! `cargo run --release -p doze-bench --bin history [-- COUNT]`
 
+use doze_testkit::phone::config_without_lsp;
 use std::time::Instant;
 
 use doze_bench::fixture::fill_node_payments;
 use doze_bench::median_ms;
-use doze_core::{
-    ChainSource, Network, PaymentDirection, PaymentFilter, PaymentStatus, Wallet, WalletConfig,
-};
+use doze_core::{PaymentDirection, PaymentFilter, PaymentStatus, Wallet, WalletConfig};
 use ldk_node::payment::{PaymentDirection as NodeDirection, PaymentStatus as NodeStatus};
 
 const MNEMONIC: &str =
@@ -52,17 +51,7 @@ fn main() {
         std::fs::copy(entry.path(), anchor.path().join(entry.file_name())).expect("copy");
     }
 
-    let config = WalletConfig {
-        network: Network::Regtest,
-        storage_dir: dir.path().to_string_lossy().into_owned(),
-        chain_source: ChainSource::Esplora { url: devnet.esplora_url() },
-        lsp: None,
-        max_jit_fee_msat: None,
-        rgs_url: None,
-        background_sync: false,
-        additional_lsps: Vec::new(),
-        backup: None,
-    };
+    let config = config_without_lsp(&devnet.esplora_url(), dir.path());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let wallet = Wallet::new(config.clone(), MNEMONIC, None).expect("wallet");
     let t = Instant::now();
