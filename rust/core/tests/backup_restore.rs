@@ -150,3 +150,36 @@ fn a_wallet_that_turns_backup_on_uploads_its_channel_and_restores_with_it() {
     // The old phone's extension, woken after the restore, runs nothing.
     assert!(matches!(wake(), Err(WalletError::WalletMoved)));
 }
+
+#[test]
+fn a_backed_up_wallet_pays_past_the_monitor_persisters_cleanup() {
+    // ldk-node's monitor persister writes each channel update as its own object and, every 100
+    // updates, the whole monitor, then deletes the updates, some of which it never wrote.
+    let scene = Scene::new();
+    let server = BackupServer::start();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, events) = start_wallet(backed_up(&scene, dir.path(), &server), &rt);
+    let invoice = rt.block_on(phone.receive_bolt11(Some(80_000_000), "in".into(), 3600)).unwrap();
+    assert!(scene.merchant_pays(&invoice.bolt11));
+    events.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::PaymentReceived { .. }));
+    wait_until("the channel settles", DEFAULT_WAIT, || {
+        phone.balances().map(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0).unwrap()
+    });
+    const PAYMENTS: usize = 30;
+    for _ in 0..PAYMENTS {
+        let id = rt.block_on(phone.pay_bolt11(&scene.merchant_invoice(1_000_000), None)).unwrap();
+        assert_paid(&events, &id);
+    }
+    wait_until("the last payment settles", DEFAULT_WAIT, || {
+        phone.balances().map(|b| b.pending_sat == 0).unwrap()
+    });
+    let spendable = phone.balances().unwrap().lightning_spendable_sat;
+    rt.block_on(phone.stop()).unwrap();
+
+    let new_dir = tempfile::tempdir().unwrap();
+    let (restored, _) = start_wallet(backed_up(&scene, new_dir.path(), &server), &rt);
+    assert_eq!(restored.balances().unwrap().lightning_spendable_sat, spendable);
+    assert_eq!(history_ids(&restored).len(), PAYMENTS + 1);
+    rt.block_on(restored.stop()).unwrap();
+}

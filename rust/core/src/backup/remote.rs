@@ -29,6 +29,9 @@ type Retry = FilteredRetryPolicy<
     Box<dyn Fn(&VssError) -> bool + Send + Sync>,
 >;
 
+/// The key under which vss-server keeps a keyspace's global version.
+const GLOBAL_VERSION_KEY: &str = "global_version";
+
 /// Objects per request when uploading or deleting many at once.
 const BATCH: usize = 64;
 
@@ -174,6 +177,14 @@ impl Remote {
             Err(VssError::NoSuchKeyError(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The server's global version now (it keeps it as a key of its own).
+    pub(crate) async fn global_version(&self) -> Result<i64, RemoteError> {
+        let request =
+            GetObjectRequest { store_id: self.store_id.clone(), key: GLOBAL_VERSION_KEY.into() };
+        let response = self.client.get_object(&request).await?;
+        Ok(response.value.map_or(0, |v| v.version))
     }
 
     /// The server's global version now, and the name of every object.

@@ -182,8 +182,19 @@ impl Shared {
             None => self.remote.put(writer.global_version, Vec::new(), std::slice::from_ref(&name)),
         }
         .await;
+        // vss-server answers a delete of a missing key with the same conflict as a stale global
+        // version (LDK deletes ranges of monitor updates, some never written): only a global
+        // version that moved on means another device wrote.
+        let missing_key = match (&result, &value) {
+            (Err(RemoteError::Conflict), None) => {
+                self.remote.global_version().await? == writer.global_version
+            }
+            _ => false,
+        };
         match result {
             Ok(()) => writer.global_version += 1,
+            // Already gone: nothing written, the global version did not move.
+            Err(RemoteError::Conflict) if missing_key => {}
             Err(RemoteError::Conflict) => {
                 self.moved.store(true, Ordering::SeqCst);
                 log::error!("backup: {MOVED}; this device's writes are refused from now on");
