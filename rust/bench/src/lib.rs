@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 pub mod fixture;
+pub mod keyspace;
 
 /// Runs `f` `runs` times and returns the median duration in milliseconds (fractional).
 pub fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
@@ -21,4 +22,11 @@ pub fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
 pub fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(|a, b| a.total_cmp(b));
     samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The `p` quantile (0.0 to 1.0) of already-measured samples, nearest rank.
+pub fn percentile(mut samples: Vec<f64>, p: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let rank = ((samples.len() as f64 - 1.0) * p).round();
+    samples.get(rank.max(0.0) as usize).copied().unwrap_or(f64::NAN)
 }

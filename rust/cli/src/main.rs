@@ -34,6 +34,7 @@ wake options:
       --lsp-address <H:P>    the LSP's peer address
       --network <NAME>       bitcoin, testnet, signet or regtest (default regtest)
       --deadline-ms <MS>     the time budget (default 25000)
+      --backup-url <URL>     the wallet's backup server, if the app configured one
       --header <NAME:VALUE>  a header of the push (repeat; x-lsps5-timestamp, x-lsps5-signature)
 
 Exit status: 0 on success, 1 if a step fails, 2 for a usage error, 3 for a refused push.";

@@ -89,6 +89,12 @@ impl BackupServer {
         format!("http://127.0.0.1:{}/vss", self.vss_port)
     }
 
+    /// The server's loopback address (to put a [`crate::latency_proxy::LatencyProxy`] in
+    /// front of it).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.vss_port))
+    }
+
     /// The server's log file (`DOZE_TEST_KEEP_LOGS` is not needed: read it before the drop).
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("vss.log")

@@ -11,6 +11,8 @@
 //! - [`ledger`]: what the devnet says a wallet owns or has coming, from its Esplora API, to
 //!   check balances against.
 //! - [`lsp`]: starting, funding and inspecting Doze LSPs and stock nodes on a devnet.
+//! - [`backup_server`]: PostgreSQL and LDK's `vss-server` on loopback; [`latency_proxy`]: a
+//!   TCP proxy that makes it look far away (a fixed delay each way).
 //! - [`phone`]: Doze wallets in tests: configs, an event recorder, the `doze wake` command
 //!   line, and the offline phone of the wake tests ([`phone::PhoneScene`]).
 //!
@@ -28,6 +30,7 @@
 pub mod async_scene;
 pub mod backup_server;
 pub mod invoice;
+pub mod latency_proxy;
 pub mod ledger;
 pub mod lsp;
 mod offline;

@@ -25,8 +25,9 @@ use crate::{runtime, MNEMONIC};
 pub const WAKE_DEADLINE: Duration = Duration::from_secs(25);
 
 /// The command-line arguments of `doze wake` (and of the `doze-wake` binary) for the wallet
-/// of `config` handling `push` within `deadline`: storage, chain, LSP and the push's LSPS5
-/// headers. The push's body goes on the process's standard input.
+/// of `config` handling `push` within `deadline`: storage, chain, LSP, backup server (if the
+/// wallet has one) and the push's LSPS5 headers. The push's body goes on the process's
+/// standard input.
 pub fn wake_args(config: &WalletConfig, deadline: Duration, push: &ReceivedPush) -> Vec<String> {
     let esplora = match &config.chain_source {
         ChainSource::Esplora { url } => url.clone(),
@@ -45,6 +46,9 @@ pub fn wake_args(config: &WalletConfig, deadline: Duration, push: &ReceivedPush)
         "--deadline-ms".into(),
         deadline.as_millis().to_string(),
     ];
+    if let Some(backup) = &config.backup {
+        args.extend(["--backup-url".to_string(), backup.url.clone()]);
+    }
     for (name, value) in push.lsps5_headers() {
         args.extend(["--header".to_string(), format!("{name}:{value}")]);
     }

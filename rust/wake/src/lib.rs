@@ -17,7 +17,9 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use doze_core::{ChainSource, LspConfig, Network, Wallet, WalletConfig, WalletError};
+use doze_core::{
+    BackupConfig, ChainSource, LspConfig, Network, Wallet, WalletConfig, WalletError,
+};
 
 /// What `doze wake` was asked.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,6 +31,7 @@ pub struct Options {
     network: Network,
     deadline: Duration,
     headers: Vec<(String, String)>,
+    backup_url: Option<String>,
 }
 
 /// Parses the options after `wake`.
@@ -37,6 +40,7 @@ pub fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, 
     let mut network = Network::Regtest;
     let mut deadline = Duration::from_millis(25_000);
     let mut headers = Vec::new();
+    let mut backup_url = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -44,6 +48,8 @@ pub fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, 
             "--esplora" => esplora = Some(value()?),
             "--lsp-id" => lsp_id = Some(value()?),
             "--lsp-address" => lsp_address = Some(value()?),
+            // The wallet's backup server, as the app configured it (`WalletConfig::backup`).
+            "--backup-url" => backup_url = Some(value()?),
             "--network" => {
                 network = match value()?.as_str() {
                     "bitcoin" => Network::Bitcoin,
@@ -78,6 +84,7 @@ pub fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, 
         network,
         deadline,
         headers,
+        backup_url,
     })
 }
 
@@ -107,7 +114,7 @@ pub fn run(options: Options) -> ExitCode {
         rgs_url: None,
         background_sync: false,
         additional_lsps: Vec::new(),
-        backup: None,
+        backup: options.backup_url.map(|url| BackupConfig { url }),
     };
     let wallet = match Wallet::new(config, &mnemonic, None) {
         Ok(w) => w,

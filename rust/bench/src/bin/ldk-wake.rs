@@ -2,8 +2,10 @@
 //! on the phone's storage, `start()`, wait for a new `PaymentReceived`, `stop()`. Run as its
 //! own process by `wake`, like `doze wake`.
 //!
-//! `ldk-wake <node storage dir> <esplora url> <lsp id> <lsp address> <deadline ms>`, with the
-//! recovery phrase in `$DOZE_MNEMONIC`.
+//! `ldk-wake <node storage dir> <esplora url> <lsp id> <lsp address> <deadline ms>
+//! [<vss url> <vss store id>]`, with the recovery phrase in `$DOZE_MNEMONIC`. With a VSS server
+//! the node's store is there (ldk-node's `build_with_vss_store_and_header_provider`, signed in
+//! with Doze's `BackupAuth` of the same phrase), as a stock phone with a remote store wakes.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -14,15 +16,25 @@ use ldk_node::Event;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [storage, esplora, lsp_id, lsp_address, deadline_ms] = args.as_slice() else {
-        eprintln!("usage: ldk-wake <node dir> <esplora> <lsp id> <lsp address> <deadline ms>");
-        std::process::exit(2);
+    let (storage, esplora, lsp_id, lsp_address, deadline_ms, vss) = match args.as_slice() {
+        [storage, esplora, lsp_id, lsp_address, deadline_ms] => {
+            (storage, esplora, lsp_id, lsp_address, deadline_ms, None)
+        }
+        [storage, esplora, lsp_id, lsp_address, deadline_ms, vss_url, store_id] => {
+            (storage, esplora, lsp_id, lsp_address, deadline_ms, Some((vss_url, store_id)))
+        }
+        _ => {
+            eprintln!(
+                "usage: ldk-wake <node dir> <esplora> <lsp id> <lsp address> <deadline ms> \
+                 [<vss url> <vss store id>]"
+            );
+            std::process::exit(2);
+        }
     };
     let started = Instant::now();
     let deadline = started + Duration::from_millis(deadline_ms.parse().expect("deadline ms"));
-    let mnemonic =
-        ldk_node::bip39::Mnemonic::parse(std::env::var("DOZE_MNEMONIC").expect("DOZE_MNEMONIC"))
-            .expect("mnemonic");
+    let phrase = std::env::var("DOZE_MNEMONIC").expect("DOZE_MNEMONIC");
+    let mnemonic = ldk_node::bip39::Mnemonic::parse(&phrase).expect("mnemonic");
     let lsp_id = ldk_node::bitcoin::secp256k1::PublicKey::from_str(lsp_id).expect("lsp id");
     let lsp_address = SocketAddress::from_str(lsp_address).expect("lsp address");
     let mut builder = ldk_node::Builder::new();
@@ -39,7 +51,20 @@ fn main() {
         // A trace log to compare its timeline with `doze-wake`'s.
         builder.set_filesystem_logger(Some(path), Some(ldk_node::logger::LogLevel::Trace));
     }
-    let node = builder.build().expect("build");
+    let node = match vss {
+        None => builder.build(),
+        Some((url, store_id)) => {
+            let auth =
+                doze_core::BackupAuth::from_mnemonic(&phrase, None, doze_core::Network::Regtest)
+                    .expect("the backup key");
+            builder.build_with_vss_store_and_header_provider(
+                url.clone(),
+                store_id.clone(),
+                std::sync::Arc::new(auth),
+            )
+        }
+    }
+    .expect("build");
     node.start().expect("start");
     node.connect(lsp_id, lsp_address, true).expect("connect");
     // Stale PaymentReceived events of earlier wakes are re-emitted at start: only a payment

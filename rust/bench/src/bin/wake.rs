@@ -22,31 +22,72 @@
 //!
 //! The previous wake is the `doze-wake` of commit 6fd985b, built the same way from a worktree
 //! (`git worktree add /tmp/prev 6fd985b`) and copied aside.
+//!
+//! **With a remote store** (`wake [RUNS_PER_SIDE] --backup`): instead of the mainnet-size
+//! phase, the wakes of phones whose node store is on a backup server (PostgreSQL and LDK's
+//! `vss-server` on loopback, `doze_testkit::backup_server`), reached directly and through a
+//! `LatencyProxy` adding 50 ms each way (a 100 ms round trip), beside the same local-store
+//! wakes as above, all alternating in one run:
+//! - `doze_wake_engine_backup_*`: a second Doze wallet, started in the app with
+//!   `backup: Some(BackupConfig { url })` (so the backup holds it and names this device), then
+//!   woken by `doze-wake --backup-url <url>` (loopback, or the proxy in front of the same
+//!   server);
+//! - `stock_ldk_node_vss_*`: a stock ldk-node phone on ldk-node's own VSS store
+//!   (`build_with_vss_store_and_header_provider`, signed in with Doze's `BackupAuth`), set up
+//!   with its own channel and offer, then woken by `ldk-wake ... <vss url> <store id>`.
+//!
+//! Each backed-up side also reports what a wake asked of the server: Doze's writes (the
+//! backup's global version moves on by one per write) and the requests through the proxy by
+//! path; and every side the wake's own timings (`doze-wake`'s `timings_ms`, `ldk-wake`'s
+//! `*_ms`). One unmeasured wake per side goes first.
+//!
+//! ```text
+//! DOZE_WAKE_BIN_DIR=target/release-ffi target/release/wake [RUNS_PER_SIDE] --backup
+//! ```
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use doze_bench::median;
-use doze_core::{PushTarget, Wallet, WalletConfig};
+use doze_bench::keyspace::{Keyspace, DOZE_STORE_ID};
+use doze_bench::{median, percentile};
+use doze_core::{BackupAuth, BackupConfig, PushTarget, Wallet, WalletConfig, WordCount};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::Observers;
-use doze_testkit::async_scene::Interceptions;
+use doze_testkit::async_scene::{Interceptions, PHONE_CHANNEL, PHONE_RESERVE_FUNDS};
+use doze_testkit::backup_server::BackupServer;
+use doze_testkit::latency_proxy::LatencyProxy;
+use doze_testkit::lsp::has_usable_channel;
 use doze_testkit::phone::{wake_args, WAKE_DEADLINE};
 use doze_testkit::{AsyncScene, ReceivedPush, WebhookReceiver, MNEMONIC};
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::bitcoin::Amount;
+use ldk_node::config::AsyncPaymentsRole;
+use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::Event;
 use serde_json::json;
 /// Small enough for 120 payments through the sender's 500 000 sat channel.
 const AMOUNT_MSAT: u64 = 3_000_000;
+/// The delay the proxies add each way (`--backup`): a 100 ms round trip.
+const ONE_WAY: Duration = Duration::from_millis(50);
+/// The stock VSS phone's keyspace.
+const STOCK_STORE_ID: &str = "stock-regtest";
 
 struct Sample {
     wall_ms: f64,
     max_rss_kb: f64,
     max_anon_kb: f64,
     paid: bool,
+    /// The wake's own account of its time (its JSON's millisecond fields).
+    timings: BTreeMap<String, f64>,
+    /// Doze's writes to the backup during the wake (its global version's move).
+    doze_writes: Option<f64>,
+    /// The requests through the proxy during the wake, by path.
+    requests: BTreeMap<String, u64>,
 }
 
 fn anon_kb(pid: u32) -> Option<f64> {
@@ -116,7 +157,36 @@ fn run(mut command: Command, stdin: &[u8], time_file: &Path) -> (Sample, String)
     if let Some(lines) = log_reader.and_then(|reader| reader.join().ok()) {
         eprintln!("{}", lines.join("\n"));
     }
-    (Sample { wall_ms, max_rss_kb, max_anon_kb: max_anon, paid }, stdout)
+    let timings = wake_timings(&stdout);
+    let sample = Sample {
+        wall_ms,
+        max_rss_kb,
+        max_anon_kb: max_anon,
+        paid,
+        timings,
+        doze_writes: None,
+        requests: BTreeMap::new(),
+    };
+    (sample, stdout)
+}
+
+/// The millisecond fields of a wake's outcome JSON: `doze-wake`'s `timings_ms`, `ldk-wake`'s
+/// `*_ms`.
+fn wake_timings(stdout: &str) -> BTreeMap<String, f64> {
+    let Ok(outcome) = serde_json::from_str::<serde_json::Value>(stdout.trim()) else {
+        return BTreeMap::new();
+    };
+    let (fields, suffix) = match outcome.get("timings_ms").and_then(|t| t.as_object()) {
+        Some(timings) => (timings.clone(), ""),
+        None => (outcome.as_object().cloned().unwrap_or_default(), "_ms"),
+    };
+    fields
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(suffix))
+        .filter_map(|(name, value)| {
+            Some((name.trim_end_matches("_ms").to_string(), value.as_f64()?))
+        })
+        .collect()
 }
 
 /// Resident memory by mapping (kB), largest first: where a process's RSS comes from
@@ -150,7 +220,9 @@ fn smaps_breakdown(smaps: &str) -> String {
 }
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(5);
+    let backup = args.iter().any(|a| a == "--backup");
     let bin_dir: PathBuf = match std::env::var_os("DOZE_WAKE_BIN_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => std::env::current_exe().expect("exe").parent().expect("dir").to_path_buf(),
@@ -161,25 +233,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("dir");
     let config = scene.phone_config(&devnet, dir.path());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let app = Wallet::new(config.clone(), MNEMONIC, None).expect("wallet");
-    rt.block_on(app.start()).expect("start");
-    let phone_id = app.node_id().expect("id").parse().expect("key");
-    scene.open_channel_to_phone(&devnet, phone_id, None, 1_000_000, &[]);
-    wait_until("phone ready", Duration::from_secs(120), || {
-        rt.block_on(app.sync()).is_ok()
-            && app.balances().map(|b| b.lightning_inbound_sat > 0).unwrap_or(false)
-            && app.knows_node(&scene.lsp_b.node_id().to_string()).unwrap_or(false)
-    });
     let webhook = WebhookReceiver::start();
-    rt.block_on(app.register_for_push("bench".into(), PushTarget::Webhook { url: webhook.url() }))
-        .expect("register");
-    let offer: ldk_node::lightning::offers::offer::Offer = rt
-        .block_on(app.receive_offer(Duration::from_secs(120)))
-        .expect("offer")
-        .parse()
-        .expect("offer");
-    rt.block_on(app.stop()).expect("stop");
-    drop(app);
+    let app = doze_phone(&scene, &devnet, config.clone(), MNEMONIC, &webhook, &rt);
 
     let time_file = dir.path().join("time.txt");
     let prev_wake = std::env::var_os("DOZE_PREV_WAKE_BIN").map(PathBuf::from);
@@ -187,18 +242,58 @@ fn main() {
     if prev_wake.is_some() {
         sides.insert(1, Side::PreviousDoze);
     }
-    let bench = Bench {
+    let mut bench = Bench {
         scene: &scene,
         devnet: &devnet,
-        config: &config,
-        offer: &offer,
-        phone_id,
+        app,
+        remote: None,
         bin_dir: &bin_dir,
         prev_wake,
         time_file,
         interceptions,
     };
     let mut held = 0;
+    if backup {
+        let server = BackupServer::start();
+        let doze_proxy = LatencyProxy::start(server.addr(), ONE_WAY);
+        let stock_proxy = LatencyProxy::start(server.addr(), ONE_WAY);
+        let mnemonic = doze_core::generate_mnemonic(WordCount::Words12).to_string();
+        let backed_up_dir = tempfile::tempdir().expect("dir");
+        let backed_up_config = WalletConfig {
+            backup: Some(BackupConfig { url: server.url() }),
+            ..scene.phone_config(&devnet, backed_up_dir.path())
+        };
+        let doze = doze_phone(&scene, &devnet, backed_up_config, &mnemonic, &webhook, &rt);
+        let stock_dir = tempfile::tempdir().expect("dir");
+        let stock = stock_vss_phone(&scene, &devnet, &server.url(), stock_dir.path(), &webhook);
+        bench.remote = Some(Remote {
+            keyspace: Keyspace::new(&server.url(), DOZE_STORE_ID, &doze.mnemonic)
+                .expect("the backup's keyspace"),
+            doze,
+            stock,
+            loopback_url: server.url(),
+            doze_proxy,
+            stock_proxy,
+        });
+        for link in [Link::Loopback, Link::Rtt100] {
+            sides.extend([Side::EngineBackup(link), Side::StockVss(link)]);
+        }
+        bench.phase("warm-up", &sides, 1, &mut held);
+        let measured = bench.phase("devnet store, remote backup", &sides, runs, &mut held);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "binaries": bin_dir.display().to_string(),
+                "injected_rtt_ms": (ONE_WAY * 2).as_millis() as u64,
+                "devnet_store_with_backup": measured,
+            }))
+            .expect("JSON")
+        );
+        // The phones' stores go before the server.
+        drop(bench);
+        drop(server);
+        return;
+    }
     let small = bench.phase("devnet store", &sides, runs, &mut held);
     let filled = Instant::now();
     let stats = doze_bench::fixture::fill_mainnet_store(
@@ -220,6 +315,102 @@ fn main() {
     );
 }
 
+/// A phone the wakes take payments for.
+struct WakePhone {
+    /// Its Doze configuration (a Doze phone), or its storage only (the stock VSS phone).
+    config: WalletConfig,
+    mnemonic: String,
+    offer: Offer,
+    id: PublicKey,
+    /// The ldk-node storage directory `ldk-wake` opens.
+    node_dir: PathBuf,
+}
+
+/// A Doze app with `config`: a channel from LSP-A, LSP-B known, registered for pushes to
+/// `webhook`, its offer, stopped.
+fn doze_phone(
+    scene: &AsyncScene,
+    devnet: &Devnet,
+    config: WalletConfig,
+    mnemonic: &str,
+    webhook: &WebhookReceiver,
+    rt: &tokio::runtime::Runtime,
+) -> WakePhone {
+    let app = Wallet::new(config.clone(), mnemonic, None).expect("wallet");
+    rt.block_on(app.start()).expect("start");
+    let id: PublicKey = app.node_id().expect("id").parse().expect("key");
+    scene.open_channel_to_phone(devnet, id, None, 1_000_000, &[]);
+    wait_until("phone ready", Duration::from_secs(120), || {
+        rt.block_on(app.sync()).is_ok()
+            && app.balances().map(|b| b.lightning_inbound_sat > 0).unwrap_or(false)
+            && app.knows_node(&scene.lsp_b.node_id().to_string()).unwrap_or(false)
+    });
+    rt.block_on(app.register_for_push("bench".into(), PushTarget::Webhook { url: webhook.url() }))
+        .expect("register");
+    let offer: Offer = rt
+        .block_on(app.receive_offer(Duration::from_secs(120)))
+        .expect("offer")
+        .parse()
+        .expect("offer");
+    rt.block_on(app.stop()).expect("stop");
+    drop(app);
+    let node_dir = Path::new(&config.storage_dir).join("node");
+    WakePhone { config, mnemonic: mnemonic.into(), offer, id, node_dir }
+}
+
+/// A stock ldk-node phone on ldk-node's VSS store at `url` (storage for its logs in `dir`),
+/// configured as `ldk-wake` builds it: its anchor reserve funded, a channel from LSP-A, the
+/// LSPs' gossip, registered for pushes to `webhook`, its offer, stopped.
+fn stock_vss_phone(
+    scene: &AsyncScene,
+    devnet: &Devnet,
+    url: &str,
+    dir: &Path,
+    webhook: &WebhookReceiver,
+) -> WakePhone {
+    let mnemonic = doze_core::generate_mnemonic(WordCount::Words12);
+    let (mut builder, address) = devnet.node_builder("stock-vss-phone", dir);
+    builder.set_entropy_bip39_mnemonic(mnemonic.clone(), None);
+    builder.set_liquidity_source_lsps2(scene.lsp_a.node_id(), scene.lsp_a.p2p_address(), None);
+    builder.set_async_payments_role(Some(AsyncPaymentsRole::Client)).expect("client role");
+    let auth = BackupAuth::from_mnemonic(&mnemonic.to_string(), None, doze_core::Network::Regtest)
+        .expect("the backup key");
+    let node = builder
+        .build_with_vss_store_and_header_provider(url.into(), STOCK_STORE_ID.into(), Arc::new(auth))
+        .expect("the stock VSS phone builds");
+    node.start().expect("the stock VSS phone starts");
+    let funds = node.onchain_payment().new_address().expect("an address");
+    devnet.fund_confirmed(&funds, Amount::from_sat(PHONE_RESERVE_FUNDS)).expect("funded");
+    wait_until("the stock VSS phone sees its funds", DEFAULT_WAIT, || {
+        node.sync_wallets().is_ok()
+            && node.list_balances().spendable_onchain_balance_sats >= PHONE_RESERVE_FUNDS
+    });
+    let id = node.node_id();
+    scene.open_channel_to_phone(devnet, id, Some(address), PHONE_CHANNEL, &[&node]);
+    wait_until("the stock VSS phone's channel is usable", DEFAULT_WAIT, || {
+        node.sync_wallets().is_ok() && has_usable_channel(&node, scene.lsp_a.node_id())
+    });
+    scene.wait_for_gossip(devnet, "stock-vss-phone", &node, Duration::from_secs(120));
+    let target = doze_lsp::push::PushTarget::webhook(webhook.url());
+    let offer = scene.set_up_async_receive(&node, target, Duration::from_secs(120));
+    // The set-up's events are not the wakes' to handle.
+    while node.next_event().is_some() {
+        node.event_handled().expect("event handled");
+    }
+    node.stop().expect("the stock VSS phone stops");
+    let config = scene.phone_config(devnet, dir);
+    WakePhone { config, mnemonic: mnemonic.to_string(), offer, id, node_dir: dir.to_path_buf() }
+}
+
+/// How a backed-up wake reaches its server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Directly, on loopback.
+    Loopback,
+    /// Through a proxy adding 50 ms each way.
+    Rtt100,
+}
+
 /// Which wake a run measures.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -229,6 +420,10 @@ enum Side {
     PreviousDoze,
     /// `ldk-wake`: stock ldk-node.
     Stock,
+    /// `doze-wake` of the backed-up Doze wallet.
+    EngineBackup(Link),
+    /// `ldk-wake` of the stock phone on ldk-node's VSS store.
+    StockVss(Link),
 }
 
 impl Side {
@@ -237,16 +432,45 @@ impl Side {
             Side::Engine => "doze_wake_engine",
             Side::PreviousDoze => "doze_wake_previous_ldk_node",
             Side::Stock => "stock_ldk_node",
+            Side::EngineBackup(Link::Loopback) => "doze_wake_engine_backup_loopback",
+            Side::EngineBackup(Link::Rtt100) => "doze_wake_engine_backup_rtt100",
+            Side::StockVss(Link::Loopback) => "stock_ldk_node_vss_loopback",
+            Side::StockVss(Link::Rtt100) => "stock_ldk_node_vss_rtt100",
         }
+    }
+}
+
+/// The backed-up phones and their server (`--backup`).
+struct Remote {
+    doze: WakePhone,
+    stock: WakePhone,
+    /// The Doze phone's keyspace, for its global version.
+    keyspace: Keyspace,
+    loopback_url: String,
+    doze_proxy: LatencyProxy,
+    stock_proxy: LatencyProxy,
+}
+
+impl Remote {
+    /// The server's URL for `side` over `link`, and the proxy on the way, if any.
+    fn link(&self, side: Side) -> Option<(String, Option<&LatencyProxy>)> {
+        let proxy = match side {
+            Side::EngineBackup(Link::Rtt100) => Some(&self.doze_proxy),
+            Side::StockVss(Link::Rtt100) => Some(&self.stock_proxy),
+            Side::EngineBackup(Link::Loopback) | Side::StockVss(Link::Loopback) => None,
+            Side::Engine | Side::PreviousDoze | Side::Stock => return None,
+        };
+        let url = proxy.map(|p| p.url(&self.loopback_url)).unwrap_or(self.loopback_url.clone());
+        Some((url, proxy))
     }
 }
 
 struct Bench<'a> {
     scene: &'a AsyncScene,
     devnet: &'a Devnet,
-    config: &'a WalletConfig,
-    offer: &'a ldk_node::lightning::offers::offer::Offer,
-    phone_id: ldk_node::bitcoin::secp256k1::PublicKey,
+    /// The local-store Doze phone (`doze_wake_engine`, `stock_ldk_node` on the same store).
+    app: WakePhone,
+    remote: Option<Remote>,
     bin_dir: &'a Path,
     prev_wake: Option<PathBuf>,
     time_file: PathBuf,
@@ -254,6 +478,15 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
+    fn phone(&self, side: Side) -> &WakePhone {
+        let remote = || self.remote.as_ref().expect("backed-up phones (--backup)");
+        match side {
+            Side::Engine | Side::PreviousDoze | Side::Stock => &self.app,
+            Side::EngineBackup(_) => &remote().doze,
+            Side::StockVss(_) => &remote().stock,
+        }
+    }
+
     /// `runs` wakes per side, the sides alternating; a JSON summary per side.
     fn phase(&self, name: &str, sides: &[Side], runs: usize, held: &mut u64) -> serde_json::Value {
         let lsp_a = &self.scene.lsp_a;
@@ -261,38 +494,66 @@ impl Bench<'_> {
         for run_index in 0..runs * sides.len() {
             let side_index = run_index % sides.len();
             let side = sides[side_index];
-            AsyncScene::wait_until_offline_at(lsp_a, self.phone_id, DEFAULT_WAIT);
+            let phone = self.phone(side);
+            AsyncScene::wait_until_offline_at(lsp_a, phone.id, DEFAULT_WAIT);
             let sender = self.scene.sender.node_id();
             let before = self.interceptions.from_sender(sender);
             let payment_id = self
                 .scene
                 .sender
                 .bolt12_payment()
-                .send_using_amount(self.offer, AMOUNT_MSAT, None, None, None)
+                .send_using_amount(&phone.offer, AMOUNT_MSAT, None, None, None)
                 .expect("pay");
             self.interceptions.wait_from_sender(sender, before, DEFAULT_WAIT);
             *held += 1;
             self.scene.wait_for_held_htlcs_at_lsp_b(*held, DEFAULT_WAIT);
             let mut command = Command::new("/usr/bin/time");
-            command.args(["-f", "%M", "-o"]).arg(&self.time_file).env("DOZE_MNEMONIC", MNEMONIC);
+            command
+                .args(["-f", "%M", "-o"])
+                .arg(&self.time_file)
+                .env("DOZE_MNEMONIC", &phone.mnemonic);
             let push = ReceivedPush::signed_by(&lsp_a.node());
+            let link = self.remote.as_ref().and_then(|r| r.link(side));
             let doze_wake = match side {
-                Side::Engine => Some(self.bin_dir.join("doze-wake")),
+                Side::Engine | Side::EngineBackup(_) => Some(self.bin_dir.join("doze-wake")),
                 Side::PreviousDoze => self.prev_wake.clone(),
-                Side::Stock => None,
+                Side::Stock | Side::StockVss(_) => None,
             };
             if let Some(binary) = doze_wake {
-                command.arg(binary).args(wake_args(self.config, WAKE_DEADLINE, &push));
+                let backup = link.as_ref().map(|(url, _)| BackupConfig { url: url.clone() });
+                let config = WalletConfig { backup, ..phone.config.clone() };
+                command.arg(binary).args(wake_args(&config, WAKE_DEADLINE, &push));
             } else {
                 command
                     .arg(self.bin_dir.join("ldk-wake"))
-                    .arg(Path::new(&self.config.storage_dir).join("node"))
+                    .arg(&phone.node_dir)
                     .arg(self.devnet.esplora_url())
                     .arg(lsp_a.node_id().to_string())
                     .arg(lsp_a.p2p_address().to_string())
                     .arg("25000");
+                if let Some((url, _)) = &link {
+                    command.arg(url).arg(STOCK_STORE_ID);
+                }
             }
-            let (sample, stdout) = run(command, push.body.as_bytes(), &self.time_file);
+            let proxy = link.as_ref().and_then(|(_, proxy)| *proxy);
+            let doze_keyspace = match side {
+                Side::EngineBackup(_) => self.remote.as_ref().map(|r| &r.keyspace),
+                _ => None,
+            };
+            let version = |k: &Keyspace| k.global_version().expect("the global version");
+            let versions_before = doze_keyspace.map(version);
+            let requests_before = proxy.map(LatencyProxy::requests).unwrap_or_default();
+            let (mut sample, stdout) = run(command, push.body.as_bytes(), &self.time_file);
+            sample.doze_writes = doze_keyspace
+                .map(version)
+                .zip(versions_before)
+                .map(|(after, before)| (after - before) as f64);
+            for (path, count) in proxy.map(LatencyProxy::requests).unwrap_or_default() {
+                let count = count - requests_before.get(&path).copied().unwrap_or(0);
+                if count > 0 {
+                    sample.requests.insert(path, count);
+                }
+            }
             let sent = expect_event(&self.scene.sender, DEFAULT_WAIT, |e| {
                 matches!(e, Event::PaymentSuccessful { .. } | Event::PaymentFailed { .. })
             });
@@ -312,22 +573,6 @@ impl Bench<'_> {
             );
             samples[side_index].push(sample);
         }
-        let summary = |samples: &[Sample]| {
-            json!({
-                "runs": samples.len(),
-                "paid": samples.iter().filter(|s| s.paid).count(),
-                "median_wall_ms": median(samples.iter().map(|s| s.wall_ms).collect()),
-                "p90_wall_ms": percentile(samples.iter().map(|s| s.wall_ms).collect(), 0.9),
-                "median_peak_rss_mb":
-                    median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
-                "max_peak_rss_mb":
-                    samples.iter().map(|s| s.max_rss_kb / 1024.0).fold(0.0, f64::max),
-                "median_peak_anon_mb_sampled":
-                    median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
-                "max_peak_anon_mb_sampled":
-                    samples.iter().map(|s| s.max_anon_kb / 1024.0).fold(0.0, f64::max),
-            })
-        };
         let mut out = serde_json::Map::new();
         for (side, samples) in sides.iter().zip(&samples) {
             out.insert(side.name().to_string(), summary(samples));
@@ -336,7 +581,41 @@ impl Bench<'_> {
     }
 }
 
-fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(((values.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
+/// A side's samples in JSON: medians and extremes.
+fn summary(samples: &[Sample]) -> serde_json::Value {
+    let mut out = json!({
+        "runs": samples.len(),
+        "paid": samples.iter().filter(|s| s.paid).count(),
+        "median_wall_ms": median(samples.iter().map(|s| s.wall_ms).collect()),
+        "p90_wall_ms": percentile(samples.iter().map(|s| s.wall_ms).collect(), 0.9),
+        "median_peak_rss_mb": median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
+        "max_peak_rss_mb": samples.iter().map(|s| s.max_rss_kb / 1024.0).fold(0.0, f64::max),
+        "median_peak_anon_mb_sampled":
+            median(samples.iter().map(|s| s.max_anon_kb / 1024.0).collect()),
+        "max_peak_anon_mb_sampled":
+            samples.iter().map(|s| s.max_anon_kb / 1024.0).fold(0.0, f64::max),
+    });
+    let mut timings: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut requests: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for sample in samples {
+        for (name, ms) in &sample.timings {
+            timings.entry(name).or_default().push(*ms);
+        }
+        for (path, count) in &sample.requests {
+            requests.entry(path).or_default().push(*count as f64);
+        }
+    }
+    let medians = |values: BTreeMap<&str, Vec<f64>>| -> serde_json::Map<String, serde_json::Value> {
+        values.into_iter().map(|(k, v)| (k.to_string(), json!(median(v)))).collect()
+    };
+    out["median_wake_timings_ms"] = medians(timings).into();
+    let writes: Vec<f64> = samples.iter().filter_map(|s| s.doze_writes).collect();
+    if !writes.is_empty() {
+        out["median_doze_backup_writes"] = json!(median(writes.clone()));
+        out["max_doze_backup_writes"] = json!(writes.iter().copied().fold(0.0, f64::max));
+    }
+    if !requests.is_empty() {
+        out["median_proxied_requests"] = medians(requests).into();
+    }
+    out
 }
