@@ -36,7 +36,8 @@
 //!   locally, so its restore is its start on an empty directory;
 //! - **remote requests**: the server's global version of each Doze backup (every Doze write is
 //!   one put that moves it on by one) before and after each phase, and the HTTP requests
-//!   through each proxy by path, per payment.
+//!   through each proxy by path, per payment; and what a payment writes, by object: the
+//!   `stock_local` phone's store is ldk-node's SQLite store behind a counting wrapper.
 //!
 //! Prints JSON with the median, p90, min and max of every measure per phone.
 //!
@@ -67,7 +68,11 @@ use doze_testkit::Scene;
 use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::config::{AnchorChannelsConfig, AsyncPaymentsRole, Config, EsploraSyncConfig};
+use ldk_node::io::sqlite_store::{SqliteStore, KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
+use ldk_node::lightning::io;
 use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::lightning::util::async_poll::AsyncResult;
+use ldk_node::lightning::util::persist::{KVStore, KVStoreSync};
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use ldk_node::{Event, Node};
 use serde_json::{json, Value};
@@ -204,6 +209,84 @@ struct StockPhone {
     lsp_address: SocketAddress,
     node: Option<Node>,
     dir: TempDir,
+    /// With a local store: every write the node makes, by object (see [`CountingStore`]).
+    writes: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+/// ldk-node's own SQLite store (what `Builder::build` opens), counting every write and remove
+/// by object: what the node asks of its store, which a backed-up store sends to the server
+/// (all but the objects Doze keeps local: graph, scores, metrics).
+struct CountingStore {
+    inner: SqliteStore,
+    writes: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl CountingStore {
+    fn count(&self, primary: &str, key: &str) {
+        // Monitor updates are named by their channel's monitor: one name for all of them.
+        let object = if primary.is_empty() { key } else { primary };
+        *self.writes.lock().unwrap_or_else(|p| p.into_inner()).entry(object.into()).or_default() +=
+            1;
+    }
+}
+
+impl KVStoreSync for CountingStore {
+    fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
+        KVStoreSync::read(&self.inner, primary, secondary, key)
+    }
+
+    fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
+        self.count(primary, key);
+        KVStoreSync::write(&self.inner, primary, secondary, key, buf)
+    }
+
+    fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
+        self.count(primary, key);
+        KVStoreSync::remove(&self.inner, primary, secondary, key, lazy)
+    }
+
+    fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
+        KVStoreSync::list(&self.inner, primary, secondary)
+    }
+}
+
+impl KVStore for CountingStore {
+    fn read(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+    ) -> AsyncResult<'static, Vec<u8>, io::Error> {
+        let result = KVStoreSync::read(self, primary, secondary, key);
+        Box::pin(async move { result })
+    }
+
+    fn write(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        buf: Vec<u8>,
+    ) -> AsyncResult<'static, (), io::Error> {
+        let result = KVStoreSync::write(self, primary, secondary, key, buf);
+        Box::pin(async move { result })
+    }
+
+    fn remove(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        lazy: bool,
+    ) -> AsyncResult<'static, (), io::Error> {
+        let result = KVStoreSync::remove(self, primary, secondary, key, lazy);
+        Box::pin(async move { result })
+    }
+
+    fn list(&self, primary: &str, secondary: &str) -> AsyncResult<'static, Vec<String>, io::Error> {
+        let result = KVStoreSync::list(self, primary, secondary);
+        Box::pin(async move { result })
+    }
 }
 
 impl DozePhone {
@@ -260,6 +343,7 @@ impl StockPhone {
             lsp_address: SocketAddress::from_str(&lsp.address).expect("the LSP's address"),
             node: None,
             dir: tempfile::tempdir().expect("a temporary directory"),
+            writes: Arc::default(),
         };
         phone.start();
         phone
@@ -291,7 +375,16 @@ impl StockPhone {
         builder.set_liquidity_source_lsps2(self.lsp_id, self.lsp_address.clone(), None);
         builder.set_async_payments_role(Some(AsyncPaymentsRole::Client)).expect("client role");
         match &self.store {
-            Store::Local => builder.build(),
+            Store::Local => {
+                let inner = SqliteStore::new(
+                    dir.to_path_buf(),
+                    Some(SQLITE_DB_FILE_NAME.into()),
+                    Some(KV_TABLE_NAME.into()),
+                )
+                .expect("the node's store");
+                let writes = Arc::clone(&self.writes);
+                builder.build_with_store(Arc::new(CountingStore { inner, writes }))
+            }
             Store::Remote(url) => {
                 let auth =
                     BackupAuth::from_mnemonic(&self.mnemonic.to_string(), None, Network::Regtest)
@@ -465,6 +558,14 @@ impl Phone {
     }
 }
 
+/// What a phone had asked of its stores at one point: the Doze backup's global version, the
+/// requests through its proxy by path, its local store's writes by object (`stock_local`).
+type Snapshot = (Option<i64>, BTreeMap<String, u64>, Option<BTreeMap<String, u64>>);
+
+/// The objects Doze's backed-up store keeps local only (`backup/store.rs`, `is_local_only`).
+const DOZE_LOCAL_ONLY: [&str; 4] =
+    ["network_graph", "scorer", "external_pathfinding_scores_cache", "node_metrics"];
+
 /// A phone of the bench and what was measured of it.
 struct Bench {
     name: &'static str,
@@ -486,7 +587,7 @@ impl Bench {
         self.samples.entry(what).or_default().push(value);
     }
 
-    fn snapshot(&self) -> (Option<i64>, BTreeMap<String, u64>) {
+    fn snapshot(&self) -> Snapshot {
         // Only Doze's writes move the global version on; stock ldk-node's do not.
         let version = match self.phone {
             Phone::Doze(_) => self
@@ -496,21 +597,22 @@ impl Bench {
             Phone::Stock(_) => None,
         };
         let requests = self.proxy.as_ref().map(|p| p.requests()).unwrap_or_default();
-        (version, requests)
+        let writes = match (&self.phone, &self.store) {
+            (Phone::Stock(p), Store::Local) => {
+                Some(p.writes.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            }
+            _ => None,
+        };
+        (version, requests, writes)
     }
 
     /// Records what the phone asked of the server between `before` (a [`Bench::snapshot`])
     /// and now, over `count` operations of `phase`.
-    fn account(
-        &mut self,
-        phase: &'static str,
-        before: (Option<i64>, BTreeMap<String, u64>),
-        count: usize,
-    ) {
-        if self.proxy.is_none() && before.0.is_none() {
+    fn account(&mut self, phase: &'static str, before: Snapshot, count: usize) {
+        if self.proxy.is_none() && before.0.is_none() && before.2.is_none() {
             return;
         }
-        let (version, requests) = self.snapshot();
+        let (version, requests, writes) = self.snapshot();
         let per = |n: f64| round(n / count.max(1) as f64 * 100.0) / 100.0;
         let mut entry = serde_json::Map::new();
         entry.insert("operations".into(), json!(count));
@@ -528,6 +630,26 @@ impl Bench {
                 }
             }
             entry.insert("proxied_requests".into(), Value::Object(by_path));
+        }
+        if let (Some(after), Some(before)) = (writes, before.2) {
+            let (mut all, mut backed_up) = (0, 0);
+            let mut by_object = serde_json::Map::new();
+            for (object, n) in &after {
+                let n = n - before.get(object).copied().unwrap_or(0);
+                if n > 0 {
+                    all += n;
+                    if !DOZE_LOCAL_ONLY.contains(&object.as_str()) {
+                        backed_up += n;
+                    }
+                    by_object.insert(object.clone(), json!(per(n as f64)));
+                }
+            }
+            entry.insert("store_writes_per_operation".into(), json!(per(all as f64)));
+            entry.insert(
+                "of_which_doze_would_back_up_per_operation".into(),
+                json!(per(backed_up as f64)),
+            );
+            entry.insert("store_writes_per_operation_by_object".into(), Value::Object(by_object));
         }
         self.remote.insert(phase, Value::Object(entry));
     }
