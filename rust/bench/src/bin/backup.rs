@@ -1,10 +1,11 @@
 //! Backup benchmark: what the remote store costs a phone's payments and starts, Doze beside
 //! stock ldk-node, in one run on one devnet scene (devnet, Doze LSP, stock merchant with an
 //! announced channel to the LSP; `doze_testkit::Scene`) and one backup server (PostgreSQL and
-//! LDK's `vss-server` on loopback; `doze_testkit::backup_server`). Six phones run side by side,
-//! each with its own recovery phrase and a 300 000 sat channel the LSP opened to it:
+//! LDK's `vss-server` on loopback; `doze_testkit::backup_server`). Six configurations run side
+//! by side, each with phones of its own (own recovery phrases) with 200 000 sat channels the
+//! LSP opened to them (each phone first receives 10 000 sat, to be above its channel reserve):
 //!
-//! | phone | node | store |
+//! | configuration | node | store |
 //! | --- | --- | --- |
 //! | `doze_local` | Doze `Wallet` | ldk-node's SQLite store, no backup |
 //! | `doze_backup_loopback` | Doze `Wallet` | `backup: Some(BackupConfig { url })`, loopback |
@@ -15,6 +16,17 @@
 //!
 //! The stock VSS phones are built with `build_with_vss_store_and_header_provider`, signed in
 //! with Doze's `BackupAuth` of their own phrase, in a keyspace of their own.
+//!
+//! Each configuration is several phones (three for 20 payments each way), its payments taking
+//! turns among them so that no phone makes more than 15 (about 75 monitor updates of its
+//! channel): Doze's backed-up store fails at a channel's 100th monitor update (LDK's
+//! `MonitorUpdatingPersister` then writes the whole monitor and removes update objects that
+//! were never written; Doze sends each removal as a versioned put, the server refuses the
+//! removal of a missing object as a conflict, and the store takes that for another device's
+//! takeover and refuses every later write), and the node stops. All configurations are spread
+//! the same way.
+//!
+//! (`DOZE_BENCH_PAYMENTS_PER_PHONE=100` puts each configuration on one phone and shows it.)
 //!
 //! The stock phones are configured as Doze configures its node (LSPS2 client of the LSP, the
 //! LSP trusted for the anchor reserve, async-payments client, background sync off, logs to the
@@ -46,7 +58,8 @@
 //! target/release/backup [PAYMENTS_PER_DIRECTION (20)] [RESTARTS (5)] [RESTORES (3)]
 //! ```
 //!
-//! `DOZE_BENCH_LOG=1` prints the wallets' own account of their starts and restores.
+//! The wallets' warnings and errors go to stderr (stock ldk-node's too: both log through the
+//! `log` facade); `DOZE_BENCH_LOG=1` adds their own account of their starts and restores.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -83,7 +96,10 @@ const AMOUNT_MSAT: u64 = 1_000_000;
 /// Unmeasured payments each way before the measured ones (connections, caches, routes).
 const WARMUP: usize = 2;
 /// The channel the LSP opens to each phone (all on the LSP's side at first).
-const PHONE_CHANNEL_SAT: u64 = 300_000;
+const PHONE_CHANNEL_SAT: u64 = 200_000;
+/// How many payments a phone makes in the bench at most (each is about five monitor updates
+/// of its channel; see the module docs).
+const PAYMENTS_PER_PHONE: usize = 15;
 /// What each phone receives before the bench, to be above its channel reserve.
 const SETUP_RECEIVE_MSAT: u64 = 10_000_000;
 /// The delay the proxies add each way: a 100 ms round trip.
@@ -333,7 +349,7 @@ impl DozePhone {
 }
 
 impl StockPhone {
-    fn new(scene: &Scene, store: &Store) -> StockPhone {
+    fn new(scene: &Scene, store: &Store, writes: Arc<Mutex<BTreeMap<String, u64>>>) -> StockPhone {
         let lsp = scene.lsp_config();
         let mut phone = StockPhone {
             mnemonic: doze_core::generate_mnemonic(WordCount::Words12),
@@ -343,7 +359,7 @@ impl StockPhone {
             lsp_address: SocketAddress::from_str(&lsp.address).expect("the LSP's address"),
             node: None,
             dir: tempfile::tempdir().expect("a temporary directory"),
-            writes: Arc::default(),
+            writes,
         };
         phone.start();
         phone
@@ -566,13 +582,17 @@ type Snapshot = (Option<i64>, BTreeMap<String, u64>, Option<BTreeMap<String, u64
 const DOZE_LOCAL_ONLY: [&str; 4] =
     ["network_graph", "scorer", "external_pathfinding_scores_cache", "node_metrics"];
 
-/// A phone of the bench and what was measured of it.
+/// One configuration of the bench: its phones (taking turns) and what was measured of them.
 struct Bench {
     name: &'static str,
-    phone: Phone,
+    phones: Vec<Phone>,
+    /// The phone whose turn it is.
+    turn: usize,
     store: Store,
-    /// The phone's keyspace on the server, if its store is remote.
-    keyspace: Option<Keyspace>,
+    /// Each phone's keyspace on the server, if the store is remote.
+    keyspaces: Vec<Keyspace>,
+    /// `stock_local`: its phones' store writes by object.
+    writes: Option<Arc<Mutex<BTreeMap<String, u64>>>>,
     /// The proxy in front of the server, if this phone's store goes through one.
     proxy: Option<Arc<LatencyProxy>>,
     samples: BTreeMap<&'static str, Vec<f64>>,
@@ -587,22 +607,28 @@ impl Bench {
         self.samples.entry(what).or_default().push(value);
     }
 
+    /// The index of the phone whose turn it is, and moves the turn on.
+    fn next(&mut self) -> usize {
+        let index = self.turn % self.phones.len();
+        self.turn += 1;
+        index
+    }
+
+    fn doze(&self) -> bool {
+        matches!(self.phones.first(), Some(Phone::Doze(_)))
+    }
+
     fn snapshot(&self) -> Snapshot {
         // Only Doze's writes move the global version on; stock ldk-node's do not.
-        let version = match self.phone {
-            Phone::Doze(_) => self
-                .keyspace
-                .as_ref()
-                .map(|k| k.global_version().expect("the backup's global version")),
-            Phone::Stock(_) => None,
-        };
+        let version = (self.doze() && !self.keyspaces.is_empty()).then(|| {
+            self.keyspaces
+                .iter()
+                .map(|k| k.global_version().expect("the backup's global version"))
+                .sum()
+        });
         let requests = self.proxy.as_ref().map(|p| p.requests()).unwrap_or_default();
-        let writes = match (&self.phone, &self.store) {
-            (Phone::Stock(p), Store::Local) => {
-                Some(p.writes.lock().unwrap_or_else(|p| p.into_inner()).clone())
-            }
-            _ => None,
-        };
+        let writes =
+            self.writes.as_ref().map(|w| w.lock().unwrap_or_else(|p| p.into_inner()).clone());
         (version, requests, writes)
     }
 
@@ -656,6 +682,7 @@ impl Bench {
 
     fn summary(&self) -> Value {
         let mut out = serde_json::Map::new();
+        out.insert("phones".into(), json!(self.phones.len()));
         out.insert(
             "store".into(),
             json!(match (&self.store, &self.proxy) {
@@ -682,21 +709,27 @@ impl Bench {
     }
 }
 
-/// `DOZE_BENCH_LOG=1`: the wallets' accounts of their starts and restores.
-struct StartLog;
+/// Prints the wallets' warnings and errors (a failed backup write shows there first) and,
+/// with `DOZE_BENCH_LOG=1`, their accounts of their starts and restores.
+struct BenchLog {
+    starts: bool,
+}
 
-impl doze_core::LogListener for StartLog {
+impl doze_core::LogListener for BenchLog {
     fn log(&self, entry: doze_core::LogEntry) {
-        if entry.message.starts_with("wallet started") || entry.message.starts_with("backup:") {
-            eprintln!("    {}", entry.message);
+        let start =
+            entry.message.starts_with("wallet started") || entry.message.starts_with("backup:");
+        let problem = matches!(entry.level, doze_core::LogLevel::Error | doze_core::LogLevel::Warn);
+        if problem || (self.starts && start) {
+            eprintln!("    [{:?} {}] {}", entry.level, entry.target, entry.message);
         }
     }
 }
 
 fn main() {
-    if std::env::var_os("DOZE_BENCH_LOG").is_some() {
-        doze_core::init_logging(doze_core::LogLevel::Info, Arc::new(StartLog));
-    }
+    let starts = std::env::var_os("DOZE_BENCH_LOG").is_some();
+    let level = if starts { doze_core::LogLevel::Info } else { doze_core::LogLevel::Warn };
+    doze_core::init_logging(level, Arc::new(BenchLog { starts }));
     let arg = |i: usize, default: usize| {
         std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(default)
     };
@@ -727,31 +760,51 @@ fn main() {
             Some(Arc::clone(&stock_proxy)),
         ),
     ];
+    // Doze's backed-up store fails at a channel's 100th monitor update (see the module
+    // docs): each configuration spreads its payments over enough phones to stay below it.
+    // `DOZE_BENCH_PAYMENTS_PER_PHONE=100` puts them all on one phone each: the failure shows.
+    let per_phone = std::env::var("DOZE_BENCH_PAYMENTS_PER_PHONE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PAYMENTS_PER_PHONE);
+    let per_config = (2 * (WARMUP + payments)).div_ceil(per_phone).max(1);
     let mut benches: Vec<Bench> = setups
         .into_iter()
         .map(|(name, doze, store, proxy)| {
-            let started = Instant::now();
-            let phone = if doze {
-                Phone::Doze(DozePhone::new(&scene, &store))
-            } else {
-                Phone::Stock(StockPhone::new(&scene, &store))
-            };
-            eprintln!("{name}: first start in {:?}", started.elapsed());
-            let keyspace = match (&phone, &store) {
-                (Phone::Doze(p), Store::Remote(_)) => Some(
-                    Keyspace::new(&server.url(), DOZE_STORE_ID, &p.mnemonic).expect("keyspace"),
-                ),
-                (Phone::Stock(p), Store::Remote(_)) => {
-                    let phrase = p.mnemonic.to_string();
-                    Some(Keyspace::new(&server.url(), STOCK_STORE_ID, &phrase).expect("keyspace"))
-                }
-                (_, Store::Local) => None,
-            };
+            let writes = (!doze && matches!(store, Store::Local)).then(Arc::default);
+            let mut phones = Vec::new();
+            let mut keyspaces = Vec::new();
+            for _ in 0..per_config {
+                let started = Instant::now();
+                let phone = if doze {
+                    Phone::Doze(DozePhone::new(&scene, &store))
+                } else {
+                    Phone::Stock(StockPhone::new(
+                        &scene,
+                        &store,
+                        writes.clone().unwrap_or_default(),
+                    ))
+                };
+                eprintln!("{name}: a phone's first start in {:?}", started.elapsed());
+                let keyspace = match (&phone, &store) {
+                    (Phone::Doze(p), Store::Remote(_)) => {
+                        Some(Keyspace::new(&server.url(), DOZE_STORE_ID, &p.mnemonic))
+                    }
+                    (Phone::Stock(p), Store::Remote(_)) => {
+                        Some(Keyspace::new(&server.url(), STOCK_STORE_ID, &p.mnemonic.to_string()))
+                    }
+                    (_, Store::Local) => None,
+                };
+                keyspaces.extend(keyspace.map(|k| k.expect("the phone's keyspace")));
+                phones.push(phone);
+            }
             Bench {
                 name,
-                phone,
+                phones,
+                turn: 0,
                 store,
-                keyspace,
+                keyspaces,
+                writes,
                 proxy,
                 samples: BTreeMap::new(),
                 start_parts: BTreeMap::new(),
@@ -764,13 +817,15 @@ fn main() {
     // Channels: the LSP opens one to each phone over the phone's connection.
     for bench in &mut benches {
         let before = bench.snapshot();
-        let id = bench.phone.node_id();
-        open_channel_from_lsp(&scene.devnet, &scene.lsp, id, None, PHONE_CHANNEL_SAT, &[]);
-        wait_until(&format!("{}'s channel is usable", bench.name), DEFAULT_WAIT, || {
-            bench.phone.sync();
-            bench.phone.has_usable_channel()
-        });
-        bench.account("channel_open", before, 1);
+        for phone in &bench.phones {
+            let id = phone.node_id();
+            open_channel_from_lsp(&scene.devnet, &scene.lsp, id, None, PHONE_CHANNEL_SAT, &[]);
+            wait_until(&format!("{}'s channel is usable", bench.name), DEFAULT_WAIT, || {
+                phone.sync();
+                phone.has_usable_channel()
+            });
+        }
+        bench.account("channel_open", before, bench.phones.len());
     }
     eprintln!("channels usable after {:?}", began.elapsed());
 
@@ -796,34 +851,41 @@ fn main() {
     // Above the channel reserve (1 % of the channel) first, so that what the phones then
     // receive they can send back.
     for bench in &mut benches {
-        receive_one(merchant, bench, SETUP_RECEIVE_MSAT, false);
+        for _ in 0..bench.phones.len() {
+            receive_one(merchant, bench, SETUP_RECEIVE_MSAT, false);
+        }
     }
     let send = |bench: &mut Bench, measured: bool| send_one(&scene, bench, measured);
     phase(&mut benches, "warmup_receives", WARMUP, &receive);
     phase(&mut benches, "receives", payments, &receive);
     // The first payment out may find no route until the phone has the merchant's channel
     // from the LSP's gossip.
-    for bench in &mut benches {
-        let mut last_error = String::new();
-        wait_until(&format!("{} can pay the merchant", bench.name), DEFAULT_WAIT, || {
-            match bench.phone.pay(&merchant_invoice(&scene)) {
-                Ok(_) => true,
-                Err(e) => {
-                    if e != last_error {
-                        eprintln!("{}: cannot pay the merchant yet: {e}", bench.name);
-                        last_error = e;
+    for bench in &benches {
+        for phone in &bench.phones {
+            let mut last_error = String::new();
+            wait_until(
+                &format!("{} can pay the merchant", bench.name),
+                DEFAULT_WAIT,
+                || match phone.pay(&merchant_invoice(&scene)) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        if e != last_error {
+                            eprintln!("{}: cannot pay the merchant yet: {e}", bench.name);
+                            last_error = e;
+                        }
+                        false
                     }
-                    false
-                }
-            }
-        });
+                },
+            );
+        }
     }
     phase(&mut benches, "warmup_sends", WARMUP, &send);
     phase(&mut benches, "sends", payments, &send);
 
     phase(&mut benches, "restarts", restarts, &|bench: &mut Bench, _| {
-        bench.phone.stop();
-        let timing = bench.phone.start();
+        let phone = bench.next();
+        bench.phones[phone].stop();
+        let timing = bench.phones[phone].start();
         bench.record("start", timing.total_ms);
         for (part, value) in timing.parts {
             bench.start_parts.entry(part).or_default().push(value);
@@ -838,25 +900,33 @@ fn main() {
         }
     }
     phase(&mut remote, "restores", restores, &|bench: &mut Bench, _| {
-        let timing = bench.phone.restore();
+        let phone = bench.next();
+        let timing = bench.phones[phone].restore();
         bench.record("restore", timing.total_ms);
         for (part, value) in timing.parts {
             bench.restore_parts.entry(part).or_default().push(value);
         }
     });
-    // The restored phones still pay: the restore brought the channel back.
-    for bench in &mut remote {
-        wait_until(&format!("{} pays after its restore", bench.name), DEFAULT_WAIT, || {
-            bench.phone.has_usable_channel() && bench.phone.pay(&merchant_invoice(&scene)).is_ok()
-        });
+    // The phones still pay after their restarts and restores (which brought the channel back).
+    for bench in &remote {
+        for phone in &bench.phones {
+            wait_until(&format!("{} pays after its restore", bench.name), DEFAULT_WAIT, || {
+                phone.has_usable_channel() && phone.pay(&merchant_invoice(&scene)).is_ok()
+            });
+        }
     }
 
     let mut keyspaces = serde_json::Map::new();
     for bench in &remote {
-        if let Some(keyspace) = &bench.keyspace {
-            let (objects, pages) = keyspace.count().expect("the keyspace's objects");
-            keyspaces.insert(bench.name.into(), json!({"objects": objects, "list_pages": pages}));
-        }
+        let counts: Vec<_> = bench
+            .keyspaces
+            .iter()
+            .map(|k| {
+                let (objects, pages) = k.count().expect("the keyspace's objects");
+                json!({"objects": objects, "list_pages": pages})
+            })
+            .collect();
+        keyspaces.insert(bench.name.into(), json!(counts));
     }
     let mut phones = serde_json::Map::new();
     for bench in local.iter().chain(&remote) {
@@ -870,6 +940,7 @@ fn main() {
             "amount_msat": AMOUNT_MSAT,
             "restarts": restarts,
             "restores": restores,
+            "phones_per_configuration": per_config,
             "injected_rtt_ms": ms(ONE_WAY * 2),
             "phones": phones,
             "backup_keyspaces_at_the_end": keyspaces,
@@ -878,8 +949,10 @@ fn main() {
         .expect("JSON")
     );
     eprintln!("{}", table(local.iter().chain(&remote)));
-    for mut bench in local.into_iter().chain(remote) {
-        bench.phone.stop();
+    for bench in local.iter_mut().chain(&mut remote) {
+        for phone in &mut bench.phones {
+            phone.stop();
+        }
     }
 }
 
@@ -928,10 +1001,11 @@ fn merchant_invoice(scene: &Scene) -> Bolt11Invoice {
 /// The merchant pays the phone once; measured: until the phone has it, until the merchant
 /// knows.
 fn receive_one(merchant: &Node, bench: &mut Bench, amount_msat: u64, measured: bool) {
-    let (invoice, hash) = bench.phone.invoice(amount_msat);
+    let turn = bench.next();
+    let phone = &bench.phones[turn];
+    let (invoice, hash) = phone.invoice(amount_msat);
     let sent_at = Instant::now();
     let id = merchant.bolt11_payment().send(&invoice, None).expect("the merchant pays");
-    let phone = &bench.phone;
     let (received_at, (merchant_at, outcome)) = std::thread::scope(|s| {
         let merchant_outcome = s.spawn(|| {
             stock_event(merchant, "the merchant's outcome", |e| match e {
@@ -960,7 +1034,8 @@ fn send_one(scene: &Scene, bench: &mut Bench, measured: bool) {
     let invoice = merchant_invoice(scene);
     let hash = invoice.payment_hash().to_string();
     let merchant = &scene.merchant;
-    let phone = &bench.phone;
+    let turn = bench.next();
+    let phone = &bench.phones[turn];
     let (sent, merchant_at, started) = std::thread::scope(|s| {
         let merchant_received = s.spawn(|| {
             stock_event(merchant, "the merchant's PaymentReceived", |e| {

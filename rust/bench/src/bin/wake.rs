@@ -28,10 +28,14 @@
 //! `vss-server` on loopback, `doze_testkit::backup_server`), reached directly and through a
 //! `LatencyProxy` adding 50 ms each way (a 100 ms round trip), beside the same local-store
 //! wakes as above, all alternating in one run:
-//! - `doze_wake_engine_backup_*`: a second Doze wallet, started in the app with
+//! - `doze_wake_engine_backup_*`: backed-up Doze wallets, each started in the app with
 //!   `backup: Some(BackupConfig { url })` (so the backup holds it and names this device), then
 //!   woken by `doze-wake --backup-url <url>` (loopback, or the proxy in front of the same
-//!   server);
+//!   server). Each link wakes wallets of its own, taking turns, each at most 15 times: Doze's
+//!   backed-up store fails at a channel's 100th monitor update (a wake makes about five; LDK's
+//!   `MonitorUpdatingPersister` then removes update objects that were never written, which
+//!   Doze's versioned remove takes for another device's takeover), and the wallet's node
+//!   stops;
 //! - `stock_ldk_node_vss_*`: a stock ldk-node phone on ldk-node's own VSS store
 //!   (`build_with_vss_store_and_header_provider`, signed in with Doze's `BackupAuth`), set up
 //!   with its own channel and offer, then woken by `ldk-wake ... <vss url> <store id>`.
@@ -74,6 +78,9 @@ use serde_json::json;
 const AMOUNT_MSAT: u64 = 3_000_000;
 /// The delay the proxies add each way (`--backup`): a 100 ms round trip.
 const ONE_WAY: Duration = Duration::from_millis(50);
+/// How many times a backed-up Doze wallet is woken at most (`--backup`; about five monitor
+/// updates each, see `main`).
+const WAKES_PER_PHONE: usize = 15;
 /// The stock VSS phone's keyspace.
 const STOCK_STORE_ID: &str = "stock-regtest";
 
@@ -257,19 +264,30 @@ fn main() {
         let server = BackupServer::start();
         let doze_proxy = LatencyProxy::start(server.addr(), ONE_WAY);
         let stock_proxy = LatencyProxy::start(server.addr(), ONE_WAY);
-        let mnemonic = doze_core::generate_mnemonic(WordCount::Words12).to_string();
-        let backed_up_dir = tempfile::tempdir().expect("dir");
-        let backed_up_config = WalletConfig {
-            backup: Some(BackupConfig { url: server.url() }),
-            ..scene.phone_config(&devnet, backed_up_dir.path())
-        };
-        let doze = doze_phone(&scene, &devnet, backed_up_config, &mnemonic, &webhook, &rt);
+        // Doze's backed-up store fails at a channel's 100th monitor update (a wake is about
+        // five): each link wakes its own wallets, each at most `WAKES_PER_PHONE` times.
+        let per_link = (runs + 1).div_ceil(WAKES_PER_PHONE);
+        let mut dirs = Vec::new();
+        let mut doze = Vec::new();
+        for _ in 0..2 * per_link {
+            let mnemonic = doze_core::generate_mnemonic(WordCount::Words12).to_string();
+            let dir = tempfile::tempdir().expect("dir");
+            let config = WalletConfig {
+                backup: Some(BackupConfig { url: server.url() }),
+                ..scene.phone_config(&devnet, dir.path())
+            };
+            let phone = doze_phone(&scene, &devnet, config, &mnemonic, &webhook, &rt);
+            let keyspace =
+                Keyspace::new(&server.url(), DOZE_STORE_ID, &mnemonic).expect("its keyspace");
+            doze.push((phone, keyspace));
+            dirs.push(dir);
+        }
+        let rtt_wallets = doze.split_off(per_link);
         let stock_dir = tempfile::tempdir().expect("dir");
         let stock = stock_vss_phone(&scene, &devnet, &server.url(), stock_dir.path(), &webhook);
         bench.remote = Some(Remote {
-            keyspace: Keyspace::new(&server.url(), DOZE_STORE_ID, &doze.mnemonic)
-                .expect("the backup's keyspace"),
-            doze,
+            doze: [doze, rtt_wallets],
+            turns: Default::default(),
             stock,
             loopback_url: server.url(),
             doze_proxy,
@@ -291,6 +309,7 @@ fn main() {
         );
         // The phones' stores go before the server.
         drop(bench);
+        drop(dirs);
         drop(server);
         return;
     }
@@ -404,6 +423,7 @@ fn stock_vss_phone(
 
 /// How a backed-up wake reaches its server.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 enum Link {
     /// Directly, on loopback.
     Loopback,
@@ -442,16 +462,25 @@ impl Side {
 
 /// The backed-up phones and their server (`--backup`).
 struct Remote {
-    doze: WakePhone,
+    /// The backed-up Doze wallets woken over each link (loopback, then the proxy), each with
+    /// its keyspace (for its global version); they take turns.
+    doze: [Vec<(WakePhone, Keyspace)>; 2],
+    turns: [std::cell::Cell<usize>; 2],
     stock: WakePhone,
-    /// The Doze phone's keyspace, for its global version.
-    keyspace: Keyspace,
     loopback_url: String,
     doze_proxy: LatencyProxy,
     stock_proxy: LatencyProxy,
 }
 
 impl Remote {
+    /// The Doze wallet whose turn it is to be woken over `link`; moves the turn on.
+    fn doze(&self, link: Link) -> &(WakePhone, Keyspace) {
+        let index = link as usize;
+        let turn = self.turns[index].get();
+        self.turns[index].set(turn + 1);
+        &self.doze[index][turn % self.doze[index].len()]
+    }
+
     /// The server's URL for `side` over `link`, and the proxy on the way, if any.
     fn link(&self, side: Side) -> Option<(String, Option<&LatencyProxy>)> {
         let proxy = match side {
@@ -478,12 +507,16 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    fn phone(&self, side: Side) -> &WakePhone {
+    /// The phone `side` wakes this time, and its Doze backup's keyspace if it has one.
+    fn phone(&self, side: Side) -> (&WakePhone, Option<&Keyspace>) {
         let remote = || self.remote.as_ref().expect("backed-up phones (--backup)");
         match side {
-            Side::Engine | Side::PreviousDoze | Side::Stock => &self.app,
-            Side::EngineBackup(_) => &remote().doze,
-            Side::StockVss(_) => &remote().stock,
+            Side::Engine | Side::PreviousDoze | Side::Stock => (&self.app, None),
+            Side::EngineBackup(link) => {
+                let (phone, keyspace) = remote().doze(link);
+                (phone, Some(keyspace))
+            }
+            Side::StockVss(_) => (&remote().stock, None),
         }
     }
 
@@ -494,7 +527,7 @@ impl Bench<'_> {
         for run_index in 0..runs * sides.len() {
             let side_index = run_index % sides.len();
             let side = sides[side_index];
-            let phone = self.phone(side);
+            let (phone, doze_keyspace) = self.phone(side);
             AsyncScene::wait_until_offline_at(lsp_a, phone.id, DEFAULT_WAIT);
             let sender = self.scene.sender.node_id();
             let before = self.interceptions.from_sender(sender);
@@ -536,10 +569,6 @@ impl Bench<'_> {
                 }
             }
             let proxy = link.as_ref().and_then(|(_, proxy)| *proxy);
-            let doze_keyspace = match side {
-                Side::EngineBackup(_) => self.remote.as_ref().map(|r| &r.keyspace),
-                _ => None,
-            };
             let version = |k: &Keyspace| k.global_version().expect("the global version");
             let versions_before = doze_keyspace.map(version);
             let requests_before = proxy.map(LatencyProxy::requests).unwrap_or_default();
