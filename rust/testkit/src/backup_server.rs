@@ -105,11 +105,25 @@ impl Drop for BackupServer {
     fn drop(&mut self) {
         let _ = self.vss.kill();
         let _ = self.vss.wait();
-        // SIGKILL is what a crash does; PostgreSQL recovers its WAL at the next start, and this
-        // data directory is thrown away anyway.
-        let _ = self.postgres.kill();
+        // Under root the child is `runuser`, which does not pass a kill on to PostgreSQL: stop
+        // the postmaster itself (its pid heads `postmaster.pid`) with SIGQUIT, PostgreSQL's
+        // immediate shutdown (its backends follow). This data directory is thrown away anyway.
+        let stopped = pid_file_pid(&self.dir).is_some_and(|pid| {
+            Command::new("kill").args(["-QUIT", &pid]).status().is_ok_and(|s| s.success())
+        });
+        if !stopped {
+            let _ = self.postgres.kill();
+        }
+        // `runuser` (or PostgreSQL itself) exits once the postmaster has.
         let _ = self.postgres.wait();
     }
+}
+
+/// The postmaster's pid, from the first line of its `postmaster.pid`.
+fn pid_file_pid(dir: &tempfile::TempDir) -> Option<String> {
+    let text = std::fs::read_to_string(dir.path().join("data").join("postmaster.pid")).ok()?;
+    let pid = text.lines().next()?.trim();
+    pid.parse::<u32>().ok().map(|_| pid.to_string())
 }
 
 fn is_root() -> bool {
@@ -168,5 +182,21 @@ fn wait_until_ready(what: &str, timeout: Duration, mut ready: impl FnMut() -> bo
     while !ready() {
         assert!(Instant::now() < deadline, "{what} did not come up within {timeout:?}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_server_stops_postgres_too() {
+        let server = BackupServer::start();
+        let pid = pid_file_pid(&server.dir).expect("the postmaster's pid");
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        assert!(proc_dir.exists());
+        drop(server);
+        // The drop waited for the postmaster (through `runuser` under root) to exit.
+        assert!(!proc_dir.exists(), "PostgreSQL ({pid}) still runs");
     }
 }
