@@ -241,7 +241,7 @@ fn main() {
     let config = scene.phone_config(&devnet, dir.path());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let webhook = WebhookReceiver::start();
-    let app = doze_phone(&scene, &devnet, config.clone(), MNEMONIC, &webhook, &rt);
+    let app = doze_phone(&scene, &devnet, config.clone(), MNEMONIC, 1_000_000, &webhook, &rt);
 
     let time_file = dir.path().join("time.txt");
     let prev_wake = std::env::var_os("DOZE_PREV_WAKE_BIN").map(PathBuf::from);
@@ -276,7 +276,8 @@ fn main() {
                 backup: Some(BackupConfig { url: server.url() }),
                 ..scene.phone_config(&devnet, dir.path())
             };
-            let phone = doze_phone(&scene, &devnet, config, &mnemonic, &webhook, &rt);
+            // LSP-A has 3 000 000 sat for all the phones' channels; 15 wakes take 45 000.
+            let phone = doze_phone(&scene, &devnet, config, &mnemonic, 200_000, &webhook, &rt);
             let keyspace =
                 Keyspace::new(&server.url(), DOZE_STORE_ID, &mnemonic).expect("its keyspace");
             doze.push((phone, keyspace));
@@ -345,20 +346,21 @@ struct WakePhone {
     node_dir: PathBuf,
 }
 
-/// A Doze app with `config`: a channel from LSP-A, LSP-B known, registered for pushes to
-/// `webhook`, its offer, stopped.
+/// A Doze app with `config`: a channel of `channel_sat` from LSP-A, LSP-B known, registered
+/// for pushes to `webhook`, its offer, stopped.
 fn doze_phone(
     scene: &AsyncScene,
     devnet: &Devnet,
     config: WalletConfig,
     mnemonic: &str,
+    channel_sat: u64,
     webhook: &WebhookReceiver,
     rt: &tokio::runtime::Runtime,
 ) -> WakePhone {
     let app = Wallet::new(config.clone(), mnemonic, None).expect("wallet");
     rt.block_on(app.start()).expect("start");
     let id: PublicKey = app.node_id().expect("id").parse().expect("key");
-    scene.open_channel_to_phone(devnet, id, None, 1_000_000, &[]);
+    scene.open_channel_to_phone(devnet, id, None, channel_sat, &[]);
     wait_until("phone ready", Duration::from_secs(120), || {
         rt.block_on(app.sync()).is_ok()
             && app.balances().map(|b| b.lightning_inbound_sat > 0).unwrap_or(false)
