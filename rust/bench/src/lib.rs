@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 pub mod fixture;
 pub mod keyspace;
+pub mod server;
 
 /// Runs `f` `runs` times and returns the median duration in milliseconds (fractional).
 pub fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {

@@ -739,11 +739,13 @@ fn main() {
     let began = Instant::now();
     let scene = Scene::new();
     let server = BackupServer::start();
-    let doze_proxy = Arc::new(LatencyProxy::start(server.addr(), ONE_WAY));
-    let stock_proxy = Arc::new(LatencyProxy::start(server.addr(), ONE_WAY));
+    let (server_url, server_addr) = (server.url(), server.addr());
+    let _server = doze_bench::server::stop_on_panic(server);
+    let doze_proxy = Arc::new(LatencyProxy::start(server_addr, ONE_WAY));
+    let stock_proxy = Arc::new(LatencyProxy::start(server_addr, ONE_WAY));
     eprintln!("scene and backup server up in {:?}", began.elapsed());
 
-    let direct = Store::Remote(server.url());
+    let direct = Store::Remote(server_url.clone());
     let setups: [(&'static str, bool, Store, Option<Arc<LatencyProxy>>); 6] = [
         ("doze_local", true, Store::Local, None),
         ("stock_local", false, Store::Local, None),
@@ -752,13 +754,13 @@ fn main() {
         (
             "doze_backup_rtt100",
             true,
-            Store::Remote(doze_proxy.url(&server.url())),
+            Store::Remote(doze_proxy.url(&server_url)),
             Some(Arc::clone(&doze_proxy)),
         ),
         (
             "stock_vss_rtt100",
             false,
-            Store::Remote(stock_proxy.url(&server.url())),
+            Store::Remote(stock_proxy.url(&server_url)),
             Some(Arc::clone(&stock_proxy)),
         ),
     ];
@@ -790,10 +792,10 @@ fn main() {
                 eprintln!("{name}: a phone's first start in {:?}", started.elapsed());
                 let keyspace = match (&phone, &store) {
                     (Phone::Doze(p), Store::Remote(_)) => {
-                        Some(Keyspace::new(&server.url(), DOZE_STORE_ID, &p.mnemonic))
+                        Some(Keyspace::new(&server_url, DOZE_STORE_ID, &p.mnemonic))
                     }
                     (Phone::Stock(p), Store::Remote(_)) => {
-                        Some(Keyspace::new(&server.url(), STOCK_STORE_ID, &p.mnemonic.to_string()))
+                        Some(Keyspace::new(&server_url, STOCK_STORE_ID, &p.mnemonic.to_string()))
                     }
                     (_, Store::Local) => None,
                 };

@@ -262,8 +262,10 @@ fn main() {
     let mut held = 0;
     if backup {
         let server = BackupServer::start();
-        let doze_proxy = LatencyProxy::start(server.addr(), ONE_WAY);
-        let stock_proxy = LatencyProxy::start(server.addr(), ONE_WAY);
+        let (server_url, server_addr) = (server.url(), server.addr());
+        let server = doze_bench::server::stop_on_panic(server);
+        let doze_proxy = LatencyProxy::start(server_addr, ONE_WAY);
+        let stock_proxy = LatencyProxy::start(server_addr, ONE_WAY);
         // Doze's backed-up store fails at a channel's 100th monitor update (a wake is about
         // five): each link wakes its own wallets, each at most `WAKES_PER_PHONE` times.
         let per_link = (runs + 1).div_ceil(WAKES_PER_PHONE);
@@ -273,24 +275,24 @@ fn main() {
             let mnemonic = doze_core::generate_mnemonic(WordCount::Words12).to_string();
             let dir = tempfile::tempdir().expect("dir");
             let config = WalletConfig {
-                backup: Some(BackupConfig { url: server.url() }),
+                backup: Some(BackupConfig { url: server_url.clone() }),
                 ..scene.phone_config(&devnet, dir.path())
             };
             // LSP-A has 3 000 000 sat for all the phones' channels; 15 wakes take 45 000.
             let phone = doze_phone(&scene, &devnet, config, &mnemonic, 200_000, &webhook, &rt);
             let keyspace =
-                Keyspace::new(&server.url(), DOZE_STORE_ID, &mnemonic).expect("its keyspace");
+                Keyspace::new(&server_url, DOZE_STORE_ID, &mnemonic).expect("its keyspace");
             doze.push((phone, keyspace));
             dirs.push(dir);
         }
         let rtt_wallets = doze.split_off(per_link);
         let stock_dir = tempfile::tempdir().expect("dir");
-        let stock = stock_vss_phone(&scene, &devnet, &server.url(), stock_dir.path(), &webhook);
+        let stock = stock_vss_phone(&scene, &devnet, &server_url, stock_dir.path(), &webhook);
         bench.remote = Some(Remote {
             doze: [doze, rtt_wallets],
             turns: Default::default(),
             stock,
-            loopback_url: server.url(),
+            loopback_url: server_url.clone(),
             doze_proxy,
             stock_proxy,
         });
