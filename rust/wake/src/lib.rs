@@ -17,9 +17,7 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use doze_core::{
-    BackupConfig, ChainSource, LspConfig, Network, Wallet, WalletConfig, WalletError,
-};
+use doze_core::{BackupConfig, ChainSource, LspConfig, Network, Wallet, WalletConfig, WalletError};
 
 /// What `doze wake` was asked.
 #[derive(Debug, PartialEq, Eq)]

@@ -31,11 +31,8 @@
 //! - `doze_wake_engine_backup_*`: backed-up Doze wallets, each started in the app with
 //!   `backup: Some(BackupConfig { url })` (so the backup holds it and names this device), then
 //!   woken by `doze-wake --backup-url <url>` (loopback, or the proxy in front of the same
-//!   server). Each link wakes wallets of its own, taking turns, each at most 15 times: Doze's
-//!   backed-up store fails at a channel's 100th monitor update (a wake makes about five; LDK's
-//!   `MonitorUpdatingPersister` then removes update objects that were never written, which
-//!   Doze's versioned remove takes for another device's takeover), and the wallet's node
-//!   stops;
+//!   server). Each link wakes a wallet of its own (`DOZE_BENCH_WAKES_PER_PHONE=<n>`: as many
+//!   wallets per link as it takes for none to be woken more than `n` times, taking turns);
 //! - `stock_ldk_node_vss_*`: a stock ldk-node phone on ldk-node's own VSS store
 //!   (`build_with_vss_store_and_header_provider`, signed in with Doze's `BackupAuth`), set up
 //!   with its own channel and offer, then woken by `ldk-wake ... <vss url> <store id>`.
@@ -78,9 +75,6 @@ use serde_json::json;
 const AMOUNT_MSAT: u64 = 3_000_000;
 /// The delay the proxies add each way (`--backup`): a 100 ms round trip.
 const ONE_WAY: Duration = Duration::from_millis(50);
-/// How many times a backed-up Doze wallet is woken at most (`--backup`; about five monitor
-/// updates each, see `main`).
-const WAKES_PER_PHONE: usize = 15;
 /// The stock VSS phone's keyspace.
 const STOCK_STORE_ID: &str = "stock-regtest";
 
@@ -266,9 +260,11 @@ fn main() {
         let server = doze_bench::server::stop_on_panic(server);
         let doze_proxy = LatencyProxy::start(server_addr, ONE_WAY);
         let stock_proxy = LatencyProxy::start(server_addr, ONE_WAY);
-        // Doze's backed-up store fails at a channel's 100th monitor update (a wake is about
-        // five): each link wakes its own wallets, each at most `WAKES_PER_PHONE` times.
-        let per_link = (runs + 1).div_ceil(WAKES_PER_PHONE);
+        // A wallet per link, or as many as `DOZE_BENCH_WAKES_PER_PHONE` asks.
+        let per_link = std::env::var("DOZE_BENCH_WAKES_PER_PHONE")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(1, |per_phone| (runs + 1).div_ceil(per_phone.max(1)));
         let mut dirs = Vec::new();
         let mut doze = Vec::new();
         for _ in 0..2 * per_link {
