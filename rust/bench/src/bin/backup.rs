@@ -61,6 +61,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -144,15 +145,33 @@ impl TimedEvents {
         what: &str,
         wanted: impl Fn(&WalletEventKind) -> bool,
     ) -> (Instant, WalletEvent) {
+        self.wait_unless(what, &AtomicBool::new(false), wanted)
+            .unwrap_or_else(|| unreachable!("nothing cancels it"))
+    }
+
+    /// [`TimedEvents::wait`], given up (`None`) once `cancel` is set.
+    fn wait_unless(
+        &self,
+        what: &str,
+        cancel: &AtomicBool,
+        wanted: impl Fn(&WalletEventKind) -> bool,
+    ) -> Option<(Instant, WalletEvent)> {
         let deadline = Instant::now() + DEFAULT_WAIT;
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some((at, event)) = events.iter().find(|(_, e)| wanted(&e.kind)) {
-                return (*at, event.clone());
+                return Some((*at, event.clone()));
+            }
+            if cancel.load(Ordering::SeqCst) {
+                return None;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "timed out waiting for {what}");
-            events = self.changed.wait_timeout(events, left).unwrap_or_else(|p| p.into_inner()).0;
+            events = self
+                .changed
+                .wait_timeout(events, left.min(CANCEL_CHECK))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -160,23 +179,45 @@ impl TimedEvents {
 /// When `node`'s next event that `wanted` picks came off its queue (before `event_handled`,
 /// which persists the queue), and the event. Every event on the way is marked handled.
 fn stock_event(node: &Node, what: &str, wanted: impl Fn(&Event) -> bool) -> (Instant, Event) {
+    stock_event_unless(node, what, &AtomicBool::new(false), wanted)
+        .unwrap_or_else(|| unreachable!("nothing cancels it"))
+}
+
+/// [`stock_event`], given up (`None`) once `cancel` is set.
+fn stock_event_unless(
+    node: &Node,
+    what: &str,
+    cancel: &AtomicBool,
+    wanted: impl Fn(&Event) -> bool,
+) -> Option<(Instant, Event)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .expect("a runtime to wait for events");
     let deadline = Instant::now() + DEFAULT_WAIT;
     loop {
+        if cancel.load(Ordering::SeqCst) {
+            return None;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
-        let event = runtime
-            .block_on(async { tokio::time::timeout(left, node.next_event_async()).await })
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+        assert!(!left.is_zero(), "timed out waiting for {what}");
+        // In slices, to see `cancel`.
+        let slice = left.min(CANCEL_CHECK);
+        let Ok(event) =
+            runtime.block_on(async { tokio::time::timeout(slice, node.next_event_async()).await })
+        else {
+            continue;
+        };
         let at = Instant::now();
         node.event_handled().expect("event_handled");
         if wanted(&event) {
-            return (at, event);
+            return Some((at, event));
         }
     }
 }
+
+/// How often a cancellable wait looks at its flag.
+const CANCEL_CHECK: Duration = Duration::from_millis(50);
 
 fn description() -> Bolt11InvoiceDescription {
     Bolt11InvoiceDescription::Direct(Description::new("bench".into()).expect("a description"))
@@ -493,23 +534,35 @@ impl Phone {
     }
 
     /// When this phone had the payment with hash `hash` (hex).
-    fn received(&self, hash: &str, who: &str) -> Instant {
-        match self {
-            Phone::Doze(p) => {
-                p.events
-                    .wait(&format!("{who}: PaymentReceived"), |e| {
-                        matches!(e, WalletEventKind::PaymentReceived { payment_hash, .. }
+    fn received(&self, hash: &str, who: &str, cancel: &AtomicBool) -> Option<Instant> {
+        let at = match self {
+            Phone::Doze(p) => p
+                .events
+                .wait_unless(&format!("{who}: PaymentReceived"), cancel, |e| {
+                    matches!(e, WalletEventKind::PaymentReceived { payment_hash, .. }
                             if payment_hash == hash)
-                    })
-                    .0
-            }
+                })
+                .map(|(at, _)| at),
             Phone::Stock(p) => {
-                stock_event(p.node(), &format!("{who}: PaymentReceived"), |e| {
+                stock_event_unless(p.node(), &format!("{who}: PaymentReceived"), cancel, |e| {
                     matches!(e, Event::PaymentReceived { payment_hash, .. }
                         if payment_hash.0.to_lower_hex_string() == hash)
                 })
-                .0
+                .map(|(at, _)| at)
             }
+        };
+        at
+    }
+
+    /// The phone's channels and its LSP connection, for a failure's message.
+    fn state(&self) -> String {
+        match self {
+            Phone::Doze(p) => format!("channels {:?}", p.wallet().list_channels()),
+            Phone::Stock(p) => format!(
+                "peers {:?}, channels usable {:?}",
+                p.node().list_peers().iter().map(|x| x.is_connected).collect::<Vec<_>>(),
+                p.node().list_channels().iter().map(|c| c.is_usable).collect::<Vec<_>>()
+            ),
         }
     }
 
@@ -594,11 +647,20 @@ struct Bench {
     restore_parts: BTreeMap<&'static str, Vec<f64>>,
     /// Per phase: the global version's moves and the proxy's requests.
     remote: BTreeMap<&'static str, Value>,
+    /// Payments that failed (not measured): which way, which phone, why.
+    failures: Vec<String>,
 }
 
 impl Bench {
     fn record(&mut self, what: &'static str, value: f64) {
         self.samples.entry(what).or_default().push(value);
+    }
+
+    /// Records a failed payment (said at once, with the phone's state; not measured).
+    fn failed(&mut self, way: &str, who: &str, turn: usize, why: String) {
+        let state = self.phones[turn].state();
+        eprintln!("{who}: a {way} failed: {why}; {state}");
+        self.failures.push(format!("{way} by phone {turn}: {why}"));
     }
 
     /// The index of the phone whose turn it is, and moves the turn on.
@@ -699,6 +761,7 @@ impl Bench {
         if !self.remote.is_empty() {
             out.insert("remote".into(), json!(self.remote));
         }
+        out.insert("failed_payments".into(), json!(self.failures));
         Value::Object(out)
     }
 }
@@ -805,6 +868,7 @@ fn main() {
                 start_parts: BTreeMap::new(),
                 restore_parts: BTreeMap::new(),
                 remote: BTreeMap::new(),
+                failures: Vec::new(),
             }
         })
         .collect();
@@ -971,8 +1035,8 @@ fn table<'a>(benches: impl Iterator<Item = &'a Bench>) -> String {
     for (title, _) in columns {
         out.push_str(&format!(" {title} |"));
     }
-    out.push_str(" Doze writes per payment in / out |\n|---|");
-    out.push_str(&"---|".repeat(columns.len() + 1));
+    out.push_str(" Doze writes per payment in / out | failed payments |\n|---|");
+    out.push_str(&"---|".repeat(columns.len() + 2));
     for bench in benches {
         out.push_str(&format!("\n| {} |", bench.name));
         for (_, key) in columns {
@@ -992,6 +1056,7 @@ fn table<'a>(benches: impl Iterator<Item = &'a Bench>) -> String {
             (Some(i), Some(o)) => out.push_str(&format!(" {i} / {o} |")),
             _ => out.push_str(" – |"),
         }
+        out.push_str(&format!(" {} |", bench.failures.len()));
     }
     out
 }
@@ -1009,20 +1074,26 @@ fn receive_one(merchant: &Node, bench: &mut Bench, amount_msat: u64, measured: b
     let sent_at = Instant::now();
     let id = merchant.bolt11_payment().send(&invoice, None).expect("the merchant pays");
     let who = format!("{} phone {turn}", bench.name);
-    let (received_at, merchant_at) = std::thread::scope(|s| {
-        let received = s.spawn(|| phone.received(&hash, &who));
+    let cancel = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        let received = s.spawn(|| phone.received(&hash, &who, &cancel));
         let (merchant_at, outcome) = stock_event(merchant, "the merchant's outcome", |e| match e {
             Event::PaymentSuccessful { payment_id, .. }
             | Event::PaymentFailed { payment_id, .. } => *payment_id == Some(id),
             _ => false,
         });
         if !matches!(outcome, Event::PaymentSuccessful { .. }) {
-            // Said at once; the panic waits for the phone's wait to time out.
-            eprintln!("{who}: the merchant's payment to it failed: {outcome:?}");
-            panic!("{who}: the merchant's payment to it failed: {outcome:?}");
+            cancel.store(true, Ordering::SeqCst);
+            let _ = received.join();
+            return Err(format!("the merchant's payment failed: {outcome:?}"));
         }
-        (received.join().expect("the phone's wait"), merchant_at)
+        let received_at = received.join().expect("the phone's wait").expect("not cancelled");
+        Ok((received_at, merchant_at))
     });
+    let (received_at, merchant_at) = match result {
+        Ok(times) => times,
+        Err(why) => return bench.failed("receive", &who, turn, why),
+    };
     if measured {
         bench.record("receive_phone_received", ms(received_at - sent_at));
         bench.record("receive_merchant_successful", ms(merchant_at - sent_at));
@@ -1037,20 +1108,28 @@ fn send_one(scene: &Scene, bench: &mut Bench, measured: bool) {
     let merchant = &scene.merchant;
     let turn = bench.next();
     let phone = &bench.phones[turn];
+    let who = format!("{} phone {turn}", bench.name);
+    let cancel = AtomicBool::new(false);
     let (sent, merchant_at, started) = std::thread::scope(|s| {
         let merchant_received = s.spawn(|| {
-            stock_event(merchant, "the merchant's PaymentReceived", |e| {
+            stock_event_unless(merchant, "the merchant's PaymentReceived", &cancel, |e| {
                 matches!(e, Event::PaymentReceived { payment_hash, .. }
                     if payment_hash.0.to_lower_hex_string() == hash)
             })
-            .0
+            .map(|(at, _)| at)
         });
         let started = Instant::now();
         let sent = phone.pay(&invoice);
-        let merchant_at = sent.is_ok().then(|| merchant_received.join().expect("the wait"));
+        if sent.is_err() {
+            cancel.store(true, Ordering::SeqCst);
+        }
+        let merchant_at = merchant_received.join().expect("the merchant's wait");
         (sent, merchant_at, started)
     });
-    let sent_at = sent.unwrap_or_else(|e| panic!("{}: the payment failed: {e}", bench.name));
+    let sent_at = match sent {
+        Ok(at) => at,
+        Err(why) => return bench.failed("send", &who, turn, why),
+    };
     if measured {
         bench.record("send_payment_sent", ms(sent_at - started));
         if let Some(at) = merchant_at {
