@@ -617,6 +617,7 @@ fn summary(samples: &[Sample]) -> serde_json::Value {
         "paid": samples.iter().filter(|s| s.paid).count(),
         "median_wall_ms": median(samples.iter().map(|s| s.wall_ms).collect()),
         "p90_wall_ms": percentile(samples.iter().map(|s| s.wall_ms).collect(), 0.9),
+        "max_wall_ms": samples.iter().map(|s| s.wall_ms).fold(0.0, f64::max),
         "median_peak_rss_mb": median(samples.iter().map(|s| s.max_rss_kb / 1024.0).collect()),
         "max_peak_rss_mb": samples.iter().map(|s| s.max_rss_kb / 1024.0).fold(0.0, f64::max),
         "median_peak_anon_mb_sampled":
