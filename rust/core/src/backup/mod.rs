@@ -87,10 +87,15 @@ pub(crate) fn open(
     let seed = vss_seed(mnemonic, passphrase, network)?;
     let remote = Arc::new(Remote::new(&config.url, &store_id, seed, Arc::new(auth)));
 
-    let (global_version, names) = run(&runtime, Arc::clone(&remote).list_owned())?;
-    let restoring =
-        opener == Opener::App && !node_dir.join(SQLITE_DB_FILE_NAME).exists() && !names.is_empty();
-    if restoring {
+    // Only an app starting on an empty directory needs the list of objects (to restore them);
+    // every other start and wake asks for the global version alone.
+    let (global_version, names) =
+        if opener == Opener::App && !node_dir.join(SQLITE_DB_FILE_NAME).exists() {
+            run(&runtime, Arc::clone(&remote).list_owned())?
+        } else {
+            (run(&runtime, global_version_of(Arc::clone(&remote)))?, Vec::new())
+        };
+    if !names.is_empty() {
         // Take the wallet over first, so that the old device, if it still runs, can write
         // nothing more: what is then downloaded is the last state.
         let started = std::time::Instant::now();
@@ -180,7 +185,7 @@ fn claim(
             Ok(()) => return Ok(global_version + 1),
             // The old device wrote in between: try again at the version it left.
             Err(RemoteError::Conflict) => {
-                global_version = run(runtime, Arc::clone(remote).list_owned())?.0;
+                global_version = run(runtime, global_version_of(Arc::clone(remote)))?;
             }
             Err(e) => return Err(remote_error(e)),
         }
@@ -216,6 +221,11 @@ fn run<T: Send + 'static>(
     store::block_on(runtime, future)
         .map_err(|e| WalletError::BackupUnavailable(e.to_string()))?
         .map_err(remote_error)
+}
+
+/// The server's global version for this wallet.
+async fn global_version_of(remote: Arc<Remote>) -> Result<i64, RemoteError> {
+    remote.global_version_quick().await
 }
 
 /// The id of the device the backup names as the wallet's holder, if any.

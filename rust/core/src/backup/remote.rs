@@ -3,7 +3,7 @@
 //! storage key as associated data, and stored under `obfuscate(primary#secondary)#obfuscate(key)`.
 //! The server learns neither the values nor the names. Unlike ldk-node's store, every write
 //! carries the server's global version: a write from a device that is not the latest writer is
-//! refused by the server (see `fence.rs`).
+//! refused by the server (see `mod.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,9 +181,18 @@ impl Remote {
 
     /// The server's global version now (it keeps it as a key of its own).
     pub(crate) async fn global_version(&self) -> Result<i64, RemoteError> {
+        self.global_version_with(&self.client).await
+    }
+
+    /// [`Remote::global_version`], giving up after a few seconds.
+    pub(crate) async fn global_version_quick(&self) -> Result<i64, RemoteError> {
+        self.global_version_with(&self.quick).await
+    }
+
+    async fn global_version_with(&self, client: &VssClient<Retry>) -> Result<i64, RemoteError> {
         let request =
             GetObjectRequest { store_id: self.store_id.clone(), key: GLOBAL_VERSION_KEY.into() };
-        let response = self.client.get_object(&request).await?;
+        let response = client.get_object(&request).await?;
         Ok(response.value.map_or(0, |v| v.version))
     }
 

@@ -1,14 +1,16 @@
 //! The node's store with a backup: ldk-node's SQLite store on the phone, every write also on
 //! the VSS server. Reads and lists are local (a wake reads the channel state in milliseconds,
 //! offline or not); a write is done only when the server has it, and the server has it only if
-//! this device is still the wallet's latest writer (the global version, see `device.rs`). So a
+//! this device is still the wallet's latest writer (the global version, see `mod.rs`). So a
 //! channel update LDK considers persisted is always in the backup, and an old phone's update is
 //! refused instead of overwriting the new phone's.
 //!
 //! Writes are applied in the order they were called, per key, as LDK requires: each call takes
 //! a sequence number when it is made, and a write older than the last one applied to its key is
-//! skipped (ldk-node's `VssStore` does the same). Remote writes are serialized, since each moves
-//! the global version on.
+//! skipped (ldk-node's `VssStore` does the same). Each remote write moves the global version on,
+//! so they cannot run side by side; instead writes that arrive while one is on its way go
+//! together in the next request (a group commit: one round trip for many objects, as when LDK
+//! deletes a hundred monitor updates at once).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -56,12 +58,26 @@ struct Writer {
     applied: HashMap<ObjectName, u64>,
 }
 
+/// A change waiting for the next request to the server.
+struct Pending {
+    sequence: u64,
+    name: ObjectName,
+    value: Option<Vec<u8>>,
+    done: tokio::sync::oneshot::Sender<io::Result<()>>,
+}
+
 struct Shared {
     local: SqliteStore,
     remote: Arc<Remote>,
+    /// Changes not yet sent.
+    queue: std::sync::Mutex<Vec<Pending>>,
+    /// Held by whoever sends the queue: one request at a time.
     writer: tokio::sync::Mutex<Writer>,
     moved: AtomicBool,
 }
+
+/// Objects per request (vss-server takes up to 1000).
+const MAX_BATCH: usize = 500;
 
 /// ldk-node's store, backed up. See the module docs.
 pub(crate) struct BackedUpStore {
@@ -85,6 +101,7 @@ impl BackedUpStore {
             shared: Arc::new(Shared {
                 local,
                 remote,
+                queue: std::sync::Mutex::new(Vec::new()),
                 writer: tokio::sync::Mutex::new(writer),
                 moved: AtomicBool::new(false),
             }),
@@ -120,6 +137,19 @@ impl BackedUpStore {
     /// The server side.
     pub(crate) fn remote(&self) -> Arc<Remote> {
         Arc::clone(&self.shared.remote)
+    }
+
+    /// A lazy remove (LDK's word: it may be lost in a crash, and nothing waits for it): queued
+    /// for the next request, which it joins with the removes around it.
+    fn remove_lazily(&self, name: ObjectName) -> io::Result<()> {
+        let runtime = self.runtime.as_ref().ok_or_else(|| other("store closed"))?;
+        let change = self.change(name, None);
+        runtime.spawn(async move {
+            if let Err(e) = change.await {
+                log::warn!("backup: a lazy remove failed: {e}");
+            }
+        });
+        Ok(())
     }
 
     fn change(
@@ -161,53 +191,149 @@ pub(crate) fn block_on<T: Send + 'static>(
 }
 
 impl Shared {
+    /// Queues a change and returns once it is on the server and on the phone, sent with
+    /// whatever else was queued meanwhile.
     async fn apply(
         &self,
         sequence: u64,
         name: ObjectName,
         value: Option<Vec<u8>>,
     ) -> io::Result<()> {
+        let (done, mut result) = tokio::sync::oneshot::channel();
+        crate::wallet::lock(&self.queue).push(Pending { sequence, name, value, done });
+        loop {
+            let mut writer = self.writer.lock().await;
+            match result.try_recv() {
+                Ok(result) => return result,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err(other("backup write lost"))
+                }
+                // Still queued: this caller sends the queue.
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+            let batch = std::mem::take(&mut *crate::wallet::lock(&self.queue));
+            self.send(&mut writer, batch).await;
+        }
+    }
+
+    /// Sends `batch`: the newest change per key, in requests of up to [`MAX_BATCH`] objects,
+    /// each then applied to the local store; every change's caller gets its result.
+    async fn send(&self, writer: &mut Writer, mut batch: Vec<Pending>) {
+        batch.sort_by_key(|p| p.sequence);
+        let mut newest: HashMap<ObjectName, Pending> = HashMap::new();
+        for change in batch {
+            // An older change than one already applied, or than a later one in this batch,
+            // is skipped: the later value is what LDK wants stored.
+            if writer.applied.get(&change.name).is_some_and(|&n| n > change.sequence) {
+                let _ = change.done.send(Ok(()));
+                continue;
+            }
+            if let Some(older) = newest.insert(change.name.clone(), change) {
+                let _ = older.done.send(Ok(()));
+            }
+        }
+        let mut changes: Vec<Pending> = newest.into_values().collect();
+        changes.sort_by_key(|p| p.sequence);
+        // The server holds what the phone holds: a delete of an object the phone does not
+        // have needs no request (LDK deletes ranges of monitor updates, some never written).
+        let (changes, absent): (Vec<_>, Vec<_>) =
+            changes.into_iter().partition(|c| c.value.is_some() || self.exists_locally(&c.name));
+        for change in absent {
+            let _ = change.done.send(Ok(()));
+        }
+        let mut changes = changes.into_iter().peekable();
+        while changes.peek().is_some() {
+            let chunk: Vec<Pending> = changes.by_ref().take(MAX_BATCH).collect();
+            let result = self.send_chunk(writer, &chunk).await;
+            for change in chunk {
+                let _ = change.done.send(match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(other(e)),
+                });
+            }
+        }
+    }
+
+    fn exists_locally(&self, name: &ObjectName) -> bool {
+        KVStoreSync::read(&self.local, &name.primary, &name.secondary, &name.key)
+            .map_or_else(|e| e.kind() != io::ErrorKind::NotFound, |_| true)
+    }
+
+    /// One request for `chunk`, then the local store. The error is the one every change of
+    /// the chunk answers.
+    async fn send_chunk(&self, writer: &mut Writer, chunk: &[Pending]) -> Result<(), String> {
         if self.moved.load(Ordering::SeqCst) {
-            return Err(other(MOVED));
+            return Err(MOVED.into());
         }
-        let mut writer = self.writer.lock().await;
-        if writer.applied.get(&name).is_some_and(|&newest| newest > sequence) {
-            // A newer write to this key is already applied (LDK's eventual-consistency rule).
-            return Ok(());
-        }
-        let result = match &value {
-            Some(value) => {
-                self.remote.put(writer.global_version, vec![(name.clone(), value.clone())], &[])
-            }
-            None => self.remote.put(writer.global_version, Vec::new(), std::slice::from_ref(&name)),
-        }
-        .await;
-        // vss-server answers a delete of a missing key with the same conflict as a stale global
-        // version (LDK deletes ranges of monitor updates, some never written): only a global
-        // version that moved on means another device wrote.
-        let missing_key = match (&result, &value) {
-            (Err(RemoteError::Conflict), None) => {
-                self.remote.global_version().await? == writer.global_version
-            }
-            _ => false,
-        };
-        match result {
+        let puts: Vec<_> = chunk
+            .iter()
+            .filter_map(|c| c.value.as_ref().map(|v| (c.name.clone(), v.clone())))
+            .collect();
+        let deletes: Vec<_> =
+            chunk.iter().filter(|c| c.value.is_none()).map(|c| c.name.clone()).collect();
+        match self.remote.put(writer.global_version, puts, &deletes).await {
             Ok(()) => writer.global_version += 1,
-            // Already gone: nothing written, the global version did not move.
-            Err(RemoteError::Conflict) if missing_key => {}
             Err(RemoteError::Conflict) => {
-                self.moved.store(true, Ordering::SeqCst);
-                log::error!("backup: {MOVED}; this device's writes are refused from now on");
-                return Err(other(MOVED));
+                // vss-server answers a delete of an object it does not have with the same
+                // conflict as a stale global version: only a version that moved on means
+                // another device wrote. (The phone and the server disagreeing on an object is
+                // not expected; the deletes then go one by one.)
+                let current = self.remote.global_version().await.map_err(|e| e.to_string())?;
+                if current != writer.global_version {
+                    self.moved.store(true, Ordering::SeqCst);
+                    log::error!("backup: {MOVED}; this device's writes are refused from now on");
+                    return Err(MOVED.into());
+                }
+                return self.send_one_by_one(writer, chunk).await;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e.to_string()),
         }
-        let (p, s, k) = (&name.primary, &name.secondary, &name.key);
-        match value {
-            Some(value) => KVStoreSync::write(&self.local, p, s, k, value)?,
-            None => KVStoreSync::remove(&self.local, p, s, k, false)?,
+        self.apply_locally(writer, chunk)
+    }
+
+    /// The slow path of [`Shared::send_chunk`]: each change alone, a delete of an object the
+    /// server lacks counting as done.
+    async fn send_one_by_one(&self, writer: &mut Writer, chunk: &[Pending]) -> Result<(), String> {
+        for change in chunk {
+            let name = std::slice::from_ref(&change.name);
+            let sent = match &change.value {
+                Some(v) => self.remote.put(
+                    writer.global_version,
+                    vec![(change.name.clone(), v.clone())],
+                    &[],
+                ),
+                None => self.remote.put(writer.global_version, Vec::new(), name),
+            }
+            .await;
+            match sent {
+                Ok(()) => writer.global_version += 1,
+                Err(RemoteError::Conflict) if change.value.is_none() => {
+                    let current = self.remote.global_version().await.map_err(|e| e.to_string())?;
+                    if current != writer.global_version {
+                        self.moved.store(true, Ordering::SeqCst);
+                        return Err(MOVED.into());
+                    }
+                }
+                Err(RemoteError::Conflict) => {
+                    self.moved.store(true, Ordering::SeqCst);
+                    return Err(MOVED.into());
+                }
+                Err(e) => return Err(e.to_string()),
+            }
         }
-        writer.applied.insert(name, sequence);
+        self.apply_locally(writer, chunk)
+    }
+
+    fn apply_locally(&self, writer: &mut Writer, chunk: &[Pending]) -> Result<(), String> {
+        for change in chunk {
+            let (p, s, k) = (&change.name.primary, &change.name.secondary, &change.name.key);
+            match &change.value {
+                Some(value) => KVStoreSync::write(&self.local, p, s, k, value.clone()),
+                None => KVStoreSync::remove(&self.local, p, s, k, false),
+            }
+            .map_err(|e| e.to_string())?;
+            writer.applied.insert(change.name.clone(), change.sequence);
+        }
         Ok(())
     }
 }
@@ -238,8 +364,11 @@ impl KVStoreSync for BackedUpStore {
         if is_local_only(primary, secondary, key) {
             return KVStoreSync::remove(&self.shared.local, primary, secondary, key, lazy);
         }
-        let change = self.change(ObjectName::new(primary, secondary, key), None);
-        self.block_on(change)?
+        let name = ObjectName::new(primary, secondary, key);
+        if lazy {
+            return self.remove_lazily(name);
+        }
+        self.block_on(self.change(name, None))?
     }
 
     fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
@@ -283,7 +412,12 @@ impl KVStore for BackedUpStore {
             let result = KVStoreSync::remove(&self.shared.local, primary, secondary, key, lazy);
             return Box::pin(async move { result });
         }
-        Box::pin(self.change(ObjectName::new(primary, secondary, key), None))
+        let name = ObjectName::new(primary, secondary, key);
+        if lazy {
+            let result = self.remove_lazily(name);
+            return Box::pin(async move { result });
+        }
+        Box::pin(self.change(name, None))
     }
 
     fn list(&self, primary: &str, secondary: &str) -> AsyncResult<'static, Vec<String>, io::Error> {
