@@ -88,13 +88,20 @@ pub(crate) fn open(
     let remote = Arc::new(Remote::new(&config.url, &store_id, seed, Arc::new(auth)));
 
     // Only an app starting on an empty directory needs the list of objects (to restore them);
-    // every other start and wake asks for the global version alone.
-    let (global_version, names) =
-        if opener == Opener::App && !node_dir.join(SQLITE_DB_FILE_NAME).exists() {
-            run(&runtime, Arc::clone(&remote).list_owned())?
+    // every other start and wake asks for the global version alone. The device holding the
+    // wallet is asked for in the same round trip.
+    let listing = opener == Opener::App && !node_dir.join(SQLITE_DB_FILE_NAME).exists();
+    let asker = Arc::clone(&remote);
+    let ((global_version, names), holder) = run(&runtime, async move {
+        let device = device_object();
+        let holder = asker.get_quick(&device);
+        if listing {
+            tokio::try_join!(asker.list(), holder)
         } else {
-            (run(&runtime, global_version_of(Arc::clone(&remote)))?, Vec::new())
-        };
+            let version = async { Ok((asker.global_version_quick().await?, Vec::new())) };
+            tokio::try_join!(version, holder)
+        }
+    })?;
     if !names.is_empty() {
         // Take the wallet over first, so that the old device, if it still runs, can write
         // nothing more: what is then downloaded is the last state.
@@ -113,7 +120,6 @@ pub(crate) fn open(
         Err(e) if e.kind() == ldk_node::lightning::io::ErrorKind::NotFound => None,
         Err(e) => return Err(WalletError::Storage(format!("cannot read the device id: {e}"))),
     };
-    let holder = run(&runtime, read_holder(Arc::clone(&remote)))?;
     let global_version = match (ours, holder) {
         (Some(ours), Some(holder)) if ours == holder => global_version,
         // Another device holds it; this one's state may be behind the backup's.

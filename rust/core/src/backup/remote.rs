@@ -32,8 +32,8 @@ type Retry = FilteredRetryPolicy<
 /// The key under which vss-server keeps a keyspace's global version.
 const GLOBAL_VERSION_KEY: &str = "global_version";
 
-/// Objects per request when uploading or deleting many at once.
-const BATCH: usize = 64;
+/// Objects per request when writing many at once (vss-server takes up to 1000).
+pub(crate) const MAX_OBJECTS_PER_REQUEST: usize = 500;
 
 /// Why the server did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +267,7 @@ impl Remote {
     ) -> Result<i64, RemoteError> {
         let mut objects = objects.into_iter().peekable();
         while objects.peek().is_some() {
-            let batch: Vec<_> = objects.by_ref().take(BATCH).collect();
+            let batch: Vec<_> = objects.by_ref().take(MAX_OBJECTS_PER_REQUEST).collect();
             self.put(global_version, batch, &[]).await?;
             global_version += 1;
         }

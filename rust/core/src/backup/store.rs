@@ -24,7 +24,7 @@ use ldk_node::lightning::util::persist::{
     KVStore, KVStoreSync, NETWORK_GRAPH_PERSISTENCE_KEY, SCORER_PERSISTENCE_KEY,
 };
 
-use super::remote::{ObjectName, Remote, RemoteError};
+use super::remote::{ObjectName, Remote, RemoteError, MAX_OBJECTS_PER_REQUEST};
 
 /// The namespace of this device's own records (its device id): never backed up.
 pub(crate) const LOCAL_NAMESPACE: &str = "doze_local";
@@ -76,9 +76,6 @@ struct Shared {
     moved: AtomicBool,
 }
 
-/// Objects per request (vss-server takes up to 1000).
-const MAX_BATCH: usize = 500;
-
 /// ldk-node's store, backed up. See the module docs.
 pub(crate) struct BackedUpStore {
     shared: Arc<Shared>,
@@ -117,7 +114,7 @@ impl BackedUpStore {
 
     /// Marks the wallet as taken over: every later write is refused here.
     pub(crate) fn set_moved(&self) {
-        self.shared.moved.store(true, Ordering::SeqCst);
+        self.shared.mark_moved();
     }
 
     /// The local store (reads, and this device's own records).
@@ -216,8 +213,9 @@ impl Shared {
         }
     }
 
-    /// Sends `batch`: the newest change per key, in requests of up to [`MAX_BATCH`] objects,
-    /// each then applied to the local store; every change's caller gets its result.
+    /// Sends `batch`: the newest change per key, in requests of up to
+    /// [`MAX_OBJECTS_PER_REQUEST`] objects, each then applied to the local store; every
+    /// change's caller gets its result.
     async fn send(&self, writer: &mut Writer, mut batch: Vec<Pending>) {
         batch.sort_by_key(|p| p.sequence);
         let mut newest: HashMap<ObjectName, Pending> = HashMap::new();
@@ -243,7 +241,7 @@ impl Shared {
         }
         let mut changes = changes.into_iter().peekable();
         while changes.peek().is_some() {
-            let chunk: Vec<Pending> = changes.by_ref().take(MAX_BATCH).collect();
+            let chunk: Vec<Pending> = changes.by_ref().take(MAX_OBJECTS_PER_REQUEST).collect();
             let result = self.send_chunk(writer, &chunk).await;
             for change in chunk {
                 let _ = change.done.send(match &result {
@@ -273,19 +271,13 @@ impl Shared {
             chunk.iter().filter(|c| c.value.is_none()).map(|c| c.name.clone()).collect();
         match self.remote.put(writer.global_version, puts, &deletes).await {
             Ok(()) => writer.global_version += 1,
-            Err(RemoteError::Conflict) => {
-                // vss-server answers a delete of an object it does not have with the same
-                // conflict as a stale global version: only a version that moved on means
-                // another device wrote. (The phone and the server disagreeing on an object is
-                // not expected; the deletes then go one by one.)
-                let current = self.remote.global_version().await.map_err(|e| e.to_string())?;
-                if current != writer.global_version {
-                    self.moved.store(true, Ordering::SeqCst);
-                    log::error!("backup: {MOVED}; this device's writes are refused from now on");
-                    return Err(MOVED.into());
-                }
+            // The phone and the server disagreeing on an object is not expected; the changes
+            // then go one by one, a delete of an object the server lacks counting as done.
+            Err(RemoteError::Conflict) if !deletes.is_empty() => {
+                self.check_conflict(writer).await?;
                 return self.send_one_by_one(writer, chunk).await;
             }
+            Err(RemoteError::Conflict) => return Err(self.mark_moved()),
             Err(e) => return Err(e.to_string()),
         }
         self.apply_locally(writer, chunk)
@@ -308,20 +300,33 @@ impl Shared {
             match sent {
                 Ok(()) => writer.global_version += 1,
                 Err(RemoteError::Conflict) if change.value.is_none() => {
-                    let current = self.remote.global_version().await.map_err(|e| e.to_string())?;
-                    if current != writer.global_version {
-                        self.moved.store(true, Ordering::SeqCst);
-                        return Err(MOVED.into());
-                    }
+                    self.check_conflict(writer).await?
                 }
-                Err(RemoteError::Conflict) => {
-                    self.moved.store(true, Ordering::SeqCst);
-                    return Err(MOVED.into());
-                }
+                Err(RemoteError::Conflict) => return Err(self.mark_moved()),
                 Err(e) => return Err(e.to_string()),
             }
         }
         self.apply_locally(writer, chunk)
+    }
+
+    /// After a conflict on a request with deletes: vss-server answers a delete of an object it
+    /// does not have with the same conflict as a stale global version, so only a version that
+    /// moved on means another device wrote ([`MOVED`]).
+    async fn check_conflict(&self, writer: &Writer) -> Result<(), String> {
+        let current = self.remote.global_version().await.map_err(|e| e.to_string())?;
+        if current == writer.global_version {
+            Ok(())
+        } else {
+            Err(self.mark_moved())
+        }
+    }
+
+    /// Refuses every later write of this device; returns the reason.
+    fn mark_moved(&self) -> String {
+        if !self.moved.swap(true, Ordering::SeqCst) {
+            log::error!("backup: {MOVED}; this device's writes are refused from now on");
+        }
+        MOVED.into()
     }
 
     fn apply_locally(&self, writer: &mut Writer, chunk: &[Pending]) -> Result<(), String> {
