@@ -40,11 +40,12 @@ fn app_start_and_stop(
     rt.block_on(app.start()).unwrap();
     let phone_id = app.node_id().unwrap().parse().unwrap();
     // Whatever the killed wake had in flight settles once the channel is re-established.
-    // The balances and channels are the state, so that a timeout shows what did not settle.
+    // The balances, channels and closes are the state, so that a timeout shows what did not
+    // settle, and why a channel closed.
     let _ = wait_for_state(
         "the phone's channel is usable and settled",
         DEFAULT_WAIT,
-        || (app.balances(), app.list_channels()),
+        || app_state(&app, &events),
         settled,
     );
     rt.block_on(app.stop()).unwrap();
@@ -70,12 +71,24 @@ fn wait_for_state_or_timeout<T>(
 }
 
 /// One usable channel and no payment in flight on it.
-fn settled(
-    (balances, _channels): &(
-        Result<doze_core::Balances, doze_core::WalletError>,
-        Result<Vec<doze_core::ChannelInfo>, doze_core::WalletError>,
-    ),
-) -> bool {
+/// The app's state while it settles: balances, channels, and the closes its listener heard.
+type AppState = (
+    Result<doze_core::Balances, doze_core::WalletError>,
+    Result<Vec<doze_core::ChannelInfo>, doze_core::WalletError>,
+    Vec<WalletEventKind>,
+);
+
+fn app_state(app: &Wallet, events: &Recorder) -> AppState {
+    let closes = events
+        .events()
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| matches!(k, WalletEventKind::ChannelClosed { .. }))
+        .collect();
+    (app.balances(), app.list_channels(), closes)
+}
+
+fn settled((balances, _channels, _closes): &AppState) -> bool {
     balances.as_ref().is_ok_and(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0)
 }
 
@@ -187,7 +200,7 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     let _ = wait_for_state(
         "the channel is settled",
         DEFAULT_WAIT,
-        || (app.balances(), app.list_channels()),
+        || app_state(&app, &events),
         settled,
     );
     let received: Vec<_> = app
