@@ -11,11 +11,12 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use doze_core::{PaymentDirection, PaymentStatus, Wallet, WalletConfig, WalletEventKind};
+use doze_core::{PaymentDirection, PaymentStatus, Wallet, WalletEventKind};
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
 use doze_lsp::Observers;
+use doze_testkit::kills::{app_start_and_stop, poll_state, AppState};
 use doze_testkit::phone::go_offline_with_offer;
-use doze_testkit::{AsyncScene, WebhookReceiver};
+use doze_testkit::WebhookReceiver;
 use doze_testkit::{PhoneScene, Recorder, MNEMONIC};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::offers::offer::Offer;
@@ -27,70 +28,6 @@ const KILLS: u64 = 20;
 const STRANDED_AFTER: Duration = Duration::from_secs(5);
 /// What the phone cannot spend of what it holds: 1 % of the LSP's 200 000 sat channel.
 const PHONE_RESERVE_SAT: u64 = 2_000;
-
-/// Starts the app on the phone's store, lets it finish what a killed wake left, and stops it.
-fn app_start_and_stop(
-    scene: &AsyncScene,
-    config: &WalletConfig,
-    rt: &tokio::runtime::Runtime,
-) -> Arc<Recorder> {
-    let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap();
-    let events = Arc::new(Recorder::default());
-    app.set_event_listener(events.clone());
-    rt.block_on(app.start()).unwrap();
-    let phone_id = app.node_id().unwrap().parse().unwrap();
-    // Whatever the killed wake had in flight settles once the channel is re-established.
-    // The balances, channels and closes are the state, so that a timeout shows what did not
-    // settle, and why a channel closed.
-    let _ = wait_for_state(
-        "the phone's channel is usable and settled",
-        DEFAULT_WAIT,
-        || app_state(&app, &events),
-        settled,
-    );
-    rt.block_on(app.stop()).unwrap();
-    drop(app);
-    AsyncScene::wait_until_offline_at(&scene.lsp_a, phone_id, DEFAULT_WAIT);
-    events
-}
-
-/// Polls `state` until `done` or `timeout`; the last state.
-fn wait_for_state_or_timeout<T>(
-    timeout: Duration,
-    state: impl Fn() -> T,
-    done: impl Fn(&T) -> bool,
-) -> T {
-    let until = Instant::now() + timeout;
-    loop {
-        let now = state();
-        if done(&now) || Instant::now() >= until {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// One usable channel and no payment in flight on it.
-/// The app's state while it settles: balances, channels, and the closes its listener heard.
-type AppState = (
-    Result<doze_core::Balances, doze_core::WalletError>,
-    Result<Vec<doze_core::ChannelInfo>, doze_core::WalletError>,
-    Vec<WalletEventKind>,
-);
-
-fn app_state(app: &Wallet, events: &Recorder) -> AppState {
-    let closes = events
-        .events()
-        .into_iter()
-        .map(|e| e.kind)
-        .filter(|k| matches!(k, WalletEventKind::ChannelClosed { .. }))
-        .collect();
-    (app.balances(), app.list_channels(), closes)
-}
-
-fn settled((balances, _channels, _closes): &AppState) -> bool {
-    balances.as_ref().is_ok_and(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0)
-}
 
 #[test]
 fn a_wake_killed_at_twenty_points_loses_nothing() {
@@ -128,7 +65,8 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
         let exited_by_itself = wake.try_wait().unwrap().is_some();
         wake.kill().unwrap();
         let _ = wake.wait();
-        app_start_and_stop(scene, config, rt);
+        let state = app_start_and_stop(scene, config, rt);
+        assert!(state.closes.is_empty(), "after kill {i} at {kill_after:?}: {state:?}");
 
         let next_amount = 2_000_000 + i * 10_000;
         let (next_id, push) = phone.pay_offer(&webhook, &offer, next_amount, &mut held);
@@ -158,11 +96,8 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
             || status(&next_id),
             |s| matches!(s, Some(NodeStatus::Succeeded) | Some(NodeStatus::Failed)),
         );
-        let killed = wait_for_state_or_timeout(
-            STRANDED_AFTER,
-            || status(&killed_id),
-            |s| *s != Some(NodeStatus::Pending),
-        );
+        let killed =
+            poll_state(STRANDED_AFTER, || status(&killed_id), |s| *s != Some(NodeStatus::Pending));
         eprintln!("{what}: the killed wake's payment {killed:?}, the next wake's {next:?}");
         payments.push((killed_id, killed_amount));
         payments.push((next_id, next_amount));
@@ -200,8 +135,8 @@ fn a_wake_killed_at_twenty_points_loses_nothing() {
     let _ = wait_for_state(
         "the channel is settled",
         DEFAULT_WAIT,
-        || app_state(&app, &events),
-        settled,
+        || AppState::of(&app, &events),
+        AppState::settled,
     );
     let received: Vec<_> = app
         .list_payments()

@@ -33,6 +33,7 @@ mod error;
 mod events;
 mod fees;
 mod history;
+pub mod kill_points;
 mod lock;
 mod logging;
 mod mnemonic;

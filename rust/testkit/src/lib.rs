@@ -13,6 +13,7 @@
 //! - [`lsp`]: starting, funding and inspecting Doze LSPs and stock nodes on a devnet.
 //! - [`backup_server`]: PostgreSQL and LDK's `vss-server` on loopback; [`latency_proxy`]: a
 //!   TCP proxy that makes it look far away (a fixed delay each way).
+//! - [`kills`]: what the kill tests check after a process died (the app's next start).
 //! - [`phone`]: Doze wallets in tests: configs, an event recorder, the `doze wake` command
 //!   line, and the offline phone of the wake tests ([`phone::PhoneScene`]).
 //!
@@ -30,6 +31,7 @@
 pub mod async_scene;
 pub mod backup_server;
 pub mod invoice;
+pub mod kills;
 pub mod latency_proxy;
 pub mod ledger;
 pub mod lsp;

@@ -35,12 +35,13 @@ use super::persist::OrderedPersister;
 use super::plumbing::{ChainBroadcaster, EngineLogger, FallbackFees, NoRoutes, WakeSigners};
 use crate::address_book::AddressBook;
 use crate::error::WalletError;
+use crate::kill_points::{self, points};
 use crate::store::WalletDb;
 
 /// ldk-node's `PERSISTER_MAX_PENDING_UPDATES`: a monitor is rewritten in full after this many
 /// incremental updates. Another value would not corrupt anything, but the app's node and the
 /// wake would consolidate at different points.
-const PERSISTER_MAX_PENDING_UPDATES: u64 = 100;
+pub(crate) const PERSISTER_MAX_PENDING_UPDATES: u64 = 100;
 
 /// The monitor persister, as ldk-node's.
 pub(crate) type Persister = MonitorUpdatingPersister<
@@ -328,11 +329,20 @@ pub(crate) fn open(
 }
 
 impl Stack {
-    /// Writes the channel manager where ldk-node reads it, then the monitor updates that
-    /// waited for it (see `persist.rs`); whether any did (LDK then has messages to release).
+    /// One persistence round (`persist.rs` says why in this order): takes the monitor updates
+    /// deferred so far, writes the channel manager where ldk-node reads it, then those
+    /// updates; whether any were written (LDK then has messages to release).
     pub(crate) fn persist(&self) -> Result<bool, WalletError> {
-        self.write_manager()?;
-        Ok(self.persister.write_deferred(&self.chain_monitor)? > 0)
+        // Taken before the manager is encoded: every update in the round is known to it.
+        let round = self.persister.take_round(&self.chain_monitor);
+        if let Err(e) = self.write_manager() {
+            self.persister.put_back(round);
+            return Err(e);
+        }
+        // Killed here: the manager on disk holds the round's updates as in flight and LDK
+        // replays them into the monitors at the next start.
+        kill_points::reached(points::MANAGER_WRITTEN);
+        Ok(self.persister.write_round(round, &self.chain_monitor)? > 0)
     }
 
     fn write_manager(&self) -> Result<(), WalletError> {

@@ -1,0 +1,138 @@
+//! A wake killed at each of its own writes closes no channel. The wake engine persists in
+//! rounds (take the deferred monitor updates, write the channel manager, write the updates);
+//! each wake here pauses after writing the manager, so that the LSP's next message is handled
+//! on another thread meanwhile (the race that force-closed channels: see
+//! `doze-core/src/engine/persist.rs`), and dies (`kill_points`) right after the `k`th round's
+//! monitor writes, for every round a wake makes. Then the wake that writes the 100th update,
+//! where LDK's persister writes the whole monitor, dies right after that write. After each
+//! kill the app starts on the same store: no channel may be closed, and at the end the
+//! phone's balance is exactly what the sender saw succeed.
+
+use std::process::Stdio;
+
+use doze_core::kill_points::points;
+use doze_core::Wallet;
+use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
+use doze_lsp::Observers;
+use doze_testkit::kills::{app_start_and_stop, newest_monitor_update_id, poll_state, AppState};
+use doze_testkit::phone::go_offline_with_offer;
+use doze_testkit::{PhoneScene, ReceivedPush, Recorder, WebhookReceiver, MNEMONIC};
+use ldk_node::lightning::ln::channelmanager::PaymentId;
+use ldk_node::lightning::offers::offer::Offer;
+use ldk_node::payment::PaymentStatus as NodeStatus;
+
+/// Rounds of monitor writes to kill after, one wake each: more than a wake makes (receiving
+/// one payment takes four or five), so the last kills find the wake already ended.
+const ROUNDS: usize = 5;
+/// How long each wake pauses after writing the manager.
+const PAUSE: &str = "manager-written:150";
+/// What the phone cannot spend of what it holds: 1 % of the LSP's 200 000 sat channel.
+const PHONE_RESERVE_SAT: u64 = 2_000;
+/// LDK's persister writes the whole monitor at every multiple of this update id.
+const CONSOLIDATION: u64 = 100;
+
+/// Launches a wake for `push` that pauses after each manager write and dies at `kill_at`;
+/// whether it died there, and its log.
+fn wake_killed_at(phone: &PhoneScene, push: &ReceivedPush, kill_at: &str) -> (bool, String) {
+    let env = [("DOZE_KILL_AT", kill_at), ("DOZE_PAUSE_AT", PAUSE), ("DOZE_LOG", "info")];
+    let output = phone
+        .launch(push, &env, Stdio::piped())
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("the wake did not finish: {e}"));
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    let died = log.contains("the process dies here");
+    assert!(died || output.status.success(), "the wake failed: {:?}\n{log}", output.status);
+    (died, log)
+}
+
+/// The sender's final word on `id` (a killed wake's payment may take a while to end).
+fn final_status(phone: &PhoneScene, id: &PaymentId) -> Option<NodeStatus> {
+    poll_state(
+        DEFAULT_WAIT,
+        || phone.scene.sender.payment(id).map(|p| p.status),
+        |s| *s != Some(NodeStatus::Pending),
+    )
+}
+
+fn assert_no_close(state: &AppState, what: &str, log: &str) {
+    assert!(state.closes.is_empty(), "{what}: a channel was closed: {state:?}\n{log}");
+}
+
+#[test]
+fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
+    let (phone, app) =
+        PhoneScene::start(std::path::Path::new(env!("CARGO_BIN_EXE_doze")), Observers::new());
+    let webhook = WebhookReceiver::start();
+    let offer: Offer = go_offline_with_offer(&phone.scene, app, &webhook, &phone.rt)
+        .parse()
+        .unwrap_or_else(|e| panic!("the offer: {e:?}"));
+    let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
+    let mut held = 0;
+    let mut payments = Vec::new();
+    let mut kills = 0;
+
+    for k in 1..=ROUNDS {
+        let amount = 1_000_000 + k as u64 * 10_000;
+        let (id, push) = phone.pay_offer(&webhook, &offer, amount, &mut held);
+        let kill_at = format!("{}:{k}", points::MONITORS_WRITTEN);
+        let (died, log) = wake_killed_at(&phone, &push, &kill_at);
+        kills += usize::from(died);
+        let state = app_start_and_stop(scene, config, rt);
+        assert_no_close(&state, &format!("killed after round {k} ({died})"), &log);
+        eprintln!("round {k}: died {died}, the payment {:?}", final_status(&phone, &id));
+        payments.push((id, amount));
+    }
+    assert!(kills >= 3, "the wakes died at {kills} of {ROUNDS} rounds: a wake writes in rounds");
+
+    // Wakes that die right after writing a whole monitor, if they write one: the update ids
+    // climb about six a payment, and most of a payment's updates are the wake's (the app's
+    // start may write the 100th instead: then the next hundred).
+    let storage = std::path::Path::new(&config.storage_dir);
+    let newest = || newest_monitor_update_id(storage).unwrap_or(0);
+    let give_up_at = (newest() / CONSOLIDATION + 3) * CONSOLIDATION;
+    loop {
+        let before = newest();
+        assert!(before < give_up_at, "no wake wrote a whole monitor up to update {before}");
+        let amount = 1_500_000 + payments.len() as u64 * 1_000;
+        let (id, push) = phone.pay_offer(&webhook, &offer, amount, &mut held);
+        let (died, log) = wake_killed_at(&phone, &push, points::WHOLE_MONITOR_WRITTEN);
+        let state = app_start_and_stop(scene, config, rt);
+        assert_no_close(&state, &format!("from update {before} ({died})"), &log);
+        payments.push((id, amount));
+        if died {
+            eprintln!("killed after writing a whole monitor, from update {before}: {:?}", {
+                final_status(&phone, &id)
+            });
+            break;
+        }
+    }
+
+    // What the sender saw succeed is what the phone holds, and no close at any start.
+    let succeeded: u64 = payments
+        .iter()
+        .filter(|(id, _)| final_status(&phone, id) == Some(NodeStatus::Succeeded))
+        .map(|(_, amount)| amount)
+        .sum();
+    let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap_or_else(|e| panic!("{e}"));
+    let events = std::sync::Arc::new(Recorder::default());
+    app.set_event_listener(events.clone());
+    rt.block_on(app.start()).unwrap_or_else(|e| panic!("the app starts: {e}"));
+    let state = wait_for_state(
+        "the phone's channel is settled",
+        DEFAULT_WAIT,
+        || AppState::of(&app, &events),
+        AppState::settled,
+    );
+    assert_no_close(&state, "at the end", "");
+    assert_eq!(
+        state.balances.as_ref().map(|b| b.lightning_spendable_sat).ok(),
+        Some(succeeded / 1000 - PHONE_RESERVE_SAT),
+        "no sat lost or counted twice ({} payments)",
+        payments.len()
+    );
+    rt.block_on(app.stop()).unwrap_or_else(|e| panic!("the app stops: {e}"));
+    eprintln!(
+        "{kills} kills after rounds, 1 after a whole-monitor write, {} payments",
+        payments.len()
+    );
+}

@@ -1,0 +1,112 @@
+//! What the kill tests check after a process died: the app started on the same store, let
+//! settle and stopped, with every channel close its listener heard; and how far the phone's
+//! channel monitor is (to aim a kill at LDK's whole-monitor write).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use doze_core::{Balances, ChannelInfo, Wallet, WalletConfig, WalletError, WalletEventKind};
+use doze_devnet::nodes::DEFAULT_WAIT;
+
+use crate::async_scene::AsyncScene;
+use crate::phone::Recorder;
+use crate::MNEMONIC;
+
+/// The app's state while it settles after a kill: balances, channels, and the closes its
+/// listener heard.
+#[derive(Debug)]
+pub struct AppState {
+    /// `Wallet::balances`.
+    pub balances: Result<Balances, WalletError>,
+    /// `Wallet::list_channels`.
+    pub channels: Result<Vec<ChannelInfo>, WalletError>,
+    /// Every `ChannelClosed` the listener heard.
+    pub closes: Vec<WalletEventKind>,
+}
+
+impl AppState {
+    /// The app's state now.
+    pub fn of(app: &Wallet, events: &Recorder) -> AppState {
+        AppState { balances: app.balances(), channels: app.list_channels(), closes: closes(events) }
+    }
+
+    /// Spendable on Lightning with nothing in flight (what a killed wake left has settled).
+    pub fn settled(&self) -> bool {
+        self.balances.as_ref().is_ok_and(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0)
+    }
+}
+
+/// The `ChannelClosed` events `events` recorded.
+pub fn closes(events: &Recorder) -> Vec<WalletEventKind> {
+    events
+        .events()
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| matches!(k, WalletEventKind::ChannelClosed { .. }))
+        .collect()
+}
+
+/// Starts the app on the phone's store (recovery phrase [`MNEMONIC`]), lets it finish what a
+/// killed process left until settled (or [`DEFAULT_WAIT`]), stops it, and waits until LSP-A
+/// sees the phone offline. Returns the state it stopped in; its `closes` must be empty.
+pub fn app_start_and_stop(
+    scene: &AsyncScene,
+    config: &WalletConfig,
+    rt: &tokio::runtime::Runtime,
+) -> AppState {
+    let app = Wallet::new(config.clone(), MNEMONIC, None)
+        .unwrap_or_else(|e| panic!("the app's wallet builds: {e}"));
+    let events = Arc::new(Recorder::default());
+    app.set_event_listener(events.clone());
+    rt.block_on(app.start()).unwrap_or_else(|e| panic!("the app starts after a kill: {e}"));
+    let phone_id = app
+        .node_id()
+        .ok()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the app has a node id"));
+    // A close is final: stop waiting at once and report it.
+    let state = poll_state(
+        DEFAULT_WAIT,
+        || AppState::of(&app, &events),
+        |s| s.settled() || !s.closes.is_empty(),
+    );
+    rt.block_on(app.stop()).unwrap_or_else(|e| panic!("the app stops: {e}"));
+    drop(app);
+    AsyncScene::wait_until_offline_at(&scene.lsp_a, phone_id, DEFAULT_WAIT);
+    state
+}
+
+/// Polls `state` until `done` or `timeout`; the last state either way.
+pub fn poll_state<T>(timeout: Duration, state: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+    let until = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let now = state();
+        if done(&now) || Instant::now() >= until {
+            return now;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// The id of the newest channel-monitor update stored on its own in the wallet's node store
+/// (`<storage>/node`), while no process has it open: before LDK's persister consolidates
+/// (every 100th update it writes the whole monitor and drops the updates), this is the
+/// monitor's latest update id. `None` without any.
+pub fn newest_monitor_update_id(storage_dir: &Path) -> Option<u64> {
+    let path = storage_dir.join("node").join(ldk_node::io::sqlite_store::SQLITE_DB_FILE_NAME);
+    let db =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let sql = format!(
+        "SELECT key FROM {} WHERE primary_namespace = 'monitor_updates'",
+        ldk_node::io::sqlite_store::KV_TABLE_NAME
+    );
+    let mut statement = db.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let keys = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    keys.filter_map(|k| k.ok()?.parse::<u64>().ok()).max()
+}
