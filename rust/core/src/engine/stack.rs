@@ -37,11 +37,12 @@ use crate::address_book::AddressBook;
 use crate::error::WalletError;
 use crate::kill_points::{self, points};
 use crate::store::WalletDb;
+use doze_ordered_persist::RoundError;
 
 /// ldk-node's `PERSISTER_MAX_PENDING_UPDATES`: a monitor is rewritten in full after this many
 /// incremental updates. Another value would not corrupt anything, but the app's node and the
 /// wake would consolidate at different points.
-pub(crate) const PERSISTER_MAX_PENDING_UPDATES: u64 = 100;
+const PERSISTER_MAX_PENDING_UPDATES: u64 = 100;
 
 /// The monitor persister, as ldk-node's.
 pub(crate) type Persister = MonitorUpdatingPersister<
@@ -329,20 +330,30 @@ pub(crate) fn open(
 }
 
 impl Stack {
-    /// One persistence round (`persist.rs` says why in this order): takes the monitor updates
-    /// deferred so far, writes the channel manager where ldk-node reads it, then those
-    /// updates; whether any were written (LDK then has messages to release).
+    /// One persistence round (see `doze-ordered-persist`): takes the monitor writes deferred
+    /// so far, writes the channel manager where ldk-node reads it, then those writes; whether
+    /// any were written (LDK then has messages to release).
     pub(crate) fn persist(&self) -> Result<bool, WalletError> {
-        // Taken before the manager is encoded: every update in the round is known to it.
-        let round = self.persister.take_round(&self.chain_monitor);
-        if let Err(e) = self.write_manager() {
-            self.persister.put_back(round);
-            return Err(e);
+        let report = self
+            .persister
+            .persist_round(&*self.chain_monitor, || {
+                self.write_manager()?;
+                // Killed here: the manager on disk holds the round's updates as in flight and
+                // LDK replays them into the monitors at the next start.
+                kill_points::reached(points::MANAGER_WRITTEN);
+                Ok::<(), WalletError>(())
+            })
+            .map_err(|e| match e {
+                RoundError::Manager(e) => e,
+                other => WalletError::Storage(other.to_string()),
+            })?;
+        if report.whole_monitor {
+            kill_points::reached(points::WHOLE_MONITOR_WRITTEN);
         }
-        // Killed here: the manager on disk holds the round's updates as in flight and LDK
-        // replays them into the monitors at the next start.
-        kill_points::reached(points::MANAGER_WRITTEN);
-        Ok(self.persister.write_round(round, &self.chain_monitor)? > 0)
+        if report.monitor_writes > 0 {
+            kill_points::reached(points::MONITORS_WRITTEN);
+        }
+        Ok(report.monitor_writes > 0)
     }
 
     fn write_manager(&self) -> Result<(), WalletError> {
