@@ -427,6 +427,9 @@ impl Inner {
         builder.set_runtime(runtime);
         builder.set_entropy_bip39_mnemonic(self.mnemonic.clone(), self.passphrase.clone());
         builder.set_custom_logger(Arc::new(LdkLogForwarder));
+        // Monitor writes after the manager's (Doze's ldk-node patch, vendor/ldk-node): an app
+        // killed at any instant leaves no channel for LDK to force-close at the next start.
+        builder.set_kill_safe_persistence(true);
         let background = self.config.background_sync.then(BackgroundSyncConfig::default);
         match &self.config.chain_source {
             ChainSource::Esplora { url } => {

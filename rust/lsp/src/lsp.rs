@@ -291,6 +291,9 @@ fn build_and_start(
     builder.set_async_payments_role(Some(AsyncPaymentsRole::Server)).map_err(LspError::Build)?;
     builder.set_liquidity_provider_lsps2((&config.lsps2).into());
     builder.set_custom_logger(Arc::clone(logs) as Arc<dyn LogWriter>);
+    // Monitor writes after the manager's (Doze's ldk-node patch, vendor/ldk-node): an LSP killed
+    // at any instant leaves no channel for LDK to force-close at the next start.
+    builder.set_kill_safe_persistence(true);
     builder.set_runtime(runtime.handle().clone());
     let node = Arc::new(builder.build().map_err(LspError::Build)?);
     node.start().map_err(|source| LspError::Start {

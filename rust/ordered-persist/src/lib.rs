@@ -170,6 +170,8 @@ where
     P::Target: Persist<InMemorySigner>,
 {
     inner: P,
+    /// Off: every write goes straight to `inner` (stock ldk-node's behaviour).
+    ordered: bool,
     deferred: Mutex<Vec<DeferredWrite>>,
     deferred_added: Condvar,
     /// Rounds do not interleave: a round's manager must be encoded after its take, and written
@@ -197,12 +199,28 @@ where
 {
     /// Defers `inner`'s writes.
     pub fn new(inner: P) -> Self {
+        Self::with_order(inner, true)
+    }
+
+    /// Passes every write straight to `inner`, as stock ldk-node does (not kill-safe; for
+    /// nodes that keep stock behaviour, e.g. a benchmark's anchor).
+    pub fn pass_through(inner: P) -> Self {
+        Self::with_order(inner, false)
+    }
+
+    fn with_order(inner: P, ordered: bool) -> Self {
         OrderedPersister {
             inner,
+            ordered,
             deferred: Mutex::new(Vec::new()),
             deferred_added: Condvar::new(),
             round: Mutex::new(()),
         }
+    }
+
+    /// Whether writes are ordered (deferred until a round), not passed straight through.
+    pub fn is_ordered(&self) -> bool {
+        self.ordered
     }
 
     /// Whether monitor writes wait for a round.
@@ -330,6 +348,9 @@ where
         name: MonitorName,
         monitor: &Monitor,
     ) -> ChannelMonitorUpdateStatus {
+        if !self.ordered {
+            return self.inner.persist_new_channel(name, monitor);
+        }
         self.defer(DeferredWrite::NewChannel {
             name,
             channel_id: monitor.channel_id(),
@@ -343,6 +364,9 @@ where
         update: Option<&ChannelMonitorUpdate>,
         monitor: &Monitor,
     ) -> ChannelMonitorUpdateStatus {
+        if !self.ordered {
+            return self.inner.update_persisted_channel(name, update, monitor);
+        }
         self.defer(DeferredWrite::Update {
             name,
             channel_id: monitor.channel_id(),

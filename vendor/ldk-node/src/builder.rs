@@ -70,7 +70,7 @@ use crate::runtime::Runtime;
 use crate::tx_broadcaster::TransactionBroadcaster;
 use crate::types::{
 	ChainMonitor, ChannelManager, DynStore, GossipSync, Graph, KeysManager, MessageRouter,
-	OnionMessenger, PaymentStore, PeerManager, Persister,
+	OnionMessenger, PaymentStore, PeerManager, Persister, OrderedPersister,
 };
 use crate::wallet::persist::KVStoreWalletPersister;
 use crate::wallet::Wallet;
@@ -253,6 +253,8 @@ pub struct NodeBuilder {
 	async_payments_role: Option<AsyncPaymentsRole>,
 	runtime_handle: Option<tokio::runtime::Handle>,
 	pathfinding_scores_sync_config: Option<PathfindingScoresSyncConfig>,
+	// Doze's patch (DOZE-PATCH.md).
+	kill_safe_persistence: bool,
 }
 
 impl NodeBuilder {
@@ -281,7 +283,17 @@ impl NodeBuilder {
 			runtime_handle,
 			async_payments_role: None,
 			pathfinding_scores_sync_config,
+			kill_safe_persistence: false,
 		}
+	}
+
+	/// Orders channel-monitor writes after the channel manager's (Doze's patch, see
+	/// DOZE-PATCH.md), so that a process killed at any instant leaves no monitor ahead of the
+	/// manager on disk, which LDK would force-close at the next start. Off by default (stock
+	/// ldk-node's order).
+	pub fn set_kill_safe_persistence(&mut self, on: bool) -> &mut Self {
+		self.kill_safe_persistence = on;
+		self
 	}
 
 	/// Configures the [`Node`] instance to (re-)use a specific `tokio` runtime.
@@ -744,6 +756,7 @@ impl NodeBuilder {
 			self.liquidity_source_config.as_ref(),
 			self.pathfinding_scores_sync_config.as_ref(),
 			self.async_payments_role,
+			self.kill_safe_persistence,
 			seed_bytes,
 			runtime,
 			logger,
@@ -778,6 +791,7 @@ impl NodeBuilder {
 			self.liquidity_source_config.as_ref(),
 			self.pathfinding_scores_sync_config.as_ref(),
 			self.async_payments_role,
+			self.kill_safe_persistence,
 			seed_bytes,
 			runtime,
 			logger,
@@ -1144,8 +1158,8 @@ fn build_with_store_internal(
 	gossip_source_config: Option<&GossipSourceConfig>,
 	liquidity_source_config: Option<&LiquiditySourceConfig>,
 	pathfinding_scores_sync_config: Option<&PathfindingScoresSyncConfig>,
-	async_payments_role: Option<AsyncPaymentsRole>, seed_bytes: [u8; 64], runtime: Arc<Runtime>,
-	logger: Arc<Logger>, kv_store: Arc<DynStore>,
+	async_payments_role: Option<AsyncPaymentsRole>, kill_safe_persistence: bool,
+	seed_bytes: [u8; 64], runtime: Arc<Runtime>, logger: Arc<Logger>, kv_store: Arc<DynStore>,
 ) -> Result<Node, BuildError> {
 	optionally_install_rustls_cryptoprovider();
 
@@ -1396,13 +1410,21 @@ fn build_with_store_internal(
 		},
 	};
 
+	// Doze's patch (DOZE-PATCH.md): with kill-safe persistence, monitor writes wait for a
+	// round that writes the manager first (`io::kill_safe`).
+	let ordered_persister = Arc::new(if kill_safe_persistence {
+		OrderedPersister::new(Arc::clone(&persister))
+	} else {
+		OrderedPersister::pass_through(Arc::clone(&persister))
+	});
+
 	// Initialize the ChainMonitor
 	let chain_monitor: Arc<ChainMonitor> = Arc::new(chainmonitor::ChainMonitor::new(
 		Some(Arc::clone(&chain_source)),
 		Arc::clone(&tx_broadcaster),
 		Arc::clone(&logger),
 		Arc::clone(&fee_estimator),
-		Arc::clone(&persister),
+		Arc::clone(&ordered_persister),
 		Arc::clone(&keys_manager),
 		peer_storage_key,
 	));
@@ -1827,6 +1849,8 @@ fn build_with_store_internal(
 		node_metrics,
 		om_mailbox,
 		async_payments_role,
+		ordered_persister,
+		persistence_flusher: Mutex::new(None),
 	})
 }
 

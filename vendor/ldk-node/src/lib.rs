@@ -206,9 +206,23 @@ pub struct Node {
 	node_metrics: Arc<RwLock<NodeMetrics>>,
 	om_mailbox: Option<Arc<OnionMessageMailbox>>,
 	async_payments_role: Option<AsyncPaymentsRole>,
+	// Doze's patch (DOZE-PATCH.md): kill-safe persistence ordering.
+	ordered_persister: Arc<types::OrderedPersister>,
+	persistence_flusher: Mutex<Option<io::kill_safe::Flusher>>,
 }
 
 impl Node {
+	// Doze's patch (DOZE-PATCH.md).
+	fn persistence_rounds(&self) -> io::kill_safe::Rounds {
+		io::kill_safe::Rounds {
+			persister: Arc::clone(&self.ordered_persister),
+			chain_monitor: Arc::clone(&self.chain_monitor),
+			channel_manager: Arc::clone(&self.channel_manager),
+			kv_store: Arc::clone(&self.kv_store),
+			logger: Arc::clone(&self.logger),
+		}
+	}
+
 	/// Starts the necessary background tasks, such as handling events coming from user input,
 	/// LDK/BDK, and the peer-to-peer network.
 	///
@@ -560,7 +574,20 @@ impl Node {
 		));
 
 		// Setup background processing
-		let background_persister = Arc::clone(&self.kv_store);
+		// Doze's patch (DOZE-PATCH.md): with kill-safe persistence, a flusher thread runs the
+		// persistence rounds, and the background processor's manager writes become rounds.
+		let background_persister = if self.ordered_persister.is_ordered() {
+			let rounds = self.persistence_rounds();
+			let flusher = io::kill_safe::Flusher::start(rounds.clone()).map_err(|e| {
+				log_error!(self.logger, "Failed to start the persistence thread: {}", e);
+				Error::PersistenceFailed
+			})?;
+			*self.persistence_flusher.lock().unwrap() = Some(flusher);
+			let store: Arc<DynStore> = Arc::new(io::kill_safe::ManagerWritesAsRounds { rounds });
+			store
+		} else {
+			Arc::clone(&self.kv_store)
+		};
 		let background_event_handler = Arc::clone(&event_handler);
 		let background_chain_mon = Arc::clone(&self.chain_monitor);
 		let background_chan_man = Arc::clone(&self.channel_manager);
@@ -700,6 +727,18 @@ impl Node {
 
 		// Finally, wait until background processing stopped, at least until a timeout is reached.
 		self.runtime.wait_on_background_processor_task();
+
+		// Doze's patch (DOZE-PATCH.md): the background processor's last manager write was a
+		// round; stop the flusher, then flush what was deferred since.
+		if let Some(flusher) = self.persistence_flusher.lock().unwrap().take() {
+			flusher.stop();
+			if self.ordered_persister.has_deferred() {
+				let rounds = self.persistence_rounds();
+				if let Err(e) = rounds.run() {
+					log_error!(self.logger, "Failed to persist channel state at shutdown: {}", e);
+				}
+			}
+		}
 
 		#[cfg(tokio_unstable)]
 		self.runtime.log_metrics();

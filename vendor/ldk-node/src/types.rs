@@ -87,13 +87,17 @@ pub type Persister = MonitorUpdatingPersister<
 	Arc<OnchainFeeEstimator>,
 >;
 
+// Doze's patch (DOZE-PATCH.md): monitor writes ordered after the manager's when the node is
+// built with kill-safe persistence, passed straight through otherwise.
+pub(crate) type OrderedPersister = doze_ordered_persist::OrderedPersister<Arc<Persister>>;
+
 pub(crate) type ChainMonitor = chainmonitor::ChainMonitor<
 	InMemorySigner,
 	Arc<ChainSource>,
 	Arc<Broadcaster>,
 	Arc<OnchainFeeEstimator>,
 	Arc<Logger>,
-	Arc<Persister>,
+	Arc<OrderedPersister>,
 	Arc<KeysManager>,
 >;
 

@@ -7,6 +7,8 @@
 
 //! Objects and traits for data persistence.
 
+// Doze's patch (DOZE-PATCH.md): kill-safe persistence ordering.
+pub(crate) mod kill_safe;
 pub mod sqlite_store;
 #[cfg(test)]
 pub(crate) mod test_utils;
