@@ -153,6 +153,7 @@ pub(crate) fn account(
                 } else {
                     let at = CloseOutput::NotInBlockUpTo(monitor_height);
                     if !onchain.take_close_output(*amount_satoshis, at) {
+                        log::debug!("pending: a closed channel's balance: {balance:?}");
                         split.pending_sat += amount_satoshis;
                     }
                 }
@@ -169,6 +170,7 @@ pub(crate) fn account(
                     onchain.take_close_output(*amount_satoshis, CloseOutput::ConfirmedAt(height))
                 };
                 if !in_wallet {
+                    log::debug!("pending: {balance:?}");
                     split.pending_sat += amount_satoshis;
                 }
             }
@@ -176,6 +178,7 @@ pub(crate) fn account(
             | LightningBalance::MaybeTimeoutClaimableHTLC { amount_satoshis, .. }
             | LightningBalance::MaybePreimageClaimableHTLC { amount_satoshis, .. }
             | LightningBalance::CounterpartyRevokedOutputClaimable { amount_satoshis, .. } => {
+                log::debug!("pending: {balance:?}");
                 split.pending_sat += amount_satoshis;
             }
         }

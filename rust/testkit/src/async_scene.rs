@@ -403,7 +403,17 @@ impl AsyncScene {
     /// found"), and nothing sends it again, so a phone that answers within milliseconds of the
     /// interception can strand the payment until it times out.
     pub fn wait_for_held_htlcs_at_lsp_b(&self, count: u64, timeout: Duration) {
-        self.held_at_lsp_b.wait_for(count, timeout).unwrap_or_else(|e| panic!("LSP-B: {e}"));
+        self.try_wait_for_held_htlcs_at_lsp_b(count, timeout)
+            .unwrap_or_else(|e| panic!("LSP-B: {e}"));
+    }
+
+    /// [`AsyncScene::wait_for_held_htlcs_at_lsp_b`] with an error instead of a panic.
+    pub fn try_wait_for_held_htlcs_at_lsp_b(
+        &self,
+        count: u64,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        self.held_at_lsp_b.wait_for(count, timeout)
     }
 
     /// Waits until `lsp` no longer sees `peer` connected (so that it intercepts messages for

@@ -78,7 +78,11 @@ pub fn app_start_and_stop(
 }
 
 /// Polls `state` until `done` or `timeout`; the last state either way.
-pub fn poll_state<T>(timeout: Duration, state: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+pub fn poll_state<T>(
+    timeout: Duration,
+    mut state: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
     let until = Instant::now() + timeout;
     let mut pause = Duration::from_millis(5);
     loop {

@@ -13,6 +13,8 @@
 //! - [`lsp`]: starting, funding and inspecting Doze LSPs and stock nodes on a devnet.
 //! - [`backup_server`]: PostgreSQL and LDK's `vss-server` on loopback; [`latency_proxy`]: a
 //!   TCP proxy that makes it look far away (a fixed delay each way).
+//! - [`chaos`]: the seeded chaos run (the app and its wakes killed at random, invariants
+//!   checked after every start).
 //! - [`kills`]: what the kill tests check after a process died (the app's next start).
 //! - [`phone`]: Doze wallets in tests: configs, an event recorder, the `doze wake` command
 //!   line, and the offline phone of the wake tests ([`phone::PhoneScene`]).
@@ -30,6 +32,7 @@
 
 pub mod async_scene;
 pub mod backup_server;
+pub mod chaos;
 pub mod invoice;
 pub mod kills;
 pub mod latency_proxy;

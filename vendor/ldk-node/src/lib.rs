@@ -540,6 +540,21 @@ impl Node {
 			chain_source.continuously_process_broadcast_queue(stop_tx_bcast).await
 		});
 
+		// Doze's patch (DOZE-PATCH.md): the wallet's spends a kill kept from the broadcaster
+		// (it queues them after the wallet recorded them) are sent again; the chain source
+		// ignores those it has.
+		if self.ordered_persister.is_ordered() {
+			let spends = self.wallet.unconfirmed_spends();
+			if !spends.is_empty() {
+				log_info!(self.logger, "Broadcasting {} unconfirmed spend(s) again.", spends.len());
+				let spends: Vec<&bitcoin::Transaction> = spends.iter().collect();
+				lightning::chain::chaininterface::BroadcasterInterface::broadcast_transactions(
+					&*self.tx_broadcaster,
+					&spends,
+				);
+			}
+		}
+
 		let bump_tx_event_handler = Arc::new(BumpTransactionEventHandler::new(
 			Arc::clone(&self.tx_broadcaster),
 			Arc::new(LdkWallet::new(Arc::clone(&self.wallet), Arc::clone(&self.logger))),
@@ -572,6 +587,17 @@ impl Node {
 			Arc::clone(&self.logger),
 			Arc::clone(&self.config),
 		));
+
+		// Doze's patch (DOZE-PATCH.md): payments recorded here that a kill kept from LDK.
+		if self.ordered_persister.is_ordered() {
+			io::kill_safe::fail_payments_unknown_to_ldk(
+				&self.channel_manager,
+				&self.payment_store,
+				&self.event_queue,
+				&self.runtime,
+				&self.logger,
+			);
+		}
 
 		// Setup background processing
 		// Doze's patch (DOZE-PATCH.md): with kill-safe persistence, a flusher thread runs the

@@ -28,7 +28,7 @@ use lightning::util::persist::{
 };
 use lightning::util::ser::Writeable;
 
-use crate::logger::{log_error, LdkLogger, Logger};
+use crate::logger::{log_error, log_info, LdkLogger, Logger};
 use crate::types::{ChainMonitor, ChannelManager, DynStore, OrderedPersister};
 
 /// How long the flusher waits for deferred writes before it looks at its stop signal again.
@@ -182,5 +182,65 @@ impl KVStore for ManagerWritesAsRounds {
 		&self, primary_namespace: &str, secondary_namespace: &str,
 	) -> Pin<Box<dyn Future<Output = Result<Vec<String>, io::Error>> + Send>> {
 		KVStore::list(&*self.rounds.kv_store, primary_namespace, secondary_namespace)
+	}
+}
+
+/// Fails the outbound Lightning payments the payment store records as pending but LDK does not
+/// know: ldk-node writes a payment's record when it hands the payment to LDK, and LDK's own
+/// record of it reaches disk with the next channel-manager write, so a process killed between
+/// the two leaves a payment that never went out and that nothing would ever finish. Nothing
+/// left the wallet for it (no HTLC without LDK's record); it is marked failed and a
+/// `PaymentFailed` event tells the app. Called once at start, before events are processed.
+pub(crate) fn fail_payments_unknown_to_ldk(
+	channel_manager: &ChannelManager, payment_store: &crate::types::PaymentStore,
+	event_queue: &crate::event::EventQueue<Arc<Logger>>, runtime: &crate::runtime::Runtime,
+	logger: &Logger,
+) {
+	use crate::payment::store::{PaymentDetailsUpdate, PaymentDirection, PaymentStatus};
+	let known: std::collections::HashSet<_> = channel_manager
+		.list_recent_payments()
+		.into_iter()
+		.map(|p| match p {
+			lightning::ln::channelmanager::RecentPaymentDetails::AwaitingInvoice {
+				payment_id,
+				..
+			}
+			| lightning::ln::channelmanager::RecentPaymentDetails::Pending { payment_id, .. }
+			| lightning::ln::channelmanager::RecentPaymentDetails::Fulfilled {
+				payment_id, ..
+			}
+			| lightning::ln::channelmanager::RecentPaymentDetails::Abandoned {
+				payment_id, ..
+			} => payment_id,
+		})
+		.collect();
+	let orphans = payment_store.list_filter(|p| {
+		p.direction == PaymentDirection::Outbound
+			&& p.status == PaymentStatus::Pending
+			&& p.kind.is_lightning_payment()
+			&& !known.contains(&p.id)
+	});
+	for payment in orphans {
+		log_info!(
+			logger,
+			"Payment with ID {} never reached LDK before the node stopped; marking it failed.",
+			payment.id
+		);
+		let update = PaymentDetailsUpdate {
+			status: Some(PaymentStatus::Failed),
+			..PaymentDetailsUpdate::new(payment.id)
+		};
+		if let Err(e) = payment_store.update(&update) {
+			log_error!(logger, "Failed to update payment {}: {}", payment.id, e);
+			continue;
+		}
+		let event = crate::Event::PaymentFailed {
+			payment_id: Some(payment.id),
+			payment_hash: None,
+			reason: None,
+		};
+		if let Err(e) = runtime.block_on(event_queue.add_event(event)) {
+			log_error!(logger, "Failed to queue the failure of payment {}: {}", payment.id, e);
+		}
 	}
 }

@@ -108,6 +108,19 @@ impl Wallet {
 			.collect()
 	}
 
+	// Doze's patch (DOZE-PATCH.md).
+	/// The wallet's own unconfirmed transactions that spend its coins: a process killed after
+	/// the wallet recorded one and before the broadcaster sent it left it nowhere but here.
+	pub(crate) fn unconfirmed_spends(&self) -> Vec<Transaction> {
+		let locked_wallet = self.inner.lock().unwrap();
+		locked_wallet
+			.transactions()
+			.filter(|t| t.chain_position.is_unconfirmed())
+			.filter(|t| locked_wallet.sent_and_received(&t.tx_node.tx).0.to_sat() > 0)
+			.map(|t| (*t.tx_node.tx).clone())
+			.collect()
+	}
+
 	pub(crate) fn current_best_block(&self) -> BestBlock {
 		let checkpoint = self.inner.lock().unwrap().latest_checkpoint();
 		BestBlock { block_hash: checkpoint.hash(), height: checkpoint.height() }
