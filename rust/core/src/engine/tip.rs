@@ -185,7 +185,8 @@ impl TipLookup {
     /// Whether arrived HTLCs may be processed now (`pending`: some are waiting): once the
     /// answer was applied, or patience ran out. Call after [`TipLookup::poll`].
     pub(crate) fn forwards_may_run(&mut self, pending: bool, now: Instant) -> bool {
-        let settled = self.answer.is_none() || now >= self.patience_until;
+        let settled =
+            (self.answer.is_none() && self.received.is_none()) || now >= self.patience_until;
         if settled {
             if let Some(since) = self.held_since.take() {
                 self.held += now.saturating_duration_since(since);
@@ -199,7 +200,7 @@ impl TipLookup {
 
     /// Takes the answer if it came, and brings `manager` up to the tip it names.
     pub(crate) fn poll(&mut self, manager: &ChannelManager) {
-        if let Some(answer) = self.answer.as_mut() {
+        if let Some(answer) = self.answer.as_mut().filter(|_| self.received.is_none()) {
             match answer.try_recv() {
                 Ok(received) => self.received = Some(received),
                 Err(oneshot::error::TryRecvError::Empty) => {}
@@ -265,18 +266,18 @@ impl TipLookup {
     /// Resolves when the answer comes, or when patience runs out; never once answered.
     /// Cancel-safe: an answer is kept as soon as it is taken.
     pub(crate) async fn changed(&mut self) {
+        let impatient = Instant::now() < self.patience_until;
+        let patience = tokio::time::sleep_until(self.patience_until.into());
         let Some(answer) = self.answer.as_mut() else {
             return std::future::pending().await;
         };
-        let impatient = Instant::now() < self.patience_until;
-        let patience = tokio::time::sleep_until(self.patience_until.into());
-        tokio::select! {
-            received = answer => {
-                self.received =
-                    Some(received.unwrap_or_else(|_| (Err(DROPPED.into()), Instant::now())));
-            }
-            _ = patience, if impatient => {}
-        }
+        let received = tokio::select! {
+            received = answer => received,
+            _ = patience, if impatient => return,
+        };
+        // A receiver that gave its value answers no more: keep the value, drop the receiver.
+        self.answer = None;
+        self.received = Some(received.unwrap_or_else(|_| (Err(DROPPED.into()), Instant::now())));
     }
 
     /// The report and when the tip was learned (if it was), once the wake is done with the
