@@ -73,5 +73,5 @@ pub use payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
 pub use push::{PushRegistration, PushTarget};
 pub use quote::{default_fee_cap, SendBlocker, SendQuote, DEFAULT_FEE_FLOOR_MSAT, DEFAULT_FEE_PPM};
 pub use receive::ReceiveInvoice;
-pub use wake::{WakeEnd, WakeOutcome, WakePayment, WakeTimings};
+pub use wake::{ChainTipCheck, ChainTipStatus, WakeEnd, WakeOutcome, WakePayment, WakeTimings};
 pub use wallet::{LifecycleState, Wallet};

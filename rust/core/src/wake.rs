@@ -58,6 +58,48 @@ pub struct WakePayment {
     pub amount_msat: u64,
 }
 
+/// What a wake did about the chain's tip. The wallet's channels are stored with the best
+/// block the app last synced to, weeks old for a phone that slept for weeks; the wake asks the
+/// chain source for the tip (one request, beside the LSP connection) and brings the channels'
+/// state up to it before it takes HTLCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum ChainTipStatus {
+    /// The chain had moved on: the wake brought the channels' state up to the tip.
+    Advanced,
+    /// The stored best block was the chain's tip.
+    Current,
+    /// The tip was learned but not applied: a channel waits for its funding to confirm, which
+    /// only the app's chain sync sees. The app's next start brings everything up to date.
+    KeptForApp,
+    /// The chain source refused, failed or did not answer in time: the wake went on with the
+    /// stored best block (the HTLCs it received are checked against it).
+    Unreachable,
+    /// Not asked: the wallet's chain source is not an Esplora server.
+    #[default]
+    NotAsked,
+}
+
+/// The chain tip a wake learned, and what it cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ChainTipCheck {
+    /// What came of it.
+    pub status: ChainTipStatus,
+    /// The height of the best block the wallet's channels were stored with.
+    pub stored_height: u32,
+    /// The chain's tip, as the chain source reported it.
+    pub tip_height: Option<u32>,
+    /// Requests sent to the chain source for it.
+    pub requests: u32,
+    /// Milliseconds from sending the request to its answer or failure (`None`: none sent, or
+    /// unanswered when the wake ended).
+    pub request_ms: Option<u64>,
+    /// Milliseconds arrived HTLCs waited for the tip before they were processed (0 when the
+    /// answer came first, as it does unless the chain source is slow).
+    pub htlcs_waited_ms: u64,
+}
+
 /// Milliseconds from the `handle_push` call to each milestone of a wake (`None`, `null` in
 /// Kotlin, `nil` in Swift: not reached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,6 +111,8 @@ pub struct WakeTimings {
     pub node_started_ms: Option<u64>,
     /// The LSP connection was up.
     pub lsp_connected_ms: Option<u64>,
+    /// The chain's tip was known (see [`ChainTipCheck`]).
+    pub chain_tip_ms: Option<u64>,
     /// A held HTLC was announced to us (the LSP's mailbox flushed).
     pub held_htlc_announced_ms: Option<u64>,
     /// Our `release_held_htlc` was queued.
@@ -95,6 +139,8 @@ pub struct WakeOutcome {
     pub dedup_key: String,
     /// When each milestone was reached.
     pub timings: WakeTimings,
+    /// What the wake learned of the chain's tip (`None`: it did not open the wallet).
+    pub chain_tip: Option<ChainTipCheck>,
 }
 
 fn ms_since(start: Instant, at: Instant) -> u64 {
@@ -193,6 +239,7 @@ fn wake(
         notification_text: String::new(),
         dedup_key: push_key.clone(),
         timings: WakeTimings { total_ms: ms_since(called, Instant::now()), ..timings },
+        chain_tip: None,
     };
     if inner.is_running() {
         return Ok(app_holds(timings));
@@ -225,6 +272,7 @@ fn wake(
     let run = result?;
 
     timings.lsp_connected_ms = run.lsp_connected.map(|t| ms_since(called, t));
+    timings.chain_tip_ms = run.tip_learned_at.map(|t| ms_since(called, t));
     let (announced, released) = milestones.times();
     timings.held_htlc_announced_ms = announced.map(|t| ms_since(called, t));
     timings.release_sent_ms = released.map(|t| ms_since(called, t));
@@ -251,10 +299,11 @@ fn wake(
         .map(|p| format!("payment-received:{}", p.payment_id))
         .unwrap_or(push_key);
     log::info!(
-        "wake ended: {:?} after {} ms ({} payments)",
+        "wake ended: {:?} after {} ms ({} payments; chain tip {:?})",
         run.ended,
         timings.total_ms,
-        run.payments.len()
+        run.payments.len(),
+        run.chain_tip.status
     );
     Ok(WakeOutcome {
         ended: run.ended,
@@ -262,6 +311,7 @@ fn wake(
         notification_text,
         dedup_key,
         timings,
+        chain_tip: Some(run.chain_tip),
     })
 }
 

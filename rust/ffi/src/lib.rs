@@ -37,11 +37,11 @@ pub use callbacks::{init_logging, EventListener, LogListener};
 pub use errors::{MnemonicError, ParseError, PushError, ReceiveError, SendError, WalletError};
 // The types of this crate's API, for Rust callers of it; uniffi takes them from doze-core.
 pub use doze_core::{
-    Balances, ChainSource, ChannelCloseKind, ChannelInfo, ChannelState, LifecycleState, LogEntry,
-    LogLevel, LspConfig, Network, PaymentDirection, PaymentFilter, PaymentInfo, PaymentKind,
-    PaymentPage, PaymentRequest, PaymentStatus, PushRegistration, PushTarget, ReceiveInvoice,
-    SendAttempt, SendBlocker, SendQuote, WakeEnd, WakeOutcome, WakePayment, WakeTimings,
-    WalletConfig, WalletEvent, WalletEventKind, WordCount,
+    Balances, ChainSource, ChainTipCheck, ChainTipStatus, ChannelCloseKind, ChannelInfo,
+    ChannelState, LifecycleState, LogEntry, LogLevel, LspConfig, Network, PaymentDirection,
+    PaymentFilter, PaymentInfo, PaymentKind, PaymentPage, PaymentRequest, PaymentStatus,
+    PushRegistration, PushTarget, ReceiveInvoice, SendAttempt, SendBlocker, SendQuote, WakeEnd,
+    WakeOutcome, WakePayment, WakeTimings, WalletConfig, WalletEvent, WalletEventKind, WordCount,
 };
 pub use wallet::Wallet;
 

@@ -139,6 +139,16 @@ pub fn run(options: Options) -> ExitCode {
                 })
                 .collect();
             let t = outcome.timings;
+            let chain_tip = outcome.chain_tip.map(|c| {
+                serde_json::json!({
+                    "status": format!("{:?}", c.status),
+                    "stored_height": c.stored_height,
+                    "tip_height": c.tip_height,
+                    "requests": c.requests,
+                    "request_ms": c.request_ms,
+                    "htlcs_waited_ms": c.htlcs_waited_ms,
+                })
+            });
             println!(
                 "{}",
                 serde_json::json!({
@@ -146,10 +156,12 @@ pub fn run(options: Options) -> ExitCode {
                     "payments": payments,
                     "notification_text": outcome.notification_text,
                     "dedup_key": outcome.dedup_key,
+                    "chain_tip": chain_tip,
                     "timings_ms": {
                         "verified": t.verified_ms,
                         "node_started": t.node_started_ms,
                         "lsp_connected": t.lsp_connected_ms,
+                        "chain_tip": t.chain_tip_ms,
                         "held_htlc_announced": t.held_htlc_announced_ms,
                         "release_sent": t.release_sent_ms,
                         "payment_received": t.payment_received_ms,

@@ -287,6 +287,7 @@ fn timings_table(outcome: &Value) -> String {
     let rows = [
         ("push verified", "verified"),
         ("channels loaded (wake engine)", "node_started"),
+        ("the chain's tip learned", "chain_tip"),
         ("connected to the LSP", "lsp_connected"),
         ("the held payment announced", "held_htlc_announced"),
         ("release sent to the payer", "release_sent"),

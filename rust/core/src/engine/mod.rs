@@ -12,6 +12,10 @@
 //! Persistence survives a kill at any point: monitor updates are written through ldk-node's
 //! `MonitorUpdatingPersister` (same parameters) only after the manager that records them as
 //! in flight (`persist.rs`), and the manager whenever LDK asks and before the engine exits.
+//!
+//! The store's best block is where the app last synced, possibly weeks ago: the engine asks the
+//! chain source for the tip as it connects to the LSP and brings the manager up to it before it
+//! processes arrived HTLCs (`tip.rs`).
 
 mod events;
 mod message_router;
@@ -22,6 +26,7 @@ mod offers;
 mod persist;
 mod plumbing;
 mod stack;
+mod tip;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -42,10 +47,11 @@ use crate::error::WalletError;
 use crate::events::EventListener;
 use crate::history::History;
 use crate::store::WalletDb;
-use crate::wake::{WakeEnd, WakePayment};
+use crate::wake::{ChainTipCheck, WakeEnd, WakePayment};
 use crate::wake_rule::{next_step, WakeProgress, WakeStep};
 use events::WakeEvents;
 use stack::Stack;
+use tip::TipLookup;
 
 /// Without a signal, the loop looks again this often (LDK signals everything the wake waits
 /// for; this only bounds the cost of a missed wake-up).
@@ -75,6 +81,10 @@ pub(crate) struct EngineRun {
     pub received_at: Option<Instant>,
     /// Why the rest was left to the app, if it was.
     pub left_to_app: Option<String>,
+    /// What the wake learned of the chain's tip.
+    pub chain_tip: ChainTipCheck,
+    /// When it learned the tip, if it did.
+    pub tip_learned_at: Option<Instant>,
 }
 
 /// An opened wake engine.
@@ -84,6 +94,7 @@ pub(crate) struct WakeEngine {
     events: WakeEvents,
     milestones: Arc<Milestones>,
     lsp: ParsedLsp,
+    esplora_url: Option<String>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -112,7 +123,8 @@ impl WakeEngine {
             listener,
         );
         log::info!("wake engine opened: {} channel monitor(s)", stack.monitors);
-        Ok(WakeEngine { stack, db: releases_db, events, milestones, lsp, runtime })
+        let esplora_url = config.esplora_url.clone();
+        Ok(WakeEngine { stack, db: releases_db, events, milestones, lsp, esplora_url, runtime })
     }
 
     /// Payments whose HTLCs were committed to our channels, unclaimed, when the engine opened:
@@ -181,7 +193,7 @@ impl WakeEngine {
         }
         self.stack.peers.disconnect_all_peers();
         // One last round: events LDK queued as the peers went away, then the manager, always.
-        self.process();
+        self.process(true);
         let persisted = self.stack.persist();
         let run = result?;
         persisted?;
@@ -189,13 +201,30 @@ impl WakeEngine {
     }
 
     async fn run_async(&self, deadline: Instant) -> Result<EngineRun, WalletError> {
+        // Asked first, answered while the LSP connection comes up.
+        let mut tip = TipLookup::start(self.esplora_url.as_deref(), &self.stack.manager, deadline);
         let mut run = EngineRun {
             ended: WakeEnd::Deadline,
             payments: Vec::new(),
             lsp_connected: None,
             received_at: None,
             left_to_app: None,
+            chain_tip: ChainTipCheck::default(),
+            tip_learned_at: None,
         };
+        let result = self.receive(deadline, &mut tip, &mut run).await;
+        (run.chain_tip, run.tip_learned_at) = tip.finish(&self.stack.manager);
+        result.map(|()| run)
+    }
+
+    /// Connects to the LSP and receives until the stopping rule or the deadline says stop;
+    /// what happened goes into `run`.
+    async fn receive(
+        &self,
+        deadline: Instant,
+        tip: &mut TipLookup,
+        run: &mut EngineRun,
+    ) -> Result<(), WalletError> {
         let leftovers = self.pending_at_start();
         if !leftovers.is_empty() {
             log::info!(
@@ -217,14 +246,19 @@ impl WakeEngine {
         if !net::connect_lsp(&self.stack.peers, &self.lsp, deadline).await {
             log::info!("wake: the LSP could not be reached before the deadline");
             run.ended = WakeEnd::LspUnreachable;
-            return Ok(run);
+            return Ok(());
         }
         let connected_at = Instant::now();
         run.lsp_connected = Some(connected_at);
         let resent = self.send_kept_releases(kept);
         let mut received_count = 0;
         loop {
-            let needs_persist = self.process();
+            // The tip first, if it came: what arrived is checked against it.
+            tip.poll(&self.stack.manager);
+            let manager = &self.stack.manager;
+            let forwards =
+                tip.forwards_may_run(manager.needs_pending_htlc_processing(), Instant::now());
+            let needs_persist = self.process(forwards);
             if (needs_persist || self.stack.persister.has_deferred()) && self.stack.persist()? {
                 // Monitor updates completed: LDK has the messages they held back to send.
                 continue;
@@ -271,7 +305,7 @@ impl WakeEngine {
             if let Some(why) = left_to_app.or_else(|| self.channel_needs_app()) {
                 run.left_to_app = Some(why);
                 run.ended = if run.payments.is_empty() { WakeEnd::NeedsApp } else { WakeEnd::Paid };
-                return Ok(run);
+                return Ok(());
             }
             let now = Instant::now();
             let wait_until = match next_step(&progress, connected_at, now, deadline) {
@@ -289,11 +323,11 @@ impl WakeEngine {
                         self.log_unfinished(&progress);
                     }
                     run.ended = end;
-                    return Ok(run);
+                    return Ok(());
                 }
                 WakeStep::WaitUntil(at) => at,
             };
-            self.wait(wait_until.min(now + SAFETY_TICK)).await;
+            self.wait(wait_until.min(now + SAFETY_TICK), tip).await;
         }
     }
 
@@ -351,10 +385,11 @@ impl WakeEngine {
         );
     }
 
-    /// One round of LDK work: forwards, events, messages. Whether the manager needs writing.
-    fn process(&self) -> bool {
+    /// One round of LDK work: forwards (arrived HTLCs, if `forwards`), events, messages.
+    /// Whether the manager needs writing.
+    fn process(&self, forwards: bool) -> bool {
         let manager = &self.stack.manager;
-        if manager.needs_pending_htlc_processing() {
+        if forwards && manager.needs_pending_htlc_processing() {
             manager.process_pending_htlc_forwards();
         }
         let handler = |event| self.events.handle(event);
@@ -366,14 +401,15 @@ impl WakeEngine {
     }
 
     /// Waits for LDK to signal work (a message handled, an event, a monitor update), a
-    /// milestone, or `until`.
-    async fn wait(&self, until: Instant) {
+    /// milestone, the chain's tip, or `until`.
+    async fn wait(&self, until: Instant, tip: &mut TipLookup) {
         let manager_future = self.stack.manager.get_event_or_persistence_needed_future();
         let monitor_future = self.stack.chain_monitor.get_update_future();
         tokio::select! {
             _ = manager_future => {}
             _ = monitor_future => {}
             _ = self.milestones.changed.notified() => {}
+            _ = tip.changed() => {}
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
         }
     }
