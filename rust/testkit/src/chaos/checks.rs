@@ -61,7 +61,7 @@ pub fn payments(state: &Value) -> &[Value] {
     state["payments"].as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
-fn succeeded_inbound<'a>(state: &'a Value) -> impl Iterator<Item = &'a Value> {
+fn succeeded_inbound(state: &Value) -> impl Iterator<Item = &Value> {
     payments(state).iter().filter(|p| p["inbound"] == true && p["status"] == "Succeeded")
 }
 
