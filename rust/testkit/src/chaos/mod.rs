@@ -15,6 +15,7 @@
 pub mod app;
 pub mod checks;
 pub mod journal;
+pub mod lsp_process;
 pub mod supervisor;
 
 use std::path::PathBuf;

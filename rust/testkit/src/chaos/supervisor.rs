@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use doze_devnet::nodes::DEFAULT_WAIT;
 use doze_devnet::Devnet;
-use doze_lsp::Observers;
+use doze_lsp::{Lsp, Observers};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::{Address, Amount};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
@@ -23,6 +23,7 @@ use serde_json::Value;
 use super::app::AppArgs;
 use super::checks::{self, payments, Checked};
 use super::journal::{self, of_kind};
+use super::lsp_process::LspProcess;
 use super::{workspace_binary, ChaosRng};
 use crate::kills::poll_state;
 use crate::offline::{go_offline_with_offer, launch_wake, start_app};
@@ -38,8 +39,11 @@ const MAX_EXPIRY_BLOCKS: u32 = 2_000;
 pub struct ChaosConfig {
     /// The seed of every choice.
     pub seed: u64,
-    /// The run ends after this many kills of the app (during work or during its stop).
-    pub app_kills: usize,
+    /// The run ends once the app and its wakes were killed this many times in all (during
+    /// work, during a stop, during a wake)...
+    pub kills: usize,
+    /// ...and the phone's LSP this many times.
+    pub lsp_kills: usize,
     /// The app works up to this long before it is killed (uniformly chosen).
     pub max_work: Duration,
     /// How often (percent) the app is asked to stop cleanly rather than killed; half of those
@@ -49,6 +53,9 @@ pub struct ChaosConfig {
     pub offline_pay_percent: u64,
     /// How often (percent) such a wake is killed, at a uniform instant in its first 600 ms.
     pub wake_kill_percent: u64,
+    /// How often (percent) the phone's LSP is killed (SIGKILL, at a uniform instant while the
+    /// app works) and started again; above 0 it runs as a process of its own.
+    pub lsp_kill_percent: u64,
     /// Where the journal and the processes' logs go (kept after the run).
     pub work_dir: PathBuf,
 }
@@ -58,18 +65,31 @@ impl ChaosConfig {
     pub fn short(seed: u64, work_dir: PathBuf) -> ChaosConfig {
         ChaosConfig {
             seed,
-            app_kills: 14,
+            kills: 20,
+            lsp_kills: 1,
             max_work: Duration::from_secs(3),
             stop_percent: 15,
             offline_pay_percent: 70,
             wake_kill_percent: 60,
+            lsp_kill_percent: 15,
             work_dir,
+        }
+    }
+
+    /// The long run of the benchmark: at least 200 kills of the app and its wakes and 20 of
+    /// the LSP.
+    pub fn long(seed: u64, work_dir: PathBuf) -> ChaosConfig {
+        ChaosConfig {
+            kills: 200,
+            lsp_kills: 20,
+            lsp_kill_percent: 20,
+            ..ChaosConfig::short(seed, work_dir)
         }
     }
 }
 
 /// Payments made by one side, by how they ended.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Outcomes {
     /// Payments made.
     pub made: usize,
@@ -80,7 +100,7 @@ pub struct Outcomes {
 }
 
 /// What a run did and checked.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ChaosReport {
     /// The seed.
     pub seed: u64,
@@ -96,6 +116,8 @@ pub struct ChaosReport {
     pub wakes: usize,
     /// Wake processes killed.
     pub wake_kills: usize,
+    /// Kills of the phone's LSP (each followed by a start on the same storage).
+    pub lsp_kills: usize,
     /// The payer's payments to the phone (its offer while online or asleep, its invoices).
     pub to_phone: Outcomes,
     /// The phone's payments (offer payments, send max, on-chain sends), by the phone's history.
@@ -119,6 +141,13 @@ pub struct ChaosReport {
     pub elapsed: Duration,
 }
 
+impl ChaosReport {
+    /// Kills of the app and its wakes.
+    pub fn kills(&self) -> usize {
+        self.app_kills + self.app_kills_in_stop + self.wake_kills
+    }
+}
+
 /// The world a run happens in. Fields drop in order: the scene before its devnet.
 struct World {
     _rt: tokio::runtime::Runtime,
@@ -126,6 +155,9 @@ struct World {
     offer: Offer,
     phone_id: PublicKey,
     args: AppArgs,
+    /// LSP-A as a process (when the run kills it), and again in this process for the end.
+    lsp_process: Option<LspProcess>,
+    lsp_at_end: Option<Lsp>,
     _phone_dir: tempfile::TempDir,
     scene: AsyncScene,
     devnet: Devnet,
@@ -159,7 +191,7 @@ pub fn run(config: ChaosConfig) -> ChaosReport {
         funded: HashSet::new(),
     };
     let mut incarnation = 0;
-    while run.report.app_kills + run.report.app_kills_in_stop < run.config.app_kills {
+    while run.report.kills() < run.config.kills || run.report.lsp_kills < run.config.lsp_kills {
         run.cycle(incarnation);
         incarnation += 1;
     }
@@ -212,7 +244,49 @@ impl World {
             stop_file: config.work_dir.join("stop"),
             quiet: false,
         };
-        World { _rt: rt, webhook, offer, phone_id, args, _phone_dir: phone_dir, scene, devnet }
+        let lsp_process = (config.lsp_kill_percent > 0)
+            .then(|| LspProcess::take_over(&scene.lsp_a, &config.work_dir));
+        World {
+            _rt: rt,
+            webhook,
+            offer,
+            phone_id,
+            args,
+            lsp_process,
+            lsp_at_end: None,
+            _phone_dir: phone_dir,
+            scene,
+            devnet,
+        }
+    }
+}
+
+impl World {
+    /// Waits until the phone's LSP sees the phone gone (it then holds messages for it and
+    /// pushes).
+    fn wait_until_phone_offline(&self) {
+        match &self.lsp_process {
+            None => {
+                AsyncScene::wait_until_offline_at(&self.scene.lsp_a, self.phone_id, DEFAULT_WAIT)
+            }
+            Some(lsp) => {
+                let phone = self.phone_id.to_string();
+                let _ = poll_state(
+                    DEFAULT_WAIT,
+                    || lsp.channels().unwrap_or_default(),
+                    |channels| {
+                        !channels
+                            .iter()
+                            .any(|c| c["counterparty_node_id"] == phone && c["is_usable"] == true)
+                    },
+                );
+            }
+        }
+    }
+
+    /// The phone's LSP at the end, in this process.
+    fn lsp_a(&self) -> &Lsp {
+        self.lsp_at_end.as_ref().unwrap_or(&self.scene.lsp_a)
     }
 }
 
@@ -269,9 +343,16 @@ impl Run {
         };
         self.check(checks::after_start(&self.journal(), &started["state"]));
         let work = Duration::from_millis(self.rng.below(self.config.max_work.as_millis() as u64));
-        let until = Instant::now() + work;
-        while Instant::now() < until {
+        let mut lsp_kill_at = (self.world.lsp_process.is_some()
+            && self.rng.chance(self.config.lsp_kill_percent))
+        .then(|| Duration::from_millis(self.rng.below(work.as_millis() as u64 + 1)));
+        let working = Instant::now();
+        while working.elapsed() < work {
             self.serve();
+            if lsp_kill_at.is_some_and(|at| working.elapsed() >= at) {
+                lsp_kill_at = None;
+                self.kill_lsp(&started["state"]);
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         if self.rng.chance(self.config.stop_percent) {
@@ -299,6 +380,18 @@ impl Run {
         if self.rng.chance(30) {
             self.world.devnet.mine(1);
         }
+    }
+
+    /// Kills the phone's LSP and starts it again; it must still have every channel the phone
+    /// had at its last start.
+    fn kill_lsp(&mut self, phone_state: &Value) {
+        let Some(lsp) = self.world.lsp_process.as_mut() else { return };
+        lsp.kill_and_restart();
+        self.report.lsp_kills += 1;
+        let result = lsp.channels().and_then(|channels| {
+            checks::lsp_keeps_channels(&channels, &self.world.phone_id.to_string(), phone_state)
+        });
+        self.check(result);
     }
 
     fn kill(&self, app: &mut Child) {
@@ -343,7 +436,7 @@ impl Run {
     /// which may be killed.
     fn pay_while_asleep(&mut self, n: u64) {
         let scene = &self.world.scene;
-        AsyncScene::wait_until_offline_at(&scene.lsp_a, self.world.phone_id, DEFAULT_WAIT);
+        self.world.wait_until_phone_offline();
         let pushes = self.world.webhook.received().len();
         let held = scene.held_htlcs_at_lsp_b();
         let amount_msat = (2_000 + self.rng.below(30_000)) * 1000;
@@ -398,6 +491,9 @@ impl Run {
     /// The last start: the app settles with nothing to do, every payment ends, and the run's
     /// invariants are checked on its final state.
     fn finish(&mut self, n: u64) {
+        if let Some(lsp) = self.world.lsp_process.take() {
+            self.world.lsp_at_end = Some(lsp.into_in_process());
+        }
         self.serve();
         let mut app = self.launch_app(n, true);
         if self.wait_for_entry(&mut app, n, "started").is_none() {
@@ -420,7 +516,11 @@ impl Run {
                 }
                 self.world.devnet.mine(EXPIRY_STEP_BLOCKS);
                 mined += EXPIRY_STEP_BLOCKS;
-                let _ = (scene.lsp_b.sync(), scene.lsp_a.sync(), scene.sender.node.sync_wallets());
+                let _ = (
+                    scene.lsp_b.sync(),
+                    self.world.lsp_a().sync(),
+                    scene.sender.node.sync_wallets(),
+                );
             }
         }
         self.wait_for_phone_to_settle(n);
@@ -432,7 +532,7 @@ impl Run {
         let entries = self.journal();
         let final_state = &stopping["state"];
         let sender = &self.world.scene.sender.node;
-        let lsp = self.world.scene.lsp_a.node();
+        let lsp = self.world.lsp_a().node();
         let checked = checks::at_end(&entries, final_state, sender, &lsp, &self.to_phone);
         self.report.to_phone = checked.to_phone;
         self.report.from_phone = checked.from_phone;
