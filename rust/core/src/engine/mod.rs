@@ -57,6 +57,12 @@ use tip::TipLookup;
 /// for; this only bounds the cost of a missed wake-up).
 const SAFETY_TICK: Duration = Duration::from_millis(100);
 
+/// A held HTLC announced later than this before the deadline is not released but kept for the
+/// next wake (`Milestones::release_by`): its HTLC crosses two LSPs after the release (about
+/// 0.3 s on loopback, a few round trips on a phone's network) and must arrive before the wake
+/// ends, or the phone's LSP fails it back to the payer.
+const RELEASE_MARGIN: Duration = Duration::from_secs(3);
+
 /// The setting a running wake holds in `doze.sqlite`; still there at the next wake, it tells
 /// that a wake was killed.
 const WAKE_MARK: &str = "wake_in_progress";
@@ -191,6 +197,10 @@ impl WakeEngine {
                 log::warn!("wake: {e}");
             }
         }
+        let withheld = self.milestones.withheld();
+        if withheld > 0 {
+            log::info!("wake: {withheld} release(s) kept for the next wake (announced too late)");
+        }
         self.stack.peers.disconnect_all_peers();
         // One last round: events LDK queued as the peers went away, then the manager, always.
         self.process(true);
@@ -201,6 +211,7 @@ impl WakeEngine {
     }
 
     async fn run_async(&self, deadline: Instant) -> Result<EngineRun, WalletError> {
+        self.milestones.release_by(deadline.checked_sub(RELEASE_MARGIN).unwrap_or(deadline));
         // Asked first, answered while the LSP connection comes up.
         let mut tip = TipLookup::start(self.esplora_url.as_deref(), &self.stack.manager, deadline);
         let mut run = EngineRun {

@@ -40,6 +40,11 @@ pub(crate) struct Milestones {
     resent_paths: Mutex<HashSet<Vec<u8>>>,
     /// When the last release went out (ours, or one sent again).
     last_release: Mutex<Option<Instant>>,
+    /// After this instant a held HTLC is not released but kept for the next wake (see
+    /// [`Milestones::release_by`]).
+    release_by: Mutex<Option<Instant>>,
+    /// Releases kept for the next wake instead of sent (too close to the deadline).
+    withheld: AtomicU32,
     /// Woken on every milestone.
     pub(crate) changed: Notify,
 }
@@ -61,6 +66,27 @@ impl Milestones {
     pub(crate) fn resent(&self, reply_path: Vec<u8>) {
         self.resent_paths.lock().unwrap_or_else(|p| p.into_inner()).insert(reply_path.clone());
         self.sent(reply_path);
+    }
+
+    /// Releases a held HTLC only until `at`: a release whose HTLC could not arrive before the
+    /// wake ends makes the phone's LSP fail that HTLC back to the payer (it cannot forward to
+    /// an offline peer, and LDK 0.2 gives it no way to hold one for it), while a release kept
+    /// for the next wake leaves the HTLC held at the payer's LSP, where the next wake frees
+    /// it. A wake ended by its deadline (iOS ends an extension at 30 s) then loses nothing.
+    pub(crate) fn release_by(&self, at: Instant) {
+        *self.release_by.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    fn too_late_to_release(&self) -> bool {
+        self.release_by
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|by| Instant::now() >= by)
+    }
+
+    /// How many releases were kept for the next wake instead of sent.
+    pub(crate) fn withheld(&self) -> u32 {
+        self.withheld.load(Ordering::SeqCst)
     }
 
     /// When the first announcement and the first release were seen.
@@ -113,6 +139,26 @@ impl<H> ObservedAsyncPayments<H> {
     }
 }
 
+impl<H> ObservedAsyncPayments<H> {
+    /// Keeps a release for the next wake instead of sending it (see
+    /// [`Milestones::release_by`]); whether it was kept (if not, it must be sent now).
+    fn withhold(&self, reply_path: &[u8]) -> bool {
+        let Some(keeper) = &self.keeper else { return false };
+        match keeper.lock().unwrap_or_else(|p| p.into_inner()).keep_release(reply_path) {
+            Ok(()) => {
+                log::info!("wake: a held HTLC announced too close to the deadline is kept for the next wake");
+                self.milestones.withheld.fetch_add(1, Ordering::SeqCst);
+                self.milestones.changed.notify_one();
+                true
+            }
+            Err(e) => {
+                log::warn!("wake: release not kept ({e}); sending it now");
+                false
+            }
+        }
+    }
+}
+
 impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsyncPayments<H> {
     fn handle_offer_paths_request(
         &self,
@@ -159,6 +205,11 @@ impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsy
         self.milestones.record(&self.milestones.first_announced);
         let reply_path = responder.as_ref().map(Writeable::encode);
         let answer = self.inner.handle_held_htlc_available(message, context, responder);
+        if let (Some(_), Some(reply_path)) = (&answer, &reply_path) {
+            if self.milestones.too_late_to_release() && self.withhold(reply_path) {
+                return None;
+            }
+        }
         match (&answer, reply_path) {
             (Some(_), Some(reply_path)) => {
                 // Kept before the release can leave: it leaves when this returns.
