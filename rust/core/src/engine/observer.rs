@@ -146,7 +146,10 @@ impl<H> ObservedAsyncPayments<H> {
         let Some(keeper) = &self.keeper else { return false };
         match keeper.lock().unwrap_or_else(|p| p.into_inner()).keep_release(reply_path) {
             Ok(()) => {
-                log::info!("wake: a held HTLC announced too close to the deadline is kept for the next wake");
+                log::info!(
+                    "wake: a held HTLC announced too close to the deadline is kept for the next \
+                     wake"
+                );
                 self.milestones.withheld.fetch_add(1, Ordering::SeqCst);
                 self.milestones.changed.notify_one();
                 true
