@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
 use doze_lsp::Observers;
-use doze_testkit::phone::{go_offline_with_offer, outcome_and_log, wake_args};
-use doze_testkit::{PhoneScene, WebhookReceiver, MNEMONIC};
+use doze_testkit::phone::{outcome_and_log, wake_args};
+use doze_testkit::{PhoneScene, MNEMONIC};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
-use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::payment::PaymentStatus as NodeStatus;
 
 /// Shorter than the wake engine's release margin (3 s): every announcement is too late.
@@ -20,12 +19,8 @@ const SHORT_DEADLINE: Duration = Duration::from_millis(2_000);
 
 #[test]
 fn a_held_htlc_announced_near_the_deadline_is_released_by_the_next_wake() {
-    let (phone, app) =
-        PhoneScene::start(std::path::Path::new(env!("CARGO_BIN_EXE_doze")), Observers::new());
-    let webhook = WebhookReceiver::start();
-    let offer: Offer = go_offline_with_offer(&phone.scene, app, &webhook, &phone.rt)
-        .parse()
-        .unwrap_or_else(|e| panic!("the offer: {e:?}"));
+    let doze = std::path::Path::new(env!("CARGO_BIN_EXE_doze"));
+    let (phone, webhook, offer) = PhoneScene::start_offline(doze, Observers::new());
     let mut held = 0;
 
     let (first, push) = phone.pay_offer(&webhook, &offer, 3_000_000, &mut held);

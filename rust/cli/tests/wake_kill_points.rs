@@ -15,10 +15,8 @@ use doze_core::Wallet;
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
 use doze_lsp::Observers;
 use doze_testkit::kills::{app_start_and_stop, newest_monitor_update_id, poll_state, AppState};
-use doze_testkit::phone::go_offline_with_offer;
-use doze_testkit::{PhoneScene, ReceivedPush, Recorder, WebhookReceiver, MNEMONIC};
+use doze_testkit::{PhoneScene, ReceivedPush, Recorder, MNEMONIC};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
-use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::payment::PaymentStatus as NodeStatus;
 
 /// Rounds of monitor writes to kill after, one wake each: more than a wake makes (receiving
@@ -60,12 +58,8 @@ fn assert_no_close(state: &AppState, what: &str, log: &str) {
 
 #[test]
 fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
-    let (phone, app) =
-        PhoneScene::start(std::path::Path::new(env!("CARGO_BIN_EXE_doze")), Observers::new());
-    let webhook = WebhookReceiver::start();
-    let offer: Offer = go_offline_with_offer(&phone.scene, app, &webhook, &phone.rt)
-        .parse()
-        .unwrap_or_else(|e| panic!("the offer: {e:?}"));
+    let doze = std::path::Path::new(env!("CARGO_BIN_EXE_doze"));
+    let (phone, webhook, offer) = PhoneScene::start_offline(doze, Observers::new());
     let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
     let mut held = 0;
     let mut payments = Vec::new();

@@ -225,6 +225,18 @@ pub fn try_wait_until(
 pub fn wait_for_state<T: std::fmt::Debug>(
     what: &str,
     timeout: Duration,
+    state: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let now = poll_state(timeout, state, &done);
+    assert!(done(&now), "timed out after {timeout:?} waiting until {what}; last seen: {now:?}");
+    now
+}
+
+/// Reads `state` until `done` accepts it or `timeout` passes, and returns the last state read
+/// either way (for callers that report a timeout themselves).
+pub fn poll_state<T>(
+    timeout: Duration,
     mut state: impl FnMut() -> T,
     done: impl Fn(&T) -> bool,
 ) -> T {
@@ -232,13 +244,9 @@ pub fn wait_for_state<T: std::fmt::Debug>(
     let mut pause = Duration::from_millis(5);
     loop {
         let now = state();
-        if done(&now) {
+        if done(&now) || Instant::now() >= deadline {
             return now;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting until {what}; last seen: {now:?}"
-        );
         // Back off between checks; each check is itself a network round-trip or a sync.
         std::thread::park_timeout(pause);
         pause = (pause * 2).min(Duration::from_millis(200));

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use doze_core::{Balances, ChannelInfo, Wallet, WalletConfig, WalletError, WalletEventKind};
 use doze_devnet::nodes::DEFAULT_WAIT;
@@ -77,23 +76,7 @@ pub fn app_start_and_stop(
     state
 }
 
-/// Polls `state` until `done` or `timeout`; the last state either way.
-pub fn poll_state<T>(
-    timeout: Duration,
-    mut state: impl FnMut() -> T,
-    done: impl Fn(&T) -> bool,
-) -> T {
-    let until = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(5);
-    loop {
-        let now = state();
-        if done(&now) || Instant::now() >= until {
-            return now;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
-}
+pub use doze_devnet::nodes::poll_state;
 
 /// The id of the newest channel-monitor update stored on its own in the wallet's node store
 /// (`<storage>/node`), while no process has it open: before LDK's persister consolidates

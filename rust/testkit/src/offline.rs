@@ -191,6 +191,20 @@ impl PhoneScene {
         (PhoneScene { doze: doze.to_path_buf(), rt, config, dir, scene, devnet }, app)
     }
 
+    /// [`PhoneScene::start`], then the app registers for pushes to a new webhook receiver,
+    /// gets its offer and goes away: the offline phone most wake tests start from.
+    pub fn start_offline(
+        doze: &Path,
+        observers: Observers,
+    ) -> (PhoneScene, WebhookReceiver, Offer) {
+        let (phone, app) = PhoneScene::start(doze, observers);
+        let webhook = WebhookReceiver::start();
+        let offer = go_offline_with_offer(&phone.scene, app, &webhook, &phone.rt)
+            .parse()
+            .unwrap_or_else(|e| panic!("the phone's offer: {e:?}"));
+        (phone, webhook, offer)
+    }
+
     /// The sender pays `amount_msat` to `offer`; returns the payment and the push it caused,
     /// once the sender's LSP holds the HTLC (`held`: how many it held before, counted up).
     pub fn pay_offer(
