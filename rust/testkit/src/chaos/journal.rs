@@ -4,8 +4,8 @@
 //! most the last one cut short, which the reader skips).
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -40,13 +40,39 @@ impl Journal {
     }
 }
 
-/// Every whole entry of the journal at `path` (none if it does not exist yet).
-pub fn read(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
+/// Reads a journal as it grows: each look parses only the whole lines appended since the last
+/// (a long run's journal holds tens of megabytes of snapshots).
+pub struct JournalReader {
+    path: PathBuf,
+    offset: u64,
+    entries: Vec<Value>,
+}
+
+impl JournalReader {
+    /// A reader of the journal at `path` (which need not exist yet).
+    pub fn new(path: &Path) -> JournalReader {
+        JournalReader { path: path.to_path_buf(), offset: 0, entries: Vec::new() }
+    }
+
+    /// Every whole entry so far.
+    pub fn entries(&mut self) -> &[Value] {
+        if let Ok(mut file) = File::open(&self.path) {
+            let mut appended = Vec::new();
+            if file.seek(SeekFrom::Start(self.offset)).is_ok()
+                && file.read_to_end(&mut appended).is_ok()
+            {
+                // Up to the last newline: a line being written is read next time.
+                let whole = appended.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                for line in appended[..whole].split(|b| *b == b'\n') {
+                    if let Ok(entry) = serde_json::from_slice(line) {
+                        self.entries.push(entry);
+                    }
+                }
+                self.offset += whole as u64;
+            }
+        }
+        &self.entries
+    }
 }
 
 /// The entries of `kind`.

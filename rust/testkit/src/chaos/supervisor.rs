@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use doze_devnet::nodes::DEFAULT_WAIT;
@@ -22,7 +23,7 @@ use serde_json::Value;
 
 use super::app::AppArgs;
 use super::checks::{self, payments, Checked};
-use super::journal::{self, of_kind};
+use super::journal::{of_kind, JournalReader};
 use super::lsp_process::LspProcess;
 use super::{workspace_binary, ChaosRng};
 use crate::kills::poll_state;
@@ -148,6 +149,31 @@ impl ChaosReport {
     }
 }
 
+/// A child process that is killed when dropped: a failed run (a panic) leaves none behind.
+struct Process(Child);
+
+impl std::ops::Deref for Process {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// The world a run happens in. Fields drop in order: the scene before its devnet.
 struct World {
     _rt: tokio::runtime::Runtime,
@@ -173,6 +199,9 @@ struct Run {
     to_phone: Vec<PaymentId>,
     paid_invoices: HashSet<String>,
     funded: HashSet<String>,
+    journal: Mutex<JournalReader>,
+    /// How many journal entries `serve` has looked at.
+    served: usize,
 }
 
 /// Runs a chaos run; panics, naming the seed and the work directory, if an invariant fails.
@@ -181,6 +210,7 @@ pub fn run(config: ChaosConfig) -> ChaosReport {
     std::fs::create_dir_all(&config.work_dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", config.work_dir.display()));
     let world = World::build(&config);
+    let world_journal = world.args.journal.clone();
     let mut run = Run {
         world,
         rng: ChaosRng::new(config.seed),
@@ -189,6 +219,8 @@ pub fn run(config: ChaosConfig) -> ChaosReport {
         to_phone: Vec::new(),
         paid_invoices: HashSet::new(),
         funded: HashSet::new(),
+        journal: Mutex::new(JournalReader::new(&world_journal)),
+        served: 0,
     };
     let mut incarnation = 0;
     while run.report.kills() < run.config.kills || run.report.lsp_kills < run.config.lsp_kills {
@@ -296,7 +328,7 @@ impl Run {
     }
 
     /// Launches app process `incarnation`; a `quiet` one only syncs and reports its state.
-    fn launch_app(&self, incarnation: u64, quiet: bool) -> Child {
+    fn launch_app(&self, incarnation: u64, quiet: bool) -> Process {
         let _ = std::fs::remove_file(&self.world.args.stop_file);
         let args = AppArgs { incarnation, quiet, ..self.world.args.clone() };
         let log = std::fs::File::create(self.log_path("app", incarnation))
@@ -308,22 +340,25 @@ impl Run {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(Process)
             .unwrap_or_else(|e| panic!("cannot launch doze-chaos-app: {e}"))
     }
 
-    fn journal(&self) -> Vec<Value> {
-        journal::read(&self.world.args.journal)
+    /// The journal, read up to what was appended last.
+    fn journal(&self) -> std::sync::MutexGuard<'_, JournalReader> {
+        self.journal.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits until incarnation `n` has logged `kind`, or its process ended; the entry.
-    fn wait_for_entry(&self, app: &mut Child, n: u64, kind: &str) -> Option<Value> {
+    fn wait_for_entry(&self, app: &mut Process, n: u64, kind: &str) -> Option<Value> {
         let found = poll_state(
             DEFAULT_WAIT,
             || {
                 // Whether it exited first, then the journal: what it wrote before exiting is
                 // there.
                 let exited = app.try_wait().ok().flatten().is_some();
-                let entry = of_kind(&self.journal(), kind).find(|e| e["inc"] == n).cloned();
+                let entry =
+                    of_kind(self.journal().entries(), kind).find(|e| e["inc"] == n).cloned();
                 (entry, exited)
             },
             |(entry, exited)| entry.is_some() || *exited,
@@ -338,10 +373,12 @@ impl Run {
         self.report.app_starts += 1;
         let Some(started) = self.wait_for_entry(&mut app, n, "started") else {
             let _ = app.kill();
-            let failed: Vec<_> = of_kind(&self.journal(), "start_failed").cloned().collect();
+            let failed: Vec<_> =
+                of_kind(self.journal().entries(), "start_failed").cloned().collect();
             self.fail(&format!("app {n} did not start: {failed:?}"));
         };
-        self.check(checks::after_start(&self.journal(), &started["state"]));
+        let result = checks::after_start(self.journal().entries(), &started["state"]);
+        self.check(result);
         let work = Duration::from_millis(self.rng.below(self.config.max_work.as_millis() as u64));
         let mut lsp_kill_at = (self.world.lsp_process.is_some()
             && self.rng.chance(self.config.lsp_kill_percent))
@@ -394,14 +431,15 @@ impl Run {
         self.check(result);
     }
 
-    fn kill(&self, app: &mut Child) {
+    fn kill(&self, app: &mut Process) {
         let _ = app.kill();
         let _ = app.wait();
     }
 
     /// What the app asked for since last time: its invoices paid, its addresses funded.
     fn serve(&mut self) {
-        let entries = self.journal();
+        let entries: Vec<Value> = self.journal().entries()[self.served..].to_vec();
+        self.served += entries.len();
         for invoice in of_kind(&entries, "invoice") {
             let Some(bolt11) = invoice["bolt11"].as_str() else { continue };
             if !self.paid_invoices.insert(bolt11.to_string()) {
@@ -466,13 +504,13 @@ impl Run {
         let log = std::fs::File::create(self.log_path("wake", n))
             .unwrap_or_else(|e| panic!("a wake log: {e}"));
         let config = self.world.args.wallet_config();
-        let mut wake = launch_wake(
+        let mut wake = Process(launch_wake(
             &workspace_binary("doze"),
             &config,
             &push,
             &[("DOZE_LOG", "info")],
             Stdio::from(log),
-        );
+        ));
         self.report.wakes += 1;
         if self.rng.chance(self.config.wake_kill_percent) {
             std::thread::sleep(Duration::from_millis(self.rng.below(600)));
@@ -529,7 +567,7 @@ impl Run {
             self.fail("the final app did not stop");
         };
         let _ = poll_state(DEFAULT_WAIT, || app.try_wait().ok().flatten(), Option::is_some);
-        let entries = self.journal();
+        let entries = self.journal().entries().to_vec();
         let final_state = &stopping["state"];
         let sender = &self.world.scene.sender.node;
         let lsp = self.world.lsp_a().node();
@@ -560,7 +598,7 @@ impl Run {
                     self.world.devnet.mine(1);
                     last_mined = Instant::now();
                 }
-                of_kind(&self.journal(), "state").filter(|e| e["inc"] == n).last().cloned()
+                of_kind(self.journal().entries(), "state").filter(|e| e["inc"] == n).last().cloned()
             },
             |state| state.as_ref().is_some_and(|s| settled(&s["state"])),
         );
