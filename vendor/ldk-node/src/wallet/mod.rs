@@ -111,14 +111,32 @@ impl Wallet {
 	// Doze's patch (DOZE-PATCH.md).
 	/// The wallet's own unconfirmed transactions that spend its coins: a process killed after
 	/// the wallet recorded one and before the broadcaster sent it left it nowhere but here.
+	/// Parents come before the children that spend their outputs, so that a chain of them is
+	/// accepted in one pass.
 	pub(crate) fn unconfirmed_spends(&self) -> Vec<Transaction> {
 		let locked_wallet = self.inner.lock().unwrap();
-		locked_wallet
+		let mut pending: Vec<Transaction> = locked_wallet
 			.transactions()
 			.filter(|t| t.chain_position.is_unconfirmed())
 			.filter(|t| locked_wallet.sent_and_received(&t.tx_node.tx).0.to_sat() > 0)
 			.map(|t| (*t.tx_node.tx).clone())
-			.collect()
+			.collect();
+		let mut ordered = Vec::with_capacity(pending.len());
+		while !pending.is_empty() {
+			let txids: std::collections::HashSet<Txid> =
+				pending.iter().map(|tx| tx.compute_txid()).collect();
+			let (ready, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|tx| {
+				tx.input.iter().all(|input| !txids.contains(&input.previous_output.txid))
+			});
+			if ready.is_empty() {
+				// A cycle cannot happen between valid transactions; keep what is left as is.
+				ordered.extend(waiting);
+				break;
+			}
+			ordered.extend(ready);
+			pending = waiting;
+		}
+		ordered
 	}
 
 	pub(crate) fn current_best_block(&self) -> BestBlock {
