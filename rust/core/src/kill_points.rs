@@ -1,7 +1,7 @@
 //! Named instants in the wallet's write paths where a test can pause the process or have it
 //! die, to prove that a kill there loses nothing (the kill tests in doze-cli). Compiled in only
 //! with the `kill-points` feature, which the test builds turn on and a phone's build never
-//! does; without it [`reached`] is an empty inline function.
+//! does; without it `reached` is an empty inline function.
 //!
 //! With the feature, two environment variables drive it:
 //! - `DOZE_KILL_AT=<point>[:<n>][,<point>[:<n>]...]`: the process aborts (no destructor, no
