@@ -21,7 +21,6 @@ use ldk_node::{DynStore, Node};
 
 use crate::backup::{BackedUpStore, Opener};
 use crate::config::ParsedLsp;
-use crate::connect::connect_alongside;
 use crate::error::WalletError;
 use crate::lock::StorageLock;
 use crate::node_store::NodeStore;
@@ -270,7 +269,7 @@ impl Session {
                 crate::address_book::refresh_from_node(&dir, &graph_node);
             });
         }
-        connect_lsps(&node, primary.as_ref(), &additional);
+        crate::connect::connect_lsps(&node, primary.as_ref(), &additional);
         if !inner.config.background_sync {
             // Without the timer nobody else brings the node to the chain tip, and a node that
             // believes an old height builds payments whose timelocks the recipient refuses.
@@ -282,8 +281,16 @@ impl Session {
             .listener()
             .map(|listener| EventPump::start(inner, Arc::clone(&node), listener, runtime));
         let lsps: Vec<ParsedLsp> = primary.iter().chain(&additional).cloned().collect();
-        runtime.spawn(keep_connected(Arc::clone(&node), lsps, ended, Arc::clone(&fence)));
+        runtime.spawn(crate::connect::keep_connected(
+            Arc::clone(&node),
+            lsps,
+            ended,
+            Arc::clone(&fence),
+        ));
         runtime.spawn(stop_after_failure(store.failures(), Arc::downgrade(inner), id));
+        if let Some(backup) = &backup {
+            runtime.spawn(watch_holder(Arc::clone(backup), store.clone(), Arc::clone(&fence)));
+        }
         cut_on_failure.disarm();
         log::info!(
             "wallet started in {} ms (node {}; lock and pruning {} ms, build {} ms, \
@@ -411,71 +418,6 @@ fn open_store(
     }
 }
 
-/// How long `start()` waits for the connection to the primary LSP.
-const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
-
-/// Connects the LSPs through their relays. ldk-node's `connect` returns after a 10 s timeout
-/// for an address that does not answer, and never for one that accepts the connection but
-/// never answers; so every LSP connects on a thread of its own, and this waits for the primary
-/// LSP only (receiving through it needs the connection), for at most
-/// [`PRIMARY_LSP_CONNECT_WAIT`].
-fn connect_lsps(node: &Arc<Node>, primary: Option<&ParsedLsp>, additional: &[ParsedLsp]) {
-    for lsp in additional {
-        connect_alongside(node, lsp, true, log::Level::Warn);
-    }
-    if let Some(done) = primary.and_then(|lsp| connect_alongside(node, lsp, true, log::Level::Warn))
-    {
-        if done.recv_timeout(PRIMARY_LSP_CONNECT_WAIT).is_err() {
-            log::warn!(
-                "the LSP did not answer within {} s; starting without it",
-                PRIMARY_LSP_CONNECT_WAIT.as_secs()
-            );
-        }
-    }
-}
-
-/// A connection that lasted this long was working: the next reconnection comes quickly.
-const STABLE_CONNECTION: Duration = Duration::from_secs(30);
-/// The pauses between reconnections to an LSP: doubling from the first to the last.
-const FIRST_RECONNECT: Duration = Duration::from_secs(1);
-const LAST_RECONNECT: Duration = Duration::from_secs(30);
-
-/// Reconnects an LSP whose relayed connection ended, after a pause that doubles while
-/// connections keep failing (an LSP that still holds an earlier connection of this node
-/// refuses the new one until that one is gone). Ends when the session's fence is cut.
-async fn keep_connected(
-    node: Arc<Node>,
-    lsps: Vec<ParsedLsp>,
-    mut ended: tokio::sync::mpsc::UnboundedReceiver<relay::Ended>,
-    fence: Arc<Fence>,
-) {
-    let mut pauses = std::collections::HashMap::new();
-    loop {
-        let (node_id, lasted) = tokio::select! {
-            ended = ended.recv() => match ended {
-                Some(ended) => ended,
-                None => return,
-            },
-            _ = fence.wait() => return,
-        };
-        let pause = pauses.entry(node_id).or_insert(FIRST_RECONNECT);
-        if lasted >= STABLE_CONNECTION {
-            *pause = FIRST_RECONNECT;
-        }
-        let wait = *pause;
-        *pause = (*pause * 2).min(LAST_RECONNECT);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = fence.wait() => return,
-        }
-        let connected = node.list_peers().iter().any(|p| p.node_id == node_id && p.is_connected);
-        if let (false, Some(lsp)) = (connected, lsps.iter().find(|l| l.node_id == node_id)) {
-            // The attempt's end, if it fails, comes back through the relay.
-            connect_alongside(&node, lsp, true, log::Level::Debug);
-        }
-    }
-}
-
 /// Waits for the session's store to fail, then has `inner` stop the session `id`.
 async fn stop_after_failure(
     mut failures: tokio::sync::watch::Receiver<Option<WalletError>>,
@@ -488,5 +430,31 @@ async fn stop_after_failure(
     if let Some(inner) = inner.upgrade() {
         // Stopping blocks (ldk-node's stop): off the runtime's workers.
         let _ = tokio::task::spawn_blocking(move || inner.end_after_failure(id)).await;
+    }
+}
+
+/// How often a running backed-up wallet asks the server which device holds it.
+const HOLDER_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Asks the backup server now and then whether this device still holds the wallet, and stops
+/// the session if another device took it over. A write finds out by itself; this is for a
+/// phone left open with nothing to write: the LSP keeps its connection (and refuses the new
+/// phone's) for as long as it stays, so without this the new phone could not reach its LSP
+/// until the old one writes, syncs or pauses. Ends when the session's fence is cut.
+async fn watch_holder(backup: Arc<BackedUpStore>, store: NodeStore, fence: Arc<Fence>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(HOLDER_CHECK_INTERVAL) => {}
+            _ = fence.wait() => return,
+        }
+        let asked = Arc::clone(&backup);
+        match tokio::task::spawn_blocking(move || crate::backup::check_holder(&asked)).await {
+            Ok(Err(WalletError::WalletMoved)) => {
+                store.fail(WalletError::WalletMoved);
+                return;
+            }
+            Ok(Err(e)) => log::debug!("backup holder not checked: {e}"),
+            _ => {}
+        }
     }
 }
