@@ -75,12 +75,17 @@ pub(crate) fn connect_before(
 
 /// How long `start()` waits for the connection to the primary LSP.
 const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
+/// How long `start()` tries again after the primary LSP refused the connection: an LSP that
+/// has not yet seen this node's previous connection go (the notification extension's, which
+/// just ended, or the app's own before a pause) refuses a second one from the same node.
+const PRIMARY_LSP_RETRY_WINDOW: Duration = Duration::from_secs(3);
 
 /// Connects the LSPs through their relays. ldk-node's `connect` returns after a 10 s timeout
 /// for an address that does not answer, and never for one that accepts the connection but
 /// never answers; so every LSP connects on a thread of its own, and this waits for the primary
 /// LSP only (receiving through it needs the connection), for at most
-/// [`PRIMARY_LSP_CONNECT_WAIT`].
+/// [`PRIMARY_LSP_CONNECT_WAIT`], trying again for [`PRIMARY_LSP_RETRY_WINDOW`] after a
+/// refusal. An LSP still not connected then is reconnected later by [`keep_connected`].
 pub(crate) fn connect_lsps(
     node: &Arc<Node>,
     primary: Option<&ParsedLsp>,
@@ -89,14 +94,47 @@ pub(crate) fn connect_lsps(
     for lsp in additional {
         connect_alongside(node, lsp, true, log::Level::Warn);
     }
-    if let Some(done) = primary.and_then(|lsp| connect_alongside(node, lsp, true, log::Level::Warn))
-    {
-        if done.recv_timeout(PRIMARY_LSP_CONNECT_WAIT).is_err() {
+    let Some(lsp) = primary else { return };
+    let started = Instant::now();
+    let connected = || node.list_peers().iter().any(|p| p.node_id == lsp.node_id && p.is_connected);
+    let mut pause = Duration::from_millis(25);
+    loop {
+        let Some(done) = connect_alongside(node, lsp, true, log::Level::Debug) else { return };
+        let left = PRIMARY_LSP_CONNECT_WAIT.saturating_sub(started.elapsed());
+        if done.recv_timeout(left).is_err() {
             log::warn!(
                 "the LSP did not answer within {} s; starting without it",
                 PRIMARY_LSP_CONNECT_WAIT.as_secs()
             );
+            return;
         }
+        if connected() {
+            return wait_for_reestablishment(node, lsp);
+        }
+        if started.elapsed() + pause >= PRIMARY_LSP_RETRY_WINDOW {
+            log::warn!("could not connect to the LSP {}; starting without it", lsp.node_id);
+            return;
+        }
+        std::thread::park_timeout(pause);
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// How long `start()` waits, once connected, for the LSP's channels to be usable again.
+const REESTABLISH_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits (up to [`REESTABLISH_WAIT`]) until every ready channel with `lsp` is usable: after a
+/// connection the peers exchange `channel_reestablish` before a channel carries payments, and
+/// an app that reads its balance right after `start()` or `resume()` should see its channels.
+fn wait_for_reestablishment(node: &Arc<Node>, lsp: &ParsedLsp) {
+    let deadline = Instant::now() + REESTABLISH_WAIT;
+    let waiting = || {
+        node.list_channels()
+            .iter()
+            .any(|c| c.counterparty_node_id == lsp.node_id && c.is_channel_ready && !c.is_usable)
+    };
+    while waiting() && Instant::now() < deadline {
+        std::thread::park_timeout(Duration::from_millis(5));
     }
 }
 

@@ -59,6 +59,16 @@ fn running_phone_with_channel(
     wait_until("the phone's channel settles", DEFAULT_WAIT, || {
         phone.balances().map(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0).unwrap()
     });
+    // The app goes to the background and back: its node's last writes (the channel manager
+    // after the monitors) are on the server. A takeover in the middle of a payment leaves the
+    // backup with a monitor newer than the manager (ldk-node writes the manager moments
+    // later), and LDK closes that channel at the restore, its funds safe on-chain (README,
+    // "Known limits"); these tests are about what comes after.
+    rt.block_on(phone.pause()).unwrap();
+    rt.block_on(phone.resume()).unwrap();
+    wait_until("the phone's channel is usable again", DEFAULT_WAIT, || {
+        phone.balances().map(|b| b.lightning_spendable_sat > 0).unwrap()
+    });
     (phone, events)
 }
 
