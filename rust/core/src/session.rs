@@ -33,8 +33,12 @@ use crate::wallet::{lock, Inner};
 pub(crate) struct Budget {
     /// For the operations on the node in flight.
     pub operations: Duration,
-    /// For the listener to finish the event in hand.
+    /// For the listener to finish the event in hand (counted from the start, alongside the
+    /// operations).
     pub listener: Duration,
+    /// For ldk-node's `stop()`, which writes the channel manager a last time (and waits for a
+    /// background chain sync in progress).
+    pub node_stop: Duration,
     /// For the store's writes in progress once the node has stopped.
     pub writes: Duration,
 }
@@ -42,15 +46,17 @@ pub(crate) struct Budget {
 /// A pause: the lock and every SQLite handle let go of within about a second, the most iOS
 /// allows an app entering the background before it must hold no lock in a shared container.
 pub(crate) const PAUSE: Budget = Budget {
-    operations: Duration::from_millis(400),
-    listener: Duration::from_millis(200),
-    writes: Duration::from_millis(200),
+    operations: Duration::from_millis(300),
+    listener: Duration::from_millis(150),
+    node_stop: Duration::from_millis(400),
+    writes: Duration::from_millis(150),
 };
 
 /// A stop the app asked for: it may wait longer for what is in flight.
 pub(crate) const STOP: Budget = Budget {
     operations: Duration::from_secs(2),
     listener: Duration::from_secs(5),
+    node_stop: Duration::from_secs(40),
     writes: Duration::from_secs(2),
 };
 
@@ -341,9 +347,7 @@ impl Session {
         // The last graph the app had, for the wakes that come while it is away.
         crate::address_book::refresh_from_node(&storage_dir, &node);
         let kept = started.elapsed();
-        if let Err(e) = node.stop() {
-            log::warn!("the node did not stop cleanly: {e}");
-        }
+        stop_node(&node, budget.node_stop);
         let stopped = started.elapsed();
         let writing = store.close(budget.writes);
         if writing > 0 {
@@ -362,6 +366,35 @@ impl Session {
             if pump_closed { "closed" } else { "still closing" },
         );
         failure
+    }
+}
+
+/// Stops `node`, waiting up to `timeout`. A stop that takes longer (ldk-node waits for a
+/// background chain sync in progress, up to 5 s, and for its background processor, up to
+/// 30 s) goes on on its own thread while the session closes the store: what the node writes
+/// from then on is dropped, as if the app were killed at that instant, which loses nothing (its
+/// peers were cut off before the stop, and its background processor has written the channel
+/// manager after every update it saw).
+fn stop_node(node: &Arc<Node>, timeout: Duration) {
+    let (stopped, result) = std::sync::mpsc::channel();
+    let stopping = Arc::clone(node);
+    let spawned = std::thread::Builder::new().name("doze-node-stop".into()).spawn(move || {
+        let _ = stopped.send(stopping.stop());
+    });
+    if let Err(e) = spawned {
+        log::warn!("cannot stop the node on a thread of its own ({e}); stopping it here");
+        if let Err(e) = node.stop() {
+            log::warn!("the node did not stop cleanly: {e}");
+        }
+        return;
+    }
+    match result.recv_timeout(timeout) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::warn!("the node did not stop cleanly: {e}"),
+        Err(_) => log::warn!(
+            "the node did not stop within {} ms; closing its store while it finishes",
+            timeout.as_millis()
+        ),
     }
 }
 

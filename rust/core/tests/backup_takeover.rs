@@ -163,11 +163,11 @@ fn a_payment_arriving_at_the_old_phone_after_a_restore_stops_it_and_reaches_the_
     assert!(matches!(received.kind, WalletEventKind::PaymentReceived { amount_msat, .. }
         if amount_msat == 5_000_000));
     old_events.wait_for(DEFAULT_WAIT, |e| matches!(e.kind, WalletEventKind::WalletMoved));
-    assert!(
-        !old_events.events().iter().any(|e| matches!(&e.kind,
-            WalletEventKind::PaymentReceived { payment_hash, .. } if *payment_hash == later.payment_hash)),
-        "the old phone never took the payment"
-    );
+    let took = |e: &doze_core::WalletEvent| {
+        matches!(&e.kind, WalletEventKind::PaymentReceived { payment_hash, .. }
+            if *payment_hash == later.payment_hash)
+    };
+    assert!(!old_events.events().iter().any(took), "the old phone never took the payment");
 
     assert_moved_everywhere(&scene, &server, old_dir.path(), &old);
     assert_new_phone_goes_on(&scene, &new, &new_events, &channel_id);

@@ -17,9 +17,9 @@ use doze_core::{
 /// while the app is in the foreground, woken by `handle_push` while it is not.
 ///
 /// Thread-safe; every method can be called at any time and throws `NotRunning` (or `Paused`)
-/// when it needs a running wallet. The slow calls are `async` (Swift `async`, Kotlin `suspend`): they do their
-/// work on the wallet's own threads, never on the caller's. Dropping the last reference stops
-/// a running wallet.
+/// when it needs a running wallet. The slow calls are `async` (Swift `async`, Kotlin
+/// `suspend`): they do their work on the wallet's own threads, never on the caller's. Dropping
+/// the last reference stops a running wallet.
 #[derive(uniffi::Object)]
 pub struct Wallet {
     inner: doze_core::Wallet,
