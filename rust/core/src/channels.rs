@@ -121,7 +121,7 @@ impl Wallet {
         let address = crate::send::parse_address(address, self.inner.config.network)?;
         let channel_id = channel_id.to_string();
         self.blocking(move |inner| {
-            let node = inner.node()?;
+            let node = inner.node_for_channel_update()?;
             let channels = node.list_channels();
             let (user_channel_id, peer) = find(&channels, &channel_id)?;
             let outbound_sat = channels
@@ -155,7 +155,7 @@ impl Wallet {
     {
         let channel_id = channel_id.to_string();
         self.blocking(move |inner| {
-            let node = inner.node()?;
+            let node = inner.node_for_channel_update()?;
             let (user_channel_id, peer) = find(&node.list_channels(), &channel_id)?;
             node.settle(close(&node, &user_channel_id, peer).map_err(WalletError::from))
         })

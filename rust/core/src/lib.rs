@@ -22,6 +22,7 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!("doze_core");
 
+mod activity;
 mod address_book;
 mod backup;
 mod balances;

@@ -125,6 +125,9 @@ impl NodeStore {
         drop(writes);
         if let Some(backup) = lock(&self.shared.backup).take() {
             backup.close();
+            // Whoever still holds the backed-up store (a check of the holder in flight) no
+            // longer holds its SQLite file.
+            backup.release_local();
         }
         drop(store);
         let dropped = self.shared.dropped.load(Ordering::SeqCst);

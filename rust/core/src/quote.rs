@@ -445,7 +445,7 @@ impl Wallet {
             _ => None,
         };
         self.blocking(move |inner| {
-            let node = inner.node()?;
+            let node = inner.node_for_channel_update()?;
             refuse_duplicate(inner, &quote.request)?;
             if let PaymentRequest::OnChain { address, .. } = &quote.request {
                 let address = parse_address(address, inner.config.network)?;

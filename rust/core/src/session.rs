@@ -13,12 +13,13 @@
 //! channel manager, before the node stops.
 
 use std::ops::Deref;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use ldk_node::io::sqlite_store::{SqliteStore, KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
 use ldk_node::{DynStore, Node};
 
+use crate::activity::{Activity, Kind, Operation};
 use crate::backup::{BackedUpStore, Opener};
 use crate::config::ParsedLsp;
 use crate::error::WalletError;
@@ -26,12 +27,14 @@ use crate::lock::StorageLock;
 use crate::node_store::NodeStore;
 use crate::pump::EventPump;
 use crate::relay::{self, Fence};
-use crate::wallet::{lock, Inner};
+use crate::wallet::Inner;
 
 /// How long to wait for what is in flight when a session ends.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
-    /// For the operations on the node in flight.
+    /// For the operations on the node in flight, but those that change a channel: a payment
+    /// being sent, a close, a splice. Those are always waited for, so that their channel
+    /// update is on disk before the node writes its channel manager a last time.
     pub operations: Duration,
     /// For the listener to finish the event in hand (counted from the start, alongside the
     /// operations).
@@ -52,6 +55,11 @@ pub(crate) const PAUSE: Budget = Budget {
     writes: Duration::from_millis(150),
 };
 
+/// The most a session's end waits for an operation that changes a channel (a send whose
+/// backup server does not answer retries for 30 s; iOS may kill a suspended app before: that
+/// is as safe as any kill).
+const CHANNEL_UPDATE_WAIT: Duration = Duration::from_secs(35);
+
 /// A stop the app asked for: it may wait longer for what is in flight.
 pub(crate) const STOP: Budget = Budget {
     operations: Duration::from_secs(2),
@@ -59,62 +67,6 @@ pub(crate) const STOP: Budget = Budget {
     node_stop: Duration::from_secs(40),
     writes: Duration::from_secs(2),
 };
-
-/// The operations on a session's node in flight, and whether new ones may start.
-pub(crate) struct Activity {
-    state: Mutex<(Option<WalletError>, usize)>,
-    idle: Condvar,
-}
-
-impl Activity {
-    fn new() -> Arc<Activity> {
-        Arc::new(Activity { state: Mutex::new((None, 0)), idle: Condvar::new() })
-    }
-
-    /// Counts an operation, unless the session is ending (then why).
-    fn enter(self: &Arc<Self>) -> Result<Operation, WalletError> {
-        let mut state = lock(&self.state);
-        if let Some(ended) = &state.0 {
-            return Err(ended.clone());
-        }
-        state.1 += 1;
-        Ok(Operation(Arc::clone(self)))
-    }
-
-    /// Refuses new operations with `why`, then waits up to `timeout` for those in flight;
-    /// returns how many are still running.
-    fn close(&self, why: WalletError, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        let mut state = lock(&self.state);
-        state.0 = Some(why);
-        while state.1 > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            state = self.idle.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
-        }
-        state.1
-    }
-
-    /// Why the session is ending, if it is.
-    fn ended(&self) -> Option<WalletError> {
-        lock(&self.state).0.clone()
-    }
-}
-
-/// One operation in flight; counted until dropped.
-pub(crate) struct Operation(Arc<Activity>);
-
-impl Drop for Operation {
-    fn drop(&mut self) {
-        let mut state = lock(&self.0.state);
-        state.1 -= 1;
-        if state.1 == 0 {
-            self.0.idle.notify_all();
-        }
-    }
-}
 
 /// The running node, for one operation. Derefs to the node; counted by the session until
 /// dropped (see the module docs).
@@ -150,7 +102,7 @@ impl NodeRef {
         if let Some(failure) = self.store.failure() {
             return Err(failure);
         }
-        match self._operation.0.ended() {
+        match self._operation.ended() {
             Some(why) => Err(why),
             None => Ok(()),
         }
@@ -196,8 +148,8 @@ impl Session {
         self.store.failure()
     }
 
-    /// The node for one operation, unless the session is ending or its store failed.
-    pub(crate) fn node(&self) -> Result<NodeRef, WalletError> {
+    /// The node for one operation of `kind`, unless the session is ending or its store failed.
+    pub(crate) fn node(&self, kind: Kind) -> Result<NodeRef, WalletError> {
         if let Some(failure) = self.store.failure() {
             return Err(failure);
         }
@@ -206,7 +158,7 @@ impl Session {
             store: self.store.clone(),
             backup: self.backup.clone(),
             primary_lsp: self.primary_lsp.clone(),
-            _operation: self.activity.enter()?,
+            _operation: self.activity.enter(kind)?,
         })
     }
 
@@ -259,7 +211,8 @@ impl Session {
         if let Some(failure) = store.failure() {
             return Err(failure);
         }
-        let node = Arc::new(inner.build_node(runtime.clone(), primary.as_ref(), &store)?);
+        let node =
+            Arc::new(crate::config::build_node(inner, runtime.clone(), primary.as_ref(), &store)?);
         let built = started.elapsed();
         node.start()?;
         let node_started = started.elapsed();
@@ -268,7 +221,7 @@ impl Session {
 
         let activity = Activity::new();
         // The address book is rewritten in the background, as an operation a pause waits for.
-        if let Ok(operation) = activity.enter() {
+        if let Ok(operation) = activity.enter(Kind::Other) {
             let (dir, graph_node) = (inner.storage_dir(), Arc::clone(&node));
             runtime.spawn_blocking(move || {
                 let _operation = operation;
@@ -335,7 +288,7 @@ impl Session {
         }
         // A payment handed to LDK before this point is written, with its channel manager, by
         // the node's stop below; one that is not in flight by now is refused.
-        let running = activity.close(why, budget.operations);
+        let running = activity.close(why, budget.operations, CHANNEL_UPDATE_WAIT);
         if running > 0 {
             log::warn!("{running} operations on the node still running; not waiting for them");
         }

@@ -12,19 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ldk_node::bip39::Mnemonic;
-use ldk_node::config::{
-    AnchorChannelsConfig, AsyncPaymentsRole, BackgroundSyncConfig, Config, ElectrumSyncConfig,
-    EsploraSyncConfig,
-};
-use ldk_node::{DynStore, Node};
+use ldk_node::Node;
 
-use crate::config::{ChainSource, ParsedLsp, WalletConfig};
+use crate::activity::Kind;
+use crate::config::{ParsedLsp, WalletConfig};
 use crate::error::WalletError;
 use crate::events::{EventListener, WalletEvent, WalletEventKind};
 use crate::history::History;
-use crate::logging::LdkLogForwarder;
 use crate::mnemonic::parse_mnemonic;
-use crate::node_store::NodeStore;
 use crate::payments::reconcile;
 use crate::session::{Budget, NodeRef, Session, PAUSE, STOP};
 
@@ -251,8 +246,18 @@ impl Inner {
     /// [`WalletError::Paused`], [`WalletError::WalletMoved`], or the failure that is stopping
     /// it.
     pub(crate) fn node(&self) -> Result<NodeRef, WalletError> {
+        self.node_for(Kind::Other)
+    }
+
+    /// [`Inner::node`] for an operation that changes a channel (a send, a close, a splice):
+    /// a pause waits for it to finish (see `activity.rs`).
+    pub(crate) fn node_for_channel_update(&self) -> Result<NodeRef, WalletError> {
+        self.node_for(Kind::ChannelUpdate)
+    }
+
+    fn node_for(&self, kind: Kind) -> Result<NodeRef, WalletError> {
         match &*lock(&self.state) {
-            State::Running(session) => session.node(),
+            State::Running(session) => session.node(kind),
             State::Created | State::Stopped => Err(WalletError::NotRunning),
             State::Paused => Err(WalletError::Paused),
             State::Moved => Err(WalletError::WalletMoved),
@@ -338,15 +343,22 @@ impl Inner {
         let _transition = lock(&self.transitions);
         let session = {
             let mut state = lock(&self.state);
-            match std::mem::replace(&mut *state, State::Stopped) {
-                State::Running(session) if session.id == id => *session,
-                other => {
-                    *state = other;
-                    return;
-                }
+            let ours = matches!(&*state, State::Running(session) if session.id == id);
+            if !ours {
+                return;
+            }
+            // Operations that come meanwhile hear why.
+            let why = match &*state {
+                State::Running(session) => session.failure(),
+                _ => None,
+            };
+            let meanwhile =
+                if why == Some(WalletError::WalletMoved) { State::Moved } else { State::Stopped };
+            match std::mem::replace(&mut *state, meanwhile) {
+                State::Running(session) => *session,
+                _ => return,
             }
         };
-        // Operations that come meanwhile hear why.
         let why = session.failure().unwrap_or(WalletError::NotRunning);
         let failure = session.end(why.clone(), STOP);
         self.after_failure(failure.unwrap_or(why), State::Stopped);
@@ -434,64 +446,5 @@ impl Inner {
                 Err(error)
             }
         }
-    }
-
-    /// Builds the app's node over `store`, reaching the primary LSP at `primary` (its relay).
-    pub(crate) fn build_node(
-        &self,
-        runtime: tokio::runtime::Handle,
-        primary: Option<&ParsedLsp>,
-        store: &NodeStore,
-    ) -> Result<Node, WalletError> {
-        let mut config = Config::default();
-        config.network = self.config.network.to_bitcoin();
-        config.storage_dir_path =
-            crate::node_payments::node_dir(&self.storage_dir()).to_string_lossy().into_owned();
-        if self.lsp.is_some() || !self.additional_lsps.is_empty() {
-            // LSPs open our channels and we have no on-chain funds to reserve for anchor fee
-            // bumps of channels we did not fund; trust them for that. (Zero-conf trust goes
-            // to the primary LSP only, through LSPS2.)
-            config.anchor_channels_config = Some(AnchorChannelsConfig {
-                trusted_peers_no_reserve: self
-                    .lsp
-                    .iter()
-                    .chain(&self.additional_lsps)
-                    .map(|l| l.node_id)
-                    .collect(),
-                ..AnchorChannelsConfig::default()
-            });
-        }
-        let mut builder = ldk_node::Builder::from_config(config);
-        builder.set_runtime(runtime);
-        builder.set_entropy_bip39_mnemonic(self.mnemonic.clone(), self.passphrase.clone());
-        builder.set_custom_logger(Arc::new(LdkLogForwarder));
-        let background = self.config.background_sync.then(BackgroundSyncConfig::default);
-        match &self.config.chain_source {
-            ChainSource::Esplora { url } => {
-                builder.set_chain_source_esplora(
-                    url.clone(),
-                    Some(EsploraSyncConfig { background_sync_config: background }),
-                );
-            }
-            ChainSource::Electrum { url } => {
-                builder.set_chain_source_electrum(
-                    url.clone(),
-                    Some(ElectrumSyncConfig { background_sync_config: background }),
-                );
-            }
-        }
-        match &self.config.rgs_url {
-            Some(url) => builder.set_gossip_source_rgs(url.clone()),
-            None => builder.set_gossip_source_p2p(),
-        };
-        if let Some(lsp) = primary {
-            builder.set_liquidity_source_lsps2(lsp.node_id, lsp.address.clone(), lsp.token.clone());
-        }
-        builder
-            .set_async_payments_role(Some(AsyncPaymentsRole::Client))
-            .map_err(|e| WalletError::InvalidConfig(e.to_string()))?;
-        builder
-            .build_with_store(Arc::new(store.clone()) as Arc<DynStore>)
-            .map_err(|e| WalletError::Storage(format!("cannot open the node: {e}")))
     }
 }

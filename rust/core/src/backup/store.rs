@@ -70,8 +70,37 @@ struct Pending {
     done: tokio::sync::oneshot::Sender<io::Result<()>>,
 }
 
+/// The phone's copy, until the app's session lets go of it (a pause): from then on it is
+/// closed, and what would read or write it fails.
+struct Local(std::sync::RwLock<Option<SqliteStore>>);
+
+impl Local {
+    fn with<T>(&self, f: impl FnOnce(&SqliteStore) -> io::Result<T>) -> io::Result<T> {
+        let local = self.0.read().unwrap_or_else(|p| p.into_inner());
+        f(local.as_ref().ok_or_else(|| other("the wallet's local store is closed"))?)
+    }
+}
+
+impl KVStoreSync for Local {
+    fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
+        self.with(|l| KVStoreSync::read(l, primary, secondary, key))
+    }
+
+    fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
+        self.with(|l| KVStoreSync::write(l, primary, secondary, key, buf))
+    }
+
+    fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
+        self.with(|l| KVStoreSync::remove(l, primary, secondary, key, lazy))
+    }
+
+    fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
+        self.with(|l| KVStoreSync::list(l, primary, secondary))
+    }
+}
+
 struct Shared {
-    local: SqliteStore,
+    local: Local,
     remote: Arc<Remote>,
     /// Changes not yet sent.
     queue: std::sync::Mutex<Vec<Pending>>,
@@ -103,7 +132,7 @@ impl BackedUpStore {
         let writer = Writer { global_version, applied: HashMap::new() };
         BackedUpStore {
             shared: Arc::new(Shared {
-                local,
+                local: Local(std::sync::RwLock::new(Some(local))),
                 remote,
                 queue: std::sync::Mutex::new(Vec::new()),
                 writer: tokio::sync::Mutex::new(writer),
@@ -131,8 +160,15 @@ impl BackedUpStore {
         self.shared.closed.store(true, Ordering::SeqCst);
     }
 
+    /// Closes the local store once what uses it now is done: iOS kills a suspended app that
+    /// holds a lock on a file in a shared container (0xdead10cc), and the app's session lets go
+    /// of every database when it pauses. Reads and writes fail from then on.
+    pub(crate) fn release_local(&self) {
+        self.shared.local.0.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
     /// The local store (reads, and this device's own records).
-    pub(crate) fn local(&self) -> &SqliteStore {
+    pub(crate) fn local(&self) -> &dyn KVStoreSync {
         &self.shared.local
     }
 
