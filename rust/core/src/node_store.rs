@@ -19,6 +19,18 @@
 //!
 //! Writes after [`NodeStore::close`] are dropped the same way: the node is stopped and its
 //! peers are cut off by then, so nothing depends on them.
+//!
+//! Where ldk-node 0.7.1 writes, all through this store, and what a failed write did before:
+//! - channel monitors (`MonitorUpdatingPersister`): on a connection's task when a peer's
+//!   `update_add_htlc`/`commitment_signed`/`revoke_and_ack` arrives (a payment arriving), on
+//!   the app's thread when it sends, closes or splices, in the background processor when it
+//!   forwards or claims, and during a chain sync: LDK panicked (and poisoned its locks);
+//! - the channel manager, the network graph, the scorer and the output sweeper, in the
+//!   background processor: ldk-node panicked ("Failed to process events"), and again in
+//!   `stop()`;
+//! - the event queue and the payment store, in the event handler and the payment calls: the
+//!   event was replayed without end, or the call failed after the payment was handed to LDK;
+//! - the on-chain wallet (BDK) during syncs and sends, and the peer list on connects: errors.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -56,9 +68,16 @@ pub(crate) struct NodeStore {
 }
 
 /// A write in progress; counted until dropped.
-struct Writing<'a>(&'a Shared);
+struct Writing(Arc<Shared>);
 
-impl Drop for Writing<'_> {
+impl Writing {
+    fn start(shared: &Arc<Shared>) -> Writing {
+        *lock(&shared.writes) += 1;
+        Writing(Arc::clone(shared))
+    }
+}
+
+impl Drop for Writing {
     fn drop(&mut self) {
         let mut writes = lock(&self.0.writes);
         *writes -= 1;
@@ -138,13 +157,10 @@ impl NodeStore {
     }
 
     /// The store, unless closed or failed; counts a write until the guard drops.
-    fn for_write(&self) -> Option<(Arc<DynStore>, Writing<'_>)> {
+    fn for_write(&self) -> Option<(Arc<DynStore>, Writing)> {
         let store = self.shared.store.read().unwrap_or_else(|p| p.into_inner()).clone();
         match store {
-            Some(store) if self.failure().is_none() => {
-                *lock(&self.shared.writes) += 1;
-                Some((store, Writing(&self.shared)))
-            }
+            Some(store) if self.failure().is_none() => Some((store, Writing::start(&self.shared))),
             _ => {
                 self.shared.dropped.fetch_add(1, Ordering::SeqCst);
                 None
@@ -244,8 +260,7 @@ impl KVStore for NodeStore {
         let Some((store, writing)) = self.for_write() else { return Box::pin(async { Ok(()) }) };
         // The write's place in its key's order is taken now, by the inner store.
         let write = KVStore::write(&*store, primary, secondary, key, buf);
-        drop(writing);
-        self.finish(write, key)
+        self.finish(write, writing, key)
     }
 
     fn remove(
@@ -257,8 +272,7 @@ impl KVStore for NodeStore {
     ) -> AsyncResult<'static, (), io::Error> {
         let Some((store, writing)) = self.for_write() else { return Box::pin(async { Ok(()) }) };
         let remove = KVStore::remove(&*store, primary, secondary, key, lazy);
-        drop(writing);
-        self.finish(remove, key)
+        self.finish(remove, writing, key)
     }
 
     fn list(&self, primary: &str, secondary: &str) -> AsyncResult<'static, Vec<String>, io::Error> {
@@ -270,17 +284,17 @@ impl KVStore for NodeStore {
 }
 
 impl NodeStore {
-    /// An asynchronous write, counted until it completes, its failure handled as a sync one's.
+    /// An asynchronous write, counted by `writing` until it completes (or is dropped), its
+    /// failure handled as a sync one's.
     fn finish(
         &self,
         write: AsyncResult<'static, (), io::Error>,
+        writing: Writing,
         key: &str,
     ) -> AsyncResult<'static, (), io::Error> {
         let shared = Arc::clone(&self.shared);
-        *lock(&shared.writes) += 1;
         let key = key.to_string();
         Box::pin(async move {
-            let writing = Writing(&shared);
             let result = write.await;
             drop(writing);
             match result {
