@@ -1,5 +1,6 @@
 // A sample app showing Doze's push-wake path on Android: FCM delivers the LSP's push,
-// DozePushService starts WakeService in the foreground, which calls Wallet.handlePush.
+// DozePushService starts WakeService in the foreground, which calls Wallet.handlePush; and the
+// wallet's lifecycle: SampleApp pauses it in the background and resumes it in the foreground.
 plugins {
     id("com.android.application")
     id("org.jetbrains.kotlin.android")
@@ -30,4 +31,6 @@ dependencies {
     implementation(project(":doze"))
     implementation("com.google.firebase:firebase-messaging:24.1.0")
     implementation("androidx.core:core-ktx:1.15.0")
+    // ProcessLifecycleOwner: the app's trips to the background (WalletLifecycle).
+    implementation("androidx.lifecycle:lifecycle-process:2.8.7")
 }

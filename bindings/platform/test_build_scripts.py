@@ -150,6 +150,11 @@ def test_android_gradle_project_matches_the_script():
     wake = (sample / "WakeService.kt").read_text()
     assert "FirebaseMessagingService" in push and "startForegroundService" in push
     assert "wallet.handlePush(payload, headers" in wake and "outcome.notificationText" in wake
+    lifecycle = (sample / "WalletLifecycle.kt").read_text()
+    assert "ProcessLifecycleOwner" in lifecycle and "override fun onStop" in lifecycle
+    assert "wallet.pause()" in lifecycle and "wallet.resume()" in lifecycle
+    manifest = (REPO / "android" / "sample" / "src" / "main" / "AndroidManifest.xml").read_text()
+    assert 'android:name=".SampleApp"' in manifest
 
 
 # ------------------------------------------------------------------------------------------
@@ -217,6 +222,11 @@ def test_ios_package_matches_the_script():
     assert "UNNotificationServiceExtension" in nse
     assert "wallet.handlePush(payload: payload, headers: headers, deadlineMs: deadlineMs)" in nse
     assert "content.body = outcome.notificationText" in nse
+    app = (REPO / "ios" / "Samples" / "App" / "AppDelegate.swift").read_text()
+    assert "func applicationDidEnterBackground" in app and "beginBackgroundTask" in app
+    assert "try await wallet.pause()" in app and "try await wallet.resume()" in app
+    assert "func applicationWillEnterForeground" in app
+    assert "enum SharedWallet" in (REPO / "ios" / "Samples" / "Shared" / "SharedWallet.swift").read_text()
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """A real wallet on the devnet, driven through the generated Python bindings: created from a
 recovery phrase, started, paid 50 000 sat through the LSP (a just-in-time channel) by a merchant,
 paying the merchant back, its history, events in the listener, typed errors, push
-registration, and stop/restart. The tests of this module share one wallet and run in order;
+registration, pause/resume (the app's trip to the background) and stop/restart. The tests of this module share one wallet and run in order;
 the fee tests at the end use wallets of their own."""
 
 import asyncio
@@ -219,6 +219,33 @@ def test_a_push_while_the_app_holds_the_wallet_returns_at_once(doze, scene, phon
     outcome = extension.handle_push_blocking(payload, headers, 20_000)
     assert outcome.ended == doze.WakeEnd.APP_HOLDS_WALLET
     assert outcome.payments == [] and outcome.timings.node_started_ms is None
+    assert wallet.state() == doze.LifecycleState.RUNNING
+
+
+def test_pause_lets_go_of_the_wallet_and_resume_brings_it_back(doze, scene, phone):
+    # What an app does when it goes to the background and comes back (iOS kills a suspended
+    # app that holds a lock in a shared container: 0xdead10cc).
+    wallet, _, storage = phone
+    before = wallet.list_payments()
+    asyncio.run(wallet.pause())
+    assert wallet.state() == doze.LifecycleState.PAUSED
+    with pytest.raises(doze.WalletError.Paused) as raised:
+        wallet.node_id()
+    assert "resume()" in str(raised.value)
+    with pytest.raises(doze.SendError.Paused):
+        asyncio.run(wallet.pay_bolt11(scene.merchant_invoice(1_000)["bolt11"], None))
+    assert wallet.list_payments() == before, "the history stays readable"
+    wallet.pause_blocking()  # a second pause does nothing
+    # While the app is paused, the extension can take the wallet.
+    extension = doze.Wallet(scene.config(doze, str(storage)), MNEMONIC)
+    payload, headers = scene.lsp_push()
+    outcome = extension.handle_push_blocking(payload, headers, 20_000)
+    assert outcome.ended == doze.WakeEnd.NOTHING_PENDING, outcome
+    del extension
+    asyncio.run(wallet.resume())
+    assert wallet.state() == doze.LifecycleState.RUNNING
+    assert wallet.list_payments() == before
+    wallet.resume_blocking()  # a running wallet stays as it is
     assert wallet.state() == doze.LifecycleState.RUNNING
 
 

@@ -7,7 +7,8 @@
 // returns a WakeOutcome whose notificationText becomes the notification's body.
 //
 // The wallet's storage lives in the App Group container shared with the app, and the recovery
-// phrase in a Keychain access group shared with it. If the app is running the wallet, the
+// phrase in a Keychain access group shared with it (../Shared/SharedWallet.swift, compiled into
+// both targets). If the app is running the wallet, the
 // outcome is `.appHoldsWallet` and the app's own event listener reports the payment.
 
 import Doze
@@ -82,40 +83,5 @@ final class NotificationService: UNNotificationServiceExtension {
         guard let handler = contentHandler, let content else { return }
         contentHandler = nil
         handler(content)
-    }
-}
-
-/// What the app and its extension share: the configuration and the recovery phrase.
-enum SharedWallet {
-    static let appGroup = "group.org.doze.sample"
-
-    static func config() throws -> WalletConfig {
-        guard let container = FileManager.default.containerURL(forSecurityApplicationGroupIdentifier: appGroup) else {
-            throw CocoaError(.fileNoSuchFile)
-        }
-        return WalletConfig(
-            network: .signet,
-            storageDir: container.appendingPathComponent("doze").path,
-            chainSource: .esplora(url: "https://mutinynet.com/api"),
-            lsp: LspConfig(nodeId: "02...lsp node id...", address: "lsp.example.com:9735", apiUrl: "https://lsp.example.com"),
-            rgsUrl: "https://rgs.example.com/snapshot",
-            backgroundSync: false
-        )
-    }
-
-    /// The recovery phrase from the shared Keychain access group.
-    static func mnemonic() throws -> String {
-        let query: [String: Any] = [
-            kSecClass as String: kSecClassGenericPassword,
-            kSecAttrService as String: "org.doze.sample.mnemonic",
-            kSecAttrAccessGroup as String: appGroup,
-            kSecReturnData as String: true,
-        ]
-        var item: CFTypeRef?
-        let status = SecItemCopyMatching(query as CFDictionary, &item)
-        guard status == errSecSuccess, let data = item as? Data, let phrase = String(data: data, encoding: .utf8) else {
-            throw NSError(domain: NSOSStatusErrorDomain, code: Int(status))
-        }
-        return phrase
     }
 }

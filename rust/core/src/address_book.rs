@@ -197,6 +197,20 @@ impl AddressBook {
     }
 }
 
+/// Rewrites the address book in `storage_dir` from `node`'s graph, as the app does at start,
+/// after `sync()` and when it stops; a failure only means a wake goes through the LSP.
+pub(crate) fn refresh_from_node(storage_dir: &Path, node: &ldk_node::Node) {
+    let started = std::time::Instant::now();
+    match AddressBook::open(storage_dir)
+        .and_then(|mut book| book.refresh_from_graph(&node.network_graph()))
+    {
+        Ok(rows) => {
+            log::debug!("address book: {rows} nodes in {} ms", started.elapsed().as_millis())
+        }
+        Err(e) => log::warn!("address book not updated: {e}"),
+    }
+}
+
 /// Rebuilds the address book in `storage_dir` from an LDK network graph, as the app does from
 /// ldk-node's graph after a gossip sync; returns the number of rows. Public for the store
 /// fixtures and benchmarks in `doze-bench`, which build a graph without running a node.

@@ -121,7 +121,7 @@ impl Wallet {
         let address = crate::send::parse_address(address, self.inner.config.network)?;
         let channel_id = channel_id.to_string();
         self.blocking(move |inner| {
-            let node = inner.node()?;
+            let node = inner.node_for_channel_update()?;
             let channels = node.list_channels();
             let (user_channel_id, peer) = find(&channels, &channel_id)?;
             let outbound_sat = channels
@@ -133,14 +133,17 @@ impl Wallet {
                     "the channel can move out at most {outbound_sat} sat now, before the fee"
                 )));
             }
-            node.splice_out(&user_channel_id, peer, &address, amount_sat).map_err(|e| match e {
-                NodeError::ChannelSplicingFailed => WalletError::Node(
-                    "the splice could not start: the peer may be offline or not support \
+            let spliced = node.splice_out(&user_channel_id, peer, &address, amount_sat);
+            node.settle(spliced.map_err(|e| {
+                match e {
+                    NodeError::ChannelSplicingFailed => WalletError::Node(
+                        "the splice could not start: the peer may be offline or not support \
                      splicing, or the amount leaves too little for the fee"
-                        .into(),
-                ),
-                other => other.into(),
-            })
+                            .into(),
+                    ),
+                    other => other.into(),
+                }
+            }))
         })
         .await
     }
@@ -152,9 +155,9 @@ impl Wallet {
     {
         let channel_id = channel_id.to_string();
         self.blocking(move |inner| {
-            let node = inner.node()?;
+            let node = inner.node_for_channel_update()?;
             let (user_channel_id, peer) = find(&node.list_channels(), &channel_id)?;
-            Ok(close(&node, &user_channel_id, peer)?)
+            node.settle(close(&node, &user_channel_id, peer).map_err(WalletError::from))
         })
         .await
     }

@@ -33,6 +33,13 @@ pub enum WalletError {
     /// An operation that needs the node was called before `start()` or after `stop()`.
     #[error("the wallet is not running; call start() first")]
     NotRunning,
+    /// An operation that needs the node was called while the wallet is paused (the app is in
+    /// the background), or was still running when it paused and was cut off.
+    #[error(
+        "the wallet is paused while the app is in the background; call resume() when the app \
+         is in the foreground again"
+    )]
+    Paused,
     /// Another process (the app or its notification extension) runs this wallet.
     #[error(
         "another process is running this wallet (storage {storage_dir} is locked); try again \

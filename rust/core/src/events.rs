@@ -77,6 +77,18 @@ pub enum WalletEventKind {
         /// Why.
         message: String,
     },
+    /// Another device restored this wallet and runs its channels now: this one stopped its
+    /// node (before anything it did after the takeover reached a peer) and refuses to run it
+    /// ([`crate::WalletError::WalletMoved`]). Tell the user to use the other device, or to
+    /// remove the wallet from this one.
+    WalletMoved,
+    /// The node stopped because its store could not be written (the backup server could not
+    /// be reached, the disk is full): nothing written after that counted, and nothing that
+    /// depended on it reached a peer. `start()` runs the wallet again once the cause is gone.
+    StoppedOnError {
+        /// Why, in words.
+        message: String,
+    },
 }
 
 /// How a channel closed: what the app tells the user about the channel's balance.

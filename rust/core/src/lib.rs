@@ -22,6 +22,7 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!("doze_core");
 
+mod activity;
 mod address_book;
 mod backup;
 mod balances;
@@ -38,14 +39,18 @@ mod lock;
 mod logging;
 mod mnemonic;
 mod node_payments;
+mod node_store;
 mod outbox;
 mod parse;
 mod payments;
+mod pump;
 mod push;
 mod quote;
 mod receive;
+mod relay;
 mod releases;
 mod send;
+mod session;
 mod store;
 mod wake;
 mod wake_rule;

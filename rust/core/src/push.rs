@@ -183,13 +183,18 @@ impl Wallet {
             <Vec<BlindedMessagePath> as Readable>::read(&mut &paths_bytes[..]).map_err(|_| {
                 WalletError::PushRegistrationFailed("the LSP sent paths that do not decode".into())
             })?;
-        node.bolt12_payment().set_paths_to_static_invoice_server(paths)?;
+        node.settle(
+            node.bolt12_payment().set_paths_to_static_invoice_server(paths).map_err(Into::into),
+        )?;
+        drop(node);
         // LDK builds the offer when a peer connects (or on a 60 s timer): reconnect now so the
         // offer is ready in a moment rather than a minute. (`connect` blocks: off this task.)
-        let to_reconnect = lsp.clone();
         self.blocking(move |inner| {
-            reconnect(&inner.node()?, &to_reconnect);
-            Ok(())
+            let node = inner.node()?;
+            if let Some(lsp) = node.primary_lsp() {
+                reconnect(&node, lsp);
+            }
+            node.settle(Ok(()))
         })
         .await?;
         log::info!("registered for push with LSP {}", lsp.node_id);
@@ -216,11 +221,13 @@ impl Wallet {
                 if now >= deadline {
                     return Err(WalletError::OfferNotReady);
                 }
+                // A pause or a failed store ends the wait.
+                node.still_running()?;
                 if now >= nudge_at {
                     // LDK asks the LSP for offer paths when a peer connects (at most 3 times a
                     // minute) and otherwise once a minute; a lost request or answer would
                     // leave us waiting that long. Reconnecting asks again.
-                    if let Some(lsp) = &inner.lsp {
+                    if let Some(lsp) = node.primary_lsp() {
                         log::info!("offer not ready yet; reconnecting to the LSP to ask again");
                         reconnect(&node, lsp);
                     }
@@ -230,6 +237,7 @@ impl Wallet {
                 pause = (pause * 2).min(Duration::from_millis(500));
             };
             let text = offer.to_string();
+            node.still_running()?;
             WalletDb::open(std::path::Path::new(&storage))?.set_setting(OFFER_KEY, &text)?;
             Ok(text)
         })

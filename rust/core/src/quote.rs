@@ -445,22 +445,23 @@ impl Wallet {
             _ => None,
         };
         self.blocking(move |inner| {
-            let node = inner.node()?;
+            let node = inner.node_for_channel_update()?;
             refuse_duplicate(inner, &quote.request)?;
             if let PaymentRequest::OnChain { address, .. } = &quote.request {
                 let address = parse_address(address, inner.config.network)?;
                 let onchain = node.onchain_payment();
-                let txid = if quote.send_max {
-                    onchain.send_all_to_address(&address, true, fee_rate)?
+                let sent = if quote.send_max {
+                    onchain.send_all_to_address(&address, true, fee_rate)
                 } else {
-                    onchain.send_to_address(&address, quote.amount_msat / 1000, fee_rate)?
+                    onchain.send_to_address(&address, quote.amount_msat / 1000, fee_rate)
                 };
+                let txid = node.settle(sent.map_err(WalletError::from))?;
                 let payment = onchain_payment(&txid, &quote);
                 record(inner, &payment.id.clone(), Some(payment), &quote);
                 return Ok(txid.to_string());
             }
-            let id = if quote.send_max {
-                send_max(&node, &quote)?
+            let sent = if quote.send_max {
+                send_max(&node, &quote)
             } else {
                 send_lightning(
                     &node,
@@ -468,8 +469,12 @@ impl Wallet {
                     quote.amount_msat,
                     quote.fee_cap_msat,
                     quote.max_path_count,
-                )?
+                )
+                .map_err(WalletError::from)
             };
+            // A store that failed meanwhile (another device took the wallet over) kept nothing
+            // of this payment, and its peers heard nothing of it: it was not made.
+            let id = node.settle(sent)?;
             let payment = node.list_payments_with_filter(|p| p.id.0.to_lower_hex_string() == id);
             record(inner, &id, payment.first().map(PaymentInfo::from), &quote);
             Ok(id)

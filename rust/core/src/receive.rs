@@ -76,15 +76,13 @@ impl Wallet {
                     (Some(amount), Some(inbound)) => amount <= inbound,
                 };
                 let bolt11 = node.bolt11_payment();
-                Ok(match (fits, amount_msat) {
-                    (true, Some(amount)) => {
-                        Some(bolt11.receive(amount, &for_channel, expiry_secs)?)
-                    }
-                    (true, None) => {
-                        Some(bolt11.receive_variable_amount(&for_channel, expiry_secs)?)
-                    }
+                let invoice = match (fits, amount_msat) {
+                    (true, Some(amount)) => Some(bolt11.receive(amount, &for_channel, expiry_secs)),
+                    (true, None) => Some(bolt11.receive_variable_amount(&for_channel, expiry_secs)),
                     (false, _) => None,
-                })
+                };
+                // An invoice whose record the store did not keep is not shown.
+                node.settle(invoice.transpose().map_err(WalletError::from))
             })
             .await?;
         // `Some(fee)` through a new channel (the fee itself `None` if unknown).
@@ -111,6 +109,7 @@ impl Wallet {
     /// A new on-chain address of this wallet.
     pub fn new_onchain_address(&self) -> Result<String, WalletError> {
         let node = self.inner.node()?;
-        Ok(node.onchain_payment().new_address()?.to_string())
+        let address = node.onchain_payment().new_address().map_err(WalletError::from);
+        Ok(node.settle(address)?.to_string())
     }
 }

@@ -244,6 +244,10 @@ fn wake(
     if inner.is_running() {
         return Ok(app_holds(timings));
     }
+    if inner.is_moved() {
+        // This object's node stopped because another device took the wallet over.
+        return Err(WalletError::WalletMoved);
+    }
     let _lock = match StorageLock::try_acquire(&storage_dir) {
         Ok(lock) => lock,
         Err(WalletError::StorageLocked { .. }) => return Ok(app_holds(timings)),

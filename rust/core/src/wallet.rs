@@ -1,34 +1,27 @@
 //! The wallet's lifecycle: created with a recovery phrase, started (taking the storage lock and
-//! building the node), stopped (stopping the node and releasing the lock), restartable.
+//! building the node), paused when the app goes to the background and resumed when it comes
+//! back, stopped, restartable; and stopped for good on this device when another device took
+//! the wallet over.
 //!
 //! The node is built only while the storage lock is held: ldk-node's `build()` reads the channel
-//! state from disk, and state read while another process runs the node would be stale.
+//! state from disk, and state read while another process runs the node would be stale. What a
+//! run holds, and how it lets go of it, is in `session.rs`.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use ldk_node::bip39::Mnemonic;
-use ldk_node::config::{
-    AnchorChannelsConfig, AsyncPaymentsRole, BackgroundSyncConfig, Config, ElectrumSyncConfig,
-    EsploraSyncConfig,
-};
-use ldk_node::{DynStore, Node};
-use tokio::runtime::Runtime;
-use tokio::task::JoinHandle;
+use ldk_node::Node;
 
-use crate::address_book::AddressBook;
-use crate::backup::{BackedUpStore, Opener};
-use crate::config::{ChainSource, ParsedLsp, WalletConfig};
-use crate::connect::connect_alongside;
+use crate::activity::Kind;
+use crate::config::{ParsedLsp, WalletConfig};
 use crate::error::WalletError;
-use crate::events::{from_node_event, EventListener, WalletEvent, WalletEventKind};
+use crate::events::{EventListener, WalletEvent, WalletEventKind};
 use crate::history::History;
-use crate::lock::StorageLock;
-use crate::logging::LdkLogForwarder;
 use crate::mnemonic::parse_mnemonic;
 use crate::payments::reconcile;
-use crate::store::WalletDb;
+use crate::session::{Budget, NodeRef, Session, PAUSE, STOP};
 
 /// Where a wallet is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,49 +31,48 @@ pub enum LifecycleState {
     Created,
     /// The node runs; payments can be made and received.
     Running,
+    /// The app is in the background: [`Wallet::pause`] stopped the node and let go of the
+    /// storage lock and of every database file, so that iOS does not kill the suspended app
+    /// for holding a lock in a shared container (crash code 0xdead10cc) and the notification
+    /// extension can take the wallet. [`Wallet::resume`] runs it again; a payment that was in
+    /// flight completes then (or during a wake meanwhile).
+    Paused,
     /// Stopped; `start()` runs it again.
     Stopped,
+    /// Another device restored this wallet and runs its channels now: this one stopped its
+    /// node and refuses to run it ([`WalletError::WalletMoved`]). Use the wallet on the other
+    /// device, or remove it from this one.
+    Moved,
 }
-
-struct Running {
-    node: Arc<Node>,
-    /// The node's store when it is backed up: checked at each sync for a takeover.
-    backup: Option<Arc<BackedUpStore>>,
-    pump: Option<EventPump>,
-    _lock: StorageLock,
-}
-
-/// The task delivering events, and how to stop it between two events.
-struct EventPump {
-    task: JoinHandle<()>,
-    shutdown: Arc<tokio::sync::Notify>,
-    finished: std::sync::mpsc::Receiver<()>,
-}
-
-/// How long `stop()` lets the listener finish the event it is processing.
-const PUMP_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 enum State {
     Created,
-    Running(Running),
+    Running(Box<Session>),
+    Paused,
     Stopped,
+    Moved,
 }
 
 pub(crate) struct Inner {
     pub(crate) config: WalletConfig,
     pub(crate) lsp: Option<ParsedLsp>,
-    additional_lsps: Vec<ParsedLsp>,
+    pub(crate) additional_lsps: Vec<ParsedLsp>,
     pub(crate) mnemonic: Mnemonic,
     pub(crate) passphrase: Option<String>,
     state: Mutex<State>,
+    /// Held through each change of state that starts or ends a session (start, resume, stop,
+    /// pause, and the stop after a failed write), so that they happen one after the other.
+    transitions: Mutex<()>,
+    sessions: AtomicU64,
     listener: Mutex<Option<Arc<dyn EventListener>>>,
 }
 
 /// A Lightning wallet. Cheap to share between threads; every method is safe to call at any
-/// time and answers [`WalletError::NotRunning`] when it needs a running node.
+/// time and answers [`WalletError::NotRunning`] (or [`WalletError::Paused`]) when it needs a
+/// running node.
 pub struct Wallet {
     pub(crate) inner: Arc<Inner>,
-    runtime: Option<Runtime>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for Wallet {
@@ -113,6 +105,8 @@ impl Wallet {
             mnemonic,
             passphrase,
             state: Mutex::new(State::Created),
+            transitions: Mutex::new(()),
+            sessions: AtomicU64::new(0),
             listener: Mutex::new(None),
         };
         Ok(Wallet { inner: Arc::new(inner), runtime: Some(runtime) })
@@ -129,21 +123,55 @@ impl Wallet {
         match &*lock(&self.inner.state) {
             State::Created => LifecycleState::Created,
             State::Running(_) => LifecycleState::Running,
+            State::Paused => LifecycleState::Paused,
             State::Stopped => LifecycleState::Stopped,
+            State::Moved => LifecycleState::Moved,
         }
     }
 
     /// Starts the node: takes the storage lock ([`WalletError::StorageLocked`] if another
     /// process runs this wallet), builds and starts ldk-node, connects to the LSP and starts
-    /// delivering events.
+    /// delivering events. On a paused wallet, the same as [`Wallet::resume`].
     pub async fn start(&self) -> Result<(), WalletError> {
-        let handle = self.runtime_handle()?;
-        self.blocking(move |inner| inner.start(handle)).await
+        let (inner, runtime) = (Arc::clone(&self.inner), self.runtime_handle()?);
+        self.blocking(move |_| inner.start(&runtime, false)).await
     }
 
-    /// Stops the node cleanly and releases the storage lock.
+    /// Stops the node cleanly and releases the storage lock. A paused wallet is stopped at
+    /// once (it holds nothing).
     pub async fn stop(&self) -> Result<(), WalletError> {
         self.blocking(|inner| inner.stop()).await
+    }
+
+    /// Pauses the wallet when the app goes to the background. iOS kills a suspended app that
+    /// still holds a lock on a file in a shared container (crash code 0xdead10cc), and the
+    /// wallet's storage is shared with the notification extension: so within about a second
+    /// this lets the operations in flight finish (a payment being sent is handed to the
+    /// network and written to disk with its channel state; a slower call still running is cut
+    /// off and answers [`WalletError::Paused`]), cuts the connections to the LSPs, stops the
+    /// node, closes every database the wallet holds (ldk-node's store, the backup's local copy,
+    /// the history, the event outbox, the address book) and releases the storage lock.
+    ///
+    /// A payment still in flight is not lost: its state is on disk, and it completes after
+    /// [`Wallet::resume`] (or during a wake meanwhile: the extension can now take the wallet),
+    /// reaching the history and the listener as `PaymentSent` or `PaymentFailed`.
+    ///
+    /// Does nothing on a wallet that is not running. The history, the cached offer and
+    /// [`Wallet::state`] stay readable while paused; every call that needs the node answers
+    /// [`WalletError::Paused`].
+    pub async fn pause(&self) -> Result<(), WalletError> {
+        self.blocking(|inner| inner.pause()).await
+    }
+
+    /// Runs a paused wallet again when the app returns to the foreground: takes the storage
+    /// lock, starts the node, reconnects to the LSPs (a payment in flight then completes) and
+    /// delivers the events that came meanwhile, including those of wakes. Fails with
+    /// [`WalletError::StorageLocked`] while the notification extension finishes a wake: try
+    /// again in a moment. Does nothing on a running wallet, nor on a stopped one (start it with
+    /// [`Wallet::start`]); [`WalletError::WalletMoved`] if another device took it over.
+    pub async fn resume(&self) -> Result<(), WalletError> {
+        let (inner, runtime) = (Arc::clone(&self.inner), self.runtime_handle()?);
+        self.blocking(move |_| inner.start(&runtime, true)).await
     }
 
     /// Syncs the on-chain wallet and the channels with the chain source, and brings the
@@ -214,11 +242,25 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
-    /// The running node, or [`WalletError::NotRunning`].
-    pub(crate) fn node(&self) -> Result<Arc<Node>, WalletError> {
+    /// The running node for one operation, or why there is none: [`WalletError::NotRunning`],
+    /// [`WalletError::Paused`], [`WalletError::WalletMoved`], or the failure that is stopping
+    /// it.
+    pub(crate) fn node(&self) -> Result<NodeRef, WalletError> {
+        self.node_for(Kind::Other)
+    }
+
+    /// [`Inner::node`] for an operation that changes a channel (a send, a close, a splice):
+    /// a pause waits for it to finish (see `activity.rs`).
+    pub(crate) fn node_for_channel_update(&self) -> Result<NodeRef, WalletError> {
+        self.node_for(Kind::ChannelUpdate)
+    }
+
+    fn node_for(&self, kind: Kind) -> Result<NodeRef, WalletError> {
         match &*lock(&self.state) {
-            State::Running(running) => Ok(Arc::clone(&running.node)),
-            _ => Err(WalletError::NotRunning),
+            State::Running(session) => session.node(kind),
+            State::Created | State::Stopped => Err(WalletError::NotRunning),
+            State::Paused => Err(WalletError::Paused),
+            State::Moved => Err(WalletError::WalletMoved),
         }
     }
 
@@ -226,84 +268,130 @@ impl Inner {
         PathBuf::from(&self.config.storage_dir)
     }
 
-    /// Takes the storage lock, builds and starts the node, connects to the LSPs and starts
-    /// delivering events (those a wake kept for the app first).
-    fn start(&self, runtime: tokio::runtime::Handle) -> Result<(), WalletError> {
-        let mut state = lock(&self.state);
-        if matches!(*state, State::Running(_)) {
-            return Err(WalletError::AlreadyRunning);
+    /// Starts a session; with `resume`, only on a paused wallet (doing nothing on a running or
+    /// stopped one).
+    fn start(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        resume: bool,
+    ) -> Result<(), WalletError> {
+        let _transition = lock(&self.transitions);
+        match (&*lock(&self.state), resume) {
+            (State::Running(_), false) => return Err(WalletError::AlreadyRunning),
+            (State::Running(_) | State::Created | State::Stopped, true) => return Ok(()),
+            (State::Moved, true) => return Err(WalletError::WalletMoved),
+            _ => {}
         }
-        let started = Instant::now();
-        let storage_lock = StorageLock::try_acquire(&self.storage_dir())?;
-        match crate::node_payments::prune_settled(&self.storage_dir()) {
-            Ok(0) => {}
-            Ok(removed) => log::info!("removed {removed} settled payments from the node's store"),
-            Err(e) => log::warn!("settled payments not pruned from the node's store: {e}"),
-        }
-        let pruned = started.elapsed();
-        let (node, backup) = self.build_node(runtime.clone())?;
-        let node = Arc::new(node);
-        let built = started.elapsed();
-        node.start()?;
-        let node_started = started.elapsed();
-        self.reconcile_history(&node);
-        let reconciled = started.elapsed();
-        let (dir, graph_node) = (self.storage_dir(), Arc::clone(&node));
-        runtime.spawn_blocking(move || refresh_address_book(&dir, &graph_node));
-        // Connections are persisted: ldk-node reconnects on its own after a disconnect. An
-        // unreachable LSP costs a 10 s connect timeout, and one that accepts the connection
-        // but never answers would hold `connect` for good. So every LSP connects on a thread
-        // of its own; start() waits for the primary LSP only (receiving through it needs the
-        // connection), and for at most `PRIMARY_LSP_CONNECT_WAIT`.
-        for lsp in &self.additional_lsps {
-            connect_alongside(&node, lsp, true, log::Level::Warn);
-        }
-        if let Some(done) =
-            self.lsp.as_ref().and_then(|lsp| connect_alongside(&node, lsp, true, log::Level::Warn))
-        {
-            if done.recv_timeout(PRIMARY_LSP_CONNECT_WAIT).is_err() {
-                log::warn!(
-                    "the LSP did not answer within {} s; starting without it",
-                    PRIMARY_LSP_CONNECT_WAIT.as_secs()
-                );
+        let id = self.sessions.fetch_add(1, Ordering::SeqCst) + 1;
+        match Session::start(self, id, runtime) {
+            Ok(session) => {
+                *lock(&self.state) = State::Running(Box::new(session));
+                Ok(())
             }
-        }
-        if !self.config.background_sync {
-            // Without the timer nobody else brings the node to the chain tip, and a node that
-            // believes an old height builds payments whose timelocks the recipient refuses.
-            if let Err(e) = node.sync_wallets() {
-                log::warn!("initial chain sync failed (will retry on sync()): {e}");
+            Err(WalletError::WalletMoved) => {
+                *lock(&self.state) = State::Moved;
+                Err(WalletError::WalletMoved)
             }
+            Err(e) => Err(e),
         }
-        let listener = lock(&self.listener).clone();
-        let pump = listener.map(|listener| {
-            let shutdown = Arc::new(tokio::sync::Notify::new());
-            let (done, finished) = std::sync::mpsc::channel();
-            let db = WalletDb::open(&self.storage_dir());
-            let history = History::open(&self.storage_dir());
-            let task = runtime.spawn(pump_events(
-                Arc::clone(&node),
-                listener,
-                db,
-                history,
-                Arc::clone(&shutdown),
-                done,
-            ));
-            EventPump { task, shutdown, finished }
-        });
-        log::info!(
-            "wallet started in {} ms (node {}; lock and pruning {} ms, build {} ms, \
-             node start {} ms, history {} ms)",
-            started.elapsed().as_millis(),
-            node.node_id(),
-            pruned.as_millis(),
-            (built - pruned).as_millis(),
-            (node_started - built).as_millis(),
-            (reconciled - node_started).as_millis(),
-        );
-        *state =
-            State::Running(Running { node: Arc::clone(&node), backup, pump, _lock: storage_lock });
+    }
+
+    pub(crate) fn stop(&self) -> Result<(), WalletError> {
+        let _transition = lock(&self.transitions);
+        let session = {
+            let mut state = lock(&self.state);
+            match std::mem::replace(&mut *state, State::Stopped) {
+                State::Running(session) => *session,
+                State::Paused => return Ok(()),
+                other => {
+                    *state = other;
+                    return Err(WalletError::NotRunning);
+                }
+            }
+        };
+        self.end(session, WalletError::NotRunning, STOP, State::Stopped);
         Ok(())
+    }
+
+    fn pause(&self) -> Result<(), WalletError> {
+        let _transition = lock(&self.transitions);
+        let session = {
+            let mut state = lock(&self.state);
+            match std::mem::replace(&mut *state, State::Paused) {
+                State::Running(session) => *session,
+                other => {
+                    *state = other;
+                    return Ok(());
+                }
+            }
+        };
+        self.end(session, WalletError::Paused, PAUSE, State::Paused);
+        Ok(())
+    }
+
+    /// Ends `session` (already out of the state, which shows `then`), refusing what comes in
+    /// meanwhile with `why`. A store that failed meanwhile decides the state instead.
+    fn end(&self, session: Session, why: WalletError, budget: Budget, then: State) {
+        let failure = session.end(why, budget);
+        if let Some(failure) = failure {
+            self.after_failure(failure, then);
+        }
+    }
+
+    /// Stops session `id` because its store failed, if it is still the running one.
+    pub(crate) fn end_after_failure(&self, id: u64) {
+        let _transition = lock(&self.transitions);
+        let session = {
+            let mut state = lock(&self.state);
+            let ours = matches!(&*state, State::Running(session) if session.id == id);
+            if !ours {
+                return;
+            }
+            // Operations that come meanwhile hear why.
+            let why = match &*state {
+                State::Running(session) => session.failure(),
+                _ => None,
+            };
+            let meanwhile =
+                if why == Some(WalletError::WalletMoved) { State::Moved } else { State::Stopped };
+            match std::mem::replace(&mut *state, meanwhile) {
+                State::Running(session) => *session,
+                _ => return,
+            }
+        };
+        let why = session.failure().unwrap_or(WalletError::NotRunning);
+        let failure = session.end(why.clone(), STOP);
+        self.after_failure(failure.unwrap_or(why), State::Stopped);
+    }
+
+    /// Records what a failed store means: a wallet another device took over is [`State::Moved`]
+    /// for good; after another failure, `otherwise`. The listener hears of it.
+    fn after_failure(&self, failure: WalletError, otherwise: State) {
+        let moved = failure == WalletError::WalletMoved;
+        *lock(&self.state) = if moved { State::Moved } else { otherwise };
+        let kind = if moved {
+            log::error!("another device took this wallet over; it stopped here");
+            WalletEventKind::WalletMoved
+        } else {
+            WalletEventKind::StoppedOnError { message: failure.to_string() }
+        };
+        self.notify(kind);
+    }
+
+    /// Tells the listener, if any, of something that is not a node event.
+    fn notify(&self, kind: WalletEventKind) {
+        if let Some(listener) = self.listener() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let prefix = match &kind {
+                WalletEventKind::WalletMoved => "wallet-moved",
+                WalletEventKind::StoppedOnError { .. } => "stopped",
+                _ => "sync",
+            };
+            listener.on_event(WalletEvent { id: format!("{prefix}:{nanos}"), kind });
+        }
     }
 
     /// Brings the payment history up to date with the node; a failure only delays it.
@@ -314,14 +402,8 @@ impl Inner {
         }
     }
 
-    /// Rewrites the address book a wake routes its onion messages with from the node's graph
-    /// (see `address_book.rs`); a failure only means a wake goes through the LSP.
-    pub(crate) fn refresh_address_book(&self, node: &Node) {
-        refresh_address_book(&self.storage_dir(), node);
-    }
-
     /// Records that a wake ran this wallet's channels and ended: a wallet never started is
-    /// now stopped (a running one is left as it is).
+    /// now stopped (a running or paused one is left as it is).
     pub(crate) fn woke(&self) {
         let mut state = lock(&self.state);
         if matches!(*state, State::Created) {
@@ -339,283 +421,30 @@ impl Inner {
         matches!(*lock(&self.state), State::Running(_))
     }
 
-    pub(crate) fn stop(&self) -> Result<(), WalletError> {
-        let mut state = lock(&self.state);
-        let running = match std::mem::replace(&mut *state, State::Stopped) {
-            State::Running(running) => running,
-            other => {
-                *state = other;
-                return Err(WalletError::NotRunning);
-            }
-        };
-        if let Some(pump) = running.pump {
-            // Let the event in hand be processed and marked handled; a listener that does not
-            // return in time is cut off, and its event is delivered again on the next start.
-            pump.shutdown.notify_one();
-            if pump.finished.recv_timeout(PUMP_STOP_GRACE).is_err() {
-                log::warn!(
-                    "the event listener did not return in time; its event will be redelivered"
-                );
-            }
-            pump.task.abort();
-        }
-        // The last graph the app had, for the wakes that come while it is away.
-        self.refresh_address_book(&running.node);
-        let result = running.node.stop().map_err(WalletError::from);
-        log::info!("wallet stopped");
-        result
+    /// Whether this wallet stopped because another device took it over.
+    pub(crate) fn is_moved(&self) -> bool {
+        matches!(*lock(&self.state), State::Moved)
     }
 
     fn sync(&self) -> Result<(), WalletError> {
         let node = self.node()?;
         // A phone that lost the wallet to another device stops before it writes anything.
-        self.check_backup_holder()?;
-        let listener = lock(&self.listener).clone();
-        let notify = |kind: WalletEventKind| {
-            if let Some(l) = &listener {
-                let id = format!(
-                    "sync:{}",
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_nanos())
-                        .unwrap_or(0)
-                );
-                l.on_event(WalletEvent { id, kind });
-            }
-        };
-        notify(WalletEventKind::SyncStarted);
-        match node.sync_wallets() {
+        node.check_backup_holder()?;
+        self.notify(WalletEventKind::SyncStarted);
+        let result = node.settle(node.sync_wallets().map_err(WalletError::from));
+        match result.and_then(|()| node.still_running()) {
             Ok(()) => {
                 // ldk-node records the on-chain wallet's transactions in its payment store as
                 // it syncs, but tells no event about them.
                 self.reconcile_history(&node);
-                self.refresh_address_book(&node);
-                notify(WalletEventKind::SyncCompleted);
+                crate::address_book::refresh_from_node(&self.storage_dir(), &node);
+                self.notify(WalletEventKind::SyncCompleted);
                 Ok(())
             }
-            Err(e) => {
-                let error = WalletError::from(e);
-                notify(WalletEventKind::SyncFailed { message: error.to_string() });
+            Err(error) => {
+                self.notify(WalletEventKind::SyncFailed { message: error.to_string() });
                 Err(error)
             }
         }
-    }
-
-    fn build_node(
-        &self,
-        runtime: tokio::runtime::Handle,
-    ) -> Result<(Node, Option<Arc<BackedUpStore>>), WalletError> {
-        let mut config = Config::default();
-        config.network = self.config.network.to_bitcoin();
-        config.storage_dir_path =
-            crate::node_payments::node_dir(&self.storage_dir()).to_string_lossy().into_owned();
-        if self.lsp.is_some() || !self.additional_lsps.is_empty() {
-            // LSPs open our channels and we have no on-chain funds to reserve for anchor fee
-            // bumps of channels we did not fund; trust them for that. (Zero-conf trust goes
-            // to the primary LSP only, through LSPS2.)
-            config.anchor_channels_config = Some(AnchorChannelsConfig {
-                trusted_peers_no_reserve: self
-                    .lsp
-                    .iter()
-                    .chain(&self.additional_lsps)
-                    .map(|l| l.node_id)
-                    .collect(),
-                ..AnchorChannelsConfig::default()
-            });
-        }
-        let mut builder = ldk_node::Builder::from_config(config);
-        builder.set_runtime(runtime);
-        builder.set_entropy_bip39_mnemonic(self.mnemonic.clone(), self.passphrase.clone());
-        builder.set_custom_logger(Arc::new(LdkLogForwarder));
-        // Monitor writes after the manager's (Doze's ldk-node patch, vendor/ldk-node): an app
-        // killed at any instant leaves no channel for LDK to force-close at the next start.
-        builder.set_kill_safe_persistence(true);
-        let background = self.config.background_sync.then(BackgroundSyncConfig::default);
-        match &self.config.chain_source {
-            ChainSource::Esplora { url } => {
-                builder.set_chain_source_esplora(
-                    url.clone(),
-                    Some(EsploraSyncConfig { background_sync_config: background }),
-                );
-            }
-            ChainSource::Electrum { url } => {
-                builder.set_chain_source_electrum(
-                    url.clone(),
-                    Some(ElectrumSyncConfig { background_sync_config: background }),
-                );
-            }
-        }
-        match &self.config.rgs_url {
-            Some(url) => builder.set_gossip_source_rgs(url.clone()),
-            None => builder.set_gossip_source_p2p(),
-        };
-        if let Some(lsp) = &self.lsp {
-            builder.set_liquidity_source_lsps2(lsp.node_id, lsp.address.clone(), lsp.token.clone());
-        }
-        builder
-            .set_async_payments_role(Some(AsyncPaymentsRole::Client))
-            .map_err(|e| WalletError::InvalidConfig(e.to_string()))?;
-        let cannot_open = |e| WalletError::Storage(format!("cannot open the node: {e}"));
-        match &self.config.backup {
-            None => Ok((builder.build().map_err(cannot_open)?, None)),
-            Some(backup) => {
-                let store = Arc::new(crate::backup::open(
-                    &crate::node_payments::node_dir(&self.storage_dir()),
-                    backup,
-                    &self.mnemonic,
-                    self.passphrase.as_deref(),
-                    self.config.network,
-                    Opener::App,
-                )?);
-                let node = builder
-                    .build_with_store(Arc::clone(&store) as Arc<DynStore>)
-                    .map_err(cannot_open)?;
-                Ok((node, Some(store)))
-            }
-        }
-    }
-
-    /// The backed-up store of the running node, if it has one.
-    fn backup(&self) -> Option<Arc<BackedUpStore>> {
-        match &*lock(&self.state) {
-            State::Running(running) => running.backup.clone(),
-            _ => None,
-        }
-    }
-
-    /// Stops the node if another device took the wallet over (see `backup`), so that this one
-    /// writes nothing more, and says so.
-    fn check_backup_holder(&self) -> Result<(), WalletError> {
-        let Some(store) = self.backup() else { return Ok(()) };
-        match crate::backup::check_holder(&store) {
-            Err(WalletError::WalletMoved) => {
-                log::error!("another device took this wallet over; stopping it here");
-                let _ = self.stop();
-                Err(WalletError::WalletMoved)
-            }
-            other => other,
-        }
-    }
-}
-
-/// How long `start()` waits for the connection to the primary LSP.
-const PRIMARY_LSP_CONNECT_WAIT: Duration = Duration::from_secs(12);
-
-/// Delivers node events to the listener one at a time, marking each handled only after the
-/// listener returned, and skipping events the app was already given (ldk-node can replay them).
-async fn pump_events(
-    node: Arc<Node>,
-    listener: Arc<dyn EventListener>,
-    db: Result<WalletDb, WalletError>,
-    history: Result<History, WalletError>,
-    shutdown: Arc<tokio::sync::Notify>,
-    finished: std::sync::mpsc::Sender<()>,
-) {
-    let mut history = history.map_err(|e| log::warn!("payment history not kept: {e}")).ok();
-    let _finished = DropSignal(finished);
-    let db = match db {
-        Ok(db) => Some(db),
-        Err(e) => {
-            log::error!("events may be delivered twice: {e}");
-            None
-        }
-    };
-    // Events a wake kept for the app (see `outbox.rs`) come first, oldest first, each once.
-    let kept = db.as_ref().map(|db| db.outbox()).transpose().unwrap_or_else(|e| {
-        log::warn!("events kept by a wake not delivered now: {e}");
-        None
-    });
-    for event in kept.unwrap_or_default() {
-        let id = event.id.clone();
-        if !db.as_ref().is_some_and(|db| db.was_delivered(&id).unwrap_or(false)) {
-            let listener = Arc::clone(&listener);
-            if tokio::task::spawn_blocking(move || listener.on_event(event)).await.is_err() {
-                log::error!("the event listener panicked; the event will be delivered again");
-                return;
-            }
-        }
-        if let Some(Err(e)) = db.as_ref().map(|db| db.outbox_delivered(&id)) {
-            log::warn!("{e}");
-        }
-    }
-    loop {
-        let event = tokio::select! {
-            event = node.next_event_async() => event,
-            _ = shutdown.notified() => return,
-        };
-        if let Some(wallet_event) = from_node_event(&event) {
-            let payment_event = matches!(
-                wallet_event.kind,
-                WalletEventKind::PaymentReceived { .. }
-                    | WalletEventKind::PaymentSent { .. }
-                    | WalletEventKind::PaymentFailed { .. }
-            );
-            if let (true, Some(history)) = (payment_event, history.as_mut()) {
-                // The history is current before the app hears of the payment.
-                let outcome = match &wallet_event.kind {
-                    WalletEventKind::PaymentSent { payment_id, .. } => {
-                        Some((payment_id, "succeeded".to_string()))
-                    }
-                    WalletEventKind::PaymentFailed { payment_id, reason, .. } => {
-                        Some((payment_id, format!("failed: {reason}")))
-                    }
-                    _ => None,
-                };
-                let result = reconcile(&node, history).and_then(|()| match outcome {
-                    Some((id, outcome)) => history.finish_attempt(id, &outcome),
-                    None => Ok(()),
-                });
-                if let Err(e) = result {
-                    log::warn!("payment history not updated: {e}");
-                }
-            }
-            let id = wallet_event.id.clone();
-            let seen =
-                db.as_ref().map(|db| db.was_delivered(&id)).transpose().unwrap_or_else(|e| {
-                    log::warn!("{e}");
-                    None
-                });
-            if seen == Some(true) {
-                log::debug!("skipping event {id}: already delivered");
-            } else {
-                let listener = Arc::clone(&listener);
-                if tokio::task::spawn_blocking(move || listener.on_event(wallet_event))
-                    .await
-                    .is_err()
-                {
-                    log::error!("the event listener panicked; the event will be delivered again");
-                    return;
-                }
-                if let Some(Err(e)) = db.as_ref().map(|db| db.mark_delivered(&id)) {
-                    log::warn!("{e}");
-                }
-            }
-        }
-        if let Err(e) = node.event_handled() {
-            log::error!("could not mark an event handled: {e}");
-            return;
-        }
-    }
-}
-
-/// Rewrites the address book in `storage_dir` from `node`'s graph.
-fn refresh_address_book(storage_dir: &std::path::Path, node: &Node) {
-    let started = Instant::now();
-    match AddressBook::open(storage_dir)
-        .and_then(|mut book| book.refresh_from_graph(&node.network_graph()))
-    {
-        Ok(rows) => {
-            log::debug!("address book: {rows} nodes in {} ms", started.elapsed().as_millis())
-        }
-        Err(e) => log::warn!("address book not updated: {e}"),
-    }
-}
-
-/// Signals `stop()` when the pump ends, however it ends.
-struct DropSignal(std::sync::mpsc::Sender<()>);
-
-impl Drop for DropSignal {
-    fn drop(&mut self) {
-        let _ = self.0.send(());
     }
 }

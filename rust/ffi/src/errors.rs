@@ -95,6 +95,9 @@ pub enum WalletError {
     /// An operation that needs the node was called before `start()` or after `stop()`.
     #[error("{0}")]
     NotRunning(String),
+    /// The wallet is paused (the app is in the background): call `resume()` first.
+    #[error("{0}")]
+    Paused(String),
     /// Another process (the app or its notification extension) runs this wallet; try again
     /// when it has stopped.
     #[error("{0}")]
@@ -144,6 +147,7 @@ impl From<CoreError> for WalletError {
         match e {
             CoreError::AlreadyRunning => WalletError::AlreadyRunning(message),
             CoreError::NotRunning => WalletError::NotRunning(message),
+            CoreError::Paused => WalletError::Paused(message),
             CoreError::StorageLocked { .. } => WalletError::StorageLocked(message),
             CoreError::InvalidConfig(_) | CoreError::NoLsp => WalletError::InvalidConfig(message),
             CoreError::InvalidMnemonic(_) => WalletError::InvalidMnemonic(message),
@@ -202,6 +206,14 @@ pub enum SendError {
     /// The wallet is not running; call `start()` first.
     #[error("{0}")]
     NotRunning(String),
+    /// The wallet is paused (the app is in the background), or paused while this call ran;
+    /// nothing was sent. Call `resume()` first.
+    #[error("{0}")]
+    Paused(String),
+    /// Another device restored this wallet and runs its channels now; nothing was sent, and
+    /// this one must not run it (funds could be lost).
+    #[error("{0}")]
+    WalletMoved(String),
     /// The LSP (the wallet's only peer) could not be reached.
     #[error("{0}")]
     LspUnavailable(String),
@@ -228,6 +240,8 @@ impl From<CoreError> for SendError {
             CoreError::DuplicatePayment => SendError::DuplicatePayment(message),
             CoreError::PaymentFailed(_) => SendError::PaymentFailed(message),
             CoreError::NotRunning => SendError::NotRunning(message),
+            CoreError::Paused => SendError::Paused(message),
+            CoreError::WalletMoved => SendError::WalletMoved(message),
             CoreError::LspUnavailable(_) => SendError::LspUnavailable(message),
             CoreError::ChainSync(_) => SendError::ChainSync(message),
             _ => SendError::Node(message),
@@ -260,6 +274,13 @@ pub enum ReceiveError {
     /// The wallet is not running; call `start()` first.
     #[error("{0}")]
     NotRunning(String),
+    /// The wallet is paused (the app is in the background), or paused while this call ran;
+    /// no invoice was made. Call `resume()` first.
+    #[error("{0}")]
+    Paused(String),
+    /// Another device restored this wallet and runs its channels now: receive there.
+    #[error("{0}")]
+    WalletMoved(String),
     /// Any other failure of the wallet or its node.
     #[error("{0}")]
     Node(String),
@@ -275,6 +296,8 @@ impl From<CoreError> for ReceiveError {
             CoreError::JitFeeTooHigh { .. } => ReceiveError::JitFeeTooHigh(message),
             CoreError::InvalidConfig(_) => ReceiveError::InvalidConfig(message),
             CoreError::NotRunning => ReceiveError::NotRunning(message),
+            CoreError::Paused => ReceiveError::Paused(message),
+            CoreError::WalletMoved => ReceiveError::WalletMoved(message),
             _ => ReceiveError::Node(message),
         }
     }
@@ -311,6 +334,14 @@ pub enum PushError {
     /// The wallet is not running (registration and the offer need a running wallet).
     #[error("{0}")]
     NotRunning(String),
+    /// The wallet is paused (the app is in the background): call `resume()` first. A wake
+    /// (`handle_push`) works while the app's wallet is paused.
+    #[error("{0}")]
+    Paused(String),
+    /// Another device restored this wallet and runs its channels now: this one, and its wakes,
+    /// must not (funds could be lost).
+    #[error("{0}")]
+    WalletMoved(String),
     /// The wallet's storage could not be read or written.
     #[error("{0}")]
     Storage(String),
@@ -331,6 +362,8 @@ impl From<CoreError> for PushError {
             CoreError::OfferNotReady => PushError::OfferNotReady(message),
             CoreError::StorageLocked { .. } => PushError::StorageLocked(message),
             CoreError::NotRunning => PushError::NotRunning(message),
+            CoreError::Paused => PushError::Paused(message),
+            CoreError::WalletMoved => PushError::WalletMoved(message),
             CoreError::Storage(_) => PushError::Storage(message),
             _ => PushError::Node(message),
         }
@@ -357,6 +390,10 @@ mod tests {
             WalletError::from(CoreError::AlreadyRunning),
             WalletError::AlreadyRunning(_)
         ));
+        assert!(matches!(WalletError::from(CoreError::Paused), WalletError::Paused(_)));
+        assert!(matches!(SendError::from(CoreError::WalletMoved), SendError::WalletMoved(_)));
+        assert!(matches!(ReceiveError::from(CoreError::Paused), ReceiveError::Paused(_)));
+        assert!(matches!(PushError::from(CoreError::WalletMoved), PushError::WalletMoved(_)));
         let m = MnemonicError::from(CoreMnemonicError::UnknownWord { position: 3 });
         assert!(matches!(m, MnemonicError::UnknownWord(ref s) if s.contains("word 3")));
     }

@@ -16,10 +16,10 @@ use doze_core::{
 /// A Lightning wallet for a phone: created from the recovery phrase the app holds, started
 /// while the app is in the foreground, woken by `handle_push` while it is not.
 ///
-/// Thread-safe; every method can be called at any time and throws `NotRunning` when it needs a
-/// running wallet. The slow calls are `async` (Swift `async`, Kotlin `suspend`): they do their
-/// work on the wallet's own threads, never on the caller's. Dropping the last reference stops
-/// a running wallet.
+/// Thread-safe; every method can be called at any time and throws `NotRunning` (or `Paused`)
+/// when it needs a running wallet. The slow calls are `async` (Swift `async`, Kotlin
+/// `suspend`): they do their work on the wallet's own threads, never on the caller's. Dropping
+/// the last reference stops a running wallet.
 #[derive(uniffi::Object)]
 pub struct Wallet {
     inner: doze_core::Wallet,
@@ -73,6 +73,43 @@ impl Wallet {
     /// main thread.
     pub fn stop_blocking(&self) -> Result<(), WalletError> {
         Ok(block_on(self.inner.stop())?)
+    }
+
+    /// Pauses the wallet when the app goes to the background (iOS:
+    /// `applicationDidEnterBackground` / `sceneDidEnterBackground`, inside a background task;
+    /// Android: `onStop`). iOS kills a suspended app that still holds a lock on a file in a
+    /// shared container (crash code 0xdead10cc), and the wallet's storage is shared with the
+    /// notification extension: within about a second this finishes or cuts off what is in
+    /// flight (a payment being sent is handed to the network and written with its channel
+    /// state; it completes after `resume()`, or in a wake meanwhile), stops the node, closes
+    /// every database the wallet holds and releases the storage lock, so the extension can
+    /// take the wallet. Does nothing on a wallet that is not running. While paused, calls that
+    /// need the node throw `Paused`; the history and `cachedOffer` stay readable.
+    pub async fn pause(&self) -> Result<(), WalletError> {
+        Ok(self.inner.pause().await?)
+    }
+
+    /// `pause()` for callers that cannot await (a lifecycle callback that must return only
+    /// once the wallet let go of its files). Blocks the calling thread for up to about a
+    /// second.
+    pub fn pause_blocking(&self) -> Result<(), WalletError> {
+        Ok(block_on(self.inner.pause())?)
+    }
+
+    /// Runs a paused wallet again when the app returns to the foreground (iOS:
+    /// `applicationWillEnterForeground`; Android: `onStart`): takes the storage lock, starts
+    /// the node and reconnects, so that a payment in flight completes, and delivers the events
+    /// that came meanwhile. Throws `StorageLocked` while the notification extension finishes a
+    /// wake (try again in a moment) and `WalletMoved` if another device took the wallet over.
+    /// Does nothing on a running or stopped wallet.
+    pub async fn resume(&self) -> Result<(), WalletError> {
+        Ok(self.inner.resume().await?)
+    }
+
+    /// `resume()` for callers that cannot await. Blocks the calling thread: never call it on
+    /// the main thread.
+    pub fn resume_blocking(&self) -> Result<(), WalletError> {
+        Ok(block_on(self.inner.resume())?)
     }
 
     /// Syncs the on-chain wallet and the channels with the chain source. The listener sees

@@ -30,7 +30,8 @@ use super::remote::{ObjectName, Remote, RemoteError, MAX_OBJECTS_PER_REQUEST};
 pub(crate) const LOCAL_NAMESPACE: &str = "doze_local";
 
 /// What is not worth a round trip to the server: gossip and scores are rebuilt after a restore,
-/// and sync times only make the first sync after a restore a full one.
+/// and sync times only make the first sync after a restore a full one. The peer list holds this
+/// device's own relay addresses for its LSPs (`relay.rs`), rewritten at every start.
 pub(crate) fn is_local_only(primary: &str, secondary: &str, key: &str) -> bool {
     primary == LOCAL_NAMESPACE
         || (primary.is_empty()
@@ -41,6 +42,7 @@ pub(crate) fn is_local_only(primary: &str, secondary: &str, key: &str) -> bool {
                     | SCORER_PERSISTENCE_KEY
                     | "external_pathfinding_scores_cache"
                     | "node_metrics"
+                    | crate::relay::PEERS_KEY
             ))
 }
 
@@ -50,6 +52,8 @@ fn other(message: impl std::fmt::Display) -> io::Error {
 
 /// The message of a write refused because another device took the wallet over.
 pub(crate) const MOVED: &str = "this wallet now runs on another device";
+/// The message of a write refused because the app's session closed the store.
+const CLOSED: &str = "the wallet's store is closed";
 
 /// The serialized writer: the server's global version this device expects, and the newest
 /// write applied per key.
@@ -66,14 +70,46 @@ struct Pending {
     done: tokio::sync::oneshot::Sender<io::Result<()>>,
 }
 
+/// The phone's copy, until the app's session lets go of it (a pause): from then on it is
+/// closed, and what would read or write it fails.
+struct Local(std::sync::RwLock<Option<SqliteStore>>);
+
+impl Local {
+    fn with<T>(&self, f: impl FnOnce(&SqliteStore) -> io::Result<T>) -> io::Result<T> {
+        let local = self.0.read().unwrap_or_else(|p| p.into_inner());
+        f(local.as_ref().ok_or_else(|| other("the wallet's local store is closed"))?)
+    }
+}
+
+impl KVStoreSync for Local {
+    fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
+        self.with(|l| KVStoreSync::read(l, primary, secondary, key))
+    }
+
+    fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
+        self.with(|l| KVStoreSync::write(l, primary, secondary, key, buf))
+    }
+
+    fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
+        self.with(|l| KVStoreSync::remove(l, primary, secondary, key, lazy))
+    }
+
+    fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
+        self.with(|l| KVStoreSync::list(l, primary, secondary))
+    }
+}
+
 struct Shared {
-    local: SqliteStore,
+    local: Local,
     remote: Arc<Remote>,
     /// Changes not yet sent.
     queue: std::sync::Mutex<Vec<Pending>>,
     /// Held by whoever sends the queue: one request at a time.
     writer: tokio::sync::Mutex<Writer>,
     moved: AtomicBool,
+    /// Closed by the app's session (a pause, a stop, a failed write): nothing more is sent to
+    /// the server or applied locally.
+    closed: AtomicBool,
 }
 
 /// ldk-node's store, backed up. See the module docs.
@@ -96,11 +132,12 @@ impl BackedUpStore {
         let writer = Writer { global_version, applied: HashMap::new() };
         BackedUpStore {
             shared: Arc::new(Shared {
-                local,
+                local: Local(std::sync::RwLock::new(Some(local))),
                 remote,
                 queue: std::sync::Mutex::new(Vec::new()),
                 writer: tokio::sync::Mutex::new(writer),
                 moved: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
             }),
             next_sequence: AtomicU64::new(1),
             runtime: Some(runtime),
@@ -117,8 +154,21 @@ impl BackedUpStore {
         self.shared.mark_moved();
     }
 
+    /// Refuses every later write, and applies no write in progress locally once its request
+    /// returns: what is on the phone stops at the last write that completed.
+    pub(crate) fn close(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Closes the local store once what uses it now is done: iOS kills a suspended app that
+    /// holds a lock on a file in a shared container (0xdead10cc), and the app's session lets go
+    /// of every database when it pauses. Reads and writes fail from then on.
+    pub(crate) fn release_local(&self) {
+        self.shared.local.0.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
     /// The local store (reads, and this device's own records).
-    pub(crate) fn local(&self) -> &SqliteStore {
+    pub(crate) fn local(&self) -> &dyn KVStoreSync {
         &self.shared.local
     }
 
@@ -263,6 +313,9 @@ impl Shared {
         if self.moved.load(Ordering::SeqCst) {
             return Err(MOVED.into());
         }
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(CLOSED.into());
+        }
         let puts: Vec<_> = chunk
             .iter()
             .filter_map(|c| c.value.as_ref().map(|v| (c.name.clone(), v.clone())))
@@ -330,6 +383,9 @@ impl Shared {
     }
 
     fn apply_locally(&self, writer: &mut Writer, chunk: &[Pending]) -> Result<(), String> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(CLOSED.into());
+        }
         for change in chunk {
             let (p, s, k) = (&change.name.primary, &change.name.secondary, &change.name.key);
             match &change.value {
@@ -442,6 +498,7 @@ mod tests {
             assert!(is_local_only("", "", key), "{key}");
         }
         assert!(is_local_only(LOCAL_NAMESPACE, "", "device"));
+        assert!(is_local_only("", "", "peers"), "relay addresses are this device's own");
         for (p, s, k) in [("", "", "manager"), ("monitors", "", "x"), ("payments", "", "y")] {
             assert!(!is_local_only(p, s, k), "{p}/{s}/{k} is channel or wallet state");
         }

@@ -161,7 +161,11 @@ impl Wallet {
             .blocking(move |inner| {
                 let node = inner.node()?;
                 let bolt11 = node.bolt11_payment();
-                match bolt11.receive_via_jit_channel(amount, &description, expiry_secs, limit) {
+                let asked =
+                    bolt11.receive_via_jit_channel(amount, &description, expiry_secs, limit);
+                // An invoice whose record the store did not keep is not shown.
+                node.still_running()?;
+                match asked {
                     Ok(invoice) => {
                         let fee = quoted_fee(&node, &invoice);
                         Ok(Ok((invoice, fee)))
@@ -225,14 +229,17 @@ impl Wallet {
             .blocking(move |inner| {
                 let node = inner.node()?;
                 // A limit of 0 ppm: ldk-node refuses to buy from an LSP that charges a share.
-                node.bolt11_payment()
+                let asked = node
+                    .bolt11_payment()
                     .receive_variable_amount_via_jit_channel(&description, expiry_secs, Some(0))
                     .map_err(|e| match e {
                         NodeError::LiquidityFeeTooHigh => {
                             WalletError::InvalidAmount(open_amount_refusal(None))
                         }
                         e => e.into(),
-                    })
+                    });
+                node.still_running()?;
+                asked
             })
             .await?;
         Ok((invoice, terms.map(|_| 0)))

@@ -216,6 +216,31 @@ class WalletTest {
     }
 
     @Test @Order(9)
+    fun `pause lets go of the wallet and resume brings it back`() = runBlocking<Unit> {
+        // onStop / onStart: a paused wallet holds no lock and no open database.
+        val before = wallet.listPayments()
+        wallet.pause()
+        assertEquals(LifecycleState.PAUSED, wallet.state())
+        val paused = assertThrows(WalletException.Paused::class.java) { wallet.nodeId() }
+        assertTrue(paused.message!!.contains("resume()"))
+        assertThrows(SendException.Paused::class.java) {
+            runBlocking { wallet.payBolt11(scene.merchantInvoice(1_000).getValue("bolt11")) }
+        }
+        assertEquals(before, wallet.listPayments())
+        wallet.pauseBlocking()
+        Wallet(scene.config(storage), MNEMONIC).use { extension ->
+            val (payload, headers) = scene.lspPush()
+            val outcome = extension.handlePushBlocking(payload, headers, 20_000uL)
+            assertEquals(WakeEnd.NOTHING_PENDING, outcome.ended, outcome.toString())
+        }
+        wallet.resume()
+        assertEquals(LifecycleState.RUNNING, wallet.state())
+        assertEquals(before, wallet.listPayments())
+        wallet.resumeBlocking()
+        assertEquals(LifecycleState.RUNNING, wallet.state())
+    }
+
+    @Test @Order(10)
     fun `stops and restarts with the blocking variants`() = runBlocking<Unit> {
         val before = wallet.listPayments()
         wallet.stop()
@@ -228,7 +253,7 @@ class WalletTest {
         assertFalse(wallet.cachedOffer() != null)
     }
 
-    @Test @Order(10)
+    @Test @Order(11)
     fun `a signed push wakes the stopped wallet and a replay is refused`() = runBlocking<Unit> {
         assertEquals(LifecycleState.STOPPED, wallet.state())
         Wallet(scene.config(storage), MNEMONIC).use { extension ->
@@ -242,7 +267,7 @@ class WalletTest {
         }
     }
 
-    @Test @Order(11)
+    @Test @Order(12)
     fun `lists its channel and closes it cooperatively, the balance back on-chain`() = runBlocking<Unit> {
         wallet.startBlocking()
         waitUntil("the channel is usable") { wallet.listChannels().any { it.state is ChannelState.Usable } }
@@ -271,7 +296,7 @@ class WalletTest {
         wallet.stopBlocking()
     }
 
-    @Test @Order(12)
+    @Test @Order(13)
     fun `a restore on a new phone has the same node id and on-chain funds`() = runBlocking<Unit> {
         wallet.startBlocking()
         val nodeId = wallet.nodeId()
@@ -289,7 +314,7 @@ class WalletTest {
         }
     }
 
-    @Test @Order(13)
+    @Test @Order(14)
     fun `a backed-up wallet is restored with its channel and the old phone is refused`() = runBlocking<Unit> {
         // Its own phrase: its own node and its own keyspace on the backup server.
         val phrase = "legal winner thank year wave sausage worth useful legal winner thank yellow"
