@@ -59,11 +59,10 @@ fn running_phone_with_channel(
     wait_until("the phone's channel settles", DEFAULT_WAIT, || {
         phone.balances().map(|b| b.lightning_spendable_sat > 0 && b.pending_sat == 0).unwrap()
     });
-    // The app goes to the background and back: its node's last writes (the channel manager
-    // after the monitors) are on the server. A takeover in the middle of a payment leaves the
-    // backup with a monitor newer than the manager (ldk-node writes the manager moments
-    // later), and LDK closes that channel at the restore, its funds safe on-chain (README,
-    // "Known limits"); these tests are about what comes after.
+    // The app goes to the background and back: its node's last writes are on the server, and
+    // the takeover starts from a quiet channel (these tests are about what comes after; with
+    // kill-safe persistence the backup never holds a monitor newer than its manager either
+    // way: README, "Kill safety").
     rt.block_on(phone.pause()).unwrap();
     rt.block_on(phone.resume()).unwrap();
     wait_until("the phone's channel is usable again", DEFAULT_WAIT, || {
