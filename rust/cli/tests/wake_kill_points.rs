@@ -6,18 +6,19 @@
 //! monitor writes, for every round a wake makes. Then the wake that writes the 100th update,
 //! where LDK's persister writes the whole monitor, dies right after that write. After each
 //! kill the app starts on the same store: no channel may be closed, and at the end the
-//! phone's balance is exactly what the sender saw succeed.
+//! phone's balance is exactly what the sender saw succeed. A last wake dies between its claim
+//! of a payment and its record of it: the history still gets the payment.
 
 use std::process::Stdio;
 
 use doze_core::kill_points::points;
-use doze_core::Wallet;
+use doze_core::{PaymentDirection, PaymentStatus, Wallet};
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
 use doze_lsp::Observers;
 use doze_testkit::kills::{app_start_and_stop, newest_monitor_update_id, poll_state, AppState};
 use doze_testkit::{PhoneScene, ReceivedPush, Recorder, MNEMONIC};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
-use ldk_node::payment::PaymentStatus as NodeStatus;
+use ldk_node::payment::{PaymentKind, PaymentStatus as NodeStatus};
 
 /// Rounds of monitor writes to kill after, one wake each: more than a wake makes (receiving
 /// one payment takes four or five), so the last kills find the wake already ended.
@@ -129,4 +130,35 @@ fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
         "{kills} kills after rounds, 1 after a whole-monitor write, {} payments",
         payments.len()
     );
+}
+
+/// A wake killed after its claim of a payment completed and before it recorded the payment:
+/// the payer's payment succeeds, and the app's next start records it (LDK replays the claim
+/// and Doze's ldk-node patch records a claim it had no record of), so the history has it,
+/// once, as received.
+#[test]
+fn a_wake_killed_between_its_claim_and_its_record_leaves_the_payment_in_the_history() {
+    let doze = std::path::Path::new(env!("CARGO_BIN_EXE_doze"));
+    let (phone, webhook, offer) = PhoneScene::start_offline(doze, Observers::new());
+    let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
+    let amount_msat = 1_200_000;
+    let (id, push) = phone.pay_offer(&webhook, &offer, amount_msat, &mut 0);
+    let (died, log) = wake_killed_at(&phone, &push, points::CLAIM_UNRECORDED);
+    assert!(died, "the wake did not reach its claim's record:\n{log}");
+    let state = app_start_and_stop(scene, config, rt);
+    assert_no_close(&state, "after the kill", &log);
+    assert_eq!(final_status(&phone, &id), Some(NodeStatus::Succeeded));
+
+    let hash = match scene.sender.payment(&id).map(|p| p.kind) {
+        Some(PaymentKind::Bolt12Offer { hash: Some(hash), .. }) => hash.to_string(),
+        other => panic!("the sender's payment has no hash: {other:?}"),
+    };
+    let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap_or_else(|e| panic!("{e}"));
+    let history = app.list_payments().unwrap_or_else(|e| panic!("the history reads: {e}"));
+    let received: Vec<_> =
+        history.iter().filter(|p| p.payment_hash.as_deref() == Some(hash.as_str())).collect();
+    assert_eq!(received.len(), 1, "the payment is in the history once: {history:?}");
+    assert_eq!(received[0].status, PaymentStatus::Succeeded, "{:?}", received[0]);
+    assert_eq!(received[0].direction, PaymentDirection::Inbound);
+    assert_eq!(received[0].amount_msat, Some(amount_msat));
 }

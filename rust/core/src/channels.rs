@@ -47,6 +47,10 @@ pub struct ChannelInfo {
     pub reserve_sat: u64,
     /// Where it stands.
     pub state: ChannelState,
+    /// The funding transaction's id (hex), to show in a block explorer; `None` while the
+    /// channel is being negotiated. A channel the LSP opens is funded by the LSP: a zero-conf
+    /// channel's funding may not be on-chain yet.
+    pub funding_txid: Option<String>,
 }
 
 impl From<&ChannelDetails> for ChannelInfo {
@@ -69,6 +73,7 @@ impl From<&ChannelDetails> for ChannelInfo {
             inbound_sat: c.inbound_capacity_msat / 1000,
             reserve_sat: c.unspendable_punishment_reserve.unwrap_or(0),
             state,
+            funding_txid: c.funding_txo.map(|o| o.txid.to_string()),
         }
     }
 }

@@ -47,6 +47,9 @@ pub enum WalletEventKind {
         channel_id: String,
         /// The peer.
         counterparty_node_id: String,
+        /// The funding transaction's id (hex). For a channel the LSP opens, the LSP funds and
+        /// broadcasts it (a zero-conf channel is usable before it is mined).
+        funding_txid: String,
     },
     /// A channel can be used.
     ChannelReady {
@@ -197,11 +200,12 @@ pub(crate) fn from_node_event(event: &Event) -> Option<WalletEvent> {
                 },
             )
         }
-        Event::ChannelPending { channel_id, counterparty_node_id, .. } => (
+        Event::ChannelPending { channel_id, counterparty_node_id, funding_txo, .. } => (
             format!("channel-pending:{channel_id}"),
             WalletEventKind::ChannelPending {
                 channel_id: channel_id.to_string(),
                 counterparty_node_id: counterparty_node_id.to_string(),
+                funding_txid: funding_txo.txid.to_string(),
             },
         ),
         Event::ChannelReady { channel_id, counterparty_node_id, .. } => (

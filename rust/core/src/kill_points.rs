@@ -20,6 +20,9 @@ pub mod points {
     /// The wake engine wrote a whole channel monitor (LDK's persister consolidates its
     /// updates every 100th update).
     pub const WHOLE_MONITOR_WRITTEN: &str = "whole-monitor-written";
+    /// The wake engine's claim of a payment completed (its preimage is in the monitor on
+    /// disk and on its way to the LSP); the payment is not recorded yet.
+    pub const CLAIM_UNRECORDED: &str = "claim-unrecorded";
 }
 
 /// The process reached `point`: pause or die there if a test asked for it.

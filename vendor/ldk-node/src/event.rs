@@ -990,11 +990,32 @@ where
 						// be the result of a replayed event.
 					),
 					Ok(DataStoreUpdateResult::NotFound) => {
-						log_error!(
+						// Doze: a claim another process made on this node's channels (a wake,
+						// which records an offer payment only once its claim completes) and
+						// was killed before recording is replayed here: record it now, as
+						// received, so the payment is not missing from the node's records.
+						log_info!(
 							self.logger,
-							"Claimed payment with ID {} couldn't be found in store",
+							"Claimed payment with ID {} had no record; recording it",
 							payment_id,
 						);
+						let payment = PaymentDetails::new(
+							payment_id,
+							claimed_payment_kind(payment_hash, &purpose),
+							Some(amount_msat),
+							None,
+							PaymentDirection::Inbound,
+							PaymentStatus::Succeeded,
+						);
+						if let Err(e) = self.payment_store.insert(payment) {
+							log_error!(
+								self.logger,
+								"Failed to insert payment with ID {}: {}",
+								payment_id,
+								e
+							);
+							return Err(ReplayEvent());
+						}
 					},
 					Err(e) => {
 						log_error!(
@@ -1926,5 +1947,40 @@ mod tests {
 			}
 		}
 		assert_eq!(event_queue.next_event(), None);
+	}
+}
+
+/// Doze: the record of a claimed payment the store did not have, from the claim's purpose.
+fn claimed_payment_kind(payment_hash: PaymentHash, purpose: &PaymentPurpose) -> PaymentKind {
+	match purpose {
+		PaymentPurpose::Bolt11InvoicePayment { payment_preimage, payment_secret } => {
+			PaymentKind::Bolt11 {
+				hash: payment_hash,
+				preimage: *payment_preimage,
+				secret: Some(*payment_secret),
+			}
+		},
+		PaymentPurpose::Bolt12OfferPayment { payment_preimage, payment_secret, payment_context } => {
+			PaymentKind::Bolt12Offer {
+				hash: Some(payment_hash),
+				preimage: *payment_preimage,
+				secret: Some(*payment_secret),
+				offer_id: payment_context.offer_id,
+				payer_note: payment_context.invoice_request.payer_note_truncated.clone(),
+				quantity: payment_context.invoice_request.quantity,
+			}
+		},
+		PaymentPurpose::Bolt12RefundPayment { payment_preimage, payment_secret, .. } => {
+			PaymentKind::Bolt12Refund {
+				hash: Some(payment_hash),
+				preimage: *payment_preimage,
+				secret: Some(*payment_secret),
+				payer_note: None,
+				quantity: None,
+			}
+		},
+		PaymentPurpose::SpontaneousPayment(preimage) => {
+			PaymentKind::Spontaneous { hash: payment_hash, preimage: Some(*preimage) }
+		},
 	}
 }

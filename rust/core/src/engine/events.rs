@@ -22,6 +22,7 @@ use super::stack::ChannelManager;
 use crate::error::WalletError;
 use crate::events::{from_node_event, EventListener, WalletEvent};
 use crate::history::History;
+use crate::kill_points::{self, points};
 use crate::payments::PaymentInfo;
 use crate::store::WalletDb;
 use crate::wake::WakePayment;
@@ -252,7 +253,9 @@ impl WakeEvents {
         };
         // A payment ldk-node did not know gets its record when the claim completes
         // (`PaymentClaimed`, see `record`), not now: a wake killed before the claim is
-        // persisted leaves ldk-node a claimable payment, which it records itself.
+        // persisted leaves ldk-node a claimable payment, which it records itself; one killed
+        // after leaves LDK to replay `PaymentClaimed` there, which Doze's ldk-node patch
+        // records (ldk-node would `debug_assert` on a record we wrote first).
         log::info!("wake: claiming payment {payment_hash} ({amount_msat} msat)");
         self.state().claiming.insert(payment_hash);
         self.manager.claim_funds(preimage);
@@ -277,6 +280,7 @@ impl WakeEvents {
             self.state().finished.insert(payment_hash);
             return Ok(());
         }
+        kill_points::reached(points::CLAIM_UNRECORDED);
         let update = RecordUpdate {
             preimage: purpose.preimage(),
             secret: match &purpose {

@@ -103,6 +103,7 @@ pub fn snapshot(wallet: &Wallet) -> Value {
             "capacity_sat": c.capacity_sat,
             "outbound_sat": c.outbound_sat,
             "state": format!("{:?}", c.state),
+            "funding_txid": c.funding_txid,
         })).collect::<Vec<_>>(),
         "payments": payments.iter().map(|p| json!({
             "id": p.id,
@@ -147,7 +148,7 @@ pub fn run(args: AppArgs) -> std::process::ExitCode {
     }
     let _ = runtime.block_on(wallet.sync());
     journal.record(json!({"kind": "started", "state": snapshot(&wallet)}));
-    let mut rng = ChaosRng::new(args.seed ^ args.incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = ChaosRng::for_incarnation(args.seed, args.incarnation);
     let app = App { wallet: &wallet, args: &args, journal: &journal, runtime: &runtime };
     loop {
         if args.stop_file.exists() {

@@ -18,13 +18,47 @@ use serde_json::Value;
 use super::journal::of_kind;
 use super::supervisor::Outcomes;
 
+/// Whether a funding transaction (by txid) reached the chain: in the devnet's mempool or
+/// mined.
+pub type FundingSeen<'a> = &'a dyn Fn(&str) -> bool;
+
+/// The channel ids of the phone's JIT channel opens cut short before their funding
+/// transaction was ever broadcast: no money moved. Either the phone's node says so
+/// ("Unfunded"), or the channel closed while its funding transaction (as the phone's snapshots
+/// knew it) never reached the chain. The second is a kill between the two sides' persistence
+/// of a new channel: the phone stored it and the LSP, killed (or its peer gone) before it
+/// stored its side, forgot it and so never broadcast its funding; on reconnection the LSP
+/// answers the phone's `channel_reestablish` for a channel it does not know with a bogus one
+/// (LDK's way to ask for a force close) and the phone's node closes it, with nothing in it.
+fn aborted_open_ids<'e>(entries: &'e [Value], funding_seen: FundingSeen) -> HashSet<&'e str> {
+    let funding = funding_txids(entries);
+    events(entries)
+        .filter_map(|e| {
+            let close = e["kind"].get("ChannelClosed")?;
+            let id = close["channel_id"].as_str()?;
+            // A channel the app never heard of cannot have held its money either.
+            let never_funded = funding.get(id).is_none_or(|txid| !funding_seen(txid));
+            (close["close_kind"] == "Unfunded" || never_funded).then_some(id)
+        })
+        .collect()
+}
+
 /// Channel opens cut short before funding (no money moved), by the app's events.
-pub fn aborted_opens(entries: &[Value]) -> usize {
-    let ids: HashSet<&str> = events(entries)
-        .filter(|e| e["kind"].get("ChannelClosed").is_some_and(|c| c["close_kind"] == "Unfunded"))
-        .filter_map(|e| e["id"].as_str())
-        .collect();
-    ids.len()
+pub fn aborted_opens(entries: &[Value], funding_seen: FundingSeen) -> usize {
+    aborted_open_ids(entries, funding_seen).len()
+}
+
+/// The funding txid of every channel the app heard of (its `ChannelPending` events and its
+/// snapshots).
+fn funding_txids(entries: &[Value]) -> HashMap<&str, &str> {
+    let pending = events(entries).filter_map(|e| e["kind"].get("ChannelPending"));
+    entries
+        .iter()
+        .filter_map(|e| e["state"]["channels"].as_array())
+        .flatten()
+        .chain(pending)
+        .filter_map(|c| Some((c["channel_id"].as_str()?, c["funding_txid"].as_str()?)))
+        .collect()
 }
 
 /// An anchor output: in an anchor channel's commitment transaction, counted in neither side's
@@ -66,11 +100,20 @@ fn succeeded_inbound(state: &Value) -> impl Iterator<Item = &Value> {
 }
 
 /// After every start of the app: no channel closed, a channel left, no payment received twice.
-pub fn after_start(entries: &[Value], state: &Value) -> Result<Checked, String> {
-    // A channel open cut short before funding ("Unfunded": the phone was killed while the LSP
-    // opened a JIT channel) moved no money; any other close is a failure.
+pub fn after_start(
+    entries: &[Value],
+    state: &Value,
+    funding_seen: FundingSeen,
+) -> Result<Checked, String> {
+    // A channel open cut short before its funding was broadcast moved no money; any other
+    // close is a failure.
+    let aborted = aborted_open_ids(entries, funding_seen);
     let closes: Vec<&Value> = events(entries)
-        .filter(|e| e["kind"].get("ChannelClosed").is_some_and(|c| c["close_kind"] != "Unfunded"))
+        .filter(|e| {
+            e["kind"]
+                .get("ChannelClosed")
+                .is_some_and(|c| c["channel_id"].as_str().is_none_or(|id| !aborted.contains(id)))
+        })
         .collect();
     if !closes.is_empty() {
         return Err(format!("a channel was closed: {closes:?}"));
@@ -90,11 +133,14 @@ pub fn after_start(entries: &[Value], state: &Value) -> Result<Checked, String> 
 }
 
 /// After the phone's LSP restarted: it has every channel the phone had at its last start
-/// (`phone_state`), none closed; `channels` is the LSP's operator API's list.
+/// (`phone_state`) whose funding reached the chain, none closed; `channels` is the LSP's
+/// operator API's list. A channel whose funding the LSP never broadcast may be gone: the
+/// LSP was killed before it stored its side of the open (see [`aborted_opens`]).
 pub fn lsp_keeps_channels(
     channels: &[Value],
     phone: &str,
     phone_state: &Value,
+    funding_seen: FundingSeen,
 ) -> Result<Checked, String> {
     let at_lsp: HashSet<&str> = channels
         .iter()
@@ -104,7 +150,8 @@ pub fn lsp_keeps_channels(
     let phone_channels = phone_state["channels"].as_array().map(Vec::as_slice).unwrap_or_default();
     for channel in phone_channels {
         let id = channel["channel_id"].as_str().unwrap_or_default();
-        if !at_lsp.contains(id) {
+        let funded = channel["funding_txid"].as_str().is_some_and(funding_seen);
+        if funded && !at_lsp.contains(id) {
             return Err(format!("after its restart the LSP no longer has channel {id}"));
         }
     }
@@ -133,6 +180,7 @@ pub fn at_end(
     payer: &Node,
     lsp: &Node,
     to_phone: &[PaymentId],
+    funding_seen: FundingSeen,
 ) -> EndCheck {
     let mut end = EndCheck {
         result: Ok(Checked::default()),
@@ -140,7 +188,7 @@ pub fn at_end(
         from_phone: Outcomes::default(),
         repeated_events: 0,
     };
-    end.result = check_end(entries, state, payer, lsp, to_phone, &mut end);
+    end.result = check_end(entries, state, payer, lsp, to_phone, funding_seen, &mut end);
     end
 }
 
@@ -150,9 +198,10 @@ fn check_end(
     payer: &Node,
     lsp: &Node,
     to_phone: &[PaymentId],
+    funding_seen: FundingSeen,
     end: &mut EndCheck,
 ) -> Result<Checked, String> {
-    let mut checked = after_start(entries, state)?;
+    let mut checked = after_start(entries, state, funding_seen)?;
     let phone_received: HashMap<&str, usize> = succeeded_inbound(state)
         .filter_map(|p| p["hash"].as_str())
         .fold(HashMap::new(), |mut counts, hash| {

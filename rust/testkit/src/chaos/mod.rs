@@ -32,6 +32,15 @@ impl ChaosRng {
         ChaosRng(seed)
     }
 
+    /// The generator of one process of a run: incarnation `incarnation` of seed `seed`. Both
+    /// go through the generator's mixing first: seeded with `seed ^ incarnation·γ` (γ being
+    /// SplitMix64's own increment), incarnations made the same choices as each other.
+    pub fn for_incarnation(seed: u64, incarnation: u64) -> ChaosRng {
+        let a = ChaosRng::new(seed).next_u64();
+        let b = ChaosRng::new(!incarnation).next_u64();
+        ChaosRng::new(a ^ b)
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);

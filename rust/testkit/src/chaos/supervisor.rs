@@ -14,7 +14,7 @@ use doze_devnet::nodes::DEFAULT_WAIT;
 use doze_devnet::Devnet;
 use doze_lsp::{Lsp, Observers};
 use ldk_node::bitcoin::secp256k1::PublicKey;
-use ldk_node::bitcoin::{Address, Amount};
+use ldk_node::bitcoin::{Address, Amount, Txid};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning_invoice::Bolt11Invoice;
@@ -316,6 +316,16 @@ impl World {
         }
     }
 
+    /// Whether a transaction (a channel's funding, by txid) reached the devnet: in its mempool
+    /// or mined.
+    fn funding_seen(&self) -> impl Fn(&str) -> bool + '_ {
+        |txid: &str| {
+            txid.parse::<Txid>().is_ok_and(|txid| {
+                self.devnet.in_mempool(&txid) || self.devnet.confirmation_height(&txid).is_some()
+            })
+        }
+    }
+
     /// The phone's LSP at the end, in this process.
     fn lsp_a(&self) -> &Lsp {
         self.lsp_at_end.as_ref().unwrap_or(&self.scene.lsp_a)
@@ -377,7 +387,11 @@ impl Run {
                 of_kind(self.journal().entries(), "start_failed").cloned().collect();
             self.fail(&format!("app {n} did not start: {failed:?}"));
         };
-        let result = checks::after_start(self.journal().entries(), &started["state"]);
+        let result = checks::after_start(
+            self.journal().entries(),
+            &started["state"],
+            &self.world.funding_seen(),
+        );
         self.check(result);
         let work = Duration::from_millis(self.rng.below(self.config.max_work.as_millis() as u64));
         let mut lsp_kill_at = (self.world.lsp_process.is_some()
@@ -425,8 +439,10 @@ impl Run {
         let Some(lsp) = self.world.lsp_process.as_mut() else { return };
         lsp.kill_and_restart();
         self.report.lsp_kills += 1;
+        let Some(lsp) = self.world.lsp_process.as_ref() else { return };
         let result = lsp.channels().and_then(|channels| {
-            checks::lsp_keeps_channels(&channels, &self.world.phone_id.to_string(), phone_state)
+            let phone = self.world.phone_id.to_string();
+            checks::lsp_keeps_channels(&channels, &phone, phone_state, &self.world.funding_seen())
         });
         self.check(result);
     }
@@ -537,6 +553,12 @@ impl Run {
         if self.wait_for_entry(&mut app, n, "started").is_none() {
             self.fail(&format!("the final app {n} did not start"));
         }
+        // The phone's own payments end first, in wall-clock time with the chain at its pace: a
+        // split payment whose other parts a kill lost is held by the payee until its
+        // multi-part timeout (three timer ticks, up to three minutes), and the blocks mined
+        // below would bring those parts' HTLCs to their expiry first (the phone then must
+        // force-close to get them back; real blocks take ten minutes each).
+        self.wait_for_phone_to_settle(n);
         if !self.payments_to_phone_end(Duration::from_secs(60)) {
             // Held at the payer's LSP with nobody to release them (the wake that took their
             // announcement was killed before it could keep its answer), or intercepted by the
@@ -571,11 +593,13 @@ impl Run {
         let final_state = &stopping["state"];
         let sender = &self.world.scene.sender.node;
         let lsp = self.world.lsp_a().node();
-        let checked = checks::at_end(&entries, final_state, sender, &lsp, &self.to_phone);
+        let seen = self.world.funding_seen();
+        let checked = checks::at_end(&entries, final_state, sender, &lsp, &self.to_phone, &seen);
         self.report.to_phone = checked.to_phone;
         self.report.from_phone = checked.from_phone;
         self.report.repeated_events = checked.repeated_events;
-        self.report.aborted_channel_opens = checks::aborted_opens(&entries);
+        self.report.aborted_channel_opens = checks::aborted_opens(&entries, &seen);
+        drop(seen);
         self.check(checked.result);
     }
 
