@@ -559,16 +559,26 @@ impl Wallet {
 				},
 			}
 
+			let tx = psbt.extract_tx().map_err(|e| {
+				log_error!(self.logger, "Failed to extract transaction: {}", e);
+				e
+			})?;
+			// Doze: the wallet knows its spend before it is broadcast, so that a second send
+			// made before the next sync does not pick the same coins (the chain keeps one of
+			// the two and the other's record stayed pending for ever).
+			let now = std::time::SystemTime::now()
+				.duration_since(std::time::UNIX_EPOCH)
+				.map(|d| d.as_secs())
+				.unwrap_or(0);
+			locked_wallet.apply_unconfirmed_txs([(tx.clone(), now)]);
+
 			let mut locked_persister = self.persister.lock().unwrap();
 			locked_wallet.persist(&mut locked_persister).map_err(|e| {
 				log_error!(self.logger, "Failed to persist wallet: {}", e);
 				Error::PersistenceFailed
 			})?;
 
-			psbt.extract_tx().map_err(|e| {
-				log_error!(self.logger, "Failed to extract transaction: {}", e);
-				e
-			})?
+			tx
 		};
 
 		self.broadcaster.broadcast_transactions(&[&tx]);
