@@ -1001,7 +1001,7 @@ where
 						);
 						let payment = PaymentDetails::new(
 							payment_id,
-							claimed_payment_kind(payment_hash, &purpose),
+							PaymentKind::of_claim(payment_hash, &purpose),
 							Some(amount_msat),
 							None,
 							PaymentDirection::Inbound,
@@ -1950,37 +1950,3 @@ mod tests {
 	}
 }
 
-/// Doze: the record of a claimed payment the store did not have, from the claim's purpose.
-fn claimed_payment_kind(payment_hash: PaymentHash, purpose: &PaymentPurpose) -> PaymentKind {
-	match purpose {
-		PaymentPurpose::Bolt11InvoicePayment { payment_preimage, payment_secret } => {
-			PaymentKind::Bolt11 {
-				hash: payment_hash,
-				preimage: *payment_preimage,
-				secret: Some(*payment_secret),
-			}
-		},
-		PaymentPurpose::Bolt12OfferPayment { payment_preimage, payment_secret, payment_context } => {
-			PaymentKind::Bolt12Offer {
-				hash: Some(payment_hash),
-				preimage: *payment_preimage,
-				secret: Some(*payment_secret),
-				offer_id: payment_context.offer_id,
-				payer_note: payment_context.invoice_request.payer_note_truncated.clone(),
-				quantity: payment_context.invoice_request.quantity,
-			}
-		},
-		PaymentPurpose::Bolt12RefundPayment { payment_preimage, payment_secret, .. } => {
-			PaymentKind::Bolt12Refund {
-				hash: Some(payment_hash),
-				preimage: *payment_preimage,
-				secret: Some(*payment_secret),
-				payer_note: None,
-				quantity: None,
-			}
-		},
-		PaymentPurpose::SpontaneousPayment(preimage) => {
-			PaymentKind::Spontaneous { hash: payment_hash, preimage: Some(*preimage) }
-		},
-	}
-}

@@ -301,7 +301,7 @@ impl WakeEvents {
             amount_msat,
             custom_records: Vec::new(),
         };
-        let fallback = || new_inbound_kind(payment_hash, &purpose);
+        let fallback = || PaymentKind::of_claim(payment_hash, &purpose);
         self.record(id, Some(&fallback), &update, &event, None)?;
         let mut state = self.state();
         if state.finished.insert(payment_hash) {
@@ -411,42 +411,5 @@ fn allowed_skim_msat(info: &PaymentDetails, amount_msat: u64) -> u64 {
             })
             .unwrap_or(0),
         _ => 0,
-    }
-}
-
-/// The record ldk-node makes for an inbound payment it did not know of.
-fn new_inbound_kind(payment_hash: PaymentHash, purpose: &PaymentPurpose) -> PaymentKind {
-    match purpose {
-        PaymentPurpose::Bolt12OfferPayment {
-            payment_preimage,
-            payment_secret,
-            payment_context,
-        } => PaymentKind::Bolt12Offer {
-            hash: Some(payment_hash),
-            preimage: *payment_preimage,
-            secret: Some(*payment_secret),
-            offer_id: payment_context.offer_id,
-            payer_note: payment_context.invoice_request.payer_note_truncated.clone(),
-            quantity: payment_context.invoice_request.quantity,
-        },
-        PaymentPurpose::Bolt12RefundPayment { payment_preimage, payment_secret, .. } => {
-            PaymentKind::Bolt12Refund {
-                hash: Some(payment_hash),
-                preimage: *payment_preimage,
-                secret: Some(*payment_secret),
-                payer_note: None,
-                quantity: None,
-            }
-        }
-        PaymentPurpose::SpontaneousPayment(preimage) => {
-            PaymentKind::Spontaneous { hash: payment_hash, preimage: Some(*preimage) }
-        }
-        PaymentPurpose::Bolt11InvoicePayment { payment_preimage, payment_secret } => {
-            PaymentKind::Bolt11 {
-                hash: payment_hash,
-                preimage: *payment_preimage,
-                secret: Some(*payment_secret),
-            }
-        }
     }
 }

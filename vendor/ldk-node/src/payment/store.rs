@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin::{BlockHash, Txid};
+use lightning::events::PaymentPurpose;
 use lightning::ln::channelmanager::PaymentId;
 use lightning::ln::msgs::DecodeError;
 use lightning::offers::offer::OfferId;
@@ -779,6 +780,44 @@ mod tests {
 					panic!("Unexpected kind!");
 				},
 			}
+		}
+	}
+}
+
+impl PaymentKind {
+	/// Doze: the kind of an inbound payment, from what its claim says (`PaymentPurpose`), for
+	/// a claimed payment the store has no record of. Doze's wake records with it too.
+	pub fn of_claim(payment_hash: PaymentHash, purpose: &PaymentPurpose) -> PaymentKind {
+		match purpose {
+			PaymentPurpose::Bolt11InvoicePayment { payment_preimage, payment_secret } => {
+				PaymentKind::Bolt11 {
+					hash: payment_hash,
+					preimage: *payment_preimage,
+					secret: Some(*payment_secret),
+				}
+			},
+			PaymentPurpose::Bolt12OfferPayment { payment_preimage, payment_secret, payment_context } => {
+				PaymentKind::Bolt12Offer {
+					hash: Some(payment_hash),
+					preimage: *payment_preimage,
+					secret: Some(*payment_secret),
+					offer_id: payment_context.offer_id,
+					payer_note: payment_context.invoice_request.payer_note_truncated.clone(),
+					quantity: payment_context.invoice_request.quantity,
+				}
+			},
+			PaymentPurpose::Bolt12RefundPayment { payment_preimage, payment_secret, .. } => {
+				PaymentKind::Bolt12Refund {
+					hash: Some(payment_hash),
+					preimage: *payment_preimage,
+					secret: Some(*payment_secret),
+					payer_note: None,
+					quantity: None,
+				}
+			},
+			PaymentPurpose::SpontaneousPayment(preimage) => {
+				PaymentKind::Spontaneous { hash: payment_hash, preimage: Some(*preimage) }
+			},
 		}
 	}
 }
