@@ -277,6 +277,14 @@ impl WakeEvents {
             d.direction == PaymentDirection::Inbound && d.status == PaymentStatus::Succeeded
         }) {
             log::info!("wake: payment {payment_hash} was already received (a replayed claim)");
+            // ldk-node writes its record before it queues the app's event, so an app killed
+            // between the two leaves a received payment the app never heard of, and this
+            // replay is the last chance to tell it. The app drops an event id it was already
+            // given, so keeping the event again never delivers it twice.
+            let event = received_event(id, payment_hash, amount_msat);
+            if let Some(wallet_event) = from_node_event(&event) {
+                self.db.push_outbox(&wallet_event).map_err(|e| self.storage_failed(e))?;
+            }
             self.state().finished.insert(payment_hash);
             return Ok(());
         }
@@ -295,12 +303,7 @@ impl WakeEvents {
             status: Some(PaymentStatus::Succeeded),
             ..RecordUpdate::default()
         };
-        let event = ldk_node::Event::PaymentReceived {
-            payment_id: Some(id),
-            payment_hash,
-            amount_msat,
-            custom_records: Vec::new(),
-        };
+        let event = received_event(id, payment_hash, amount_msat);
         let fallback = || PaymentKind::of_claim(payment_hash, &purpose);
         self.record(id, Some(&fallback), &update, &event, None)?;
         let mut state = self.state();
@@ -411,5 +414,15 @@ fn allowed_skim_msat(info: &PaymentDetails, amount_msat: u64) -> u64 {
             })
             .unwrap_or(0),
         _ => 0,
+    }
+}
+
+/// The app's event for a payment the wake received.
+fn received_event(id: PaymentId, payment_hash: PaymentHash, amount_msat: u64) -> ldk_node::Event {
+    ldk_node::Event::PaymentReceived {
+        payment_id: Some(id),
+        payment_hash,
+        amount_msat,
+        custom_records: Vec::new(),
     }
 }
