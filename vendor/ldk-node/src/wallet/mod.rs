@@ -187,9 +187,19 @@ impl Wallet {
 	fn update_payment_store<'a>(
 		&self, locked_wallet: &'a mut PersistedWallet<KVStoreWalletPersister>,
 	) -> Result<(), Error> {
+		// Doze: what the canonical history holds, to settle the records of transactions it
+		// dropped (see `fail_replaced_payments`).
+		let mut canonical = std::collections::HashSet::new();
+		let mut confirmed_spends = std::collections::HashMap::new();
 		for wtx in locked_wallet.transactions() {
 			let id = PaymentId(wtx.tx_node.txid.to_byte_array());
 			let txid = wtx.tx_node.txid;
+			canonical.insert(txid);
+			if let bdk_chain::ChainPosition::Confirmed { anchor, .. } = wtx.chain_position {
+				for input in &wtx.tx_node.tx.input {
+					confirmed_spends.insert(input.previous_output, anchor.block_id.height);
+				}
+			}
 			let (payment_status, confirmation_status) = match wtx.chain_position {
 				bdk_chain::ChainPosition::Confirmed { anchor, .. } => {
 					let confirmation_height = anchor.block_id.height;
@@ -255,6 +265,47 @@ impl Wallet {
 			self.payment_store.insert_or_update(payment)?;
 		}
 
+		self.fail_replaced_payments(locked_wallet, &canonical, &confirmed_spends)
+	}
+
+	/// Doze: marks failed the pending on-chain payments whose transaction was replaced by a
+	/// conflicting one that is now `ANTI_REORG_DELAY` deep (stock ldk-node leaves them pending
+	/// for ever: it only updates the records of canonical transactions). A replacement made by
+	/// another wallet on the same seed, or a payer's double spend, is how this happens; a
+	/// transaction only evicted from the mempool, or replaced by one not yet that deep, could
+	/// still confirm and stays pending.
+	fn fail_replaced_payments(
+		&self, locked_wallet: &PersistedWallet<KVStoreWalletPersister>,
+		canonical: &std::collections::HashSet<Txid>,
+		confirmed_spends: &std::collections::HashMap<bitcoin::OutPoint, u32>,
+	) -> Result<(), Error> {
+		let cur_height = locked_wallet.latest_checkpoint().height();
+		let pending = self.payment_store.list_filter(|p| {
+			p.status == PaymentStatus::Pending
+				&& matches!(p.kind, crate::payment::PaymentKind::Onchain { .. })
+		});
+		for payment in pending {
+			let crate::payment::PaymentKind::Onchain { txid, .. } = payment.kind else {
+				continue;
+			};
+			if canonical.contains(&txid) {
+				continue;
+			}
+				let Some(tx) = locked_wallet.tx_graph().get_tx(txid) else { continue };
+				let replaced = tx.input.iter().any(|input| {
+				confirmed_spends
+					.get(&input.previous_output)
+					.is_some_and(|height| cur_height >= height + ANTI_REORG_DELAY - 1)
+			});
+			if replaced {
+				log_info!(self.logger, "On-chain payment {} was replaced; marking it failed", txid);
+				let update = crate::payment::store::PaymentDetailsUpdate {
+					status: Some(PaymentStatus::Failed),
+					..crate::payment::store::PaymentDetailsUpdate::new(payment.id)
+				};
+				self.payment_store.update(&update)?;
+			}
+		}
 		Ok(())
 	}
 
@@ -577,6 +628,13 @@ impl Wallet {
 				log_error!(self.logger, "Failed to persist wallet: {}", e);
 				Error::PersistenceFailed
 			})?;
+			// Doze: the send has its record from now on, so that the record exists even when
+			// the next sync already finds it replaced (and `fail_replaced_payments` can end
+			// it). Not an error for the send: the transaction is the wallet's now, and the next
+			// sync writes the record.
+			if let Err(e) = self.update_payment_store(&mut *locked_wallet) {
+				log_error!(self.logger, "Failed to record the payment of {}: {}", tx.compute_txid(), e);
+			}
 
 			tx
 		};
