@@ -12,10 +12,8 @@ use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_testkit::phone::config_without_lsp;
 use doze_testkit::phone::{assert_paid, start_phone, start_wallet};
-use doze_testkit::{runtime, Scene};
-use ldk_node::bitcoin::key::Secp256k1;
-use ldk_node::bitcoin::secp256k1::SecretKey;
-use ldk_node::bitcoin::{Address, Amount, CompressedPublicKey};
+use doze_testkit::{address_elsewhere, runtime, Scene};
+use ldk_node::bitcoin::{Address, Amount};
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
 
 /// The LSP's terms in the JIT test: 1 %, at least 1 000 sat.
@@ -153,13 +151,6 @@ fn the_expected_routing_fee_is_what_a_payment_through_the_lsp_pays() {
     rt.block_on(phone.stop()).unwrap();
 }
 
-/// A regtest address nobody in the test owns.
-fn elsewhere() -> Address {
-    let secret = SecretKey::new(&mut ldk_node::bitcoin::secp256k1::rand::thread_rng());
-    let key = CompressedPublicKey(secret.public_key(&Secp256k1::new()));
-    Address::p2wpkh(&key, ldk_node::bitcoin::Network::Regtest)
-}
-
 /// The fee and weight of `txid`, as the devnet's Esplora API reports them.
 fn fee_and_weight(devnet: &Devnet, txid: &str) -> (u64, u64) {
     let tx = tx_json(devnet, txid);
@@ -212,7 +203,7 @@ fn onchain_sends_pay_the_chosen_rate_and_send_all_empties_the_wallet() {
     };
     confirm();
     assert_eq!(wallet.balances().unwrap().onchain_spendable_sat, 300_000);
-    let to = elsewhere().to_string();
+    let to = address_elsewhere().to_string();
     let send = |amount, fee| rt.block_on(wallet.send_onchain(&to, amount, fee));
 
     // A rate the user chose.

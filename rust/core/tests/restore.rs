@@ -6,10 +6,8 @@
 use doze_core::{OnchainFee, PaymentStatus};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_testkit::phone::start_phone;
-use doze_testkit::{runtime, Scene};
-use ldk_node::bitcoin::key::Secp256k1;
-use ldk_node::bitcoin::secp256k1::SecretKey;
-use ldk_node::bitcoin::{Address, Amount, CompressedPublicKey};
+use doze_testkit::{address_elsewhere, runtime, Scene};
+use ldk_node::bitcoin::{Address, Amount};
 
 #[test]
 fn a_restore_without_backup_brings_back_the_node_id_and_the_onchain_funds() {
@@ -58,7 +56,7 @@ fn a_send_replaced_by_another_wallet_on_the_seed_ends_failed() {
                 && wallet.balances().unwrap().onchain_spendable_sat == 200_000
         });
     }
-    let to = elsewhere().to_string();
+    let to = address_elsewhere().to_string();
     let slow = rt
         .block_on(old.send_onchain(&to, Some(50_000), Some(OnchainFee::Rate { sat_per_vb: 2 })))
         .unwrap();
@@ -86,11 +84,4 @@ fn a_send_replaced_by_another_wallet_on_the_seed_ends_failed() {
     for wallet in [old, new] {
         rt.block_on(wallet.stop()).unwrap();
     }
-}
-
-/// A regtest address neither wallet owns.
-fn elsewhere() -> Address {
-    let secret = SecretKey::new(&mut ldk_node::bitcoin::secp256k1::rand::thread_rng());
-    let key = CompressedPublicKey(secret.public_key(&Secp256k1::new()));
-    Address::p2wpkh(&key, ldk_node::bitcoin::Network::Regtest)
 }

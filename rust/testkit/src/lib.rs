@@ -60,3 +60,12 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap_or_else(|e| panic!("a tokio runtime: {e}"))
 }
+
+/// A regtest address nobody in the test owns: where a send goes when only the sender matters.
+pub fn address_elsewhere() -> ldk_node::bitcoin::Address {
+    use ldk_node::bitcoin::key::Secp256k1;
+    use ldk_node::bitcoin::secp256k1::{rand, SecretKey};
+    let secret = SecretKey::new(&mut rand::thread_rng());
+    let key = ldk_node::bitcoin::CompressedPublicKey(secret.public_key(&Secp256k1::new()));
+    ldk_node::bitcoin::Address::p2wpkh(&key, ldk_node::bitcoin::Network::Regtest)
+}
