@@ -17,10 +17,14 @@
 //! [push]
 //! gateway_url = "https://push-gateway.example.com/v1/send" # optional; for APNs/FCM targets
 //! min_interval_secs = 60
+//!
+//! [http]
+//! operator_token = "…"                # needed for the operator endpoints off loopback
+//! registrations_per_minute_per_source = 30
 //! ```
 //!
-//! Every `[lsps2]` and `[push]` key has a default (see [`Lsps2Config::default`] and
-//! [`PushConfig::default`]).
+//! Every `[lsps2]`, `[push]` and `[http]` key has a default (see [`Lsps2Config::default`],
+//! [`PushConfig::default`] and [`HttpConfig::default`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,7 @@ use ldk_node::liquidity::LSPS2ServiceConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::api::OpeningFeeTerms;
+pub use crate::http::HttpConfig;
 
 /// The longest node alias ldk-node accepts, in bytes.
 const MAX_ALIAS_BYTES: usize = 32;
@@ -194,11 +199,15 @@ pub struct PushConfig {
     pub queue_capacity: usize,
     /// Timeout of one delivery attempt (connect and answer), in seconds.
     pub request_timeout_secs: u64,
+    /// Registrations one phone may make within `timestamp_window_secs` (each keeps its nonce
+    /// that long); one more is answered 429.
+    pub max_registrations_per_window: u32,
 }
 
 impl Default for PushConfig {
-    /// No gateway, one push per peer per minute, a ±10 minute registration window, 3 attempts
-    /// 1 s and 2 s apart, a queue of 256, 10 s per attempt.
+    /// No gateway, one push per peer per minute, a ±10 minute registration window with at most
+    /// 10 registrations per phone in it, 3 attempts 1 s and 2 s apart, a queue of 256, 10 s
+    /// per attempt.
     fn default() -> Self {
         PushConfig {
             gateway_url: None,
@@ -208,6 +217,7 @@ impl Default for PushConfig {
             retry_backoff_ms: 1_000,
             queue_capacity: 256,
             request_timeout_secs: 10,
+            max_registrations_per_window: 10,
         }
     }
 }
@@ -226,6 +236,7 @@ impl PushConfig {
             ("push.max_attempts", u64::from(self.max_attempts)),
             ("push.queue_capacity", self.queue_capacity as u64),
             ("push.request_timeout_secs", self.request_timeout_secs),
+            ("push.max_registrations_per_window", self.max_registrations_per_window.into()),
         ];
         for (field, value) in at_least_one {
             if value == 0 {
@@ -260,6 +271,8 @@ pub struct LspConfig {
     pub lsps2: Lsps2Config,
     /// Push registration and dispatch.
     pub push: PushConfig,
+    /// The HTTP server's operator token and limits.
+    pub http: HttpConfig,
 }
 
 /// The file as written: strings where [`LspConfig`] has typed values.
@@ -283,6 +296,8 @@ struct FileConfig {
     lsps2: Lsps2Config,
     #[serde(default)]
     push: PushConfig,
+    #[serde(default)]
+    http: HttpConfig,
 }
 
 fn default_alias() -> String {
@@ -332,6 +347,7 @@ impl LspConfig {
             background_sync: self.background_sync,
             lsps2: self.lsps2.clone(),
             push: self.push.clone(),
+            http: self.http.clone(),
         };
         // Every field is a string, number, bool or table: serialization cannot fail.
         toml::to_string_pretty(&file).unwrap_or_else(|e| format!("# cannot serialize: {e}\n"))
@@ -396,6 +412,7 @@ impl FileConfig {
             });
         }
         self.push.validate()?;
+        self.http.validate()?;
         Ok(LspConfig {
             network,
             storage_dir: self.storage_dir,
@@ -407,6 +424,7 @@ impl FileConfig {
             background_sync: self.background_sync,
             lsps2: self.lsps2,
             push: self.push,
+            http: self.http,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use ldk_node::bitcoin::Network;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 
-use crate::config::{LspConfig, Lsps2Config, PushConfig};
+use crate::config::{HttpConfig, LspConfig, Lsps2Config, PushConfig};
 
 /// A regtest LSP on loopback: P2P on a free port, the operator API on a port the OS picks,
 /// background sync off (call `Lsp::sync`), and LSPS2 terms that get out of a test's way:
@@ -41,6 +41,7 @@ pub fn devnet_config(esplora_url: &str, storage_dir: &Path) -> LspConfig {
             request_timeout_secs: 5,
             ..PushConfig::default()
         },
+        http: HttpConfig::default(),
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::runtime::Runtime;
 use crate::config::LspConfig;
 use crate::error::LspError;
 use crate::events::{EventHub, EventLoop};
-use crate::http::{self, HttpServer};
+use crate::http::{self, HttpServer, HttpStats};
 use crate::log_hooks::LogHub;
 use crate::push::{PushService, PushStats};
 
@@ -134,8 +134,14 @@ impl Lsp {
                 return Err(LspError::Runtime(e));
             }
         };
-        let router = http::router(Arc::clone(&node), Arc::clone(&push), (&config.lsps2).into());
-        let http = match HttpServer::spawn(listener, router) {
+        let router = http::router(
+            Arc::clone(&node),
+            Arc::clone(&push),
+            (&config.lsps2).into(),
+            &config.http,
+            config.http_listen,
+        );
+        let http = match HttpServer::spawn(listener, router, &config.http) {
             Ok(http) => http,
             Err(e) => {
                 event_loop.stop();
@@ -184,6 +190,11 @@ impl Lsp {
     /// The operator API's base URL, e.g. `http://127.0.0.1:41234`.
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// What the HTTP server's limits turned away so far (zero once stopped).
+    pub fn http_stats(&self) -> HttpStats {
+        lock(&self.running).as_ref().map(|r| r.http.stats()).unwrap_or_default()
     }
 
     /// The operator API's address (the real port when `http_listen` asked for port 0).

@@ -73,7 +73,7 @@ fn registration_checks_signature_time_nonce_and_channel_and_stores_only_valid_on
     init_logs();
     let started = Instant::now();
     let devnet = Devnet::start().expect("devnet");
-    let (_dir, lsp, phone) = lsp_with_phone(&devnet, |_| {});
+    let (_dir, lsp, phone) = lsp_with_phone(&devnet, |c| c.push.max_registrations_per_window = 3);
     let stranger = devnet.start_node("stranger");
     let url = lsp.http_url();
     let hook = PushTarget::webhook("http://127.0.0.1:9/hook");
@@ -177,6 +177,26 @@ fn registration_checks_signature_time_nonce_and_channel_and_stores_only_valid_on
         lsp.push().registration(&phone.node_id()).expect("query").expect("stored").target,
         other
     );
+
+    // At most 3 registrations per phone in the window: the third is taken, the fourth is
+    // answered 429 with when to try again, and the store does not grow.
+    let third = PushTarget::webhook("http://127.0.0.1:9/third");
+    register(&url, &phone, third.clone()).expect("the third registration");
+    let fourth = signed_request(&phone, PushTarget::webhook("http://127.0.0.1:9/fourth"));
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{url}/v1/push/register"))
+        .json(&fourth)
+        .send()
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let error: PushApiError = response.json().expect("a JSON error");
+    assert_eq!(error.code, ErrorCode::RateLimited, "{}", error.error);
+    assert_eq!(error.retry_after_secs, Some(retry_after));
+    assert!((1..=601).contains(&retry_after), "within the 10-minute window: {retry_after}");
+    assert_eq!(lsp.push().store().counts().expect("counts"), (1, 3));
+    let stored = lsp.push().registration(&phone.node_id()).expect("query").expect("stored");
+    assert_eq!(stored.target, third, "the registration in force stays");
 
     let error: ApiError = get_json(&url, "/v1/push/registrations/nope", 400);
     assert!(error.error.contains("nope"), "{}", error.error);

@@ -178,6 +178,22 @@ impl PushService {
         if self.store.nonce_seen(&request.node_id, &request.nonce).map_err(|e| internal(&e))? {
             return Err(replayed());
         }
+        // Each registration keeps its nonce for the window: bound them per node, so that one
+        // phone (or one stolen key) cannot grow the store without end.
+        let since = now.saturating_sub(window);
+        let (recent, oldest) =
+            self.store.recent_registrations(&request.node_id, since).map_err(|e| internal(&e))?;
+        if recent >= u64::from(self.config.max_registrations_per_window) {
+            let retry = oldest.map_or(window, |t| (t + window + 1).saturating_sub(now));
+            return Err(PushApiError::rate_limited(
+                format!(
+                    "{} registered {recent} times in the last {window} s, the most the LSP \
+                     takes; the current registration stays in force",
+                    request.node_id
+                ),
+                retry,
+            ));
+        }
         let has_channel = node
             .list_channels()
             .iter()

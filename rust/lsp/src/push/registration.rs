@@ -180,6 +180,11 @@ pub enum ErrorCode {
     NoChannel,
     /// The node is stopping (503).
     Unavailable,
+    /// The body is larger than the LSP takes (413).
+    TooLarge,
+    /// Too many registrations from this source, or for this node, for now (429); the answer's
+    /// `retry_after_secs` (and its `Retry-After` header) say when to try again.
+    RateLimited,
     /// Something failed on the LSP's side (500).
     Internal,
 }
@@ -192,6 +197,8 @@ impl ErrorCode {
             ErrorCode::BadSignature => 401,
             ErrorCode::NoChannel => 403,
             ErrorCode::ReplayedNonce => 409,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
@@ -206,12 +213,24 @@ pub struct PushApiError {
     pub error: String,
     /// For a program.
     pub code: ErrorCode,
+    /// With [`ErrorCode::RateLimited`]: seconds until a new request may succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl PushApiError {
     /// An error with `code`.
     pub fn new(code: ErrorCode, error: impl Into<String>) -> PushApiError {
-        PushApiError { error: error.into(), code }
+        PushApiError { error: error.into(), code, retry_after_secs: None }
+    }
+
+    /// A [`ErrorCode::RateLimited`] refusal: try again in `secs` seconds.
+    pub fn rate_limited(error: impl Into<String>, secs: u64) -> PushApiError {
+        PushApiError {
+            error: error.into(),
+            code: ErrorCode::RateLimited,
+            retry_after_secs: Some(secs.max(1)),
+        }
     }
 }
 

@@ -217,6 +217,21 @@ impl PushStore {
             .optional()
     }
 
+    /// How many nonces `node_id` signed at or after `since`, and the oldest one's time: each is
+    /// one registration the phone made in the window.
+    pub fn recent_registrations(
+        &self,
+        node_id: &PublicKey,
+        since: u64,
+    ) -> Result<(u64, Option<u64>), rusqlite::Error> {
+        let (count, oldest): (i64, Option<i64>) = self.lock().query_row(
+            "SELECT COUNT(*), MIN(signed_at) FROM nonces WHERE node_id = ?1 AND signed_at >= ?2",
+            params![node_id.to_string(), sql_time(since)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((count.max(0) as u64, oldest.map(|t| t.max(0) as u64)))
+    }
+
     /// How many registrations and stored nonces there are (for tests and operators).
     pub fn counts(&self) -> Result<(u64, u64), rusqlite::Error> {
         let connection = self.lock();

@@ -2,29 +2,39 @@
 //!
 //! ```text
 //! GET /health        {"status":"ok"}
-//! GET /v1/node       NodeInfo: id, alias, addresses, network, best block, balances
-//! GET /v1/channels   {"channels": [ChannelInfo]}
 //! GET /v1/lsps2/fees OpeningFeeTerms: the LSPS2 channel-opening fee terms
 //! POST /v1/push/register                  the phone's signed push registration (see `push`)
+//!
+//! Operator endpoints (a bearer token, or a loopback listener; see `HttpConfig`):
+//! GET /v1/node       NodeInfo: id, alias, addresses, network, best block, balances
+//! GET /v1/channels   {"channels": [ChannelInfo]}
 //! GET  /v1/push/registrations/{node_id}   RegistrationInfo (no secrets), 404 if none
 //! GET  /v1/push/stats                     PushStats
 //! ```
 //!
-//! Errors are `{"error": "..."}` with a fitting status code; the push endpoints add a
-//! `"code"` (see `push::ErrorCode`).
+//! Errors are `{"error": "..."}` with a fitting status code, never a stack trace; the push
+//! endpoints add a `"code"` (see `push::ErrorCode`), and a 429 a `Retry-After` header.
 //!
 //! Phones must reach `POST /v1/push/register` and `GET /v1/lsps2/fees`: expose those paths
-//! (only) through a TLS-terminating reverse proxy and keep the rest of the API on loopback.
+//! (only) through a TLS-terminating reverse proxy. What a stranger can hold of the server is
+//! bounded ([`limits`], and `server`, the accept loop): time per header and per request,
+//! connections, body size, registrations per source and per phone.
+
+pub mod limits;
+mod server;
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::str::FromStr;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -37,6 +47,9 @@ use crate::push::{
     REGISTRATION_PATH,
 };
 use crate::worker::Worker;
+pub use limits::HttpConfig;
+use limits::SourceLimiter;
+use server::ConnectionCounters;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -47,21 +60,99 @@ pub struct ApiState {
     pub push: Arc<PushService>,
     /// The LSPS2 fee terms the node's liquidity service quotes.
     pub fees: OpeningFeeTerms,
+    /// Who may use the operator endpoints.
+    operator: Arc<OperatorAccess>,
+    /// Registrations per source.
+    registrations: Arc<SourceLimiter>,
 }
 
-/// The API's routes over `node`, `push` and the LSPS2 terms `fees`.
-pub fn router(node: Arc<Node>, push: Arc<PushService>, fees: OpeningFeeTerms) -> Router {
-    Router::new()
-        .route("/health", get(health))
+/// Who may use the operator endpoints: holders of the token, or anyone when neither a token is
+/// set nor the listener reachable from off the machine.
+struct OperatorAccess {
+    token: Option<String>,
+    loopback_only: bool,
+}
+
+/// The API's routes over `node`, `push` and the LSPS2 terms `fees`, for a server listening
+/// on `listen` with `http`'s token and limits.
+pub fn router(
+    node: Arc<Node>,
+    push: Arc<PushService>,
+    fees: OpeningFeeTerms,
+    http: &HttpConfig,
+    listen: SocketAddr,
+) -> Router {
+    let state = ApiState {
+        node,
+        push,
+        fees,
+        operator: Arc::new(OperatorAccess {
+            token: http.operator_token.clone(),
+            loopback_only: listen.ip().is_loopback(),
+        }),
+        registrations: Arc::new(SourceLimiter::new(http)),
+    };
+    let operator = Router::new()
         .route("/v1/node", get(node_info))
         .route("/v1/channels", get(channels))
-        .route("/v1/lsps2/fees", get(lsps2_fees))
-        .route(REGISTER_PATH, post(push_register))
         .route(REGISTRATION_PATH, get(push_registration))
         .route("/v1/push/stats", get(push_stats))
+        .route_layer(middleware::from_fn_with_state(state.clone(), operator_only));
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/lsps2/fees", get(lsps2_fees))
+        .route(REGISTER_PATH, post(push_register))
+        .merge(operator)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(ApiState { node, push, fees })
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .with_state(state)
+}
+
+/// Lets a request to an operator endpoint through if it carries the token (compared in
+/// constant time), or if no token is set and the server listens on loopback only.
+async fn operator_only(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let access = &state.operator;
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let allowed = match (&access.token, presented) {
+        (Some(token), Some(presented)) => constant_time_eq(token.as_bytes(), presented.as_bytes()),
+        (Some(_), None) => false,
+        (None, _) => access.loopback_only,
+    };
+    if allowed {
+        return next.run(request).await;
+    }
+    let (status, error) = match (&access.token, presented) {
+        (Some(_), None) => (
+            StatusCode::UNAUTHORIZED,
+            "this operator endpoint needs `Authorization: Bearer <http.operator_token>`",
+        ),
+        (Some(_), Some(_)) => (StatusCode::UNAUTHORIZED, "the operator token is wrong"),
+        (None, _) => (
+            StatusCode::FORBIDDEN,
+            "operator endpoints are off on a non-loopback listener without \
+             http.operator_token; set one in the LSP's config",
+        ),
+    };
+    let mut response = Failure(status, error.into()).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// Whether `a` equals `b`, taking a time that depends on their lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A JSON error answer.
@@ -120,11 +211,45 @@ impl IntoResponse for PushFailure {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.0)).into_response()
+        let retry_after = self.0.retry_after_secs;
+        let mut response = (status, Json(self.0)).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert("retry-after", HeaderValue::from(secs));
+        }
+        response
     }
 }
 
-async fn push_register(State(state): State<ApiState>, body: Bytes) -> Response {
+async fn push_register(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let source = state.registrations.source(peer, &headers);
+    if let Err(secs) = state.registrations.take(source, Instant::now()) {
+        log::info!(target: "doze_lsp::push", "registration from {source} refused: rate limited");
+        return PushFailure(PushApiError::rate_limited(
+            format!("too many registrations from {source}; try again in {secs} s"),
+            secs,
+        ))
+        .into_response();
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ErrorCode::TooLarge
+            } else {
+                ErrorCode::InvalidRequest
+            };
+            return PushFailure(PushApiError::new(
+                code,
+                format!("the request body could not be read: {}", rejection.body_text()),
+            ))
+            .into_response();
+        }
+    };
     let ApiState { node, push, .. } = state;
     let result = tokio::task::spawn_blocking(move || {
         if !node.status().is_running {
@@ -176,6 +301,15 @@ async fn push_stats(State(state): State<ApiState>) -> Json<PushStats> {
     Json(state.push.stats())
 }
 
+/// What the HTTP server's limits turned away ([`crate::Lsp::http_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HttpStats {
+    /// Connections answered 503 because `max_connections` were open.
+    pub refused_connections: u64,
+    /// Requests answered 408 because they took longer than `request_timeout_secs`.
+    pub timed_out_requests: u64,
+}
+
 async fn not_found(method: Method, uri: Uri) -> Failure {
     Failure(
         StatusCode::NOT_FOUND,
@@ -198,12 +332,17 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Failure {
 pub(crate) struct HttpServer {
     addr: SocketAddr,
     worker: Worker,
+    counters: Arc<ConnectionCounters>,
 }
 
 impl HttpServer {
     /// Serves `router` on `listener` (already bound, so the caller knows the port) from a new
-    /// thread with its own two-worker runtime.
-    pub(crate) fn spawn(listener: TcpListener, router: Router) -> std::io::Result<HttpServer> {
+    /// thread with its own two-worker runtime, within `config`'s limits.
+    pub(crate) fn spawn(
+        listener: TcpListener,
+        router: Router,
+        config: &HttpConfig,
+    ) -> std::io::Result<HttpServer> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -211,6 +350,9 @@ impl HttpServer {
             .thread_name("lsp-http")
             .enable_all()
             .build()?;
+        let counters = Arc::new(ConnectionCounters::default());
+        let serving_counters = Arc::clone(&counters);
+        let config = config.clone();
         let worker = Worker::spawn("lsp-http", move |stopped| {
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -222,18 +364,22 @@ impl HttpServer {
                 };
                 // Not graceful: an idle keep-alive client must not hold the LSP's shutdown.
                 tokio::select! {
-                    result = axum::serve(listener, router) => {
-                        if let Err(e) = result {
-                            log::error!(target: "doze_lsp::http", "the HTTP server stopped: {e}");
-                        }
-                    }
+                    _ = server::serve(listener, router, &config, serving_counters) => {}
                     _ = stopped => {}
                 }
             });
             runtime.shutdown_timeout(Duration::from_secs(1));
         })?;
         log::info!(target: "doze_lsp::http", "operator API at http://{addr}");
-        Ok(HttpServer { addr, worker })
+        Ok(HttpServer { addr, worker, counters })
+    }
+
+    /// What the limits turned away so far.
+    pub(crate) fn stats(&self) -> HttpStats {
+        HttpStats {
+            refused_connections: self.counters.refused.load(Ordering::Relaxed),
+            timed_out_requests: self.counters.timed_out_requests.load(Ordering::Relaxed),
+        }
     }
 
     /// The address it listens on.
