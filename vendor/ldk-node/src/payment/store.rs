@@ -196,10 +196,11 @@ impl StorableObject for PaymentDetails {
 						PaymentDirection::Outbound,
 						"We should only ever override payment hash for outbound BOLT 12 payments"
 					);
-					debug_assert!(
-						hash.is_none() || *hash == hash_opt,
-						"We should never change a payment hash after being initially set"
-					);
+					// DOZE-PATCH: the hash may change. A process killed after it recorded the
+					// first invoice's hash but before the ChannelManager persisted that invoice
+					// comes back with the payment awaiting an invoice; LDK asks again and the
+					// new invoice has a new hash. Nothing was sent with the old one (a sent HTLC
+					// is in a persisted manager), so the record follows the manager.
 					update_if_necessary!(*hash, hash_opt);
 				},
 				PaymentKind::Bolt12Refund { ref mut hash, .. } => {
@@ -208,10 +209,11 @@ impl StorableObject for PaymentDetails {
 						PaymentDirection::Outbound,
 						"We should only ever override payment hash for outbound BOLT 12 payments"
 					);
-					debug_assert!(
-						hash.is_none() || *hash == hash_opt,
-						"We should never change a payment hash after being initially set"
-					);
+					// DOZE-PATCH: the hash may change. A process killed after it recorded the
+					// first invoice's hash but before the ChannelManager persisted that invoice
+					// comes back with the payment awaiting an invoice; LDK asks again and the
+					// new invoice has a new hash. Nothing was sent with the old one (a sent HTLC
+					// is in a persisted manager), so the record follows the manager.
 					update_if_necessary!(*hash, hash_opt);
 				},
 				_ => {
