@@ -144,6 +144,13 @@ struct Bucket {
     at: Instant,
 }
 
+impl Bucket {
+    /// The allowance at `now`: what was left, refilled at `per_sec` up to `capacity`.
+    fn tokens_at(&self, now: Instant, per_sec: f64, capacity: f64) -> f64 {
+        (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * per_sec).min(capacity)
+    }
+}
+
 impl SourceLimiter {
     pub(crate) fn new(config: &HttpConfig) -> SourceLimiter {
         SourceLimiter {
@@ -184,18 +191,14 @@ impl SourceLimiter {
         if by_source.len() >= MAX_TRACKED_SOURCES && !by_source.contains_key(&source) {
             if pruned_at.is_none_or(|at| now.saturating_duration_since(at).as_secs() >= 1) {
                 *pruned_at = Some(now);
-                by_source.retain(|_, b| {
-                    b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec
-                        < capacity
-                });
+                by_source.retain(|_, b| b.tokens_at(now, per_sec, capacity) < capacity);
             }
             if by_source.len() >= MAX_TRACKED_SOURCES {
                 return Err(60);
             }
         }
         let bucket = by_source.entry(source).or_insert(Bucket { tokens: capacity, at: now });
-        let refilled = now.saturating_duration_since(bucket.at).as_secs_f64() * per_sec;
-        bucket.tokens = (bucket.tokens + refilled).min(capacity);
+        bucket.tokens = bucket.tokens_at(now, per_sec, capacity);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;

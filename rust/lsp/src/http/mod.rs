@@ -31,8 +31,7 @@ use std::time::{Duration, Instant};
 use std::str::FromStr;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -123,15 +122,13 @@ async fn operator_only(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let allowed = match (&access.token, presented) {
-        (Some(token), Some(presented)) => constant_time_eq(token.as_bytes(), presented.as_bytes()),
-        (Some(_), None) => false,
-        (None, _) => access.loopback_only,
-    };
-    if allowed {
-        return next.run(request).await;
-    }
     let (status, error) = match (&access.token, presented) {
+        (Some(token), Some(presented))
+            if constant_time_eq(token.as_bytes(), presented.as_bytes()) =>
+        {
+            return next.run(request).await
+        }
+        (None, _) if access.loopback_only => return next.run(request).await,
         (Some(_), None) => (
             StatusCode::UNAUTHORIZED,
             "this operator endpoint needs `Authorization: Bearer <http.operator_token>`",
@@ -224,7 +221,7 @@ async fn push_register(
     State(state): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     let source = state.registrations.source(peer, &headers);
     if let Err(secs) = state.registrations.take(source, Instant::now()) {
@@ -235,7 +232,8 @@ async fn push_register(
         ))
         .into_response();
     }
-    let body = match body {
+    // Read only once the source is allowed (within `DefaultBodyLimit`'s bound).
+    let body = match Bytes::from_request(request, &()).await {
         Ok(body) => body,
         Err(rejection) => {
             let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
