@@ -71,8 +71,8 @@ pub enum ChainSource {
 }
 
 /// The Lightning Service Provider the phone opens channels with, receives through, and
-/// registers for push notifications with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// registers for push notifications with. Its `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LspConfig {
     /// The LSP's node id (hex public key).
@@ -85,6 +85,19 @@ pub struct LspConfig {
     /// The LSP's HTTPS API base URL (push registration), e.g. `https://lsp.example.com`.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub api_url: Option<String>,
+}
+
+impl std::fmt::Debug for LspConfig {
+    /// The token is a secret: `Debug` (and so every log or error showing a configuration) says
+    /// only whether it is set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LspConfig")
+            .field("node_id", &self.node_id)
+            .field("address", &self.address)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("api_url", &self.api_url)
+            .finish()
+    }
 }
 
 /// Everything a wallet needs besides its recovery phrase.

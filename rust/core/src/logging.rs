@@ -116,7 +116,7 @@ impl LogWriter for LdkLogForwarder {
 }
 
 /// Re-emits one LDK record (from ldk-node or from the wake engine's own LDK stack) through the
-/// `log` facade: preimages redacted, expected errors downgraded.
+/// `log` facade: preimages and tokens redacted, expected errors downgraded.
 pub(crate) fn forward_ldk_record(
     level: log::Level,
     module_path: &str,
@@ -126,7 +126,7 @@ pub(crate) fn forward_ldk_record(
     if level > log::max_level() {
         return;
     }
-    let message = redact_preimages(&args.to_string());
+    let message = doze_redact::redact_secrets(&args.to_string());
     let level = if level == log::Level::Error && is_offer_refresh_before_connect(&message) {
         log::Level::Info
     } else {
@@ -152,37 +152,8 @@ fn is_offer_refresh_before_connect(message: &str) -> bool {
         || message == "Failed to create blinded paths when requesting async receive offer paths"
 }
 
-/// LDK logs payment preimages at debug level ("Claiming inbound HTLC ... with preimage <hex>");
-/// a preimage is proof of payment and must not reach an app's logs. Every 64-hex-digit word
-/// after the word "preimage" is replaced.
-pub(crate) fn redact_preimages(message: &str) -> String {
-    let lower = message.to_ascii_lowercase();
-    if !lower.contains("preimage") {
-        return message.to_string();
-    }
-    let mut out = String::with_capacity(message.len());
-    let mut after_preimage = false;
-    for (i, word) in message.split(' ').enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let core = word.trim_matches(|c: char| !c.is_ascii_hexdigit());
-        if after_preimage && core.len() == 64 && core.chars().all(|c| c.is_ascii_hexdigit()) {
-            out.push_str(&word.replace(core, "<redacted>"));
-        } else {
-            out.push_str(word);
-        }
-        if word.to_ascii_lowercase().contains("preimage") {
-            after_preimage = true;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::redact_preimages;
-
     #[test]
     fn only_the_early_offer_refresh_is_downgraded() {
         assert!(super::is_offer_refresh_before_connect(
@@ -194,18 +165,5 @@ mod tests {
         assert!(!super::is_offer_refresh_before_connect(
             "Failed to create blinded paths for an offer"
         ));
-    }
-
-    #[test]
-    fn preimages_never_reach_the_log() {
-        let hash = "b6734c92a78ffa45b790a11e35e36f90d106896873926c70851092f3ed5c6f68";
-        let preimage = "3f7d1e70ea3caf153cff56e548697071ab673e5c530c4919dc556cc2fa4a9f82";
-        let line =
-            format!("Claiming inbound HTLC id 0 with payment hash {hash} with preimage {preimage}");
-        let redacted = redact_preimages(&line);
-        assert!(!redacted.contains(preimage), "{redacted}");
-        assert!(redacted.contains(hash), "hashes are not secrets");
-        assert!(redacted.ends_with("preimage <redacted>"));
-        assert_eq!(redact_preimages("nothing secret"), "nothing secret");
     }
 }

@@ -97,8 +97,9 @@ pub enum ConfigError {
     },
 }
 
-/// The LSPS2 (bLIP-52, JIT channels) service parameters offered to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The LSPS2 (bLIP-52, JIT channels) service parameters offered to clients. Its `Debug` never
+/// shows the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lsps2Config {
     /// Proportional channel-opening fee, in parts per million of the payment.
@@ -124,6 +125,25 @@ pub struct Lsps2Config {
     /// "Client trusts LSP" model: the funding transaction is only broadcast once the client
     /// has claimed the payment (see bLIP-52). Off by default ("LSP trusts client").
     pub client_trusts_lsp: bool,
+}
+
+impl std::fmt::Debug for Lsps2Config {
+    /// The token is a secret: `Debug` (and so every log of the config) says only whether it
+    /// is set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lsps2Config")
+            .field("channel_opening_fee_ppm", &self.channel_opening_fee_ppm)
+            .field("min_channel_opening_fee_msat", &self.min_channel_opening_fee_msat)
+            .field("channel_over_provisioning_ppm", &self.channel_over_provisioning_ppm)
+            .field("min_channel_lifetime", &self.min_channel_lifetime)
+            .field("max_client_to_self_delay", &self.max_client_to_self_delay)
+            .field("min_payment_size_msat", &self.min_payment_size_msat)
+            .field("max_payment_size_msat", &self.max_payment_size_msat)
+            .field("require_token", &self.require_token.as_ref().map(|_| "<redacted>"))
+            .field("advertise_service", &self.advertise_service)
+            .field("client_trusts_lsp", &self.client_trusts_lsp)
+            .finish()
+    }
 }
 
 impl Default for Lsps2Config {

@@ -75,7 +75,8 @@ impl<F: ?Sized> Hub<F> {
 }
 
 /// The LSP node's [`LogWriter`]: forwards every record to the `log` facade (target = the
-/// record's module path, e.g. `lightning::onion_message::messenger`) and to its observers.
+/// record's module path, e.g. `lightning::onion_message::messenger`) and to its observers, its
+/// text without the payment preimages and LSPS tokens LDK writes there (`doze_redact`).
 #[derive(Default)]
 pub struct LogHub {
     observers: Hub<LogObserver>,
@@ -108,6 +109,7 @@ impl LogHub {
 
 impl LogWriter for LogHub {
     fn log(&self, record: LogRecord<'_>) {
+        let text = Redacted(record.args);
         let level = facade_level(record.level);
         // `log::max_level` is one atomic load: records nobody listens to cost nothing more.
         if level <= log::max_level() {
@@ -117,11 +119,29 @@ impl LogWriter for LogHub {
                     .target(record.module_path)
                     .module_path(Some(record.module_path))
                     .line(Some(record.line))
-                    .args(record.args)
+                    .args(format_args!("{text}"))
                     .build(),
             );
         }
-        self.observers.notify("log", |observer| observer(&record));
+        self.observers.notify("log", |observer| {
+            observer(&LogRecord {
+                level: record.level,
+                args: format_args!("{text}"),
+                module_path: record.module_path,
+                line: record.line,
+            })
+        });
+    }
+}
+
+/// A record's text without the secrets LDK writes into it (`doze_redact`: payment preimages,
+/// LSPS tokens), formatted only when someone reads it.
+struct Redacted<'a>(std::fmt::Arguments<'a>);
+
+impl std::fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string();
+        f.write_str(&doze_redact::redact_secrets(&text))
     }
 }
 
@@ -142,6 +162,36 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     type TestHub = Hub<dyn Fn(&u32) + Send + Sync>;
+
+    #[test]
+    fn preimages_and_tokens_never_reach_the_facade_or_the_observers() {
+        let preimage = "3f7d1e70ea3caf153cff56e548697071ab673e5c530c4919dc556cc2fa4a9f82";
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hub = LogHub::new();
+        let kept = Arc::clone(&seen);
+        hub.subscribe(move |record| {
+            kept.lock().unwrap_or_else(|p| p.into_inner()).push(record.args.to_string())
+        });
+        let log = |args: std::fmt::Arguments<'_>| {
+            hub.log(LogRecord { level: LogLevel::Debug, args, module_path: "test", line: 1 })
+        };
+        log(format_args!("Received message UpdateFulfillHTLC {{ payment_preimage: {preimage} }}"));
+        log(format_args!("Handling event PaymentSent {{ payment_preimage: Some({preimage}) }}"));
+        log(format_args!(
+            r#"Received message RawLSPSMessage {{ payload: "{{\"token\":\"s3\"}}" }}"#
+        ));
+        log(format_args!(r#"{{"params":{{"token":"s3"}},"token_count":1}}"#));
+        let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(
+            *seen,
+            [
+                "Received message UpdateFulfillHTLC { payment_preimage: <redacted> }",
+                "Handling event PaymentSent { payment_preimage: Some(<redacted>) }",
+                r#"Received message RawLSPSMessage { payload: "{\"token\":\"<redacted>\"}" }"#,
+                r#"{"params":{"token":"<redacted>"},"token_count":1}"#,
+            ]
+        );
+    }
 
     #[test]
     fn a_panicking_observer_is_contained_and_others_still_run() {
