@@ -33,6 +33,8 @@ mod engine;
 mod error;
 mod events;
 mod fees;
+#[doc(hidden)]
+pub mod fuzz;
 mod history;
 pub mod kill_points;
 mod lock;

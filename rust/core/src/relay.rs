@@ -244,7 +244,7 @@ pub(crate) fn point_peers_at(
         .map_err(|e| WalletError::Storage(format!("cannot write the peer list: {e}")))
 }
 
-fn decode_peers(mut bytes: &[u8]) -> Option<Vec<(PublicKey, SocketAddress)>> {
+pub(crate) fn decode_peers(mut bytes: &[u8]) -> Option<Vec<(PublicKey, SocketAddress)>> {
     let reader = &mut bytes;
     let count: u16 = Readable::read(reader).ok()?;
     let mut peers = Vec::with_capacity(count as usize);
@@ -280,7 +280,7 @@ fn decode_peer_info(reader: &mut &[u8]) -> Option<(PublicKey, SocketAddress)> {
     Some((node_id?, address?))
 }
 
-fn encode_peers(peers: &[(PublicKey, SocketAddress)]) -> Vec<u8> {
+pub(crate) fn encode_peers(peers: &[(PublicKey, SocketAddress)]) -> Vec<u8> {
     let mut bytes = (peers.len() as u16).encode();
     for (node_id, address) in peers {
         let mut stream = Vec::new();

@@ -27,6 +27,8 @@ pub mod config;
 mod devnet_config;
 mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod log_hooks;
 mod lsp;

@@ -147,6 +147,9 @@ fn bodies_and_registrations_per_source_are_bounded_with_json_answers() {
     // Too big: 413 too_large.
     let response = post_register_raw(&url, vec![b'x'; 8192]);
     assert_eq!(response.status().as_u16(), 413);
+    // The body is left unread, so the server closes the connection, and says so: a client's
+    // pool must not send its next request on it.
+    assert_eq!(response.headers()["connection"], "close");
     let error: PushApiError = response.json().expect("a JSON error");
     assert_eq!(error.code, ErrorCode::TooLarge, "{}", error.error);
     // Two malformed ones: 400 each. That is this source's three for the minute.
@@ -157,6 +160,7 @@ fn bodies_and_registrations_per_source_are_bounded_with_json_answers() {
     // The fourth: 429 rate_limited, with when to come back (3 a minute: one per 20 s).
     let response = post_register_raw(&url, "{not json");
     assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["connection"], "close", "the body was not read");
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=20).contains(&retry_after), "{retry_after}");
     let error: PushApiError = response.json().expect("a JSON error");

@@ -14,7 +14,7 @@
 //! - The app's node and the wake engine open the same store through [`open`].
 
 mod auth;
-mod remote;
+pub(crate) mod remote;
 mod store;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,8 @@ use ldk_node::bitcoin::hashes::{sha256, Hash, HashEngine, Hmac, HmacEngine};
 use ldk_node::vss_client::client::VssClient;
 use ldk_node::vss_client::error::VssError;
 use ldk_node::vss_client::types::{
-    GetObjectRequest, KeyValue, ListKeyVersionsRequest, PutObjectRequest, Storable,
+    GetObjectRequest, GetObjectResponse, KeyValue, ListKeyVersionsRequest, ListKeyVersionsResponse,
+    PutObjectRequest, Storable,
 };
 use ldk_node::vss_client::util::key_obfuscator::KeyObfuscator;
 use ldk_node::vss_client::util::retry::{
@@ -121,7 +122,7 @@ impl Remote {
     }
 
     /// The object name behind a server key; `None` for keys this format did not write.
-    fn object_name(&self, store_key: &str) -> Option<ObjectName> {
+    pub(crate) fn object_name(&self, store_key: &str) -> Option<ObjectName> {
         let (prefix, key) = store_key.split_once('#')?;
         let namespaces = self.obfuscator.deobfuscate(prefix).ok()?;
         let (primary, secondary) = namespaces.split_once('#')?;
@@ -129,14 +130,16 @@ impl Remote {
         Some(ObjectName::new(primary, secondary, &key))
     }
 
-    fn seal(&self, store_key: &str, value: Vec<u8>) -> Vec<u8> {
+    /// `value` sealed for the server under `store_key`.
+    pub(crate) fn seal(&self, store_key: &str, value: Vec<u8>) -> Vec<u8> {
         // The version inside the sealed blob is not the server's; ldk-node writes -1 there too.
         StorableBuilder::new(OsEntropy)
             .build(value, -1, &self.data_key, store_key.as_bytes())
             .encode_to_vec()
     }
 
-    fn open(&self, store_key: &str, sealed: &[u8]) -> Result<Vec<u8>, RemoteError> {
+    /// The value sealed under `store_key`; an error if it was sealed under another key or name.
+    pub(crate) fn open(&self, store_key: &str, sealed: &[u8]) -> Result<Vec<u8>, RemoteError> {
         let storable = Storable::decode(sealed)
             .map_err(|e| RemoteError::Failed(format!("a backed-up object is damaged: {e}")))?;
         StorableBuilder::new(OsEntropy)
@@ -170,13 +173,28 @@ impl Remote {
         let key = self.store_key(name);
         let request = GetObjectRequest { store_id: self.store_id.clone(), key: key.clone() };
         match client.get_object(&request).await {
-            Ok(response) => match response.value {
-                Some(value) => self.open(&key, &value.value).map(Some),
-                None => Err(RemoteError::Failed("the backup server sent no value".into())),
-            },
+            Ok(response) => self.value_of(&key, response).map(Some),
             Err(VssError::NoSuchKeyError(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The value in the server's answer to a request for `key`, opened.
+    pub(crate) fn value_of(
+        &self,
+        key: &str,
+        response: GetObjectResponse,
+    ) -> Result<Vec<u8>, RemoteError> {
+        match response.value {
+            Some(value) => self.open(key, &value.value),
+            None => Err(RemoteError::Failed("the backup server sent no value".into())),
+        }
+    }
+
+    /// The names of the objects on one page of the server's list; keys this format did not
+    /// write are skipped.
+    pub(crate) fn names_in(&self, page: &ListKeyVersionsResponse) -> Vec<ObjectName> {
+        page.key_versions.iter().filter_map(|kv| self.object_name(&kv.key)).collect()
     }
 
     /// The server's global version now (it keeps it as a key of its own).
@@ -213,7 +231,7 @@ impl Remote {
             let response = client.list_key_versions(&request).await?;
             // Only the first page carries it.
             global_version = global_version.or(response.global_version);
-            names.extend(response.key_versions.iter().filter_map(|kv| self.object_name(&kv.key)));
+            names.extend(self.names_in(&response));
             match response.next_page_token {
                 Some(token) if !token.is_empty() && !response.key_versions.is_empty() => {
                     page_token = Some(token)

@@ -21,7 +21,7 @@
 //! connections, body size, registrations per source and per phone.
 
 pub mod limits;
-mod server;
+pub(crate) mod server;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::Ordering;
@@ -226,11 +226,14 @@ async fn push_register(
     let source = state.registrations.source(peer, &headers);
     if let Err(secs) = state.registrations.take(source, Instant::now()) {
         log::info!(target: "doze_lsp::push", "registration from {source} refused: rate limited");
-        return PushFailure(PushApiError::rate_limited(
-            format!("too many registrations from {source}; try again in {secs} s"),
-            secs,
-        ))
-        .into_response();
+        // The body stays unread, so hyper closes the connection after this answer.
+        return server::closing(
+            PushFailure(PushApiError::rate_limited(
+                format!("too many registrations from {source}; try again in {secs} s"),
+                secs,
+            ))
+            .into_response(),
+        );
     }
     // Read only once the source is allowed (within `DefaultBodyLimit`'s bound).
     let body = match Bytes::from_request(request, &()).await {
@@ -241,11 +244,13 @@ async fn push_register(
             } else {
                 ErrorCode::InvalidRequest
             };
-            return PushFailure(PushApiError::new(
-                code,
-                format!("the request body could not be read: {}", rejection.body_text()),
-            ))
-            .into_response();
+            return server::closing(
+                PushFailure(PushApiError::new(
+                    code,
+                    format!("the request body could not be read: {}", rejection.body_text()),
+                ))
+                .into_response(),
+            );
         }
     };
     let ApiState { node, push, .. } = state;

@@ -13,6 +13,8 @@
 //!   connection is bounded whatever the client sends.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -53,13 +56,7 @@ pub(crate) async fn serve(
     counters: Arc<ConnectionCounters>,
 ) {
     let open = Arc::new(Semaphore::new(config.max_connections));
-    let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout())
-        .max_buf_size(MAX_BUF_BYTES)
-        .keep_alive(true);
-    let request_timeout = config.request_timeout();
+    let driver = ConnectionDriver::new(router, config, counters);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -70,17 +67,60 @@ pub(crate) async fn serve(
             }
         };
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
-            counters.refused.fetch_add(1, Ordering::Relaxed);
+            driver.counters.refused.fetch_add(1, Ordering::Relaxed);
             refuse(stream);
             continue;
         };
-        let router = router.clone();
-        let counters_for_requests = Arc::clone(&counters);
+        let connection = driver.serve(stream, peer);
+        tokio::spawn(async move {
+            connection.await;
+            drop(permit);
+        });
+    }
+}
+
+/// Serves one connection at a time with the per-connection limits: what the accept loop runs
+/// for each socket, and what the fuzz target runs over bytes in memory.
+#[derive(Clone)]
+pub(crate) struct ConnectionDriver {
+    router: Router,
+    http1: hyper::server::conn::http1::Builder,
+    request_timeout: Duration,
+    counters: Arc<ConnectionCounters>,
+}
+
+impl ConnectionDriver {
+    /// A driver of `router` within `config`'s limits, counting into `counters`.
+    pub(crate) fn new(
+        router: Router,
+        config: &HttpConfig,
+        counters: Arc<ConnectionCounters>,
+    ) -> ConnectionDriver {
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout())
+            .max_buf_size(MAX_BUF_BYTES)
+            // A client may close its side once it has sent its request and still get the
+            // answer (RFC 9112 §9.6); hyper's default drops the request at that EOF.
+            .half_close(true)
+            .keep_alive(true);
+        ConnectionDriver { router, http1, request_timeout: config.request_timeout(), counters }
+    }
+
+    /// Answers the requests of the client at `peer` on `io` until either side closes it.
+    pub(crate) fn serve<I>(&self, io: I, peer: SocketAddr) -> impl Future<Output = ()> + Send
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let router = self.router.clone();
+        let counters = Arc::clone(&self.counters);
+        let request_timeout = self.request_timeout;
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             let request = request.map(axum::body::Body::new);
             let router = router.clone();
-            let counters = Arc::clone(&counters_for_requests);
+            let counters = Arc::clone(&counters);
             async move {
                 match tokio::time::timeout(request_timeout, router.oneshot(request)).await {
                     Ok(answer) => answer,
@@ -91,20 +131,25 @@ pub(crate) async fn serve(
                 }
             }
         });
-        let connection = http1.serve_connection(TokioIo::new(stream), service);
-        tokio::spawn(async move {
+        let connection = self.http1.serve_connection(TokioIo::new(io), service);
+        async move {
             if let Err(e) = connection.await {
                 log::debug!(target: "doze_lsp::http", "connection from {peer} ended: {e}");
             }
-            drop(permit);
-        });
+        }
     }
 }
 
 /// A JSON 408 for a request that took longer than `limit`.
 fn timed_out(limit: Duration) -> Response {
     let error = format!("the request was not completed within {} s", limit.as_secs());
-    let mut response = (StatusCode::REQUEST_TIMEOUT, Json(ApiError { error })).into_response();
+    closing((StatusCode::REQUEST_TIMEOUT, Json(ApiError { error })).into_response())
+}
+
+/// `response` with `connection: close`, for an answer after which the server closes the
+/// connection (a request body left unread cannot be skipped): said, so that a client does not
+/// send its next request on a connection that is going away and see it fail.
+pub(crate) fn closing(mut response: Response) -> Response {
     response.headers_mut().insert("connection", axum::http::HeaderValue::from_static("close"));
     response
 }

@@ -38,7 +38,7 @@ pub use registration::{
     ErrorCode, PushApiError, PushTarget, RegisterRequest, RegisterResponse, RegistrationInfo,
     TargetKind, REGISTER_PATH, REGISTRATION_PATH,
 };
-pub use store::{Outcome, PushLogEntry, PushStore, Registration, StoreError};
+pub use store::{Outcome, PushLogEntry, PushStore, Registration, RegistrationWindow, StoreError};
 
 use crate::config::PushConfig;
 
@@ -152,8 +152,10 @@ impl PushService {
 
     /// Handles a registration body for `node` (blocking: SQLite and node queries). Checks, in
     /// order: the request's shape (400), the signature (401), the timestamp window (400), the
-    /// nonce (409), a channel with the phone (403), that it is not older than the phone's
-    /// current registration (400); then builds the blinded paths and stores the registration.
+    /// nonce (409), a channel with the phone (403); then builds the blinded paths and stores
+    /// the registration, checking in the store's transaction the nonce again, the phone's
+    /// registrations in the window (429) and that it is not older than the phone's current
+    /// registration (400).
     pub fn register(&self, node: &Node, body: &[u8]) -> Result<RegisterResponse, PushApiError> {
         let now = unix_now();
         let window = self.config.timestamp_window_secs;
@@ -178,22 +180,6 @@ impl PushService {
         if self.store.nonce_seen(&request.node_id, &request.nonce).map_err(|e| internal(&e))? {
             return Err(replayed());
         }
-        // Each registration keeps its nonce for the window: bound them per node, so that one
-        // phone (or one stolen key) cannot grow the store without end.
-        let since = now.saturating_sub(window);
-        let (recent, oldest) =
-            self.store.recent_registrations(&request.node_id, since).map_err(|e| internal(&e))?;
-        if recent >= u64::from(self.config.max_registrations_per_window) {
-            let retry = oldest.map_or(window, |t| (t + window + 1).saturating_sub(now));
-            return Err(PushApiError::rate_limited(
-                format!(
-                    "{} registered {recent} times in the last {window} s, the most the LSP \
-                     takes; the current registration stays in force",
-                    request.node_id
-                ),
-                retry,
-            ));
-        }
         let has_channel = node
             .list_channels()
             .iter()
@@ -208,26 +194,39 @@ impl PushService {
                 ),
             ));
         }
-        if let Some(current) =
-            self.store.registration(&request.node_id).map_err(|e| internal(&e))?
-        {
-            if request.timestamp < current.signed_at {
-                return Err(PushApiError::new(
-                    ErrorCode::StaleTimestamp,
-                    format!(
-                        "timestamp {} is older than the current registration's ({})",
-                        request.timestamp, current.signed_at
-                    ),
-                ));
-            }
-        }
         let paths = node
             .bolt12_payment()
             .blinded_paths_for_async_recipient(request.node_id.serialize().to_vec())
             .map_err(|e| internal(&format!("no blinded paths for the async recipient: {e}")))?;
-        match self.store.register(&request, now, now.saturating_sub(window)) {
+        // Each registration keeps its nonce for the window: the store bounds them per node,
+        // so that one phone (or one stolen key) cannot grow it without end.
+        let bound = RegistrationWindow {
+            since: now.saturating_sub(window),
+            max: self.config.max_registrations_per_window,
+        };
+        match self.store.register(&request, now, bound) {
             Ok(()) => {}
             Err(StoreError::ReplayedNonce) => return Err(replayed()),
+            Err(StoreError::TooMany { recent, oldest }) => {
+                let retry = oldest.map_or(window, |t| (t + window + 1).saturating_sub(now));
+                return Err(PushApiError::rate_limited(
+                    format!(
+                        "{} registered {recent} times in the last {window} s, the most the \
+                         LSP takes; the current registration stays in force",
+                        request.node_id
+                    ),
+                    retry,
+                ));
+            }
+            Err(StoreError::Older { current }) => {
+                return Err(PushApiError::new(
+                    ErrorCode::StaleTimestamp,
+                    format!(
+                        "timestamp {} is older than the current registration's ({current})",
+                        request.timestamp
+                    ),
+                ));
+            }
             Err(StoreError::Sqlite(e)) => return Err(internal(&e)),
         }
         // A new target has not been pushed to yet.
@@ -314,7 +313,9 @@ mod tests {
             timestamp: 1,
             nonce: "aa".into(),
         };
-        push.store().register(&request, 1, 0).expect("stored");
+        push.store()
+            .register(&request, 1, RegistrationWindow { since: 0, max: 1 })
+            .expect("stored");
         push.start(Arc::new(|_: &[u8]| String::from("sig"))).expect("dispatcher");
         assert!(push.notify(peer(2)));
         assert!(push.notify(peer(3)));

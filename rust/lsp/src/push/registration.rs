@@ -249,14 +249,28 @@ pub struct VerifiedRequest {
     pub nonce: String,
 }
 
+/// How many characters of a sender's text an error quotes: enough to find the mistake, not an
+/// echo of a 2 kB field (or of serde's quote of it) in every refusal and log line.
+const QUOTED_CHARS: usize = 120;
+
+/// At most [`QUOTED_CHARS`] characters of `text`, with `…` where it was cut.
+fn clipped(text: &str) -> String {
+    let mut short: String = text.chars().take(QUOTED_CHARS).collect();
+    if text.chars().nth(QUOTED_CHARS).is_some() {
+        short.push('…');
+    }
+    short
+}
+
 /// Parses a body and checks everything that needs no state: field shapes, the signature, the
 /// timestamp window (`now` and `window` in seconds).
 pub fn verify(body: &[u8], now: u64, window: u64) -> Result<VerifiedRequest, PushApiError> {
     let invalid = |message: String| PushApiError::new(ErrorCode::InvalidRequest, message);
     let request: RegisterRequest = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("not a registration request: {e}")))?;
-    let node_id = PublicKey::from_str(&request.node_id)
-        .map_err(|_| invalid(format!("node_id `{}` is not a hex public key", request.node_id)))?;
+        .map_err(|e| invalid(format!("not a registration request: {}", clipped(&e.to_string()))))?;
+    let node_id = PublicKey::from_str(&request.node_id).map_err(|_| {
+        invalid(format!("node_id `{}` is not a hex public key", clipped(&request.node_id)))
+    })?;
     if request.app_name.is_empty() || request.app_name.len() > MAX_APP_NAME_BYTES {
         return Err(invalid(format!(
             "app_name must be 1 to {MAX_APP_NAME_BYTES} bytes, it is {}",
@@ -272,10 +286,11 @@ pub fn verify(body: &[u8], now: u64, window: u64) -> Result<VerifiedRequest, Pus
     }
     if request.target.kind == TargetKind::Webhook {
         let url = reqwest::Url::parse(value)
-            .map_err(|e| invalid(format!("target.value `{value}` is not a URL: {e}")))?;
+            .map_err(|e| invalid(format!("target.value `{}` is not a URL: {e}", clipped(value))))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(format!(
-                "a webhook must be an http:// or https:// URL, not `{value}`"
+                "a webhook must be an http:// or https:// URL, not `{}`",
+                clipped(value)
             )));
         }
     } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {

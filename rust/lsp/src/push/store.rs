@@ -83,9 +83,32 @@ pub enum StoreError {
     /// The nonce is already recorded for this node.
     #[error("the nonce was used before")]
     ReplayedNonce,
+    /// The node registered as often as the window allows.
+    #[error("{recent} registrations in the window")]
+    TooMany {
+        /// Registrations the node made in the window.
+        recent: u64,
+        /// When the oldest of them was signed (Unix seconds).
+        oldest: Option<u64>,
+    },
+    /// The node's current registration was signed later than this one.
+    #[error("the current registration was signed at {current}")]
+    Older {
+        /// When the current registration was signed (Unix seconds).
+        current: u64,
+    },
     /// SQLite failed.
     #[error("the push database failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+/// The bound on one node's registrations: at most `max` signed since `since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationWindow {
+    /// The window's start (Unix seconds).
+    pub since: u64,
+    /// The most registrations a node may make in it.
+    pub max: u32,
 }
 
 /// The push database. Every call takes a short lock on one connection.
@@ -151,23 +174,49 @@ impl PushStore {
             .map(|row| row.is_some())
     }
 
-    /// Records the nonce and stores (or replaces) the registration, in one transaction;
-    /// forgets nonces signed before `prune_before` (they are outside the window anyway).
+    /// Stores (or replaces) the registration and records its nonce, in one transaction that
+    /// first checks what concurrent requests could otherwise race past: the nonce is new, the
+    /// node made fewer than `window.max` registrations signed since `window.since` (each keeps
+    /// a nonce row, so this bounds the rows one phone or one stolen key can add), and no
+    /// registration signed later is in force. Forgets nonces signed before `window.since`.
     pub fn register(
         &self,
         request: &VerifiedRequest,
         now: u64,
-        prune_before: u64,
+        window: RegistrationWindow,
     ) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let tx = connection.transaction()?;
         let node_id = request.node_id.to_string();
+        // Any refusal below drops `tx`, which rolls this insert back.
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO nonces (node_id, nonce, signed_at) VALUES (?1, ?2, ?3)",
             params![node_id, request.nonce, sql_time(request.timestamp)],
         )?;
         if inserted == 0 {
             return Err(StoreError::ReplayedNonce);
+        }
+        let (recent, oldest): (i64, Option<i64>) = tx.query_row(
+            "SELECT COUNT(*), MIN(signed_at) FROM nonces
+             WHERE node_id = ?1 AND signed_at >= ?2 AND nonce != ?3",
+            params![node_id, sql_time(window.since), request.nonce],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let recent = recent.max(0) as u64;
+        if recent >= u64::from(window.max) {
+            return Err(StoreError::TooMany { recent, oldest: oldest.map(|t| t.max(0) as u64) });
+        }
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT signed_at FROM registrations WHERE node_id = ?1",
+                params![node_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(current) = current.map(|t| t.max(0) as u64) {
+            if request.timestamp < current {
+                return Err(StoreError::Older { current });
+            }
         }
         tx.execute(
             "INSERT INTO registrations
@@ -185,7 +234,7 @@ impl PushStore {
                 sql_time(now)
             ],
         )?;
-        tx.execute("DELETE FROM nonces WHERE signed_at < ?1", params![sql_time(prune_before)])?;
+        tx.execute("DELETE FROM nonces WHERE signed_at < ?1", params![sql_time(window.since)])?;
         tx.commit()?;
         Ok(())
     }
@@ -215,21 +264,6 @@ impl PushStore {
                 },
             )
             .optional()
-    }
-
-    /// How many nonces `node_id` signed at or after `since`, and the oldest one's time: each is
-    /// one registration the phone made in the window.
-    pub fn recent_registrations(
-        &self,
-        node_id: &PublicKey,
-        since: u64,
-    ) -> Result<(u64, Option<u64>), rusqlite::Error> {
-        let (count, oldest): (i64, Option<i64>) = self.lock().query_row(
-            "SELECT COUNT(*), MIN(signed_at) FROM nonces WHERE node_id = ?1 AND signed_at >= ?2",
-            params![node_id.to_string(), sql_time(since)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok((count.max(0) as u64, oldest.map(|t| t.max(0) as u64)))
     }
 
     /// How many registrations and stored nonces there are (for tests and operators).
@@ -308,20 +342,77 @@ mod tests {
     fn registering_replaces_the_target_and_rejects_a_reused_nonce() {
         let store = PushStore::in_memory().expect("db");
         let first = request("aa", 1_000, "http://a/");
-        store.register(&first, 1_000, 400).expect("first");
+        store.register(&first, 1_000, window(400)).expect("first");
         assert!(store.nonce_seen(&first.node_id, "aa").expect("query"));
-        assert!(matches!(store.register(&first, 1_001, 400), Err(StoreError::ReplayedNonce)));
+        let again = store.register(&first, 1_001, window(400));
+        assert!(matches!(again, Err(StoreError::ReplayedNonce)));
 
         let second = request("bb", 1_100, "http://b/");
-        store.register(&second, 1_100, 500).expect("second");
+        store.register(&second, 1_100, window(500)).expect("second");
         let stored = store.registration(&second.node_id).expect("query").expect("stored");
         assert_eq!(stored.target.value, "http://b/");
         assert_eq!(stored.signed_at, 1_100);
         assert_eq!(store.counts().expect("counts"), (1, 2));
 
         // Nonces signed before the window are pruned on the next registration.
-        store.register(&request("cc", 2_000, "http://c/"), 2_000, 1_050).expect("third");
+        store.register(&request("cc", 2_000, "http://c/"), 2_000, window(1_050)).expect("third");
         assert_eq!(store.counts().expect("counts"), (1, 2), "aa pruned, bb and cc kept");
+    }
+
+    fn window(since: u64) -> RegistrationWindow {
+        RegistrationWindow { since, max: 10 }
+    }
+
+    #[test]
+    fn a_refused_registration_leaves_nothing_behind() {
+        let store = PushStore::in_memory().expect("db");
+        let bound = RegistrationWindow { since: 0, max: 2 };
+        store.register(&request("aa", 1_000, "http://a/"), 1_000, bound).expect("first");
+        store.register(&request("bb", 1_001, "http://b/"), 1_001, bound).expect("second");
+        let third = store.register(&request("cc", 1_002, "http://c/"), 1_002, bound);
+        assert!(
+            matches!(third, Err(StoreError::TooMany { recent: 2, oldest: Some(1_000) })),
+            "{third:?}"
+        );
+        let roomy = RegistrationWindow { since: 0, max: 10 };
+        let older = store.register(&request("dd", 999, "http://d/"), 1_003, roomy);
+        assert!(matches!(older, Err(StoreError::Older { current: 1_001 })), "{older:?}");
+        let node = request("cc", 0, "").node_id;
+        assert!(!store.nonce_seen(&node, "cc").expect("query"), "a refused nonce was kept");
+        assert!(!store.nonce_seen(&node, "dd").expect("query"), "a refused nonce was kept");
+        let stored = store.registration(&node).expect("query").expect("stored");
+        assert_eq!(stored.target.value, "http://b/");
+        assert_eq!(store.counts().expect("counts"), (1, 2));
+    }
+
+    /// Many threads registering one node at once store no more than the bound: the count and
+    /// the insert are one transaction.
+    #[test]
+    fn concurrent_registrations_never_exceed_the_bound() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = std::sync::Arc::new(PushStore::open(dir.path()).expect("db"));
+        let bound = RegistrationWindow { since: 0, max: 10 };
+        let threads: Vec<_> = (0..40u64)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let nonce = format!("{i:02x}");
+                    store.register(&request(&nonce, 1_000 + i, "http://a/"), 1_100, bound)
+                })
+            })
+            .collect();
+        let stored = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .filter(|outcome| match outcome {
+                Ok(()) => true,
+                Err(StoreError::TooMany { .. } | StoreError::Older { .. }) => false,
+                Err(e) => panic!("{e}"),
+            })
+            .count();
+        let (_, nonces) = store.counts().expect("counts");
+        assert!(stored <= 10 && nonces == stored as u64, "{stored} stored, {nonces} nonces");
+        assert!(stored >= 1);
     }
 
     #[test]

@@ -1,0 +1,14 @@
+#![no_main]
+//! `doze_core::fuzz::Harness::push_notification` (see its doc), on a harness in $TMPDIR.
+use std::sync::LazyLock;
+
+use doze_core::fuzz::Harness;
+
+static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
+    let dir = std::env::temp_dir().join(format!("doze-fuzz-push_notification-{}", std::process::id()));
+    Harness::new(&dir)
+});
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    HARNESS.push_notification(data);
+});
