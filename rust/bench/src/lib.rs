@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 pub mod fixture;
+pub mod http_load;
 pub mod keyspace;
 pub mod server;
 

@@ -3,32 +3,8 @@
 //! points the libFuzzer targets call, on stable: a regression a fuzzer once found stays found.
 //! `scripts/fuzz` runs the real fuzzing.
 
-use std::path::PathBuf;
-
 use doze_core::fuzz::{self, Harness};
-
-/// Every input of `target`'s corpus; a corpus this small would mean it went missing.
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut inputs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("a corpus entry").path())
-        .map(|path| {
-            let bytes = std::fs::read(&path).expect("a corpus file");
-            (path, bytes)
-        })
-        .collect();
-    inputs.sort();
-    assert!(inputs.len() >= 4, "{target}'s corpus has {} inputs", inputs.len());
-    inputs
-}
-
-fn replay(target: &str, entry: impl Fn(&[u8])) {
-    for (path, input) in corpus(target) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&input)));
-        assert!(outcome.is_ok(), "{target} fails on {}", path.display());
-    }
-}
+use doze_testkit::fuzz_corpus::replay;
 
 #[test]
 fn payment_input() {

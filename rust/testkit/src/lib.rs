@@ -33,6 +33,7 @@
 pub mod async_scene;
 pub mod backup_server;
 pub mod chaos;
+pub mod fuzz_corpus;
 pub mod invoice;
 pub mod kills;
 pub mod latency_proxy;
