@@ -3,7 +3,7 @@
 //! it, in the `Debug` of the events and messages it traces, and every LSPS message it sends,
 //! JSON and all, so an LSPS2 `get_info` with the LSP's access token. The phone's log forwarder
 //! (doze-core) and the LSP's log hub (doze-lsp) both pass every record through
-//! [`redact_secrets`].
+//! [`redact_secrets`]. Text a stranger sent is quoted in errors only [`clip`]ped.
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -11,6 +11,17 @@
 /// `message` without the secrets LDK puts in its records: payment preimages and LSPS tokens.
 pub fn redact_secrets(message: &str) -> String {
     redact_tokens(&redact_preimages(message))
+}
+
+/// At most `max_chars` characters of `text`, with `…` where it was cut: what an error quotes
+/// of a stranger's input (a pasted string, a request body), so that a message stays readable
+/// and an attacker cannot make a log line as long as they like.
+pub fn clip(text: &str, max_chars: usize) -> String {
+    let mut short: String = text.chars().take(max_chars).collect();
+    if text.chars().nth(max_chars).is_some() {
+        short.push('…');
+    }
+    short
 }
 
 /// LDK logs payment preimages at debug and trace level (`Claiming inbound HTLC ... with

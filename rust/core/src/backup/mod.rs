@@ -132,7 +132,9 @@ pub(crate) fn open(
         }
         (ours, None) => {
             // The first start with a backup (or the server lost it): upload everything, then
-            // name this device as the holder.
+            // name this device as the holder. Listed first: a server serving another wallet's
+            // keyspace shows no holder either, and must not be written to as if it were ours.
+            run(&runtime, Arc::clone(&remote).list_owned())?;
             let uploads = local_objects(node_dir)?;
             let count = uploads.len();
             let uploader = Arc::clone(&remote);
@@ -251,18 +253,36 @@ fn restore(
     device_id: Vec<u8>,
 ) -> Result<usize, WalletError> {
     let staging = staging_dir(node_dir);
+    let restored = restore_into(runtime, remote, names, node_dir, &staging, device_id);
+    if restored.is_err() && staging.exists() {
+        // Nothing half-restored stays behind; a later start begins again from the server.
+        if let Err(e) = std::fs::remove_dir_all(&staging) {
+            log::warn!("backup: cannot remove an unfinished restore: {e}");
+        }
+    }
+    restored
+}
+
+fn restore_into(
+    runtime: &tokio::runtime::Runtime,
+    remote: &Arc<Remote>,
+    names: Vec<ObjectName>,
+    node_dir: &Path,
+    staging: &Path,
+    device_id: Vec<u8>,
+) -> Result<usize, WalletError> {
     let storage = |e: &dyn std::fmt::Display| WalletError::Storage(format!("restore: {e}"));
     if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| storage(&e))?;
+        std::fs::remove_dir_all(staging).map_err(|e| storage(&e))?;
     }
-    std::fs::create_dir_all(&staging).map_err(|e| storage(&e))?;
+    std::fs::create_dir_all(staging).map_err(|e| storage(&e))?;
     let names: Vec<_> = names
         .into_iter()
         .filter(|n| !is_local_only(&n.primary, &n.secondary, &n.key) && *n != device_object())
         .collect();
     let count = names.len();
     {
-        let local = open_local(&staging)?;
+        let local = open_local(staging)?;
         let remote = Arc::clone(remote);
         let objects = run(runtime, async move {
             // A few requests in flight: a restore of many payments over a slow link is bound
@@ -293,7 +313,7 @@ fn restore(
     std::fs::create_dir_all(node_dir).map_err(|e| storage(&e))?;
     std::fs::rename(staging.join(SQLITE_DB_FILE_NAME), node_dir.join(SQLITE_DB_FILE_NAME))
         .map_err(|e| storage(&e))?;
-    std::fs::remove_dir_all(&staging).map_err(|e| storage(&e))?;
+    std::fs::remove_dir_all(staging).map_err(|e| storage(&e))?;
     Ok(count)
 }
 

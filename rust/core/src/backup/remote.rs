@@ -162,7 +162,7 @@ impl Remote {
         &self,
         name: &ObjectName,
     ) -> Result<Option<Vec<u8>>, RemoteError> {
-        self.get_with(&self.quick, name).await
+        quickly(self.get_with(&self.quick, name)).await
     }
 
     async fn get_with(
@@ -191,10 +191,30 @@ impl Remote {
         }
     }
 
-    /// The names of the objects on one page of the server's list; keys this format did not
-    /// write are skipped.
-    pub(crate) fn names_in(&self, page: &ListKeyVersionsResponse) -> Vec<ObjectName> {
-        page.key_versions.iter().filter_map(|kv| self.object_name(&kv.key)).collect()
+    /// The names of the objects on one page of the server's list. A key this wallet cannot
+    /// read is an error, not a key to skip: a server that lists another wallet's keyspace (or
+    /// one written by other software) would otherwise look like a server that lost this
+    /// wallet's objects, and the wallet would start empty, without the channels it has.
+    pub(crate) fn names_in(
+        &self,
+        page: &ListKeyVersionsResponse,
+    ) -> Result<Vec<ObjectName>, RemoteError> {
+        let mut names = Vec::with_capacity(page.key_versions.len());
+        let mut unreadable = 0usize;
+        for kv in page.key_versions.iter().filter(|kv| kv.key != GLOBAL_VERSION_KEY) {
+            match self.object_name(&kv.key) {
+                Some(name) => names.push(name),
+                None => unreadable += 1,
+            }
+        }
+        if unreadable > 0 {
+            return Err(RemoteError::Failed(format!(
+                "the backup server lists {unreadable} objects this recovery phrase cannot read \
+                 (another wallet's backup, or one written by other software); nothing was \
+                 restored or overwritten"
+            )));
+        }
+        Ok(names)
     }
 
     /// The server's global version now (it keeps it as a key of its own).
@@ -204,7 +224,7 @@ impl Remote {
 
     /// [`Remote::global_version`], giving up after a few seconds.
     pub(crate) async fn global_version_quick(&self) -> Result<i64, RemoteError> {
-        self.global_version_with(&self.quick).await
+        quickly(self.global_version_with(&self.quick)).await
     }
 
     async fn global_version_with(&self, client: &VssClient<Retry>) -> Result<i64, RemoteError> {
@@ -226,12 +246,15 @@ impl Remote {
                 page_token: page_token.clone(),
                 page_size: None,
             };
-            // The first call of every start and wake: quick to say the server is away.
-            let client = if page_token.is_none() { &self.quick } else { &self.client };
-            let response = client.list_key_versions(&request).await?;
+            // The first call of a restore: quick to say the server is away.
+            let response = if page_token.is_none() {
+                quickly(async { Ok(self.quick.list_key_versions(&request).await?) }).await?
+            } else {
+                self.client.list_key_versions(&request).await?
+            };
             // Only the first page carries it.
             global_version = global_version.or(response.global_version);
-            names.extend(self.names_in(&response));
+            names.extend(self.names_in(&response)?);
             match response.next_page_token {
                 Some(token) if !token.is_empty() && !response.key_versions.is_empty() => {
                     page_token = Some(token)
@@ -311,8 +334,26 @@ fn derive_keys(vss_seed: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
 type Patience = (u32, Duration);
 /// Writes: a write that fails is fatal to the node (LDK cannot go on without persisting).
 const PATIENT: Patience = (10, Duration::from_secs(30));
-/// Checks: a start, wake or sync without its server fails in about 2 s.
+/// Checks: a start, wake or sync without its server fails in about 2 s (at most
+/// [`QUICK_DEADLINE`] when the server answers slowly).
 const QUICK: Patience = (5, Duration::from_secs(2));
+
+/// The longest a quick call takes in all, retries included. The client's own timeout is per
+/// request (10 s, and the quick policy makes up to five): a server that accepts connections
+/// and answers slowly would hold a wake past the OS's 30 s.
+const QUICK_DEADLINE: Duration = Duration::from_secs(4);
+
+/// `call` within [`QUICK_DEADLINE`].
+async fn quickly<T>(
+    call: impl std::future::Future<Output = Result<T, RemoteError>>,
+) -> Result<T, RemoteError> {
+    tokio::time::timeout(QUICK_DEADLINE, call).await.unwrap_or_else(|_| {
+        Err(RemoteError::Failed(format!(
+            "the backup server did not answer within {} s",
+            QUICK_DEADLINE.as_secs()
+        )))
+    })
+}
 
 /// Retries what a retry can fix (the network, the server's own errors) within `patience`; a
 /// conflict, a missing key or a refused key is an answer, not a failure.

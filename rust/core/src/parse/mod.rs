@@ -203,21 +203,12 @@ fn strip_scheme<'a>(text: &'a str, scheme: &str) -> Option<&'a str> {
 
 /// At most [`SNIPPET_CHARS`] characters of `text`, quoted and escaped, for an error message.
 pub(crate) fn snippet(text: &str) -> String {
-    let mut short: String = text.chars().take(SNIPPET_CHARS).collect();
-    if text.chars().nth(SNIPPET_CHARS).is_some() {
-        short.push('…');
-    }
-    format!("{short:?}")
+    format!("{:?}", doze_redact::clip(text, SNIPPET_CHARS))
 }
 
 /// A library's error message, cut to a length fit for a person (some quote their input).
 pub(crate) fn cap(message: &str) -> String {
-    const MAX: usize = 80;
-    let mut short: String = message.chars().take(MAX).collect();
-    if message.chars().nth(MAX).is_some() {
-        short.push('…');
-    }
-    short
+    doze_redact::clip(message, 80)
 }
 
 /// Seconds since the Unix epoch, now.

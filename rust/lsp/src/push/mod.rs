@@ -152,10 +152,10 @@ impl PushService {
 
     /// Handles a registration body for `node` (blocking: SQLite and node queries). Checks, in
     /// order: the request's shape (400), the signature (401), the timestamp window (400), the
-    /// nonce (409), a channel with the phone (403); then builds the blinded paths and stores
-    /// the registration, checking in the store's transaction the nonce again, the phone's
-    /// registrations in the window (429) and that it is not older than the phone's current
-    /// registration (400).
+    /// nonce (409), the phone's registrations in the window (429), a channel with the phone
+    /// (403); then builds the blinded paths and stores the registration, checking in the
+    /// store's transaction the nonce again, the phone's registrations in the window (429) and
+    /// that it is not older than the phone's current registration (400).
     pub fn register(&self, node: &Node, body: &[u8]) -> Result<RegisterResponse, PushApiError> {
         let now = unix_now();
         let window = self.config.timestamp_window_secs;
@@ -177,8 +177,31 @@ impl PushService {
                 "this nonce was used before; sign a new request",
             )
         };
+        let too_many = |recent: u64, oldest: Option<u64>| {
+            let retry = oldest.map_or(window, |t| (t + window + 1).saturating_sub(now));
+            PushApiError::rate_limited(
+                format!(
+                    "{} registered {recent} times in the last {window} s, the most the LSP \
+                     takes; the current registration stays in force",
+                    request.node_id
+                ),
+                retry,
+            )
+        };
         if self.store.nonce_seen(&request.node_id, &request.nonce).map_err(|e| internal(&e))? {
             return Err(replayed());
+        }
+        // Each registration keeps its nonce for the window: the store bounds them per node,
+        // so that one phone (or one stolen key) cannot grow it without end. Checked here
+        // first, before the work below, and again where the registration is stored.
+        let bound = RegistrationWindow {
+            since: now.saturating_sub(window),
+            max: self.config.max_registrations_per_window,
+        };
+        let (recent, oldest) =
+            self.store.signed_since(&request.node_id, bound.since).map_err(|e| internal(&e))?;
+        if recent >= u64::from(bound.max) {
+            return Err(too_many(recent, oldest));
         }
         let has_channel = node
             .list_channels()
@@ -198,26 +221,10 @@ impl PushService {
             .bolt12_payment()
             .blinded_paths_for_async_recipient(request.node_id.serialize().to_vec())
             .map_err(|e| internal(&format!("no blinded paths for the async recipient: {e}")))?;
-        // Each registration keeps its nonce for the window: the store bounds them per node,
-        // so that one phone (or one stolen key) cannot grow it without end.
-        let bound = RegistrationWindow {
-            since: now.saturating_sub(window),
-            max: self.config.max_registrations_per_window,
-        };
         match self.store.register(&request, now, bound) {
             Ok(()) => {}
             Err(StoreError::ReplayedNonce) => return Err(replayed()),
-            Err(StoreError::TooMany { recent, oldest }) => {
-                let retry = oldest.map_or(window, |t| (t + window + 1).saturating_sub(now));
-                return Err(PushApiError::rate_limited(
-                    format!(
-                        "{} registered {recent} times in the last {window} s, the most the \
-                         LSP takes; the current registration stays in force",
-                        request.node_id
-                    ),
-                    retry,
-                ));
-            }
+            Err(StoreError::TooMany { recent, oldest }) => return Err(too_many(recent, oldest)),
             Err(StoreError::Older { current }) => {
                 return Err(PushApiError::new(
                     ErrorCode::StaleTimestamp,

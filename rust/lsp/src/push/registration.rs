@@ -255,11 +255,7 @@ const QUOTED_CHARS: usize = 120;
 
 /// At most [`QUOTED_CHARS`] characters of `text`, with `…` where it was cut.
 fn clipped(text: &str) -> String {
-    let mut short: String = text.chars().take(QUOTED_CHARS).collect();
-    if text.chars().nth(QUOTED_CHARS).is_some() {
-        short.push('…');
-    }
-    short
+    doze_redact::clip(text, QUOTED_CHARS)
 }
 
 /// Parses a body and checks everything that needs no state: field shapes, the signature, the

@@ -174,6 +174,17 @@ impl PushStore {
             .map(|row| row.is_some())
     }
 
+    /// How many registrations `node_id` signed since `since`, and when the oldest of them was
+    /// signed: the bound [`PushStore::register`] enforces, read first so that a phone over it
+    /// is refused before the LSP builds blinded paths for it.
+    pub fn signed_since(
+        &self,
+        node_id: &PublicKey,
+        since: u64,
+    ) -> Result<(u64, Option<u64>), rusqlite::Error> {
+        signed_since(&self.lock(), &node_id.to_string(), since, "")
+    }
+
     /// Stores (or replaces) the registration and records its nonce, in one transaction that
     /// first checks what concurrent requests could otherwise race past: the nonce is new, the
     /// node made fewer than `window.max` registrations signed since `window.since` (each keeps
@@ -196,15 +207,9 @@ impl PushStore {
         if inserted == 0 {
             return Err(StoreError::ReplayedNonce);
         }
-        let (recent, oldest): (i64, Option<i64>) = tx.query_row(
-            "SELECT COUNT(*), MIN(signed_at) FROM nonces
-             WHERE node_id = ?1 AND signed_at >= ?2 AND nonce != ?3",
-            params![node_id, sql_time(window.since), request.nonce],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let recent = recent.max(0) as u64;
+        let (recent, oldest) = signed_since(&tx, &node_id, window.since, &request.nonce)?;
         if recent >= u64::from(window.max) {
-            return Err(StoreError::TooMany { recent, oldest: oldest.map(|t| t.max(0) as u64) });
+            return Err(StoreError::TooMany { recent, oldest });
         }
         let current: Option<i64> = tx
             .query_row(
@@ -320,6 +325,23 @@ impl PushStore {
 /// before they get here).
 fn sql_time(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
+/// Registrations `node_id` signed since `since` (leaving out the one with nonce `except`),
+/// and when the oldest of them was signed.
+fn signed_since(
+    connection: &Connection,
+    node_id: &str,
+    since: u64,
+    except: &str,
+) -> Result<(u64, Option<u64>), rusqlite::Error> {
+    let (recent, oldest): (i64, Option<i64>) = connection.query_row(
+        "SELECT COUNT(*), MIN(signed_at) FROM nonces
+         WHERE node_id = ?1 AND signed_at >= ?2 AND nonce != ?3",
+        params![node_id, sql_time(since), except],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((recent.max(0) as u64, oldest.map(|t| t.max(0) as u64)))
 }
 
 #[cfg(test)]
