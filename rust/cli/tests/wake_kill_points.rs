@@ -2,7 +2,7 @@
 //! rounds (take the deferred monitor updates, write the channel manager, write the updates);
 //! each wake here pauses after writing the manager, so that the LSP's next message is handled
 //! on another thread meanwhile (the race that force-closed channels: see
-//! `doze-core/src/engine/persist.rs`), and dies (`kill_points`) right after the `k`th round's
+//! `doze-core/src/wake/engine/persist.rs`), and dies (`kill_points`) right after the `k`th round's
 //! monitor writes, for every round a wake makes. Then the wake that writes the 100th update,
 //! where LDK's persister writes the whole monitor, dies right after that write. After each
 //! kill the app starts on the same store: no channel may be closed, and at the end the

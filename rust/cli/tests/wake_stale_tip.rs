@@ -8,7 +8,7 @@
 //! Before the wake learned the tip, this scenario passed too: LDK 0.2.7 refuses a received
 //! HTLC for expiring too *soon* for the height, never for too far ("far too far",
 //! `CLTV_FAR_FAR_AWAY`, is checked for forwards), so a stale height took the payment, and
-//! would have taken one expiring within blocks as well (`engine/tip.rs`).
+//! would have taken one expiring within blocks as well (`doze-core/src/wake/engine/tip.rs`).
 //!
 //! And a wake whose chain source does not answer (refused, or silent) still takes the payment
 //! with the stored best block, says so, and holds the HTLC back no longer than its patience.

@@ -1,6 +1,7 @@
 //! The errors an app can see. Every variant says what went wrong in words a person can act
 //! on, and none ever carries a secret (mnemonic words, seed, preimage).
 
+use crate::amounts::sat_text;
 use ldk_node::NodeError;
 
 /// Why a mnemonic was refused. Positions are 1-based; the words themselves are never echoed,
@@ -95,7 +96,7 @@ pub enum WalletError {
     NoLsp,
     /// Receiving this payment needs a new channel, and the LSP asks more for opening it than
     /// `WalletConfig.max_jit_fee_msat` allows. Nothing was created.
-    #[error("{}", crate::fees::jit_fee_refusal(*fee_msat, *limit_msat))]
+    #[error("{}", jit_fee_refusal(*fee_msat, *limit_msat))]
     JitFeeTooHigh {
         /// What the LSP asks, if it could be learned.
         fee_msat: Option<u64>,
@@ -133,7 +134,7 @@ pub enum WalletError {
     },
     /// The text is not a payment request this wallet can pay; the inner error says why.
     #[error("{0}")]
-    InvalidRequest(#[from] crate::parse::ParseError),
+    InvalidRequest(#[from] ParseError),
     /// Another device restored this wallet and runs its channels now; this one must not, or
     /// funds could be lost (a peer may punish an old channel state). Nothing was written.
     #[error(
@@ -177,5 +178,63 @@ impl From<NodeError> for WalletError {
             NodeError::PersistenceFailed => WalletError::Storage(e.to_string()),
             other => WalletError::Node(other.to_string()),
         }
+    }
+}
+
+/// Why a text is not a payment request this wallet can use. Messages say what to do, and quote
+/// at most a short snippet of the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Nothing but whitespace.
+    #[error("nothing to read: paste or scan an invoice, offer, address or payment link")]
+    Empty,
+    /// Not any kind of payment request this wallet reads.
+    #[error(
+        "this is not a payment request: expected a Lightning invoice or offer, a bitcoin \
+         address or bitcoin: link, or a node public key"
+    )]
+    UnknownFormat,
+    /// The request belongs to another network.
+    #[error("this is for {found}, but the wallet is on {expected}")]
+    WrongNetwork {
+        /// The wallet's network.
+        expected: String,
+        /// The network the request belongs to.
+        found: String,
+    },
+    /// The invoice, offer or refund has expired.
+    #[error("this expired {seconds_ago} seconds ago; ask the recipient for a new one")]
+    Expired {
+        /// How long ago it expired.
+        seconds_ago: u64,
+    },
+    /// Looks like a BOLT11 invoice but is not a valid one.
+    #[error("invalid Lightning invoice: {0}")]
+    InvalidInvoice(String),
+    /// Looks like a BOLT12 offer or refund but is not a valid one, or cannot be paid.
+    #[error("invalid BOLT12 offer or refund: {0}")]
+    InvalidOffer(String),
+    /// Looks like a bitcoin address but is not a valid one.
+    #[error("invalid bitcoin address: {0}")]
+    InvalidAddress(String),
+    /// An amount is malformed, zero, or out of range (more than 21 million bitcoin).
+    #[error("invalid amount: {0}")]
+    InvalidAmount(String),
+    /// A `bitcoin:` URI is malformed or requires something this wallet does not understand.
+    #[error("invalid bitcoin: link: {0}")]
+    InvalidUri(String),
+}
+
+/// The message of [`WalletError::JitFeeTooHigh`].
+pub(crate) fn jit_fee_refusal(fee_msat: Option<u64>, limit_msat: u64) -> String {
+    let limit = sat_text(limit_msat, false);
+    match fee_msat {
+        Some(fee) => format!(
+            "the LSP asks {} to open a channel for this payment; your limit is {limit}",
+            sat_text(fee, true)
+        ),
+        None => format!(
+            "the LSP asks more than your limit of {limit} to open a channel for this payment"
+        ),
     }
 }

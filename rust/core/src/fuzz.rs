@@ -24,10 +24,10 @@ use ldk_node::vss_client::types::{GetObjectResponse, ListKeyVersionsResponse};
 use prost::Message;
 use rusqlite::params;
 
-use crate::address_book::AddressBook;
-use crate::backup::remote::{ObjectName, Remote};
-use crate::backup::BackupAuth;
 use crate::config::ParsedLsp;
+use crate::store::address_book::AddressBook;
+use crate::store::backup::remote::{ObjectName, Remote};
+use crate::store::backup::BackupAuth;
 use crate::store::WalletDb;
 use crate::{MnemonicError, Network};
 
@@ -49,7 +49,7 @@ fn bounded(message: &str) {
 pub fn payment_input(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     for network in [Network::Bitcoin, Network::Testnet, Network::Signet, Network::Regtest] {
-        match crate::parse::parse(text, network) {
+        match crate::pay::parse::parse(text, network) {
             Ok(request) => {
                 let canonical = format!("{request:?}");
                 assert!(!canonical.is_empty());
@@ -95,11 +95,11 @@ pub fn recovery_phrase(data: &[u8]) {
     }
 }
 
-/// The peer list a wake reads from ldk-node's store (`relay.rs`): what decodes encodes back
+/// The peer list a wake reads from ldk-node's store (`net/relay.rs`): what decodes encodes back
 /// to bytes that decode to the same list.
 pub fn peer_list(data: &[u8]) {
-    if let Some(peers) = crate::relay::decode_peers(data) {
-        let again = crate::relay::decode_peers(&crate::relay::encode_peers(&peers));
+    if let Some(peers) = crate::net::relay::decode_peers(data) {
+        let again = crate::net::relay::decode_peers(&crate::net::relay::encode_peers(&peers));
         assert_eq!(again.as_ref(), Some(&peers), "the peer list does not encode back");
     }
 }

@@ -5,7 +5,7 @@
 //! events that survive a crash and a history of payments.
 //!
 //! A push from the LSP is handled by [`Wallet::handle_push`], which runs the wake engine
-//! (`engine/`): a minimal LDK stack over the same store, not an ldk-node `Node`, so that a
+//! (`wake/engine/`): a minimal LDK stack over the same store, not an ldk-node `Node`, so that a
 //! wake fits an iOS notification extension's memory and time.
 //!
 //! The API is async and plain Rust; `doze-ffi` maps it to Swift, Kotlin and Python. With the
@@ -22,63 +22,53 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!("doze_core");
 
-mod activity;
-mod address_book;
-mod backup;
-mod balances;
-mod channels;
+// The vocabulary every folder below uses.
+mod amounts;
 mod config;
-mod connect;
-mod engine;
 mod error;
 mod events;
-mod fees;
-#[doc(hidden)]
-pub mod fuzz;
-mod history;
 pub mod kill_points;
-mod lock;
 mod logging;
 mod mnemonic;
-mod node_payments;
-mod node_store;
-mod outbox;
-mod parse;
-mod payments;
-mod pump;
-mod push;
-mod quote;
-mod receive;
-mod relay;
-mod releases;
-mod send;
-mod session;
+mod mutex;
+
+// By area, each folder importing only from the ones listed before it (`tests/layout.rs`).
+mod funds;
+mod net;
+mod pay;
 mod store;
 mod wake;
-mod wake_rule;
 mod wallet;
+
+// Entry points for the fuzz targets, over every area.
+#[doc(hidden)]
+pub mod fuzz;
 
 /// The README's Rust example, compiled as a doctest so that it cannot drift from the API.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExample;
 
-pub use address_book::refresh_address_book;
-pub use backup::{BackupAuth, BackupConfig};
-pub use balances::Balances;
-pub use channels::{ChannelInfo, ChannelState};
+pub use config::BackupConfig;
 pub use config::{ChainSource, LspConfig, Network, WalletConfig};
+pub use error::ParseError;
 pub use error::{MnemonicError, WalletError};
 pub use events::{ChannelCloseKind, EventListener, WalletEvent, WalletEventKind};
-pub use fees::{FeeTarget, JitFeeTerms, OnchainFee, OnchainFeeEstimates};
-pub use history::{PaymentFilter, PaymentPage, SendAttempt};
-pub use lock::StorageLock;
+pub use funds::balances::Balances;
+pub use funds::channels::{ChannelInfo, ChannelState};
 pub use logging::{init_logging, LogEntry, LogLevel, LogListener};
 pub use mnemonic::{generate_mnemonic, parse_mnemonic, Mnemonic, WordCount};
-pub use parse::{parse, ParseError, PaymentRequest};
-pub use payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
-pub use push::{PushRegistration, PushTarget};
-pub use quote::{default_fee_cap, SendBlocker, SendQuote, DEFAULT_FEE_FLOOR_MSAT, DEFAULT_FEE_PPM};
-pub use receive::ReceiveInvoice;
+pub use pay::fees::{FeeTarget, JitFeeTerms, OnchainFee, OnchainFeeEstimates};
+pub use pay::parse::{parse, PaymentRequest};
+pub use pay::quote::{
+    default_fee_cap, SendBlocker, SendQuote, DEFAULT_FEE_FLOOR_MSAT, DEFAULT_FEE_PPM,
+};
+pub use pay::receive::ReceiveInvoice;
+pub use store::address_book::refresh_address_book;
+pub use store::backup::BackupAuth;
+pub use store::history::{PaymentFilter, PaymentPage, SendAttempt};
+pub use store::payments::{PaymentDirection, PaymentInfo, PaymentKind, PaymentStatus};
+pub use wake::registration::{PushRegistration, PushTarget};
 pub use wake::{ChainTipCheck, ChainTipStatus, WakeEnd, WakeOutcome, WakePayment, WakeTimings};
+pub use wallet::storage_lock::StorageLock;
 pub use wallet::{LifecycleState, Wallet};
