@@ -7,9 +7,7 @@
 //! the wallet wrote to the server while it was hostile.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -20,9 +18,9 @@ use axum::Router;
 use ldk_node::vss_client::headers::VssHeaderProvider;
 use ldk_node::vss_client::types::GetObjectResponse;
 use prost::Message;
-use tokio::sync::oneshot;
 
 use crate::backup_server::BackupServer;
+use crate::http_server::LocalServer;
 
 /// How the server behaves towards the wallet.
 #[derive(Clone)]
@@ -61,18 +59,13 @@ struct Shared {
 
 /// The proxy (see the module docs); it stops when dropped.
 pub struct HostileBackup {
-    addr: SocketAddr,
+    server: LocalServer,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl HostileBackup {
     /// An honest proxy in front of `server`. Panics if it cannot listen.
     pub fn start(server: &BackupServer) -> HostileBackup {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the backup proxy");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             target: format!("http://{}", server.addr()),
             client: reqwest::Client::new(),
@@ -80,31 +73,12 @@ impl HostileBackup {
             requests: Mutex::default(),
         });
         let router = Router::new().fallback(proxy).with_state(Arc::clone(&shared));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("hostile-backup".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    tokio::select! {
-                        _ = axum::serve(listener, router) => {}
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .expect("backup proxy thread");
-        HostileBackup { addr, shared, stop: Some(stop), thread: Some(thread) }
+        HostileBackup { server: LocalServer::start("hostile-backup", router), shared }
     }
 
     /// The base URL a wallet's backup configuration points at (`…/vss`).
     pub fn url(&self) -> String {
-        format!("http://{}/vss", self.addr)
+        format!("http://{}/vss", self.server.addr())
     }
 
     /// From now on, behaves as `hostility` says; the request counts start again.
@@ -117,17 +91,6 @@ impl HostileBackup {
     /// (`putObjects`, `getObject`, `listKeyVersions`, `deleteObject`).
     pub fn requests(&self) -> BTreeMap<String, u64> {
         lock(&self.shared.requests).clone()
-    }
-}
-
-impl Drop for HostileBackup {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`backup_server`]: PostgreSQL and LDK's `vss-server` on loopback; [`latency_proxy`]: a
 //!   TCP proxy that makes it look far away (a fixed delay each way); [`hostile_backup`]: an
 //!   HTTP proxy that makes it slow, garbled, damaging or another wallet's on demand.
+//! - [`http_server`]: the local HTTP server those stand-ins (and the [`webhook`] receiver) run.
 //! - [`chaos`]: the seeded chaos run (the app and its wakes killed at random, invariants
 //!   checked after every start).
 //! - [`kills`]: what the kill tests check after a process died (the app's next start).
@@ -36,6 +37,7 @@ pub mod backup_server;
 pub mod chaos;
 pub mod fuzz_corpus;
 pub mod hostile_backup;
+pub mod http_server;
 pub mod invoice;
 pub mod kills;
 pub mod latency_proxy;

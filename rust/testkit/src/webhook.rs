@@ -3,10 +3,8 @@
 //! the way its dispatcher signs them, for tests that wake a phone without a real interception.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{SocketAddr, TcpListener};
 use std::str::FromStr;
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -19,7 +17,8 @@ use ldk_node::lightning_liquidity::lsps0::ser::LSPSDateTime;
 use ldk_node::lightning_liquidity::lsps5::msgs::WebhookNotification;
 use ldk_node::lightning_liquidity::lsps5::validator::LSPS5Validator;
 use ldk_node::Node;
-use tokio::sync::oneshot;
+
+use crate::http_server::LocalServer;
 
 /// One request a [`WebhookReceiver`] accepted.
 #[derive(Debug, Clone)]
@@ -103,10 +102,8 @@ struct Shared {
 /// A local webhook endpoint: answers 200 and records every request (to any path), except
 /// that the first `fail_first` requests get a 503 and are not recorded.
 pub struct WebhookReceiver {
-    addr: SocketAddr,
+    server: LocalServer,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl WebhookReceiver {
@@ -117,39 +114,18 @@ impl WebhookReceiver {
 
     /// A receiver that answers 503 to its first `count` requests.
     pub fn failing_first(count: usize) -> WebhookReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the webhook receiver");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             fail_first: count,
             state: Mutex::default(),
             changed: Condvar::new(),
         });
         let router = Router::new().fallback(accept).with_state(Arc::clone(&shared));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("webhook-receiver".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    tokio::select! {
-                        _ = axum::serve(listener, router) => {}
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .expect("webhook receiver thread");
-        WebhookReceiver { addr, shared, stop: Some(stop), thread: Some(thread) }
+        WebhookReceiver { server: LocalServer::start("webhook-receiver", router), shared }
     }
 
     /// The URL to register, e.g. `http://127.0.0.1:40123/hook`.
     pub fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
+        format!("http://{}/hook", self.server.addr())
     }
 
     /// Requests received so far, failed ones included.
@@ -195,17 +171,6 @@ impl WebhookReceiver {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
         self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
