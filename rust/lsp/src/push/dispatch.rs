@@ -327,7 +327,11 @@ impl Context {
                 Ok(response) => {
                     detail = format!("HTTP {} from {}", response.status().as_u16(), host_of(&url))
                 }
-                Err(e) => detail = format!("{} unreachable: {}", host_of(&url), error_chain(&e)),
+                // reqwest's message names the whole URL, and a webhook's path may be a secret.
+                Err(e) => {
+                    detail =
+                        format!("{} unreachable: {}", host_of(&url), error_chain(&e.without_url()))
+                }
             }
             log::debug!(
                 target: "doze_lsp::push",

@@ -310,6 +310,34 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_push_is_logged_by_host_never_by_the_webhooks_secret_path() {
+        let config = PushConfig { max_attempts: 2, retry_backoff_ms: 1, ..PushConfig::default() };
+        let push = PushService::with_store(&config, PushStore::in_memory().expect("db"));
+        // A port nothing listens on.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = closed.local_addr().expect("address");
+        drop(closed);
+        let request = VerifiedRequest {
+            node_id: peer(4),
+            app_name: "app".into(),
+            target: PushTarget::webhook(format!("http://{addr}/hooks/secret-capability-0123")),
+            timestamp: 1,
+            nonce: "aa".into(),
+        };
+        push.store()
+            .register(&request, 1, RegistrationWindow { since: 0, max: 1 })
+            .expect("stored");
+        push.start(Arc::new(|_: &[u8]| String::from("sig"))).expect("dispatcher");
+        assert!(push.notify(peer(4)));
+        wait("the push fails", || push.stats().failed == 1);
+        let log = push.push_log(1).expect("log");
+        assert_eq!((log[0].outcome, log[0].attempts), (Outcome::Failed, 2), "{log:?}");
+        assert!(log[0].detail.contains(&addr.to_string()), "{log:?}");
+        assert!(!log[0].detail.contains("secret-capability"), "{log:?}");
+        push.stop();
+    }
+
+    #[test]
     fn device_tokens_without_a_gateway_are_dropped_and_unregistered_peers_ignored() {
         let push =
             PushService::with_store(&PushConfig::default(), PushStore::in_memory().expect("db"));
