@@ -12,7 +12,8 @@ use doze_devnet::Devnet;
 use doze_lsp::api::ApiError;
 use doze_lsp::push::notify::{GatewayRequest, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use doze_lsp::push::{
-    ErrorCode, Outcome, PushApiError, PushTarget, RegisterRequest, RegistrationInfo, TargetKind,
+    ErrorCode, Outcome, PushApiError, PushLog, PushTarget, RegisterRequest, RegistrationInfo,
+    RegistrationPage, TargetKind,
 };
 use doze_lsp::{Lsp, LspConfig, Observers};
 use doze_testkit::lsp::{fund_lsp, open_channel_from_lsp, start_lsp};
@@ -200,6 +201,18 @@ fn registration_checks_signature_time_nonce_and_channel_and_stores_only_valid_on
 
     let error: ApiError = get_json(&url, "/v1/push/registrations/nope", 400);
     assert!(error.error.contains("nope"), "{}", error.error);
+
+    // The operator's list of registered phones: the phone, its target's host only.
+    let page: RegistrationPage = get_json(&url, "/v1/push/registrations", 200);
+    assert_eq!(page.registrations.len(), 1, "{page:?}");
+    assert_eq!(page.registrations[0].node_id, phone.node_id().to_string());
+    assert_eq!(page.registrations[0].target_hint, "http://127.0.0.1:9/…");
+    assert_eq!(page.next_after, None);
+    let after = format!("/v1/push/registrations?after={}&limit=1", phone.node_id());
+    let page: RegistrationPage = get_json(&url, &after, 200);
+    assert!(page.registrations.is_empty(), "nothing after the last: {page:?}");
+    let error: ApiError = get_json(&url, "/v1/push/registrations?after=nope", 400);
+    assert!(error.error.contains("nope"), "{}", error.error);
     stranger.stop().expect("stranger stops");
     phone.stop().expect("phone stops");
     lsp.stop().expect("LSP stops");
@@ -318,6 +331,22 @@ fn pushes_are_lsps5_signed_rate_limited_retried_and_sent_through_the_gateway() {
     );
     let api_stats: doze_lsp::push::PushStats = get_json(&url, "/v1/push/stats", 200);
     assert_eq!(api_stats, stats);
+    // The operator's log: newest first, the failures with their last status.
+    let log: PushLog = get_json(&url, "/v1/push/log?limit=10", 200);
+    let outcomes: Vec<_> = log.entries.iter().map(|e| e.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Delivered,
+            Outcome::Failed,
+            Outcome::Failed,
+            Outcome::Delivered,
+            Outcome::Delivered
+        ],
+        "{log:?}"
+    );
+    assert!(log.entries[1].detail.contains("503"), "{log:?}");
+    assert!(log.entries.iter().all(|e| e.node_id == phone_id.to_string()), "{log:?}");
     phone.stop().expect("phone stops");
     lsp.stop().expect("LSP stops");
     eprintln!("whole test {:?}", started.elapsed());

@@ -8,8 +8,10 @@
 //! Operator endpoints (a bearer token, or a loopback listener; see `HttpConfig`):
 //! GET /v1/node       NodeInfo: id, alias, addresses, network, best block, balances
 //! GET /v1/channels   {"channels": [ChannelInfo]}
+//! GET  /v1/push/registrations           RegistrationPage (`?after=<node id>&limit=<1..1000>`)
 //! GET  /v1/push/registrations/{node_id}   RegistrationInfo (no secrets), 404 if none
-//! GET  /v1/push/stats                     PushStats
+//! GET  /v1/push/stats                     PushStats: signals, attempts, deliveries, failures
+//! GET  /v1/push/log                       PushLog: the latest outcomes (`?limit=<1..1000>`)
 //! ```
 //!
 //! Errors are `{"error": "..."}` with a fitting status code, never a stack trace; the push
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 use std::str::FromStr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -42,8 +44,8 @@ use ldk_node::Node;
 
 use crate::api::{ApiError, ChannelInfo, ChannelList, Health, NodeInfo, OpeningFeeTerms};
 use crate::push::{
-    ErrorCode, PushApiError, PushService, PushStats, RegistrationInfo, REGISTER_PATH,
-    REGISTRATION_PATH,
+    ErrorCode, PushApiError, PushLog, PushService, PushStats, RegistrationInfo, RegistrationPage,
+    REGISTER_PATH, REGISTRATIONS_PATH, REGISTRATION_PATH,
 };
 use crate::worker::Worker;
 pub use limits::HttpConfig;
@@ -94,8 +96,10 @@ pub fn router(
     let operator = Router::new()
         .route("/v1/node", get(node_info))
         .route("/v1/channels", get(channels))
+        .route(REGISTRATIONS_PATH, get(push_registrations))
         .route(REGISTRATION_PATH, get(push_registration))
         .route("/v1/push/stats", get(push_stats))
+        .route("/v1/push/log", get(push_log))
         .route_layer(middleware::from_fn_with_state(state.clone(), operator_only));
     Router::new()
         .route("/health", get(health))
@@ -288,13 +292,7 @@ async fn push_registration(
     let node_id = PublicKey::from_str(&node_id).map_err(|_| {
         Failure(StatusCode::BAD_REQUEST, format!("`{node_id}` is not a hex node id"))
     })?;
-    let push = state.push;
-    let found = tokio::task::spawn_blocking(move || push.registration_info(&node_id))
-        .await
-        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the lookup failed: {e}")))?
-        .map_err(|e| {
-            Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the push database failed: {e}"))
-        })?;
+    let found = push_query(state.push, move |push| push.registration_info(&node_id)).await?;
     found.map(Json).ok_or_else(|| {
         Failure(StatusCode::NOT_FOUND, format!("{node_id} has no push registration"))
     })
@@ -302,6 +300,63 @@ async fn push_registration(
 
 async fn push_stats(State(state): State<ApiState>) -> Json<PushStats> {
     Json(state.push.stats())
+}
+
+/// `limit` and `after` of the operator's list endpoints.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The most a list endpoint returns at once.
+const MAX_LIST_LIMIT: u32 = 1000;
+
+impl ListQuery {
+    fn limit(&self) -> u32 {
+        self.limit.unwrap_or(100).clamp(1, MAX_LIST_LIMIT)
+    }
+}
+
+/// Runs a push-database query off the async workers.
+async fn push_query<T: Send + 'static>(
+    push: Arc<PushService>,
+    f: impl FnOnce(&PushService) -> Result<T, rusqlite::Error> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(move || f(&push))
+        .await
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the query failed: {e}")))?
+        .map_err(|e| {
+            Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the push database failed: {e}"))
+        })
+}
+
+async fn push_registrations(
+    State(state): State<ApiState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<RegistrationPage>, Failure> {
+    let after = match &query.after {
+        Some(text) => Some(PublicKey::from_str(text).map_err(|_| {
+            Failure(StatusCode::BAD_REQUEST, format!("after=`{text}` is not a hex node id"))
+        })?),
+        None => None,
+    };
+    let limit = query.limit();
+    let registrations =
+        push_query(state.push, move |push| push.registration_infos(after.as_ref(), limit)).await?;
+    let next_after = (registrations.len() == limit as usize)
+        .then(|| registrations.last().map(|r| r.node_id.clone()))
+        .flatten();
+    Ok(Json(RegistrationPage { registrations, next_after }))
+}
+
+async fn push_log(
+    State(state): State<ApiState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<PushLog>, Failure> {
+    let limit = query.limit();
+    let entries = push_query(state.push, move |push| push.push_log(limit)).await?;
+    Ok(Json(PushLog { entries }))
 }
 
 /// What the HTTP server's limits turned away ([`crate::Lsp::http_stats`]).

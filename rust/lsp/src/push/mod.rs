@@ -35,8 +35,9 @@ use tokio::sync::mpsc;
 use dispatch::{Counters, Dispatcher, Intake, LastPush};
 pub use dispatch::{PushStats, Signer};
 pub use registration::{
-    ErrorCode, PushApiError, PushTarget, RegisterRequest, RegisterResponse, RegistrationInfo,
-    TargetKind, REGISTER_PATH, REGISTRATION_PATH,
+    ErrorCode, PushApiError, PushLog, PushTarget, RegisterRequest, RegisterResponse,
+    RegistrationInfo, RegistrationPage, TargetKind, REGISTER_PATH, REGISTRATIONS_PATH,
+    REGISTRATION_PATH,
 };
 pub use store::{Outcome, PushLogEntry, PushStore, Registration, RegistrationWindow, StoreError};
 
@@ -257,14 +258,16 @@ impl PushService {
         &self,
         node_id: &PublicKey,
     ) -> Result<Option<RegistrationInfo>, rusqlite::Error> {
-        Ok(self.store.registration(node_id)?.map(|r| RegistrationInfo {
-            node_id: r.node_id.to_string(),
-            app_name: r.app_name,
-            target_kind: r.target.kind,
-            target_hint: registration::target_hint(&r.target),
-            signed_at: r.signed_at,
-            registered_at: r.registered_at,
-        }))
+        Ok(self.store.registration(node_id)?.map(RegistrationInfo::of))
+    }
+
+    /// The operator's view of up to `limit` registrations after `after`, in node-id order.
+    pub fn registration_infos(
+        &self,
+        after: Option<&PublicKey>,
+        limit: u32,
+    ) -> Result<Vec<RegistrationInfo>, rusqlite::Error> {
+        Ok(self.store.registrations(after, limit)?.into_iter().map(RegistrationInfo::of).collect())
     }
 }
 

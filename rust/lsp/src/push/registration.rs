@@ -23,6 +23,8 @@ pub const REGISTER_PATH: &str = "/v1/push/register";
 
 /// The operator endpoint describing one registration (`{node_id}` is the hex node id).
 pub const REGISTRATION_PATH: &str = "/v1/push/registrations/{node_id}";
+/// The operator's list of registrations (`?after=<node id>&limit=<n>`).
+pub const REGISTRATIONS_PATH: &str = "/v1/push/registrations";
 
 /// The longest app name, in bytes.
 pub const MAX_APP_NAME_BYTES: usize = 64;
@@ -339,6 +341,36 @@ pub struct RegistrationInfo {
     pub signed_at: u64,
     /// When the LSP stored it, in seconds since the Unix epoch.
     pub registered_at: u64,
+}
+
+impl RegistrationInfo {
+    /// What the operator may see of `registration`.
+    pub fn of(registration: super::Registration) -> RegistrationInfo {
+        RegistrationInfo {
+            node_id: registration.node_id.to_string(),
+            app_name: registration.app_name,
+            target_kind: registration.target.kind,
+            target_hint: target_hint(&registration.target),
+            signed_at: registration.signed_at,
+            registered_at: registration.registered_at,
+        }
+    }
+}
+
+/// `GET /v1/push/registrations`: a page of registrations in node-id order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationPage {
+    /// The registrations, without their targets' secret parts.
+    pub registrations: Vec<RegistrationInfo>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+/// `GET /v1/push/log`: the latest delivery outcomes, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushLog {
+    /// One entry per notification (failed ones with their last status or error, by host).
+    pub entries: Vec<super::PushLogEntry>,
 }
 
 /// The recognisable, non-secret part of a target.

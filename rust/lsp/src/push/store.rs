@@ -251,24 +251,28 @@ impl PushStore {
     ) -> Result<Option<Registration>, rusqlite::Error> {
         self.lock()
             .query_row(
-                "SELECT app_name, target_kind, target_value, signed_at, registered_at
-                 FROM registrations WHERE node_id = ?1",
+                &format!("SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE node_id = ?1"),
                 params![node_id.to_string()],
-                |row| {
-                    let kind: String = row.get(1)?;
-                    Ok(Registration {
-                        node_id: *node_id,
-                        app_name: row.get(0)?,
-                        target: PushTarget {
-                            kind: TargetKind::from_str(&kind).unwrap_or(TargetKind::Webhook),
-                            value: row.get(2)?,
-                        },
-                        signed_at: row.get::<_, i64>(3)?.max(0) as u64,
-                        registered_at: row.get::<_, i64>(4)?.max(0) as u64,
-                    })
-                },
+                registration_of,
             )
             .optional()
+    }
+
+    /// Up to `limit` registrations in node-id order, starting after `after`: the operator's
+    /// list of registered phones, a page at a time.
+    pub fn registrations(
+        &self,
+        after: Option<&PublicKey>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, rusqlite::Error> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(&format!(
+            "SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE node_id > ?1
+             ORDER BY node_id LIMIT ?2"
+        ))?;
+        let after = after.map(|n| n.to_string()).unwrap_or_default();
+        let rows = statement.query_map(params![after, limit], registration_of)?;
+        rows.collect()
     }
 
     /// How many registrations and stored nonces there are (for tests and operators).
@@ -319,6 +323,27 @@ impl PushStore {
         })?;
         rows.collect()
     }
+}
+
+/// The columns [`registration_of`] reads, in its order.
+const REGISTRATION_COLUMNS: &str =
+    "node_id, app_name, target_kind, target_value, signed_at, registered_at";
+
+fn registration_of(row: &rusqlite::Row<'_>) -> Result<Registration, rusqlite::Error> {
+    let node_id: String = row.get(0)?;
+    let kind: String = row.get(2)?;
+    Ok(Registration {
+        node_id: PublicKey::from_str(&node_id).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        app_name: row.get(1)?,
+        target: PushTarget {
+            kind: TargetKind::from_str(&kind).unwrap_or(TargetKind::Webhook),
+            value: row.get(3)?,
+        },
+        signed_at: row.get::<_, i64>(4)?.max(0) as u64,
+        registered_at: row.get::<_, i64>(5)?.max(0) as u64,
+    })
 }
 
 /// Seconds as SQLite's signed integer (saturating; timestamps this far out are rejected
@@ -379,6 +404,29 @@ mod tests {
         // Nonces signed before the window are pruned on the next registration.
         store.register(&request("cc", 2_000, "http://c/"), 2_000, window(1_050)).expect("third");
         assert_eq!(store.counts().expect("counts"), (1, 2), "aa pruned, bb and cc kept");
+    }
+
+    #[test]
+    fn registrations_are_listed_a_page_at_a_time_in_node_order() {
+        let store = PushStore::in_memory().expect("db");
+        let mut ids = Vec::new();
+        for byte in 1..=5u8 {
+            let secret = SecretKey::from_slice(&[byte; 32]).expect("key");
+            let request = VerifiedRequest {
+                node_id: PublicKey::from_secret_key(&Secp256k1::new(), &secret),
+                ..request(&format!("n{byte}"), 1_000, "http://a/")
+            };
+            store.register(&request, 1_000, window(0)).expect("stored");
+            ids.push(request.node_id);
+        }
+        ids.sort_by_key(|id| id.to_string());
+        let first = store.registrations(None, 2).expect("page");
+        let second = store.registrations(Some(&first[1].node_id), 2).expect("page");
+        let last = store.registrations(Some(&second[1].node_id), 2).expect("page");
+        let listed: Vec<_> = first.iter().chain(&second).chain(&last).map(|r| r.node_id).collect();
+        assert_eq!(listed, ids);
+        assert_eq!(last.len(), 1);
+        assert_eq!(store.registration(&ids[3]).expect("query").as_ref(), Some(&second[1]));
     }
 
     fn window(since: u64) -> RegistrationWindow {
