@@ -1,10 +1,12 @@
 //! A JIT channel end to end, with stock ldk-node nodes around the LSP: a payer with a channel
 //! to the LSP pays a client that has no channel yet; the LSP opens one (LSPS2) on the terms
 //! of its config, forwards the payment less its fee, and shows the new channel in its API.
+//! The payer's ordinary channel is none of the LSPS2 service's business: no error is logged
+//! for it.
 
 mod common;
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 use common::{expect_lsp_event, expect_node_event, get_json, init_logs, start_client};
@@ -14,6 +16,7 @@ use doze_lsp::api::{ChannelList, NodeInfo};
 use doze_lsp::{devnet_config, Lsp, Observers};
 use ldk_node::bitcoin::Amount;
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
+use ldk_node::logger::LogLevel;
 use ldk_node::Event;
 
 const LSP_FUNDS: u64 = 1_000_000;
@@ -30,9 +33,17 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
     let mut config = devnet_config(&devnet.esplora_url(), dir.path());
     config.lsps2.channel_opening_fee_ppm = FEE_PPM;
     let (events_tx, lsp_events) = mpsc::channel::<Event>();
-    let observers = Observers::new().on_event(move |event| {
-        let _ = events_tx.send(event.clone());
-    });
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&errors);
+    let observers = Observers::new()
+        .on_event(move |event| {
+            let _ = events_tx.send(event.clone());
+        })
+        .on_log(move |record| {
+            if record.level == LogLevel::Error {
+                seen.lock().unwrap().push(format!("{} {}", record.module_path, record.args));
+            }
+        });
     let lsp = Lsp::start_with_observers(config, observers).expect("the LSP starts");
     let url = lsp.http_url();
 
@@ -146,6 +157,11 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
     );
     let channels: ChannelList = get_json(&url, "/v1/channels", 200);
     assert_eq!(channels.channels.len(), 2, "still one channel per peer: {channels:?}");
+
+    // The payer's channel was ready and forwarded over without an error (ldk-node hands every
+    // channel's events to the LSPS2 service, which knows only the channels it opened).
+    let errors = errors.lock().unwrap().clone();
+    assert!(errors.is_empty(), "the LSP logged errors: {errors:#?}");
 
     client.stop().expect("client stops");
     payer.stop().expect("payer stops");

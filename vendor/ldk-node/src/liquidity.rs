@@ -42,7 +42,7 @@ use tokio::sync::oneshot;
 use crate::builder::BuildError;
 use crate::chain::ChainSource;
 use crate::connection::ConnectionManager;
-use crate::logger::{log_debug, log_error, log_info, LdkLogger, Logger};
+use crate::logger::{log_debug, log_error, log_info, log_trace, LdkLogger, Logger};
 use crate::runtime::Runtime;
 use crate::types::{
 	Broadcaster, ChannelManager, DynStore, KeysManager, LiquidityManager, PeerManager, Wallet,
@@ -1340,15 +1340,22 @@ where
 		&self, user_channel_id: u128, channel_id: &ChannelId, counterparty_node_id: &PublicKey,
 	) {
 		if let Some(lsps2_service_handler) = self.liquidity_manager.lsps2_service_handler() {
-			if let Err(e) = lsps2_service_handler
+			match lsps2_service_handler
 				.channel_ready(user_channel_id, channel_id, counterparty_node_id)
 				.await
 			{
-				log_error!(
+				Ok(()) => {},
+				// Doze: an ordinary channel, not one the LSPS2 service opened (see below).
+				Err(e) if is_not_an_lsps2_channel(&e) => log_trace!(
+					self.logger,
+					"Channel {} is not an LSPS2 channel: nothing for the LSPS2 service to do",
+					channel_id
+				),
+				Err(e) => log_error!(
 					self.logger,
 					"LSPS2 service failed to handle ChannelReady event: {:?}",
 					e
-				);
+				),
 			}
 		}
 	}
@@ -1393,18 +1400,41 @@ where
 	) {
 		if let Some(next_channel_id) = next_channel_id {
 			if let Some(lsps2_service_handler) = self.liquidity_manager.lsps2_service_handler() {
-				if let Err(e) =
-					lsps2_service_handler.payment_forwarded(next_channel_id, skimmed_fee_msat).await
+				match lsps2_service_handler
+					.payment_forwarded(next_channel_id, skimmed_fee_msat)
+					.await
 				{
-					log_error!(
+					Ok(()) => {},
+					// Doze: forwarded over an ordinary channel (see below).
+					Err(e) if is_not_an_lsps2_channel(&e) => log_trace!(
+						self.logger,
+						"Forwarded over {}, not an LSPS2 channel: nothing for the LSPS2 service",
+						next_channel_id
+					),
+					Err(e) => log_error!(
 						self.logger,
 						"LSPS2 service failed to handle PaymentForwarded: {:?}",
 						e
-					);
+					),
 				}
 			}
 		}
 	}
+}
+
+/// Doze: whether the LSPS2 service refused a `ChannelReady` or `PaymentForwarded` because the
+/// channel is not one it opened. ldk-node hands it every channel's events, and LSPS2 tracks its
+/// just-in-time channels only, so an LSP's ordinary channels (a merchant's, a phone's second
+/// channel) were each logged as an error. lightning-liquidity 0.2.7 says so only in its
+/// messages: for a peer it has no state for, and for a channel of a peer it has state for.
+fn is_not_an_lsps2_channel(e: &lightning::util::errors::APIError) -> bool {
+	const NOT_OURS: [&str; 3] = [
+		"No counterparty state for",
+		"Could not find a channel with that user_channel_id",
+		"No state for for channel id",
+	];
+	matches!(e, lightning::util::errors::APIError::APIMisuseError { err }
+		if NOT_OURS.iter().any(|not_ours| err.starts_with(not_ours)))
 }
 
 #[derive(Debug, Clone)]

@@ -776,9 +776,7 @@ impl doze_core::LogListener for BenchLog {
     fn log(&self, entry: doze_core::LogEntry) {
         let start =
             entry.message.starts_with("wallet started") || entry.message.starts_with("backup:");
-        let problem = matches!(entry.level, doze_core::LogLevel::Error | doze_core::LogLevel::Warn)
-            // The LSP's LSPS2 service about channels it opened without LSPS2: noise here.
-            && !entry.message.contains("No counterparty state");
+        let problem = matches!(entry.level, doze_core::LogLevel::Error | doze_core::LogLevel::Warn);
         if problem || (self.starts && start) {
             eprintln!("    [{:?} {}] {}", entry.level, entry.target, entry.message);
         }
