@@ -312,6 +312,21 @@ mod tests {
         assert_eq!((stats.signals, stats.queue_full), (5, 3));
     }
 
+    /// Registers `node_id` to push to `target`, and starts the dispatcher.
+    fn register_and_start(push: &PushService, node_id: PublicKey, target: PushTarget) {
+        let request = VerifiedRequest {
+            node_id,
+            app_name: "app".into(),
+            target,
+            timestamp: 1,
+            nonce: "aa".into(),
+        };
+        push.store()
+            .register(&request, 1, RegistrationWindow { since: 0, max: 1 })
+            .expect("stored");
+        push.start(Arc::new(|_: &[u8]| String::from("sig"))).expect("dispatcher");
+    }
+
     #[test]
     fn a_failed_push_is_logged_by_host_never_by_the_webhooks_secret_path() {
         let config = PushConfig { max_attempts: 2, retry_backoff_ms: 1, ..PushConfig::default() };
@@ -320,17 +335,8 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = closed.local_addr().expect("address");
         drop(closed);
-        let request = VerifiedRequest {
-            node_id: peer(4),
-            app_name: "app".into(),
-            target: PushTarget::webhook(format!("http://{addr}/hooks/secret-capability-0123")),
-            timestamp: 1,
-            nonce: "aa".into(),
-        };
-        push.store()
-            .register(&request, 1, RegistrationWindow { since: 0, max: 1 })
-            .expect("stored");
-        push.start(Arc::new(|_: &[u8]| String::from("sig"))).expect("dispatcher");
+        let target = PushTarget::webhook(format!("http://{addr}/hooks/secret-capability-0123"));
+        register_and_start(&push, peer(4), target);
         assert!(push.notify(peer(4)));
         wait("the push fails", || push.stats().failed == 1);
         let log = push.push_log(1).expect("log");
@@ -344,17 +350,11 @@ mod tests {
     fn device_tokens_without_a_gateway_are_dropped_and_unregistered_peers_ignored() {
         let push =
             PushService::with_store(&PushConfig::default(), PushStore::in_memory().expect("db"));
-        let request = VerifiedRequest {
-            node_id: peer(2),
-            app_name: "app".into(),
-            target: PushTarget { kind: TargetKind::Apns, value: "token".into() },
-            timestamp: 1,
-            nonce: "aa".into(),
-        };
-        push.store()
-            .register(&request, 1, RegistrationWindow { since: 0, max: 1 })
-            .expect("stored");
-        push.start(Arc::new(|_: &[u8]| String::from("sig"))).expect("dispatcher");
+        register_and_start(
+            &push,
+            peer(2),
+            PushTarget { kind: TargetKind::Apns, value: "token".into() },
+        );
         assert!(push.notify(peer(2)));
         assert!(push.notify(peer(3)));
         wait("both signals are handled", || {
