@@ -32,7 +32,8 @@ mod logging;
 mod mnemonic;
 mod mutex;
 
-// By area, each folder importing only from the ones listed before it (`tests/layout.rs`).
+// By area, bottom first: net, store, wallet, pay, funds, wake; each imports only from the
+// vocabulary and the areas below it (`tests/layout.rs` checks every `crate::` path).
 mod funds;
 mod net;
 mod pay;
@@ -49,10 +50,8 @@ pub mod fuzz;
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExample;
 
-pub use config::BackupConfig;
-pub use config::{ChainSource, LspConfig, Network, WalletConfig};
-pub use error::ParseError;
-pub use error::{MnemonicError, WalletError};
+pub use config::{BackupConfig, ChainSource, LspConfig, Network, WalletConfig};
+pub use error::{MnemonicError, ParseError, WalletError};
 pub use events::{ChannelCloseKind, EventListener, WalletEvent, WalletEventKind};
 pub use funds::balances::Balances;
 pub use funds::channels::{ChannelInfo, ChannelState};
