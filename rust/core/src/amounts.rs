@@ -5,15 +5,19 @@
 /// more than 2,000 sat".
 pub(crate) fn sat_text(msat: u64, round_up: bool) -> String {
     let sat = if round_up { msat.div_ceil(1000) } else { msat / 1000 };
-    let digits = sat.to_string();
-    let mut text = String::with_capacity(digits.len() + digits.len() / 3 + 4);
+    format!("{} sat", grouped(sat))
+}
+
+/// `n` with thousands separators ("5,000").
+pub(crate) fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             text.push(',');
         }
         text.push(digit);
     }
-    text.push_str(" sat");
     text
 }
 

@@ -189,7 +189,7 @@ fn wake(
     timings.total_ms = ms_since(called, Instant::now());
     let total_msat: u64 = run.payments.iter().map(|p| p.amount_msat).sum();
     let notification_text = match run.ended {
-        WakeEnd::Paid => format!("Received {} sats", group_thousands(total_msat / 1000)),
+        WakeEnd::Paid => format!("Received {} sats", crate::amounts::grouped(total_msat / 1000)),
         WakeEnd::NothingPending => "No payment was waiting".into(),
         WakeEnd::Deadline if milestones.announced() > 0 => {
             "A payment is on its way: open the app to finish receiving it".into()
@@ -222,16 +222,4 @@ fn wake(
         timings,
         chain_tip: Some(run.chain_tip),
     })
-}
-
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
