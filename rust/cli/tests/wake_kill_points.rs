@@ -12,9 +12,10 @@
 use std::process::Stdio;
 
 use doze_core::kill_points::points;
-use doze_core::{PaymentDirection, PaymentStatus, Wallet};
+use doze_core::{BackupConfig, PaymentDirection, PaymentStatus, Wallet, WalletConfig};
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
 use doze_lsp::Observers;
+use doze_testkit::backup_server::BackupServer;
 use doze_testkit::kills::{app_start_and_stop, newest_monitor_update_id, poll_state, AppState};
 use doze_testkit::{PhoneScene, ReceivedPush, Recorder, MNEMONIC};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
@@ -130,6 +131,70 @@ fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
         "{kills} kills after rounds, 1 after a whole-monitor write, {} payments",
         payments.len()
     );
+}
+
+/// The same with the wallet backed up: a round's writes go to the server in one request and
+/// are then applied to the phone's copy in order, so a kill can also leave the server ahead of
+/// the phone (the manager applied, the round's monitor updates not yet). Wakes die after each
+/// round and part-way through applying a round locally; after each kill the app starts with no
+/// channel closed, and at the end a restore from the backup alone holds exactly what the sender
+/// saw succeed.
+#[test]
+fn a_backed_up_wake_killed_after_a_round_or_while_applying_one_closes_no_channel() {
+    let doze = std::path::Path::new(env!("CARGO_BIN_EXE_doze"));
+    let server = BackupServer::start();
+    let backup = BackupConfig { url: server.url() };
+    let (phone, webhook, offer) =
+        PhoneScene::start_offline_with_backup(doze, Observers::new(), Some(backup.clone()));
+    let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
+    let mut held = 0;
+    let mut payments = Vec::new();
+    let mut kills = 0;
+    let kill_points = (1..=ROUNDS)
+        .map(|k| format!("{}:{k}", points::MONITORS_WRITTEN))
+        .chain((1..=3).map(|k| format!("{}:{k}", points::BACKUP_PART_APPLIED)));
+    for (n, kill_at) in kill_points.enumerate() {
+        let amount = 1_000_000 + n as u64 * 10_000;
+        let (id, push) = phone.pay_offer(&webhook, &offer, amount, &mut held);
+        let (died, log) = wake_killed_at(&phone, &push, &kill_at);
+        kills += usize::from(died);
+        let state = app_start_and_stop(scene, config, rt);
+        assert_no_close(&state, &format!("killed at {kill_at} ({died})"), &log);
+        eprintln!("{kill_at}: died {died}, the payment {:?}", final_status(&phone, &id));
+        payments.push((id, amount));
+    }
+    assert!(kills >= 6, "the wakes died at {kills} of {} points", ROUNDS + 3);
+
+    // A new phone restored from the backup holds what the sender saw succeed.
+    let succeeded: u64 = payments
+        .iter()
+        .filter(|(id, _)| final_status(&phone, id) == Some(NodeStatus::Succeeded))
+        .map(|(_, amount)| amount)
+        .sum();
+    let restored_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a directory: {e}"));
+    let restored = WalletConfig {
+        storage_dir: restored_dir.path().display().to_string(),
+        backup: Some(backup),
+        ..config.clone()
+    };
+    let app = Wallet::new(restored, MNEMONIC, None).unwrap_or_else(|e| panic!("{e}"));
+    let events = std::sync::Arc::new(Recorder::default());
+    app.set_event_listener(events.clone());
+    rt.block_on(app.start()).unwrap_or_else(|e| panic!("the restored phone starts: {e}"));
+    let state = wait_for_state(
+        "the restored phone's channel is settled",
+        DEFAULT_WAIT,
+        || AppState::of(&app, &events),
+        AppState::settled,
+    );
+    assert_no_close(&state, "after the restore", "");
+    assert_eq!(
+        state.balances.as_ref().map(|b| b.lightning_spendable_sat).ok(),
+        Some(succeeded / 1000 - PHONE_RESERVE_SAT),
+        "the backup holds every sat the sender saw succeed ({} payments)",
+        payments.len()
+    );
+    rt.block_on(app.stop()).unwrap_or_else(|e| panic!("the restored phone stops: {e}"));
 }
 
 /// A wake killed after its claim of a payment completed and before it recorded the payment:

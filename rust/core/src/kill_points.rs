@@ -23,6 +23,9 @@ pub mod points {
     /// The wake engine's claim of a payment completed (its preimage is in the monitor on
     /// disk and on its way to the LSP); the payment is not recorded yet.
     pub const CLAIM_UNRECORDED: &str = "claim-unrecorded";
+    /// A backed-up store applied one change of a request the server accepted to the phone's
+    /// copy, and has more of that request to apply: the server is ahead of the phone.
+    pub const BACKUP_PART_APPLIED: &str = "backup-part-applied";
 }
 
 /// The process reached `point`: pause or die there if a test asked for it.

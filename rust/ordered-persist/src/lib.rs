@@ -60,6 +60,10 @@ use lightning::sign::{EntropySource, InMemorySigner};
 use lightning::util::logger::Logger;
 use lightning::util::persist::MonitorName;
 
+mod batch;
+
+pub use batch::{BatchedStore, RoundBatch, StoreChange, WriteAll};
+
 /// A channel monitor as LDK and ldk-node keep it.
 pub type Monitor = ChannelMonitor<InMemorySigner>;
 
@@ -134,6 +138,8 @@ where
 pub enum RoundError<E> {
     /// The manager could not be written.
     Manager(E),
+    /// A batched round's writes could not be committed (see [`RoundBatch`]).
+    Commit(E),
     /// A monitor write failed.
     Monitor(ChannelId),
     /// LDK refused the completion of a written update.
@@ -144,6 +150,7 @@ impl<E: std::fmt::Display> std::fmt::Display for RoundError<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RoundError::Manager(e) => write!(f, "cannot write the channel manager: {e}"),
+            RoundError::Commit(e) => write!(f, "cannot write the channel state: {e}"),
             RoundError::Monitor(id) => write!(f, "cannot write the monitor of channel {id}"),
             RoundError::Completion(id, e) => {
                 write!(f, "the monitor update of channel {id} was not completed: {e}")
@@ -262,15 +269,7 @@ where
     ) -> Result<RoundReport, RoundError<E>> {
         let _round = lock(&self.round);
         // 1. Take, and copy what is written whole, before the manager is encoded.
-        let writes = std::mem::take(&mut *lock(&self.deferred));
-        let mut copies: HashMap<ChannelId, Monitor> = HashMap::new();
-        for write in &writes {
-            if write.is_whole() && !copies.contains_key(&write.channel_id()) {
-                if let Some(copy) = monitors.copy_of(write.channel_id()) {
-                    copies.insert(write.channel_id(), copy);
-                }
-            }
-        }
+        let (writes, copies) = self.take(monitors);
         // 2. The manager, which knows every update taken.
         if let Err(e) = write_manager() {
             self.put_back(writes);
@@ -307,6 +306,73 @@ where
             }
         }
         Ok(report)
+    }
+
+    /// A round whose writes reach the store in one go: the manager and the round's monitor
+    /// writes are collected by `batch` while the round makes them (in the same order as
+    /// [`OrderedPersister::persist_round`]: take, manager, monitors), then committed at once,
+    /// and only then reported complete to LDK. Over a remote store that is one round trip a
+    /// round instead of one per write. It is as kill-safe as the unbatched round provided the
+    /// commit makes the writes in the order given (the manager first), or all at once.
+    /// `write_manager` must write the manager to the store `batch` collects from, on this
+    /// thread.
+    pub fn persist_round_batched<B: RoundBatch>(
+        &self,
+        monitors: &impl Monitors,
+        batch: &B,
+        write_manager: impl FnOnce() -> Result<(), B::Error>,
+    ) -> Result<RoundReport, RoundError<B::Error>> {
+        let _round = lock(&self.round);
+        let (writes, copies) = self.take(monitors);
+        batch.begin();
+        if let Err(e) = write_manager() {
+            batch.abandon();
+            self.put_back(writes);
+            return Err(RoundError::Manager(e));
+        }
+        let mut report = RoundReport::default();
+        let mut completions = Vec::new();
+        for write in &writes {
+            let channel_id = write.channel_id();
+            let (status, completes) = self.write_one(write, copies.get(&channel_id), monitors);
+            if status != Some(ChannelMonitorUpdateStatus::Completed) {
+                batch.abandon();
+                self.put_back(writes);
+                return Err(RoundError::Monitor(channel_id));
+            }
+            report.monitor_writes += 1;
+            report.whole_monitor |= write.is_whole();
+            completions.extend(completes.map(|update_id| (channel_id, update_id)));
+        }
+        if let Err(e) = batch.commit() {
+            // Written again by the next round, from the monitors as they are then (the same
+            // updates, or newer whole copies): writing an update twice changes nothing.
+            self.put_back(writes);
+            return Err(RoundError::Commit(e));
+        }
+        // Every write is durable: a completion LDK refuses is not tried again.
+        let mut refused = None;
+        for (channel_id, update_id) in completions {
+            if let Err(e) = monitors.completed(channel_id, update_id) {
+                refused.get_or_insert(RoundError::Completion(channel_id, e));
+            }
+        }
+        refused.map_or(Ok(report), Err)
+    }
+
+    /// A round's first step: takes the deferred writes, and copies the monitors that a write
+    /// of them stores whole.
+    fn take(&self, monitors: &impl Monitors) -> (Vec<DeferredWrite>, HashMap<ChannelId, Monitor>) {
+        let writes = std::mem::take(&mut *lock(&self.deferred));
+        let mut copies: HashMap<ChannelId, Monitor> = HashMap::new();
+        for write in &writes {
+            if write.is_whole() && !copies.contains_key(&write.channel_id()) {
+                if let Some(copy) = monitors.copy_of(write.channel_id()) {
+                    copies.insert(write.channel_id(), copy);
+                }
+            }
+        }
+        (writes, copies)
     }
 
     /// Writes one deferred write; its status, and the update id to report complete (none for

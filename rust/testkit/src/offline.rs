@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use doze_core::{ChainSource, PushTarget, Wallet, WalletConfig};
+use doze_core::{BackupConfig, ChainSource, PushTarget, Wallet, WalletConfig};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::Observers;
@@ -182,10 +182,20 @@ impl PhoneScene {
     /// Starts the scene with `observers` on LSP-A, and the app with its channel from LSP-A;
     /// `doze` is the binary [`PhoneScene::wake`] launches.
     pub fn start(doze: &Path, observers: Observers) -> (PhoneScene, Wallet) {
+        PhoneScene::start_with_backup(doze, observers, None)
+    }
+
+    /// [`PhoneScene::start`], the wallet's node store backed up to `backup` if given (the app
+    /// and every wake write through it).
+    pub fn start_with_backup(
+        doze: &Path,
+        observers: Observers,
+        backup: Option<BackupConfig>,
+    ) -> (PhoneScene, Wallet) {
         let devnet = Devnet::start().unwrap_or_else(|e| panic!("the devnet starts: {e}"));
         let scene = AsyncScene::start(&devnet, observers, |c| c.push.min_interval_secs = 0);
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}"));
-        let config = scene.phone_config(&devnet, dir.path());
+        let config = WalletConfig { backup, ..scene.phone_config(&devnet, dir.path()) };
         let rt = runtime();
         let app = start_app(&devnet, &scene, &config, &rt);
         (PhoneScene { doze: doze.to_path_buf(), rt, config, dir, scene, devnet }, app)
@@ -197,7 +207,16 @@ impl PhoneScene {
         doze: &Path,
         observers: Observers,
     ) -> (PhoneScene, WebhookReceiver, Offer) {
-        let (phone, app) = PhoneScene::start(doze, observers);
+        PhoneScene::start_offline_with_backup(doze, observers, None)
+    }
+
+    /// [`PhoneScene::start_offline`], backed up as [`PhoneScene::start_with_backup`] says.
+    pub fn start_offline_with_backup(
+        doze: &Path,
+        observers: Observers,
+        backup: Option<BackupConfig>,
+    ) -> (PhoneScene, WebhookReceiver, Offer) {
+        let (phone, app) = PhoneScene::start_with_backup(doze, observers, backup);
         let webhook = WebhookReceiver::start();
         let offer = go_offline_with_offer(&phone.scene, app, &webhook, &phone.rt)
             .parse()

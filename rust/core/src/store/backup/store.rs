@@ -204,16 +204,51 @@ impl BackedUpStore {
         name: ObjectName,
         value: Option<Vec<u8>>,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
-        let sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
+        self.changes(vec![(name, value)])
+    }
+
+    /// Queues `changes` together, in order (consecutive sequence numbers, so they go in the
+    /// same request and are applied locally in this order); done when all are.
+    fn changes(
+        &self,
+        changes: Vec<(ObjectName, Option<Vec<u8>>)>,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'static {
+        let first = self.next_sequence.fetch_add(changes.len() as u64, Ordering::SeqCst);
+        let changes: Vec<_> = (first..).zip(changes).map(|(n, (name, v))| (n, name, v)).collect();
         let shared = Arc::clone(&self.shared);
         let handle = self.runtime.as_ref().map(|r| r.handle().clone());
         async move {
             let handle = handle.ok_or_else(|| other("store closed"))?;
             handle
-                .spawn(async move { shared.apply(sequence, name, value).await })
+                .spawn(async move { shared.apply(changes).await })
                 .await
                 .map_err(|e| other(format!("backup write stopped: {e}")))?
         }
+    }
+}
+
+impl doze_ordered_persist::WriteAll for BackedUpStore {
+    /// A persistence round's changes (the channel manager, then its monitor writes) in one
+    /// request: one round trip to the server, atomic there, applied locally in order.
+    fn write_all(&self, changes: Vec<doze_ordered_persist::StoreChange>) -> io::Result<()> {
+        let (local, remote): (Vec<_>, Vec<_>) = changes
+            .into_iter()
+            .partition(|c| is_local_only(&c.primary_namespace, &c.secondary_namespace, &c.key));
+        let remote = remote
+            .into_iter()
+            .map(|c| {
+                (ObjectName::new(&c.primary_namespace, &c.secondary_namespace, &c.key), c.value)
+            })
+            .collect();
+        self.block_on(self.changes(remote))??;
+        for c in local {
+            let (p, s, k) = (&c.primary_namespace, &c.secondary_namespace, &c.key);
+            match c.value {
+                Some(value) => KVStoreSync::write(&self.shared.local, p, s, k, value),
+                None => KVStoreSync::remove(&self.shared.local, p, s, k, false),
+            }?;
+        }
+        Ok(())
     }
 }
 
@@ -238,29 +273,40 @@ pub(crate) fn block_on<T: Send + 'static>(
 }
 
 impl Shared {
-    /// Queues a change and returns once it is on the server and on the phone, sent with
-    /// whatever else was queued meanwhile.
-    async fn apply(
-        &self,
-        sequence: u64,
-        name: ObjectName,
-        value: Option<Vec<u8>>,
-    ) -> io::Result<()> {
-        let (done, mut result) = tokio::sync::oneshot::channel();
-        crate::mutex::lock(&self.queue).push(Pending { sequence, name, value, done });
-        loop {
-            let mut writer = self.writer.lock().await;
-            match result.try_recv() {
-                Ok(result) => return result,
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                    return Err(other("backup write lost"))
-                }
-                // Still queued: this caller sends the queue.
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+    /// Queues changes (sequence, name, value) together and returns once they are on the
+    /// server and on the phone, sent with whatever else was queued meanwhile; the first error.
+    async fn apply(&self, changes: Vec<(u64, ObjectName, Option<Vec<u8>>)>) -> io::Result<()> {
+        let mut results = Vec::with_capacity(changes.len());
+        {
+            let mut queue = crate::mutex::lock(&self.queue);
+            for (sequence, name, value) in changes {
+                let (done, result) = tokio::sync::oneshot::channel();
+                queue.push(Pending { sequence, name, value, done });
+                results.push(result);
             }
-            let batch = std::mem::take(&mut *crate::mutex::lock(&self.queue));
-            self.send(&mut writer, batch).await;
         }
+        let mut outcome = Ok(());
+        while !results.is_empty() {
+            let mut writer = self.writer.lock().await;
+            let mut waiting = Vec::new();
+            for mut result in results {
+                match result.try_recv() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => outcome = outcome.and(Err(e)),
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                        outcome = outcome.and(Err(other("backup write lost")))
+                    }
+                    // Still queued: this caller sends the queue.
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => waiting.push(result),
+                }
+            }
+            results = waiting;
+            if !results.is_empty() {
+                let batch = std::mem::take(&mut *crate::mutex::lock(&self.queue));
+                self.send(&mut writer, batch).await;
+            }
+        }
+        outcome
     }
 
     /// Sends `batch`: the newest change per key, in requests of up to
@@ -394,6 +440,9 @@ impl Shared {
             }
             .map_err(|e| e.to_string())?;
             writer.applied.insert(change.name.clone(), change.sequence);
+            if chunk.len() > 1 {
+                crate::kill_points::reached(crate::kill_points::points::BACKUP_PART_APPLIED);
+            }
         }
         Ok(())
     }

@@ -31,7 +31,7 @@ use lightning_net_tokio::SocketDescriptor;
 use super::message_router::AddressBookRouter;
 use super::observer::{Milestones, ObservedAsyncPayments};
 use super::offers::NoInvoicesDuringAWake;
-use super::persist::OrderedPersister;
+use super::persist::{OrderedPersister, RoundStore, RoundTarget};
 use super::plumbing::{ChainBroadcaster, EngineLogger, FallbackFees, NoRoutes, WakeSigners};
 use crate::error::WalletError;
 use crate::kill_points::{self, points};
@@ -46,7 +46,7 @@ const PERSISTER_MAX_PENDING_UPDATES: u64 = 100;
 
 /// The monitor persister, as ldk-node's.
 pub(crate) type Persister = MonitorUpdatingPersister<
-    Arc<DynStore>,
+    Arc<RoundStore>,
     Arc<EngineLogger>,
     Arc<KeysManager>,
     Arc<KeysManager>,
@@ -128,6 +128,8 @@ pub(crate) struct StackConfig<'a> {
 pub(crate) struct Stack {
     /// The node store.
     pub store: Arc<DynStore>,
+    /// The node store as persistence rounds write it (batched).
+    pub round_store: Arc<RoundStore>,
     /// The chain monitor.
     pub chain_monitor: Arc<ChainMonitor>,
     /// Monitor writes, deferred until the manager is written.
@@ -193,25 +195,27 @@ pub(crate) fn open(
             "this wallet has never run: start it in the app first".into(),
         ));
     }
-    let store: Arc<DynStore> = match config.backup {
+    let target = match config.backup {
         // The same store the app's node uses; it refuses a wallet another device took over.
-        Some(backup) => Arc::new(crate::store::backup::open(
+        Some(backup) => RoundTarget::backed_up(Arc::new(crate::store::backup::open(
             &config.node_dir,
             backup,
             config.mnemonic,
             config.passphrase,
             config.network,
             crate::store::backup::Opener::Wake,
-        )?),
-        None => Arc::new(
+        )?)),
+        None => RoundTarget::local(Arc::new(
             SqliteStore::new(
                 config.node_dir.clone(),
                 Some(SQLITE_DB_FILE_NAME.into()),
                 Some(KV_TABLE_NAME.into()),
             )
             .map_err(|e| read_failed("node store", e))?,
-        ),
+        )),
     };
+    let store = target.store();
+    let round_store = Arc::new(RoundStore::new(Arc::new(target)));
     let logger = Arc::new(EngineLogger);
     let fees = Arc::new(FallbackFees);
     let broadcaster = Arc::new(ChainBroadcaster::new(config.esplora_url.clone(), runtime));
@@ -220,7 +224,7 @@ pub(crate) fn open(
     let keys = Arc::new(KeysManager::new(&seed, now.as_secs(), now.subsec_nanos(), true));
 
     let persister = Arc::new(Persister::new(
-        Arc::clone(&store),
+        Arc::clone(&round_store),
         Arc::clone(&logger),
         PERSISTER_MAX_PENDING_UPDATES,
         Arc::clone(&keys),
@@ -319,6 +323,7 @@ pub(crate) fn open(
     ));
     Ok(Stack {
         store,
+        round_store,
         chain_monitor,
         persister: ordered,
         manager,
@@ -331,20 +336,25 @@ pub(crate) fn open(
 
 impl Stack {
     /// One persistence round (see `doze-ordered-persist`): takes the monitor writes deferred
-    /// so far, writes the channel manager where ldk-node reads it, then those writes; whether
-    /// any were written (LDK then has messages to release).
+    /// so far, writes the channel manager where ldk-node reads it, then those writes, all in
+    /// one batch (`persist.rs`); whether any monitor writes were made (LDK then has messages to
+    /// release).
     pub(crate) fn persist(&self) -> Result<bool, WalletError> {
         let report = self
             .persister
-            .persist_round(&*self.chain_monitor, || {
-                self.write_manager()?;
-                // Killed here: the manager on disk holds the round's updates as in flight and
-                // LDK replays them into the monitors at the next start.
-                kill_points::reached(points::MANAGER_WRITTEN);
-                Ok::<(), WalletError>(())
+            .persist_round_batched(&*self.chain_monitor, &*self.round_store, || {
+                KVStoreSync::write(
+                    &*self.round_store,
+                    CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+                    CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+                    CHANNEL_MANAGER_PERSISTENCE_KEY,
+                    self.manager.encode(),
+                )
             })
             .map_err(|e| match e {
-                RoundError::Manager(e) => e,
+                RoundError::Manager(e) | RoundError::Commit(e) => {
+                    WalletError::Storage(format!("cannot write the channel state: {e}"))
+                }
                 other => WalletError::Storage(other.to_string()),
             })?;
         if report.whole_monitor {
@@ -354,16 +364,5 @@ impl Stack {
             kill_points::reached(points::MONITORS_WRITTEN);
         }
         Ok(report.monitor_writes > 0)
-    }
-
-    fn write_manager(&self) -> Result<(), WalletError> {
-        KVStoreSync::write(
-            &*self.store,
-            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_KEY,
-            self.manager.encode(),
-        )
-        .map_err(|e| WalletError::Storage(format!("cannot write the channel manager: {e}")))
     }
 }
