@@ -1,4 +1,4 @@
-//! One copy of each payment. Doze's history (`history.rs`) keeps every payment for good, and
+//! One copy of each payment. Doze's history (`history/`) keeps every payment for good, and
 //! ldk-node's payment store would too; but ldk-node reads its whole store when the node is
 //! built, so with 100 000 payments the app's start took 1.9 s instead of 0.1 s. Once a payment
 //! is settled (succeeded or failed) and in the history, ldk-node needs its copy only for a
