@@ -58,6 +58,40 @@ fn assert_no_close(state: &AppState, what: &str, log: &str) {
     assert!(state.closes.is_empty(), "{what}: a channel was closed: {state:?}\n{log}");
 }
 
+/// Starts the app with `config` and checks, once its channel settled, that no channel was
+/// closed and that it can spend exactly what the sender saw succeed of `payments`.
+fn assert_holds_what_succeeded(
+    phone: &PhoneScene,
+    config: WalletConfig,
+    payments: &[(PaymentId, u64)],
+    what: &str,
+) {
+    let succeeded: u64 = payments
+        .iter()
+        .filter(|(id, _)| final_status(phone, id) == Some(NodeStatus::Succeeded))
+        .map(|(_, amount)| amount)
+        .sum();
+    let rt = &phone.rt;
+    let app = Wallet::new(config, MNEMONIC, None).unwrap_or_else(|e| panic!("{e}"));
+    let events = std::sync::Arc::new(Recorder::default());
+    app.set_event_listener(events.clone());
+    rt.block_on(app.start()).unwrap_or_else(|e| panic!("the app starts ({what}): {e}"));
+    let state = wait_for_state(
+        "the phone's channel is settled",
+        DEFAULT_WAIT,
+        || AppState::of(&app, &events),
+        AppState::settled,
+    );
+    assert_no_close(&state, what, "");
+    assert_eq!(
+        state.balances.as_ref().map(|b| b.lightning_spendable_sat).ok(),
+        Some(succeeded / 1000 - PHONE_RESERVE_SAT),
+        "{what}: no sat lost or counted twice ({} payments)",
+        payments.len()
+    );
+    rt.block_on(app.stop()).unwrap_or_else(|e| panic!("the app stops: {e}"));
+}
+
 #[test]
 fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
     let doze = std::path::Path::new(env!("CARGO_BIN_EXE_doze"));
@@ -104,29 +138,7 @@ fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
     }
 
     // What the sender saw succeed is what the phone holds, and no close at any start.
-    let succeeded: u64 = payments
-        .iter()
-        .filter(|(id, _)| final_status(&phone, id) == Some(NodeStatus::Succeeded))
-        .map(|(_, amount)| amount)
-        .sum();
-    let app = Wallet::new(config.clone(), MNEMONIC, None).unwrap_or_else(|e| panic!("{e}"));
-    let events = std::sync::Arc::new(Recorder::default());
-    app.set_event_listener(events.clone());
-    rt.block_on(app.start()).unwrap_or_else(|e| panic!("the app starts: {e}"));
-    let state = wait_for_state(
-        "the phone's channel is settled",
-        DEFAULT_WAIT,
-        || AppState::of(&app, &events),
-        AppState::settled,
-    );
-    assert_no_close(&state, "at the end", "");
-    assert_eq!(
-        state.balances.as_ref().map(|b| b.lightning_spendable_sat).ok(),
-        Some(succeeded / 1000 - PHONE_RESERVE_SAT),
-        "no sat lost or counted twice ({} payments)",
-        payments.len()
-    );
-    rt.block_on(app.stop()).unwrap_or_else(|e| panic!("the app stops: {e}"));
+    assert_holds_what_succeeded(&phone, config.clone(), &payments, "at the end");
     eprintln!(
         "{kills} kills after rounds, 1 after a whole-monitor write, {} payments",
         payments.len()
@@ -166,35 +178,13 @@ fn a_backed_up_wake_killed_after_a_round_or_while_applying_one_closes_no_channel
     assert!(kills >= 6, "the wakes died at {kills} of {} points", ROUNDS + 3);
 
     // A new phone restored from the backup holds what the sender saw succeed.
-    let succeeded: u64 = payments
-        .iter()
-        .filter(|(id, _)| final_status(&phone, id) == Some(NodeStatus::Succeeded))
-        .map(|(_, amount)| amount)
-        .sum();
     let restored_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a directory: {e}"));
     let restored = WalletConfig {
         storage_dir: restored_dir.path().display().to_string(),
         backup: Some(backup),
         ..config.clone()
     };
-    let app = Wallet::new(restored, MNEMONIC, None).unwrap_or_else(|e| panic!("{e}"));
-    let events = std::sync::Arc::new(Recorder::default());
-    app.set_event_listener(events.clone());
-    rt.block_on(app.start()).unwrap_or_else(|e| panic!("the restored phone starts: {e}"));
-    let state = wait_for_state(
-        "the restored phone's channel is settled",
-        DEFAULT_WAIT,
-        || AppState::of(&app, &events),
-        AppState::settled,
-    );
-    assert_no_close(&state, "after the restore", "");
-    assert_eq!(
-        state.balances.as_ref().map(|b| b.lightning_spendable_sat).ok(),
-        Some(succeeded / 1000 - PHONE_RESERVE_SAT),
-        "the backup holds every sat the sender saw succeed ({} payments)",
-        payments.len()
-    );
-    rt.block_on(app.stop()).unwrap_or_else(|e| panic!("the restored phone stops: {e}"));
+    assert_holds_what_succeeded(&phone, restored, &payments, "restored from the backup");
 }
 
 /// A wake killed after its claim of a payment completed and before it recorded the payment:

@@ -35,6 +35,10 @@
 //! after it, every monitor on disk is one the manager on disk knows. Updates that arrive after
 //! the take (peer messages are handled on other threads meanwhile) wait for the next round.
 //!
+//! [`OrderedPersister::persist_round_batched`] makes the same round with its writes collected
+//! and committed at once, manager first ([`BatchedStore`]): one request to a remote store a
+//! round instead of one per write (see `batch.rs`).
+//!
 //! Two races this order closes, both seen as force-closes after kills:
 //! - taking the writes *after* encoding the manager: an update handled in between was written
 //!   and completed unknown to the manager just written;

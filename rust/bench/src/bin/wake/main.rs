@@ -45,14 +45,24 @@
 //! ```text
 //! DOZE_WAKE_BIN_DIR=target/release-ffi target/release/wake [RUNS_PER_SIDE] --backup
 //! ```
+//!
+//! **On a phone's network** (`wake [RUNS_PER_SIDE] --rtt`): the same sides with LSP-A (the
+//! phone's LSP) *and* the backup server behind latency proxies at 0, 50, 100 and 200 ms round
+//! trips (`links.rs`): the local-store wakes (Doze and stock) and the backed-up ones (Doze,
+//! stock VSS) over each link, a backed-up Doze wallet per link. It also prints, per link and
+//! side, how many round trips each of the wake's milestones cost (its median there minus its
+//! median over the direct link, over the round-trip time), and the app's start
+//! (`Wallet::new` + `start()`, the LSP and the backup behind the same proxies) for the
+//! local-store phone and a backed-up one.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use doze_bench::keyspace::{Keyspace, DOZE_STORE_ID};
-use doze_core::{BackupConfig, WalletConfig, WordCount};
+use doze_bench::median;
+use doze_core::{BackupConfig, Wallet, WalletConfig, WordCount};
 use doze_devnet::nodes::{expect_event, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::Observers;
@@ -64,23 +74,32 @@ use doze_testkit::{AsyncScene, ReceivedPush, WebhookReceiver, MNEMONIC};
 use ldk_node::Event;
 use serde_json::json;
 
+mod links;
 mod phones;
 mod sample;
+
+use links::Link;
 
 use phones::{doze_phone, stock_vss_phone, WakePhone};
 use sample::{run, summary, Sample};
 
 /// Small enough for 120 payments through the sender's 500 000 sat channel.
 const AMOUNT_MSAT: u64 = 3_000_000;
-/// The delay the proxies add each way (`--backup`): a 100 ms round trip.
-const ONE_WAY: Duration = Duration::from_millis(50);
 /// The stock VSS phone's keyspace.
 pub(crate) const STOCK_STORE_ID: &str = "stock-regtest";
+/// `--backup`'s links: the backup server on loopback, then 100 ms away (the LSP on loopback).
+const BACKUP_LINKS: &str = "0:0,0:100";
+/// `--rtt`'s links: the LSP and the backup server both at each round-trip time.
+const RTT_LINKS: &str = "0:0,50:50,100:100,200:200";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(5);
-    let backup = args.iter().any(|a| a == "--backup");
+    let links = match (args.iter().any(|a| a == "--backup"), args.iter().any(|a| a == "--rtt")) {
+        (_, true) => Some(RTT_LINKS),
+        (true, false) => Some(BACKUP_LINKS),
+        (false, false) => None,
+    };
     let bin_dir: PathBuf = match std::env::var_os("DOZE_WAKE_BIN_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => std::env::current_exe().expect("exe").parent().expect("dir").to_path_buf(),
@@ -96,14 +115,11 @@ fn main() {
 
     let time_file = dir.path().join("time.txt");
     let prev_wake = std::env::var_os("DOZE_PREV_WAKE_BIN").map(PathBuf::from);
-    let mut sides = vec![Side::Engine, Side::Stock];
-    if prev_wake.is_some() {
-        sides.insert(1, Side::PreviousDoze);
-    }
     let mut bench = Bench {
         scene: &scene,
         devnet: &devnet,
         app,
+        links: vec![Link::direct()],
         remote: None,
         bin_dir: &bin_dir,
         prev_wake,
@@ -111,12 +127,12 @@ fn main() {
         interceptions,
     };
     let mut held = 0;
-    if backup {
+    if let Some(links) = links {
         let server = BackupServer::start();
         let (server_url, server_addr) = (server.url(), server.addr());
         let server = doze_bench::server::stop_on_panic(server);
-        let doze_proxy = LatencyProxy::start(server_addr, ONE_WAY);
-        let stock_proxy = LatencyProxy::start(server_addr, ONE_WAY);
+        let lsp_addr = scene.lsp_a.p2p_address().to_string().parse().expect("LSP-A's address");
+        bench.links = Link::parse(links, lsp_addr, server_addr);
         // A wallet per link, or as many as `DOZE_BENCH_WAKES_PER_PHONE` asks.
         let per_link = std::env::var("DOZE_BENCH_WAKES_PER_PHONE")
             .ok()
@@ -124,42 +140,40 @@ fn main() {
             .map_or(1, |per_phone| (runs + 1).div_ceil(per_phone.max(1)));
         let mut dirs = Vec::new();
         let mut doze = Vec::new();
-        for _ in 0..2 * per_link {
-            let mnemonic = doze_core::generate_mnemonic(WordCount::Words12).to_string();
-            let dir = tempfile::tempdir().expect("dir");
-            let config = WalletConfig {
-                backup: Some(BackupConfig { url: server_url.clone() }),
-                ..scene.phone_config(&devnet, dir.path())
-            };
-            // LSP-A has 3 000 000 sat for all the phones' channels; 15 wakes take 45 000.
-            let phone = doze_phone(&scene, &devnet, config, &mnemonic, 200_000, &webhook, &rt);
-            let keyspace =
-                Keyspace::new(&server_url, DOZE_STORE_ID, &mnemonic).expect("its keyspace");
-            doze.push((phone, keyspace));
-            dirs.push(dir);
+        for _ in &bench.links {
+            let mut wallets = Vec::new();
+            for _ in 0..per_link {
+                let mnemonic = doze_core::generate_mnemonic(WordCount::Words12).to_string();
+                let dir = tempfile::tempdir().expect("dir");
+                let config = WalletConfig {
+                    backup: Some(BackupConfig { url: server_url.clone() }),
+                    ..scene.phone_config(&devnet, dir.path())
+                };
+                // LSP-A has 3 000 000 sat for all the phones' channels; 15 wakes take 45 000.
+                let phone = doze_phone(&scene, &devnet, config, &mnemonic, 200_000, &webhook, &rt);
+                let keyspace =
+                    Keyspace::new(&server_url, DOZE_STORE_ID, &mnemonic).expect("its keyspace");
+                wallets.push((phone, keyspace));
+                dirs.push(dir);
+            }
+            doze.push(wallets);
         }
-        let rtt_wallets = doze.split_off(per_link);
         let stock_dir = tempfile::tempdir().expect("dir");
         let stock = stock_vss_phone(&scene, &devnet, &server_url, stock_dir.path(), &webhook);
-        bench.remote = Some(Remote {
-            doze: [doze, rtt_wallets],
-            turns: Default::default(),
-            stock,
-            loopback_url: server_url.clone(),
-            doze_proxy,
-            stock_proxy,
-        });
-        for link in [Link::Loopback, Link::Rtt100] {
-            sides.extend([Side::EngineBackup(link), Side::StockVss(link)]);
-        }
+        let turns = doze.iter().map(|_| Default::default()).collect();
+        bench.remote = Some(Remote { doze, turns, stock, loopback_url: server_url.clone() });
+        let sides = bench.sides(true);
         bench.phase("warm-up", &sides, 1, &mut held);
         let measured = bench.phase("devnet store, remote backup", &sides, runs, &mut held);
+        let starts = bench.starts(runs, &rt);
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "binaries": bin_dir.display().to_string(),
-                "injected_rtt_ms": (ONE_WAY * 2).as_millis() as u64,
-                "devnet_store_with_backup": measured,
+                "links": bench.links.iter().map(Link::name).collect::<Vec<_>>(),
+                "wakes": measured,
+                "round_trips_per_step": round_trips(&bench.links, &measured),
+                "app_starts": starts,
             }))
             .expect("JSON")
         );
@@ -169,6 +183,7 @@ fn main() {
         drop(server);
         return;
     }
+    let sides = bench.sides(false);
     let small = bench.phase("devnet store", &sides, runs, &mut held);
     let filled = Instant::now();
     let stats = doze_bench::fixture::fill_mainnet_store(
@@ -190,76 +205,62 @@ fn main() {
     );
 }
 
-/// How a backed-up wake reaches its server.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
-enum Link {
-    /// Directly, on loopback.
-    Loopback,
-    /// Through a proxy adding 50 ms each way.
-    Rtt100,
-}
-
-/// Which wake a run measures.
+/// Which wake a run measures; the index is the link's, in [`Bench::links`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
-    /// `doze-wake`: the wake engine.
-    Engine,
+    /// `doze-wake`: the wake engine, on the local store.
+    Engine(usize),
     /// The previous `doze-wake` (an ldk-node `Node`).
     PreviousDoze,
-    /// `ldk-wake`: stock ldk-node.
-    Stock,
-    /// `doze-wake` of the backed-up Doze wallet.
-    EngineBackup(Link),
+    /// `ldk-wake`: stock ldk-node, on the same local store.
+    Stock(usize),
+    /// `doze-wake` of a backed-up Doze wallet.
+    EngineBackup(usize),
     /// `ldk-wake` of the stock phone on ldk-node's VSS store.
-    StockVss(Link),
+    StockVss(usize),
 }
 
 impl Side {
-    fn name(self) -> &'static str {
+    /// The side's name in the JSON: `--backup` keeps the names of earlier runs.
+    fn name(self, links: &[Link]) -> String {
+        let suffix = |link: usize, direct: &str| match &links[link] {
+            l if l.is_direct() => direct.to_string(),
+            l if l.lsp_rtt_ms == 0 => format!("_rtt{}", l.backup_rtt_ms),
+            l => format!("_{}", l.name()),
+        };
         match self {
-            Side::Engine => "doze_wake_engine",
-            Side::PreviousDoze => "doze_wake_previous_ldk_node",
-            Side::Stock => "stock_ldk_node",
-            Side::EngineBackup(Link::Loopback) => "doze_wake_engine_backup_loopback",
-            Side::EngineBackup(Link::Rtt100) => "doze_wake_engine_backup_rtt100",
-            Side::StockVss(Link::Loopback) => "stock_ldk_node_vss_loopback",
-            Side::StockVss(Link::Rtt100) => "stock_ldk_node_vss_rtt100",
+            Side::Engine(l) => format!("doze_wake_engine{}", suffix(l, "")),
+            Side::PreviousDoze => "doze_wake_previous_ldk_node".into(),
+            Side::Stock(l) => format!("stock_ldk_node{}", suffix(l, "")),
+            Side::EngineBackup(l) => format!("doze_wake_engine_backup{}", suffix(l, "_loopback")),
+            Side::StockVss(l) => format!("stock_ldk_node_vss{}", suffix(l, "_loopback")),
+        }
+    }
+
+    fn link(self) -> usize {
+        match self {
+            Side::Engine(l) | Side::Stock(l) | Side::EngineBackup(l) | Side::StockVss(l) => l,
+            Side::PreviousDoze => 0,
         }
     }
 }
 
-/// The backed-up phones and their server (`--backup`).
+/// The backed-up phones and their server (`--backup`, `--rtt`).
 struct Remote {
-    /// The backed-up Doze wallets woken over each link (loopback, then the proxy), each with
-    /// its keyspace (for its global version); they take turns.
-    doze: [Vec<(WakePhone, Keyspace)>; 2],
-    turns: [std::cell::Cell<usize>; 2],
+    /// The backed-up Doze wallets woken over each link, each with its keyspace (for its
+    /// global version); they take turns.
+    doze: Vec<Vec<(WakePhone, Keyspace)>>,
+    turns: Vec<std::cell::Cell<usize>>,
     stock: WakePhone,
     loopback_url: String,
-    doze_proxy: LatencyProxy,
-    stock_proxy: LatencyProxy,
 }
 
 impl Remote {
     /// The Doze wallet whose turn it is to be woken over `link`; moves the turn on.
-    fn doze(&self, link: Link) -> &(WakePhone, Keyspace) {
-        let index = link as usize;
-        let turn = self.turns[index].get();
-        self.turns[index].set(turn + 1);
-        &self.doze[index][turn % self.doze[index].len()]
-    }
-
-    /// The server's URL for `side` over `link`, and the proxy on the way, if any.
-    fn link(&self, side: Side) -> Option<(String, Option<&LatencyProxy>)> {
-        let proxy = match side {
-            Side::EngineBackup(Link::Rtt100) => Some(&self.doze_proxy),
-            Side::StockVss(Link::Rtt100) => Some(&self.stock_proxy),
-            Side::EngineBackup(Link::Loopback) | Side::StockVss(Link::Loopback) => None,
-            Side::Engine | Side::PreviousDoze | Side::Stock => return None,
-        };
-        let url = proxy.map(|p| p.url(&self.loopback_url)).unwrap_or(self.loopback_url.clone());
-        Some((url, proxy))
+    fn doze(&self, link: usize) -> &(WakePhone, Keyspace) {
+        let turn = self.turns[link].get();
+        self.turns[link].set(turn + 1);
+        &self.doze[link][turn % self.doze[link].len()]
     }
 }
 
@@ -268,6 +269,8 @@ struct Bench<'a> {
     devnet: &'a Devnet,
     /// The local-store Doze phone (`doze_wake_engine`, `stock_ldk_node` on the same store).
     app: WakePhone,
+    /// The links the wakes take to the LSP and the backup server (the first is direct).
+    links: Vec<Link>,
     remote: Option<Remote>,
     bin_dir: &'a Path,
     prev_wake: Option<PathBuf>,
@@ -276,17 +279,50 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
+    /// Every side over every link: the local-store wakes once per LSP round-trip time, the
+    /// backed-up wakes (`backup`) over every link.
+    fn sides(&self, backup: bool) -> Vec<Side> {
+        let mut sides = Vec::new();
+        let mut lsp_rtts = Vec::new();
+        for (l, link) in self.links.iter().enumerate() {
+            if !lsp_rtts.contains(&link.lsp_rtt_ms) {
+                lsp_rtts.push(link.lsp_rtt_ms);
+                sides.extend([Side::Engine(l), Side::Stock(l)]);
+                if l == 0 && self.prev_wake.is_some() {
+                    sides.push(Side::PreviousDoze);
+                }
+            }
+            if backup {
+                sides.extend([Side::EngineBackup(l), Side::StockVss(l)]);
+            }
+        }
+        sides
+    }
+
     /// The phone `side` wakes this time, and its Doze backup's keyspace if it has one.
     fn phone(&self, side: Side) -> (&WakePhone, Option<&Keyspace>) {
         let remote = || self.remote.as_ref().expect("backed-up phones (--backup)");
         match side {
-            Side::Engine | Side::PreviousDoze | Side::Stock => (&self.app, None),
+            Side::Engine(_) | Side::PreviousDoze | Side::Stock(_) => (&self.app, None),
             Side::EngineBackup(link) => {
                 let (phone, keyspace) = remote().doze(link);
                 (phone, Some(keyspace))
             }
             Side::StockVss(_) => (&remote().stock, None),
         }
+    }
+
+    /// The backup server's URL for `side`, and the proxy on the way, if it has a backup.
+    fn backup(&self, side: Side) -> Option<(String, Option<&LatencyProxy>)> {
+        let remote = self.remote.as_ref()?;
+        let link = &self.links[side.link()];
+        let proxy = match side {
+            Side::EngineBackup(_) => link.doze_backup.as_ref(),
+            Side::StockVss(_) => link.stock_backup.as_ref(),
+            Side::Engine(_) | Side::PreviousDoze | Side::Stock(_) => return None,
+        };
+        let url = proxy.map_or(remote.loopback_url.clone(), |p| p.url(&remote.loopback_url));
+        Some((url, proxy))
     }
 
     /// `runs` wakes per side, the sides alternating; a JSON summary per side.
@@ -315,15 +351,15 @@ impl Bench<'_> {
                 .arg(&self.time_file)
                 .env("DOZE_MNEMONIC", &phone.mnemonic);
             let push = ReceivedPush::signed_by(&lsp_a.node());
-            let link = self.remote.as_ref().and_then(|r| r.link(side));
+            let backup = self.backup(side);
+            let lsp_address = self.links[side.link()].lsp_address();
             let doze_wake = match side {
-                Side::Engine | Side::EngineBackup(_) => Some(self.bin_dir.join("doze-wake")),
+                Side::Engine(_) | Side::EngineBackup(_) => Some(self.bin_dir.join("doze-wake")),
                 Side::PreviousDoze => self.prev_wake.clone(),
-                Side::Stock | Side::StockVss(_) => None,
+                Side::Stock(_) | Side::StockVss(_) => None,
             };
             if let Some(binary) = doze_wake {
-                let backup = link.as_ref().map(|(url, _)| BackupConfig { url: url.clone() });
-                let config = WalletConfig { backup, ..phone.config.clone() };
+                let config = self.links[side.link()].config(&phone.config, backup.as_ref());
                 command.arg(binary).args(wake_args(&config, WAKE_DEADLINE, &push));
             } else {
                 command
@@ -331,13 +367,13 @@ impl Bench<'_> {
                     .arg(&phone.node_dir)
                     .arg(self.devnet.esplora_url())
                     .arg(lsp_a.node_id().to_string())
-                    .arg(lsp_a.p2p_address().to_string())
+                    .arg(&lsp_address)
                     .arg("25000");
-                if let Some((url, _)) = &link {
+                if let Some((url, _)) = &backup {
                     command.arg(url).arg(STOCK_STORE_ID);
                 }
             }
-            let proxy = link.as_ref().and_then(|(_, proxy)| *proxy);
+            let proxy = backup.as_ref().and_then(|(_, proxy)| *proxy);
             let version = |k: &Keyspace| k.global_version().expect("the global version");
             let versions_before = doze_keyspace.map(version);
             let requests_before = proxy.map(LatencyProxy::requests).unwrap_or_default();
@@ -362,7 +398,7 @@ impl Bench<'_> {
             eprintln!(
                 "{name} run {run_index} {}: {:.0} ms, rss {:.1} MB, anon {:.1} MB, paid {} \
                  sender ok {ok} {}",
-                side.name(),
+                side.name(&self.links),
                 sample.wall_ms,
                 sample.max_rss_kb / 1024.0,
                 sample.max_anon_kb / 1024.0,
@@ -373,8 +409,70 @@ impl Bench<'_> {
         }
         let mut out = serde_json::Map::new();
         for (side, samples) in sides.iter().zip(&samples) {
-            out.insert(side.name().to_string(), summary(samples));
+            out.insert(side.name(&self.links), summary(samples));
         }
         serde_json::Value::Object(out)
     }
+
+    /// The app's start (`Wallet::new` + `start()`: the store and its backup opened, the node
+    /// built and started, the LSP connected, the chain synced) over each link, `runs` times,
+    /// for the local-store phone and a backed-up one; medians in ms.
+    fn starts(&self, runs: usize, rt: &tokio::runtime::Runtime) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for (l, link) in self.links.iter().enumerate() {
+            let backed_up = self.remote.as_ref().map(|r| &r.doze[l][0].0);
+            for (name, phone, side) in [
+                ("doze_app_start", Some(&self.app), Side::Engine(l)),
+                ("doze_app_start_backup", backed_up, Side::EngineBackup(l)),
+            ] {
+                let Some(phone) = phone else { continue };
+                let config = link.config(&phone.config, self.backup(side).as_ref());
+                let mut samples = Vec::new();
+                for _ in 0..runs {
+                    AsyncScene::wait_until_offline_at(&self.scene.lsp_a, phone.id, DEFAULT_WAIT);
+                    let started = Instant::now();
+                    let app = Wallet::new(config.clone(), &phone.mnemonic, None).expect("wallet");
+                    rt.block_on(app.start()).expect("the app starts");
+                    samples.push(started.elapsed().as_secs_f64() * 1000.0);
+                    rt.block_on(app.stop()).expect("the app stops");
+                }
+                eprintln!("{name} over {}: {samples:.0?} ms", link.name());
+                out.insert(format!("{name}_{}", link.name()), json!(median(samples)));
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+/// For each link after the first, and each of the wake's milestones, how many round trips of
+/// that link it cost: (its median there − its median over the direct link) / the round-trip
+/// time. The LSP's and the backup server's round-trip times are the same in `--rtt`'s links.
+fn round_trips(links: &[Link], wakes: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    let direct = |side: Side| &wakes[side.name(links)];
+    for (l, link) in links.iter().enumerate().skip(1) {
+        let rtt = link.lsp_rtt_ms.max(link.backup_rtt_ms) as f64;
+        for (side, base) in [
+            (Side::Engine(l), Side::Engine(0)),
+            (Side::EngineBackup(l), Side::EngineBackup(0)),
+            (Side::StockVss(l), Side::StockVss(0)),
+        ] {
+            let (here, there) = (&wakes[side.name(links)], direct(base));
+            let Some(timings) = here["median_wake_timings_ms"].as_object() else { continue };
+            let mut steps = serde_json::Map::new();
+            for (step, ms) in timings {
+                let base_ms = there["median_wake_timings_ms"][step].as_f64();
+                if let (Some(ms), Some(base_ms)) = (ms.as_f64(), base_ms) {
+                    steps.insert(step.clone(), json!(((ms - base_ms) / rtt * 10.0).round() / 10.0));
+                }
+            }
+            if let (Some(ms), Some(base_ms)) =
+                (here["median_wall_ms"].as_f64(), there["median_wall_ms"].as_f64())
+            {
+                steps.insert("wall".into(), json!(((ms - base_ms) / rtt * 10.0).round() / 10.0));
+            }
+            out.insert(side.name(links), serde_json::Value::Object(steps));
+        }
+    }
+    serde_json::Value::Object(out)
 }

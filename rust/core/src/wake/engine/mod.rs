@@ -100,6 +100,8 @@ pub(crate) struct WakeEngine {
     events: WakeEvents,
     milestones: Arc<Milestones>,
     lsp: ParsedLsp,
+    /// The LSP's connection, dialled as the engine opened (see `net::EarlyConnection`).
+    early_lsp: std::sync::Mutex<Option<net::EarlyConnection>>,
     esplora_url: Option<String>,
     runtime: tokio::runtime::Handle,
 }
@@ -114,6 +116,7 @@ impl WakeEngine {
         milestones: Arc<Milestones>,
         runtime: tokio::runtime::Handle,
     ) -> Result<WakeEngine, WalletError> {
+        let early_lsp = std::sync::Mutex::new(Some(net::dial_early(&runtime, &lsp)));
         let stack = stack::open(config, Arc::clone(&milestones), runtime.clone())?;
         // Its marks and kept releases need to survive a kill, not a power loss: no fsync.
         let releases_db = WalletDb::open(config.storage_dir)?;
@@ -130,7 +133,16 @@ impl WakeEngine {
         );
         log::info!("wake engine opened: {} channel monitor(s)", stack.monitors);
         let esplora_url = config.esplora_url.clone();
-        Ok(WakeEngine { stack, db: releases_db, events, milestones, lsp, esplora_url, runtime })
+        Ok(WakeEngine {
+            stack,
+            db: releases_db,
+            events,
+            milestones,
+            lsp,
+            early_lsp,
+            esplora_url,
+            runtime,
+        })
     }
 
     /// Payments whose HTLCs were committed to our channels, unclaimed, when the engine opened:
@@ -254,7 +266,8 @@ impl WakeEngine {
             log::warn!("wake: kept releases not read: {e}");
             Vec::new()
         });
-        if !net::connect_lsp(&self.stack.peers, &self.lsp, deadline).await {
+        let early = crate::mutex::lock(&self.early_lsp).take();
+        if !net::connect_lsp(&self.stack.peers, &self.lsp, early, deadline).await {
             log::info!("wake: the LSP could not be reached before the deadline");
             run.ended = WakeEnd::LspUnreachable;
             return Ok(());
@@ -269,8 +282,12 @@ impl WakeEngine {
             let manager = &self.stack.manager;
             let forwards =
                 tip.forwards_may_run(manager.needs_pending_htlc_processing(), Instant::now());
-            let needs_persist = self.process(forwards);
-            if (needs_persist || self.stack.persister.has_deferred()) && self.stack.persist()? {
+            // A manager change without a monitor write (a peer connected, an event handled)
+            // waits for the next round or the last one (`run`): with a backup every round is
+            // a round trip, and a manager on disk older than the live one is always safe (at
+            // worst LDK replays events the wake handled; they are handled once).
+            self.process(forwards);
+            if self.stack.persister.has_deferred() && self.stack.persist()? {
                 // Monitor updates completed: LDK has the messages they held back to send.
                 continue;
             }
@@ -397,8 +414,7 @@ impl WakeEngine {
     }
 
     /// One round of LDK work: forwards (arrived HTLCs, if `forwards`), events, messages.
-    /// Whether the manager needs writing.
-    fn process(&self, forwards: bool) -> bool {
+    fn process(&self, forwards: bool) {
         let manager = &self.stack.manager;
         if forwards && manager.needs_pending_htlc_processing() {
             manager.process_pending_htlc_forwards();
@@ -408,7 +424,8 @@ impl WakeEngine {
         self.stack.chain_monitor.process_pending_events(&handler);
         self.stack.messenger.process_pending_events(&handler);
         self.stack.peers.process_events();
-        manager.get_and_clear_needs_persistence()
+        // Cleared, not acted on: the manager is written with the next round (see `receive`).
+        manager.get_and_clear_needs_persistence();
     }
 
     /// Waits for LDK to signal work (a message handled, an event, a monitor update), a

@@ -3,7 +3,7 @@
 //! (`update_fulfill_htlc`, then `commitment_signed`) wait for a delayed ACK between them: a
 //! stall of up to ~40 ms per round trip on loopback, more on a phone's network.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,46 @@ async fn resolve(address: &SocketAddress) -> Vec<SocketAddr> {
     }
 }
 
+/// Opens a TCP connection to `target` by `deadline` (`TCP_NODELAY` on), as a std socket for
+/// lightning-net-tokio.
+async fn dial(node: PublicKey, target: SocketAddr, deadline: Instant) -> Option<TcpStream> {
+    let connect = tokio::net::TcpStream::connect(target);
+    let stream = match tokio::time::timeout_at(deadline.into(), connect).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            log::debug!("wake: cannot connect to {node} at {target}: {e}");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    if let Err(e) = stream.set_nodelay(true) {
+        log::debug!("wake: TCP_NODELAY not set: {e}");
+    }
+    stream
+        .into_std()
+        .map_err(|e| log::debug!("wake: cannot hand over the connection to {node}: {e}"))
+        .ok()
+}
+
+/// Runs the Lightning handshake with `node` over `stream`, waiting until `deadline` (and at
+/// most [`HANDSHAKE_WAIT`]); whether `node` is then a peer.
+async fn handshake(
+    peers: &Arc<PeerManager>,
+    node: PublicKey,
+    stream: TcpStream,
+    deadline: Instant,
+) -> bool {
+    tokio::spawn(lightning_net_tokio::setup_outbound(Arc::clone(peers), node, stream));
+    let handshake_by = deadline.min(Instant::now() + HANDSHAKE_WAIT);
+    while Instant::now() < handshake_by {
+        if peers.peer_by_node_id(&node).is_some() {
+            return true;
+        }
+        tokio::time::sleep(HANDSHAKE_POLL).await;
+    }
+    false
+}
+
 /// Opens one connection to `node` at `address` and waits (until `deadline`, and at most
 /// [`HANDSHAKE_WAIT`]) for the Lightning handshake; whether `node` is then a peer.
 async fn connect_once(
@@ -47,36 +87,33 @@ async fn connect_once(
     deadline: Instant,
 ) -> bool {
     for target in resolve(address).await {
-        let connect = tokio::net::TcpStream::connect(target);
-        let stream = match tokio::time::timeout_at(deadline.into(), connect).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                log::debug!("wake: cannot connect to {node} at {target}: {e}");
-                continue;
+        let Some(stream) = dial(node, target, deadline).await else {
+            if Instant::now() >= deadline {
+                return false;
             }
-            Err(_) => return false,
+            continue;
         };
-        if let Err(e) = stream.set_nodelay(true) {
-            log::debug!("wake: TCP_NODELAY not set: {e}");
-        }
-        let stream = match stream.into_std() {
-            Ok(stream) => stream,
-            Err(e) => {
-                log::debug!("wake: cannot hand over the connection to {node}: {e}");
-                continue;
-            }
-        };
-        tokio::spawn(lightning_net_tokio::setup_outbound(Arc::clone(peers), node, stream));
-        let handshake_by = deadline.min(Instant::now() + HANDSHAKE_WAIT);
-        while Instant::now() < handshake_by {
-            if peers.peer_by_node_id(&node).is_some() {
-                return true;
-            }
-            tokio::time::sleep(HANDSHAKE_POLL).await;
+        if handshake(peers, node, stream, deadline).await {
+            return true;
         }
         log::debug!("wake: {node} at {target} did not complete the handshake in time");
     }
     false
+}
+
+/// A TCP connection to the LSP, dialled while the wake still reads its store: by the time the
+/// stack can speak Lightning, the connection's round trip is behind it. Nothing is sent on it
+/// before [`connect_lsp`] (a device that no longer holds the wallet, which opening the store
+/// finds out, must never reestablish its channels with an old state).
+pub(crate) type EarlyConnection = tokio::task::JoinHandle<Option<TcpStream>>;
+
+/// Dials the LSP on `runtime` now (see [`EarlyConnection`]), for at most [`HANDSHAKE_WAIT`].
+pub(crate) fn dial_early(runtime: &tokio::runtime::Handle, lsp: &ParsedLsp) -> EarlyConnection {
+    let (node, address) = (lsp.node_id, lsp.address.clone());
+    runtime.spawn(async move {
+        let target = *resolve(&address).await.first()?;
+        dial(node, target, Instant::now() + HANDSHAKE_WAIT).await
+    })
 }
 
 /// Connects to the LSP, trying again after a failure with a growing pause, until `deadline`;
@@ -84,8 +121,17 @@ async fn connect_once(
 pub(crate) async fn connect_lsp(
     peers: &Arc<PeerManager>,
     lsp: &ParsedLsp,
+    early: Option<EarlyConnection>,
     deadline: Instant,
 ) -> bool {
+    if let Some(early) = early {
+        if let Ok(Ok(Some(stream))) = tokio::time::timeout_at(deadline.into(), early).await {
+            if handshake(peers, lsp.node_id, stream, deadline).await {
+                return true;
+            }
+            log::debug!("wake: the LSP did not complete the handshake on the early connection");
+        }
+    }
     let address = &lsp.address;
     let mut pause = FIRST_RETRY_PAUSE;
     loop {
