@@ -10,13 +10,16 @@
 //! of a payment and its record of it: the history still gets the payment.
 
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use doze_core::kill_points::points;
 use doze_core::{BackupConfig, PaymentDirection, PaymentStatus, Wallet, WalletConfig};
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
 use doze_lsp::Observers;
 use doze_testkit::backup_server::BackupServer;
-use doze_testkit::kills::{app_start_and_stop, newest_monitor_update_id, poll_state, AppState};
+use doze_testkit::kills::{
+    app_start_and_stop_once, newest_monitor_update_id, poll_state, AppState,
+};
 use doze_testkit::{PhoneScene, ReceivedPush, Recorder, MNEMONIC};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::payment::{PaymentKind, PaymentStatus as NodeStatus};
@@ -45,13 +48,45 @@ fn wake_killed_at(phone: &PhoneScene, push: &ReceivedPush, kill_at: &str) -> (bo
     (died, log)
 }
 
+/// How long the app, started after a kill, waits for the killed wake's payment to end. An
+/// online phone ends one in seconds; a payment whose held HTLC the killed wake never released
+/// stays held at the payer's LSP until another wake releases it, and waiting longer for it
+/// would only spend the test's time.
+const PAYMENT_END_WAIT: Duration = Duration::from_secs(20);
+
+/// The sender's word on `id` now.
+fn sender_status(phone: &PhoneScene, id: &PaymentId) -> Option<NodeStatus> {
+    phone.scene.sender.payment(id).map(|p| p.status)
+}
+
+/// Starts the app after a kill and keeps it running until what the killed wake was receiving,
+/// `id`, has ended at its sender, or for [`PAYMENT_END_WAIT`] (see `app_start_and_stop_once`).
+fn app_start_and_stop_after(phone: &PhoneScene, id: &PaymentId) -> AppState {
+    let give_up = Instant::now() + PAYMENT_END_WAIT;
+    let ended =
+        || Instant::now() >= give_up || sender_status(phone, id) != Some(NodeStatus::Pending);
+    app_start_and_stop_once(&phone.scene, &phone.config, &phone.rt, ended)
+}
+
 /// The sender's final word on `id` (a killed wake's payment may take a while to end).
 fn final_status(phone: &PhoneScene, id: &PaymentId) -> Option<NodeStatus> {
-    poll_state(
+    poll_state(DEFAULT_WAIT, || sender_status(phone, id), |s| *s != Some(NodeStatus::Pending))
+}
+
+/// What of `payments` the sender saw succeed, once each has ended or [`DEFAULT_WAIT`] has
+/// passed for them all (a payment still held at the payer's LSP stays pending).
+fn succeeded_msat(phone: &PhoneScene, payments: &[(PaymentId, u64)]) -> u64 {
+    let statuses = poll_state(
         DEFAULT_WAIT,
-        || phone.scene.sender.payment(id).map(|p| p.status),
-        |s| *s != Some(NodeStatus::Pending),
-    )
+        || payments.iter().map(|(id, _)| sender_status(phone, id)).collect::<Vec<_>>(),
+        |all| all.iter().all(|s| *s != Some(NodeStatus::Pending)),
+    );
+    payments
+        .iter()
+        .zip(statuses)
+        .filter(|(_, status)| *status == Some(NodeStatus::Succeeded))
+        .map(|((_, amount), _)| amount)
+        .sum()
 }
 
 fn assert_no_close(state: &AppState, what: &str, log: &str) {
@@ -66,11 +101,7 @@ fn assert_holds_what_succeeded(
     payments: &[(PaymentId, u64)],
     what: &str,
 ) {
-    let succeeded: u64 = payments
-        .iter()
-        .filter(|(id, _)| final_status(phone, id) == Some(NodeStatus::Succeeded))
-        .map(|(_, amount)| amount)
-        .sum();
+    let succeeded = succeeded_msat(phone, payments);
     let rt = &phone.rt;
     let app = Wallet::new(config, MNEMONIC, None).unwrap_or_else(|e| panic!("{e}"));
     let events = std::sync::Arc::new(Recorder::default());
@@ -96,7 +127,7 @@ fn assert_holds_what_succeeded(
 fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
     let doze = std::path::Path::new(env!("CARGO_BIN_EXE_doze"));
     let (phone, webhook, offer) = PhoneScene::start_offline(doze, Observers::new());
-    let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
+    let config = &phone.config;
     let mut held = 0;
     let mut payments = Vec::new();
     let mut kills = 0;
@@ -107,9 +138,9 @@ fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
         let kill_at = format!("{}:{k}", points::MONITORS_WRITTEN);
         let (died, log) = wake_killed_at(&phone, &push, &kill_at);
         kills += usize::from(died);
-        let state = app_start_and_stop(scene, config, rt);
+        let state = app_start_and_stop_after(&phone, &id);
         assert_no_close(&state, &format!("killed after round {k} ({died})"), &log);
-        eprintln!("round {k}: died {died}, the payment {:?}", final_status(&phone, &id));
+        eprintln!("round {k}: died {died}, the payment {:?}", sender_status(&phone, &id));
         payments.push((id, amount));
     }
     assert!(kills >= 3, "the wakes died at {kills} of {ROUNDS} rounds: a wake writes in rounds");
@@ -126,12 +157,12 @@ fn a_wake_killed_after_any_of_its_writes_closes_no_channel() {
         let amount = 1_500_000 + payments.len() as u64 * 1_000;
         let (id, push) = phone.pay_offer(&webhook, &offer, amount, &mut held);
         let (died, log) = wake_killed_at(&phone, &push, points::WHOLE_MONITOR_WRITTEN);
-        let state = app_start_and_stop(scene, config, rt);
+        let state = app_start_and_stop_after(&phone, &id);
         assert_no_close(&state, &format!("from update {before} ({died})"), &log);
         payments.push((id, amount));
         if died {
             eprintln!("killed after writing a whole monitor, from update {before}: {:?}", {
-                final_status(&phone, &id)
+                sender_status(&phone, &id)
             });
             break;
         }
@@ -158,7 +189,7 @@ fn a_backed_up_wake_killed_after_a_round_or_while_applying_one_closes_no_channel
     let backup = BackupConfig { url: server.url() };
     let (phone, webhook, offer) =
         PhoneScene::start_offline_with_backup(doze, Observers::new(), Some(backup.clone()));
-    let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
+    let config = &phone.config;
     let mut held = 0;
     let mut payments = Vec::new();
     let mut kills = 0;
@@ -170,9 +201,9 @@ fn a_backed_up_wake_killed_after_a_round_or_while_applying_one_closes_no_channel
         let (id, push) = phone.pay_offer(&webhook, &offer, amount, &mut held);
         let (died, log) = wake_killed_at(&phone, &push, &kill_at);
         kills += usize::from(died);
-        let state = app_start_and_stop(scene, config, rt);
+        let state = app_start_and_stop_after(&phone, &id);
         assert_no_close(&state, &format!("killed at {kill_at} ({died})"), &log);
-        eprintln!("{kill_at}: died {died}, the payment {:?}", final_status(&phone, &id));
+        eprintln!("{kill_at}: died {died}, the payment {:?}", sender_status(&phone, &id));
         payments.push((id, amount));
     }
     assert!(kills >= 6, "the wakes died at {kills} of {} points", ROUNDS + 3);
@@ -195,12 +226,12 @@ fn a_backed_up_wake_killed_after_a_round_or_while_applying_one_closes_no_channel
 fn a_wake_killed_between_its_claim_and_its_record_leaves_the_payment_in_the_history() {
     let doze = std::path::Path::new(env!("CARGO_BIN_EXE_doze"));
     let (phone, webhook, offer) = PhoneScene::start_offline(doze, Observers::new());
-    let (scene, config, rt) = (&phone.scene, &phone.config, &phone.rt);
+    let (scene, config) = (&phone.scene, &phone.config);
     let amount_msat = 1_200_000;
     let (id, push) = phone.pay_offer(&webhook, &offer, amount_msat, &mut 0);
     let (died, log) = wake_killed_at(&phone, &push, points::CLAIM_UNRECORDED);
     assert!(died, "the wake did not reach its claim's record:\n{log}");
-    let state = app_start_and_stop(scene, config, rt);
+    let state = app_start_and_stop_after(&phone, &id);
     assert_no_close(&state, "after the kill", &log);
     assert_eq!(final_status(&phone, &id), Some(NodeStatus::Succeeded));
 
