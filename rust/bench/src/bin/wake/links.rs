@@ -12,7 +12,8 @@ use doze_testkit::latency_proxy::LatencyProxy;
 pub(crate) struct Link {
     pub(crate) lsp_rtt_ms: u64,
     pub(crate) backup_rtt_ms: u64,
-    lsp_direct: Option<SocketAddr>,
+    /// LSP-A's own address.
+    lsp_direct: SocketAddr,
     lsp: Option<LatencyProxy>,
     /// The Doze wallets' way to the backup server.
     pub(crate) doze_backup: Option<LatencyProxy>,
@@ -25,12 +26,12 @@ fn proxy(target: SocketAddr, rtt_ms: u64) -> Option<LatencyProxy> {
 }
 
 impl Link {
-    /// No proxy anywhere.
-    pub(crate) fn direct() -> Link {
+    /// No proxy anywhere: LSP-A at `lsp`.
+    pub(crate) fn direct(lsp: SocketAddr) -> Link {
         Link {
             lsp_rtt_ms: 0,
             backup_rtt_ms: 0,
-            lsp_direct: None,
+            lsp_direct: lsp,
             lsp: None,
             doze_backup: None,
             stock_backup: None,
@@ -48,7 +49,7 @@ impl Link {
                 Link {
                     lsp_rtt_ms,
                     backup_rtt_ms,
-                    lsp_direct: Some(lsp),
+                    lsp_direct: lsp,
                     lsp: proxy(lsp, lsp_rtt_ms),
                     doze_backup: proxy(backup, backup_rtt_ms),
                     stock_backup: proxy(backup, backup_rtt_ms),
@@ -73,10 +74,9 @@ impl Link {
 
     /// Where the wake dials LSP-A over this link.
     pub(crate) fn lsp_address(&self) -> String {
-        match (&self.lsp, self.lsp_direct) {
-            (Some(proxy), _) => proxy.addr().to_string(),
-            (None, Some(direct)) => direct.to_string(),
-            (None, None) => String::new(),
+        match &self.lsp {
+            Some(proxy) => proxy.addr().to_string(),
+            None => self.lsp_direct.to_string(),
         }
     }
 

@@ -115,11 +115,12 @@ fn main() {
 
     let time_file = dir.path().join("time.txt");
     let prev_wake = std::env::var_os("DOZE_PREV_WAKE_BIN").map(PathBuf::from);
+    let lsp_addr = scene.lsp_a.p2p_address().to_string().parse().expect("LSP-A's address");
     let mut bench = Bench {
         scene: &scene,
         devnet: &devnet,
         app,
-        links: vec![Link::direct()],
+        links: vec![Link::direct(lsp_addr)],
         remote: None,
         bin_dir: &bin_dir,
         prev_wake,
@@ -131,7 +132,6 @@ fn main() {
         let server = BackupServer::start();
         let (server_url, server_addr) = (server.url(), server.addr());
         let server = doze_bench::server::stop_on_panic(server);
-        let lsp_addr = scene.lsp_a.p2p_address().to_string().parse().expect("LSP-A's address");
         bench.links = Link::parse(links, lsp_addr, server_addr);
         // A wallet per link, or as many as `DOZE_BENCH_WAKES_PER_PHONE` asks.
         let per_link = std::env::var("DOZE_BENCH_WAKES_PER_PHONE")
