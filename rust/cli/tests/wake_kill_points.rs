@@ -18,7 +18,8 @@ use doze_devnet::nodes::DEFAULT_WAIT;
 use doze_lsp::Observers;
 use doze_testkit::backup_server::BackupServer;
 use doze_testkit::kills::{
-    app_start_and_stop_once, newest_monitor_update_id, poll_state, AppState,
+    app_start_and_stop_once, backup_request_unsettled, newest_monitor_update_id, poll_state,
+    AppState,
 };
 use doze_testkit::{PhoneScene, ReceivedPush, Recorder, MNEMONIC};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
@@ -208,6 +209,12 @@ fn a_backed_up_wake_killed_after_a_round_or_while_applying_one_closes_no_channel
         let (id, push) = phone.pay_offer(&webhook, &offer, amount, &mut held);
         let (died, log) = wake_killed_at(&phone, &push, &kill_at);
         kills += usize::from(died);
+        if died && kill_at.starts_with(points::BACKUP_PART_APPLIED) {
+            // The server is ahead of the phone by the round; the phone's record of it is what
+            // the app's start applies before LDK reads the store.
+            let storage = std::path::Path::new(&config.storage_dir);
+            assert!(backup_request_unsettled(storage), "killed at {kill_at}: no record\n{log}");
+        }
         let state = app_start_and_stop_after(&phone, &id);
         assert_no_close(&state, &format!("killed at {kill_at} ({died})"), &log);
         eprintln!("{kill_at}: died {died}, the payment {:?}", sender_status(&phone, &id));

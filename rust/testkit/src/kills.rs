@@ -95,10 +95,7 @@ pub use doze_devnet::nodes::poll_state;
 /// (every 100th update it writes the whole monitor and drops the updates), this is the
 /// monitor's latest update id. `None` without any.
 pub fn newest_monitor_update_id(storage_dir: &Path) -> Option<u64> {
-    let path = storage_dir.join("node").join(ldk_node::io::sqlite_store::SQLITE_DB_FILE_NAME);
-    let db =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let db = node_store(storage_dir);
     let sql = format!(
         "SELECT key FROM {} WHERE primary_namespace = 'monitor_updates'",
         ldk_node::io::sqlite_store::KV_TABLE_NAME
@@ -108,4 +105,25 @@ pub fn newest_monitor_update_id(storage_dir: &Path) -> Option<u64> {
         .query_map([], |row| row.get::<_, String>(0))
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     keys.filter_map(|k| k.ok()?.parse::<u64>().ok()).max()
+}
+
+/// Whether the wallet's node store (`<storage>/node`, while no process has it open) records a
+/// backup request whose outcome the phone has not settled: the server may hold a persistence
+/// round the phone's copy lacks, which the next open applies (doze-core's
+/// `store/backup/journal.rs`).
+pub fn backup_request_unsettled(storage_dir: &Path) -> bool {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE primary_namespace = 'doze_local' AND key = 'backup_journal'",
+        ldk_node::io::sqlite_store::KV_TABLE_NAME
+    );
+    let count: i64 = node_store(storage_dir)
+        .query_row(&sql, [], |row| row.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    count > 0
+}
+
+fn node_store(storage_dir: &Path) -> rusqlite::Connection {
+    let path = storage_dir.join("node").join(ldk_node::io::sqlite_store::SQLITE_DB_FILE_NAME);
+    rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()))
 }

@@ -33,11 +33,8 @@
 #![deny(missing_docs)]
 
 pub mod async_scene;
-pub mod backup_server;
 pub mod chaos;
 pub mod fuzz_corpus;
-pub mod hostile_backup;
-pub mod http_server;
 pub mod invoice;
 pub mod kills;
 pub mod latency_proxy;
@@ -48,6 +45,8 @@ pub mod phone;
 pub mod register;
 pub mod scene;
 pub mod webhook;
+
+pub use doze_test_servers::{backup_server, hostile_backup, http_server};
 
 pub use async_scene::AsyncScene;
 pub use phone::{PhoneScene, Recorder};

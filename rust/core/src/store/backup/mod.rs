@@ -14,8 +14,12 @@
 //! - The app's node and the wake engine open the same store through [`open`].
 
 mod auth;
+mod journal;
 pub(crate) mod remote;
 mod store;
+#[cfg(test)]
+mod tests;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,7 +117,10 @@ pub(crate) fn open(
         Err(e) => return Err(WalletError::Storage(format!("cannot read the device id: {e}"))),
     };
     let global_version = match (ours, holder) {
-        (Some(ours), Some(holder)) if ours == holder => global_version,
+        (Some(ours), Some(holder)) if ours == holder => {
+            settle_journal(&runtime, &remote, &local)?;
+            global_version
+        }
         // Another device holds it; this one's state may be behind the backup's.
         (_, Some(_)) => return Err(WalletError::WalletMoved),
         // A wake never sets a backup up: the app does that at its start.
@@ -127,6 +134,9 @@ pub(crate) fn open(
             // name this device as the holder. Listed first: a server serving another wallet's
             // keyspace shows no holder either, and must not be written to as if it were ours.
             run(&runtime, Arc::clone(&remote).list_owned())?;
+            // Everything the phone holds goes up now: a request it may have sent before is moot.
+            journal::discard(&local)
+                .map_err(|e| WalletError::Storage(format!("cannot read the node store: {e}")))?;
             let uploads = local_objects(node_dir)?;
             let count = uploads.len();
             let uploader = Arc::clone(&remote);
@@ -144,6 +154,34 @@ pub(crate) fn open(
         }
     };
     Ok(BackedUpStore::new(local, remote, global_version, runtime))
+}
+
+/// Brings the phone's copy up to the server if a kill (or a lost answer) left the server
+/// ahead by the phone's last request (`journal.rs`), before LDK reads anything from it. Costs a
+/// round trip only when there is such a request.
+fn settle_journal(
+    runtime: &tokio::runtime::Runtime,
+    remote: &Arc<Remote>,
+    local: &SqliteStore,
+) -> Result<(), WalletError> {
+    let storage = |e: &dyn std::fmt::Display| {
+        WalletError::Storage(format!("cannot bring the phone's copy up to its backup: {e}"))
+    };
+    let Some(record) = journal::read(local).map_err(|e| storage(&e))? else {
+        return Ok(());
+    };
+    let reader = Arc::clone(remote);
+    let last =
+        run(runtime, async move { reader.get_quick(&journal::last_request_object()).await })?;
+    match journal::resolve(local, &record, last.as_deref()).map_err(|e| storage(&e))? {
+        journal::Resolution::RolledForward { objects } => log::info!(
+            "backup: the last write reached the server but not the phone; {objects} applied"
+        ),
+        journal::Resolution::Dropped => {
+            log::info!("backup: the last write never reached the server; dropped")
+        }
+    }
+    Ok(())
 }
 
 /// Whether this device still holds the wallet: the device named in the backup is this one.
@@ -270,7 +308,11 @@ fn restore_into(
     std::fs::create_dir_all(staging).map_err(|e| storage(&e))?;
     let names: Vec<_> = names
         .into_iter()
-        .filter(|n| !is_local_only(&n.primary, &n.secondary, &n.key) && *n != device_object())
+        .filter(|n| {
+            !is_local_only(&n.primary, &n.secondary, &n.key)
+                && *n != device_object()
+                && *n != journal::last_request_object()
+        })
         .collect();
     let count = names.len();
     {

@@ -10,7 +10,9 @@
 //! skipped (ldk-node's `VssStore` does the same). Each remote write moves the global version on,
 //! so they cannot run side by side; instead writes that arrive while one is on its way go
 //! together in the next request (a group commit: one round trip for many objects, as when LDK
-//! deletes a hundred monitor updates at once).
+//! deletes a hundred monitor updates at once; `writer.rs`). Each request is recorded on the
+//! phone before it leaves, so that one the server took and the phone did not is applied at the
+//! next open (`journal.rs`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,7 +26,8 @@ use ldk_node::lightning::util::persist::{
     KVStore, KVStoreSync, NETWORK_GRAPH_PERSISTENCE_KEY, SCORER_PERSISTENCE_KEY,
 };
 
-use super::remote::{ObjectName, Remote, RemoteError, MAX_OBJECTS_PER_REQUEST};
+use super::remote::{ObjectName, Remote};
+use super::writer::{other, Local, Shared, Writer};
 
 /// The namespace of this device's own records (its device id): never backed up.
 pub(crate) const LOCAL_NAMESPACE: &str = "doze_local";
@@ -46,72 +49,6 @@ pub(crate) fn is_local_only(primary: &str, secondary: &str, key: &str) -> bool {
             ))
 }
 
-fn other(message: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::Other, message.to_string())
-}
-
-/// The message of a write refused because another device took the wallet over.
-pub(crate) const MOVED: &str = "this wallet now runs on another device";
-/// The message of a write refused because the app's session closed the store.
-const CLOSED: &str = "the wallet's store is closed";
-
-/// The serialized writer: the server's global version this device expects, and the newest
-/// write applied per key.
-struct Writer {
-    global_version: i64,
-    applied: HashMap<ObjectName, u64>,
-}
-
-/// A change waiting for the next request to the server.
-struct Pending {
-    sequence: u64,
-    name: ObjectName,
-    value: Option<Vec<u8>>,
-    done: tokio::sync::oneshot::Sender<io::Result<()>>,
-}
-
-/// The phone's copy, until the app's session lets go of it (a pause): from then on it is
-/// closed, and what would read or write it fails.
-struct Local(std::sync::RwLock<Option<SqliteStore>>);
-
-impl Local {
-    fn with<T>(&self, f: impl FnOnce(&SqliteStore) -> io::Result<T>) -> io::Result<T> {
-        let local = self.0.read().unwrap_or_else(|p| p.into_inner());
-        f(local.as_ref().ok_or_else(|| other("the wallet's local store is closed"))?)
-    }
-}
-
-impl KVStoreSync for Local {
-    fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
-        self.with(|l| KVStoreSync::read(l, primary, secondary, key))
-    }
-
-    fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
-        self.with(|l| KVStoreSync::write(l, primary, secondary, key, buf))
-    }
-
-    fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
-        self.with(|l| KVStoreSync::remove(l, primary, secondary, key, lazy))
-    }
-
-    fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
-        self.with(|l| KVStoreSync::list(l, primary, secondary))
-    }
-}
-
-struct Shared {
-    local: Local,
-    remote: Arc<Remote>,
-    /// Changes not yet sent.
-    queue: std::sync::Mutex<Vec<Pending>>,
-    /// Held by whoever sends the queue: one request at a time.
-    writer: tokio::sync::Mutex<Writer>,
-    moved: AtomicBool,
-    /// Closed by the app's session (a pause, a stop, a failed write): nothing more is sent to
-    /// the server or applied locally.
-    closed: AtomicBool,
-}
-
 /// ldk-node's store, backed up. See the module docs.
 pub(crate) struct BackedUpStore {
     shared: Arc<Shared>,
@@ -129,7 +66,7 @@ impl BackedUpStore {
         global_version: i64,
         runtime: tokio::runtime::Runtime,
     ) -> BackedUpStore {
-        let writer = Writer { global_version, applied: HashMap::new() };
+        let writer = Writer { global_version, applied: HashMap::new(), unresolved: false };
         BackedUpStore {
             shared: Arc::new(Shared {
                 local: Local(std::sync::RwLock::new(Some(local))),
@@ -269,182 +206,6 @@ pub(crate) fn block_on<T: Send + 'static>(
             tokio::task::block_in_place(wait)
         }
         _ => wait(),
-    }
-}
-
-impl Shared {
-    /// Queues changes (sequence, name, value) together and returns once they are on the
-    /// server and on the phone, sent with whatever else was queued meanwhile; the first error.
-    async fn apply(&self, changes: Vec<(u64, ObjectName, Option<Vec<u8>>)>) -> io::Result<()> {
-        let mut results = Vec::with_capacity(changes.len());
-        {
-            let mut queue = crate::mutex::lock(&self.queue);
-            for (sequence, name, value) in changes {
-                let (done, result) = tokio::sync::oneshot::channel();
-                queue.push(Pending { sequence, name, value, done });
-                results.push(result);
-            }
-        }
-        let mut outcome = Ok(());
-        while !results.is_empty() {
-            let mut writer = self.writer.lock().await;
-            let mut waiting = Vec::new();
-            for mut result in results {
-                match result.try_recv() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => outcome = outcome.and(Err(e)),
-                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                        outcome = outcome.and(Err(other("backup write lost")))
-                    }
-                    // Still queued: this caller sends the queue.
-                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => waiting.push(result),
-                }
-            }
-            results = waiting;
-            if !results.is_empty() {
-                let batch = std::mem::take(&mut *crate::mutex::lock(&self.queue));
-                self.send(&mut writer, batch).await;
-            }
-        }
-        outcome
-    }
-
-    /// Sends `batch`: the newest change per key, in requests of up to
-    /// [`MAX_OBJECTS_PER_REQUEST`] objects, each then applied to the local store; every
-    /// change's caller gets its result.
-    async fn send(&self, writer: &mut Writer, mut batch: Vec<Pending>) {
-        batch.sort_by_key(|p| p.sequence);
-        let mut newest: HashMap<ObjectName, Pending> = HashMap::new();
-        for change in batch {
-            // An older change than one already applied, or than a later one in this batch,
-            // is skipped: the later value is what LDK wants stored.
-            if writer.applied.get(&change.name).is_some_and(|&n| n > change.sequence) {
-                let _ = change.done.send(Ok(()));
-                continue;
-            }
-            if let Some(older) = newest.insert(change.name.clone(), change) {
-                let _ = older.done.send(Ok(()));
-            }
-        }
-        let mut changes: Vec<Pending> = newest.into_values().collect();
-        changes.sort_by_key(|p| p.sequence);
-        // The server holds what the phone holds: a delete of an object the phone does not
-        // have needs no request (LDK deletes ranges of monitor updates, some never written).
-        let (changes, absent): (Vec<_>, Vec<_>) =
-            changes.into_iter().partition(|c| c.value.is_some() || self.exists_locally(&c.name));
-        for change in absent {
-            let _ = change.done.send(Ok(()));
-        }
-        let mut changes = changes.into_iter().peekable();
-        while changes.peek().is_some() {
-            let chunk: Vec<Pending> = changes.by_ref().take(MAX_OBJECTS_PER_REQUEST).collect();
-            let result = self.send_chunk(writer, &chunk).await;
-            for change in chunk {
-                let _ = change.done.send(match &result {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(other(e)),
-                });
-            }
-        }
-    }
-
-    fn exists_locally(&self, name: &ObjectName) -> bool {
-        KVStoreSync::read(&self.local, &name.primary, &name.secondary, &name.key)
-            .map_or_else(|e| e.kind() != io::ErrorKind::NotFound, |_| true)
-    }
-
-    /// One request for `chunk`, then the local store. The error is the one every change of
-    /// the chunk answers.
-    async fn send_chunk(&self, writer: &mut Writer, chunk: &[Pending]) -> Result<(), String> {
-        if self.moved.load(Ordering::SeqCst) {
-            return Err(MOVED.into());
-        }
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(CLOSED.into());
-        }
-        let puts: Vec<_> = chunk
-            .iter()
-            .filter_map(|c| c.value.as_ref().map(|v| (c.name.clone(), v.clone())))
-            .collect();
-        let deletes: Vec<_> =
-            chunk.iter().filter(|c| c.value.is_none()).map(|c| c.name.clone()).collect();
-        match self.remote.put(writer.global_version, puts, &deletes).await {
-            Ok(()) => writer.global_version += 1,
-            // The phone and the server disagreeing on an object is not expected; the changes
-            // then go one by one, a delete of an object the server lacks counting as done.
-            Err(RemoteError::Conflict) if !deletes.is_empty() => {
-                self.check_conflict(writer).await?;
-                return self.send_one_by_one(writer, chunk).await;
-            }
-            Err(RemoteError::Conflict) => return Err(self.mark_moved()),
-            Err(e) => return Err(e.to_string()),
-        }
-        self.apply_locally(writer, chunk)
-    }
-
-    /// The slow path of [`Shared::send_chunk`]: each change alone, a delete of an object the
-    /// server lacks counting as done.
-    async fn send_one_by_one(&self, writer: &mut Writer, chunk: &[Pending]) -> Result<(), String> {
-        for change in chunk {
-            let name = std::slice::from_ref(&change.name);
-            let sent = match &change.value {
-                Some(v) => self.remote.put(
-                    writer.global_version,
-                    vec![(change.name.clone(), v.clone())],
-                    &[],
-                ),
-                None => self.remote.put(writer.global_version, Vec::new(), name),
-            }
-            .await;
-            match sent {
-                Ok(()) => writer.global_version += 1,
-                Err(RemoteError::Conflict) if change.value.is_none() => {
-                    self.check_conflict(writer).await?
-                }
-                Err(RemoteError::Conflict) => return Err(self.mark_moved()),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        self.apply_locally(writer, chunk)
-    }
-
-    /// After a conflict on a request with deletes: vss-server answers a delete of an object it
-    /// does not have with the same conflict as a stale global version, so only a version that
-    /// moved on means another device wrote ([`MOVED`]).
-    async fn check_conflict(&self, writer: &Writer) -> Result<(), String> {
-        let current = self.remote.global_version().await.map_err(|e| e.to_string())?;
-        if current == writer.global_version {
-            Ok(())
-        } else {
-            Err(self.mark_moved())
-        }
-    }
-
-    /// Refuses every later write of this device; returns the reason.
-    fn mark_moved(&self) -> String {
-        if !self.moved.swap(true, Ordering::SeqCst) {
-            log::error!("backup: {MOVED}; this device's writes are refused from now on");
-        }
-        MOVED.into()
-    }
-
-    fn apply_locally(&self, writer: &mut Writer, chunk: &[Pending]) -> Result<(), String> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(CLOSED.into());
-        }
-        for change in chunk {
-            let (p, s, k) = (&change.name.primary, &change.name.secondary, &change.name.key);
-            match &change.value {
-                Some(value) => KVStoreSync::write(&self.local, p, s, k, value.clone()),
-                None => KVStoreSync::remove(&self.local, p, s, k, false),
-            }
-            .map_err(|e| e.to_string())?;
-            writer.applied.insert(change.name.clone(), change.sequence);
-            if chunk.len() > 1 {
-                crate::kill_points::reached(crate::kill_points::points::BACKUP_PART_APPLIED);
-            }
-        }
-        Ok(())
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Hostility {
     Garbage,
     /// Forwards, and flips the bits of every object value it returns.
     DamagedObjects,
+    /// Forwards every request, but answers each write (`putObjects`) with a server error once
+    /// the server has done it: the answer lost on the way, as a dropped connection loses it.
+    LostWriteAnswers,
     /// Forwards every request signed by another wallet's key instead: the wallet is shown,
     /// and would write into, another wallet's keyspace.
     AnotherWallet(Arc<dyn VssHeaderProvider>),
@@ -46,6 +49,7 @@ impl std::fmt::Debug for Hostility {
             Hostility::Garbage => write!(f, "Garbage"),
             Hostility::DamagedObjects => write!(f, "DamagedObjects"),
             Hostility::AnotherWallet(_) => write!(f, "AnotherWallet"),
+            Hostility::LostWriteAnswers => write!(f, "LostWriteAnswers"),
         }
     }
 }
@@ -127,7 +131,7 @@ async fn proxy(
             }
             Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
         },
-        Hostility::Honest | Hostility::DamagedObjects => {}
+        Hostility::Honest | Hostility::DamagedObjects | Hostility::LostWriteAnswers => {}
     }
     let url = format!("{}{}", shared.target, uri.path());
     let mut request = shared.client.post(url).body(body);
@@ -145,6 +149,9 @@ async fn proxy(
         Ok(bytes) => bytes.to_vec(),
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
+    if matches!(hostility, Hostility::LostWriteAnswers) && operation == "putObjects" {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "the answer was lost").into_response();
+    }
     if matches!(hostility, Hostility::DamagedObjects) && status == StatusCode::OK {
         if let (true, Ok(mut object)) =
             (operation == "getObject", GetObjectResponse::decode(bytes.as_slice()))
