@@ -9,6 +9,7 @@
 //! p2p_announce = "lsp.example.com:9735" # optional; what clients are told to dial
 //! http_listen = "127.0.0.1:9736"
 //! background_sync = true
+//! prompt_forwarding = true            # false: LDK's randomly delayed forwarding batches
 //!
 //! [lsps2]
 //! channel_opening_fee_ppm = 10000
@@ -287,6 +288,12 @@ pub struct LspConfig {
     pub http_listen: SocketAddr,
     /// Whether the node syncs its wallets in the background; if off, call `Lsp::sync`.
     pub background_sync: bool,
+    /// Whether HTLCs are forwarded as soon as they can be (the default) rather than in LDK's
+    /// batches held for a random 9–200 ms each. A phone's wake waits on every forward of its
+    /// payment; the batches make it harder for someone watching both sides of this node to pair
+    /// its incoming and outgoing HTLCs by timing (see the README's "The LSP's share of a
+    /// wake").
+    pub prompt_forwarding: bool,
     /// The LSPS2 service parameters.
     pub lsps2: Lsps2Config,
     /// Push registration and dispatch.
@@ -312,6 +319,8 @@ struct FileConfig {
     http_listen: String,
     #[serde(default = "default_true")]
     background_sync: bool,
+    #[serde(default = "default_true")]
+    prompt_forwarding: bool,
     #[serde(default)]
     lsps2: Lsps2Config,
     #[serde(default)]
@@ -365,6 +374,7 @@ impl LspConfig {
             p2p_announce: self.p2p_announce.as_ref().map(ToString::to_string),
             http_listen: self.http_listen.to_string(),
             background_sync: self.background_sync,
+            prompt_forwarding: self.prompt_forwarding,
             lsps2: self.lsps2.clone(),
             push: self.push.clone(),
             http: self.http.clone(),
@@ -442,6 +452,7 @@ impl FileConfig {
             p2p_announce,
             http_listen,
             background_sync: self.background_sync,
+            prompt_forwarding: self.prompt_forwarding,
             lsps2: self.lsps2,
             push: self.push,
             http: self.http,

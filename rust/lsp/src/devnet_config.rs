@@ -23,6 +23,7 @@ pub fn devnet_config(esplora_url: &str, storage_dir: &Path) -> LspConfig {
         p2p_announce: None,
         http_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         background_sync: false,
+        prompt_forwarding: true,
         lsps2: Lsps2Config {
             channel_opening_fee_ppm: 0,
             min_channel_opening_fee_msat: 0,

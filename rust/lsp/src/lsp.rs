@@ -305,6 +305,7 @@ fn build_and_start(
     // Monitor writes after the manager's (Doze's ldk-node patch, vendor/ldk-node): an LSP killed
     // at any instant leaves no channel for LDK to force-close at the next start.
     builder.set_kill_safe_persistence(true);
+    builder.set_prompt_forwarding(config.prompt_forwarding);
     builder.set_runtime(runtime.handle().clone());
     let node = Arc::new(builder.build().map_err(LspError::Build)?);
     node.start().map_err(|source| LspError::Start {

@@ -30,6 +30,7 @@ fn a_config_round_trips_through_a_toml_file() {
     let mut config = devnet_config("http://127.0.0.1:3002/", &dir.path().join("data"));
     config.p2p_announce = Some(SocketAddress::from_str("lsp.example.com:9735").expect("hostname"));
     config.background_sync = true;
+    config.prompt_forwarding = false;
     config.lsps2.require_token = Some("sesame".into());
     config.lsps2.channel_opening_fee_ppm = 2_500;
     config.push.gateway_url = Some("https://push.example.com/send".into());
@@ -62,6 +63,7 @@ fn optional_keys_take_their_defaults() {
     let config = LspConfig::from_toml_str(MINIMAL).expect("minimal config");
     assert_eq!(config.alias, "doze-lsp");
     assert!(config.background_sync);
+    assert!(config.prompt_forwarding, "HTLCs forwarded as soon as they can be");
     assert_eq!(config.p2p_announce, None);
     assert_eq!(config.lsps2, Lsps2Config::default());
     assert_eq!(config.push, PushConfig::default());

@@ -194,17 +194,30 @@ impl AsyncScene {
         observers_a: Observers,
         configure_a: impl FnOnce(&mut LspConfig),
     ) -> AsyncScene {
+        AsyncScene::start_with_lsps(devnet, observers_a, configure_a, |_| {})
+    }
+
+    /// [`AsyncScene::start`] with `configure_both` applied to both LSPs' configs first (e.g.
+    /// how they forward, for a benchmark of the LSPs' share of a wake).
+    pub fn start_with_lsps(
+        devnet: &Devnet,
+        observers_a: Observers,
+        configure_a: impl FnOnce(&mut LspConfig),
+        configure_both: impl Fn(&mut LspConfig),
+    ) -> AsyncScene {
         let started = Instant::now();
         let dir_a = tempfile::Builder::new().prefix("doze-lsp-a-").tempdir().expect("temp dir");
         let dir_b = tempfile::Builder::new().prefix("doze-lsp-b-").tempdir().expect("temp dir");
         let lsp_a = start_lsp(devnet, dir_a.path(), log_lsp_to_file(observers_a, "lsp-a"), |c| {
             c.alias = "lsp-a".into();
+            configure_both(c);
             configure_a(c);
         });
         let held_at_lsp_b = HeldHtlcs::new();
         let observers_b = held_at_lsp_b.observers(Observers::new());
         let lsp_b = start_lsp(devnet, dir_b.path(), log_lsp_to_file(observers_b, "lsp-b"), |c| {
             c.alias = "lsp-b".into();
+            configure_both(c);
         });
         let sender = devnet.start_node_with("sender", |builder| {
             log_node_to_file(builder, "sender");

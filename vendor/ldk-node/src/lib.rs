@@ -169,6 +169,12 @@ pub use {
 
 use crate::scoring::setup_background_pathfinding_scores_sync;
 
+// Doze's patch (DOZE-PATCH.md): how often a node with prompt forwarding looks for HTLCs to
+// forward. LDK offers no future for "an HTLC became forwardable" (0.2 dropped the event), and a
+// second waiter on the manager's persistence future could take a wake-up the background
+// processor needs; a check is two uncontended mutexes.
+const PROMPT_FORWARDING_CHECK: Duration = Duration::from_millis(2);
+
 #[cfg(feature = "uniffi")]
 uniffi::include_scaffolding!("ldk_node");
 
@@ -209,6 +215,8 @@ pub struct Node {
 	// Doze's patch (DOZE-PATCH.md): kill-safe persistence ordering.
 	ordered_persister: Arc<types::OrderedPersister>,
 	persistence_flusher: Mutex<Option<io::kill_safe::Flusher>>,
+	// Doze's patch (DOZE-PATCH.md): HTLCs forwarded without LDK's batch delay.
+	prompt_forwarding: bool,
 }
 
 impl Node {
@@ -646,6 +654,27 @@ impl Node {
 				}
 			})
 		};
+
+		// Doze's patch (DOZE-PATCH.md): HTLCs are forwarded as soon as they can be, not at the
+		// background processor's next randomly delayed batch.
+		if self.prompt_forwarding {
+			let forwarding_manager = Arc::clone(&self.channel_manager);
+			let mut stop_forwarding = self.stop_sender.subscribe();
+			self.runtime.spawn_background_task(async move {
+				let mut check = tokio::time::interval(PROMPT_FORWARDING_CHECK);
+				check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+				loop {
+					tokio::select! {
+						_ = stop_forwarding.changed() => return,
+						_ = check.tick() => {
+							if forwarding_manager.needs_pending_htlc_processing() {
+								forwarding_manager.process_pending_htlc_forwards();
+							}
+						}
+					}
+				}
+			});
+		}
 
 		self.runtime.spawn_background_processor_task(async move {
 			process_events_async(

@@ -46,6 +46,11 @@
 //! DOZE_WAKE_BIN_DIR=target/release-ffi target/release/wake [RUNS_PER_SIDE] --backup
 //! ```
 //!
+//! **The LSPs' share** (`--lsp-batched`, with any of the above): both LSPs forward in LDK's
+//! randomly delayed batches (stock ldk-node, `prompt_forwarding = false`) instead of at once
+//! (Doze's default). Run with and without it to see what the batches cost a wake; the JSON's
+//! `lsp_forwarding` says which ran.
+//!
 //! **On a phone's network** (`wake [RUNS_PER_SIDE] --rtt`): the same sides with LSP-A (the
 //! phone's LSP) *and* the backup server behind latency proxies at 0, 50, 100 and 200 ms round
 //! trips (`links.rs`): the local-store wakes (Doze and stock) and the backed-up ones (Doze,
@@ -106,7 +111,17 @@ fn main() {
     };
     let devnet = Devnet::start().expect("devnet");
     let interceptions = Interceptions::new();
-    let scene = AsyncScene::start(&devnet, interceptions.observers(Observers::new()), |_| {});
+    let batched = args.iter().any(|a| a == "--lsp-batched");
+    let lsp_forwarding = if batched { "batched" } else { "prompt" };
+    let observers = interceptions.observers(Observers::new());
+    let scene = AsyncScene::start_with_lsps(
+        &devnet,
+        observers,
+        |_| {},
+        |c| {
+            c.prompt_forwarding = !batched;
+        },
+    );
     let dir = tempfile::tempdir().expect("dir");
     let config = scene.phone_config(&devnet, dir.path());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -170,6 +185,7 @@ fn main() {
             "{}",
             serde_json::to_string_pretty(&json!({
                 "binaries": bin_dir.display().to_string(),
+                "lsp_forwarding": lsp_forwarding,
                 "links": bench.links.iter().map(Link::name).collect::<Vec<_>>(),
                 "wakes": measured,
                 "round_trips_per_step": round_trips(&bench.links, &measured),
@@ -198,6 +214,7 @@ fn main() {
         "{}",
         json!({
             "binaries": bin_dir.display().to_string(),
+            "lsp_forwarding": lsp_forwarding,
             "devnet_store": small,
             "mainnet_store": mainnet,
             "fixture": stats.to_json()
