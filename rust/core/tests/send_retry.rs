@@ -1,7 +1,8 @@
 //! A send whose first attempt fails at a hop and whose retry succeeds: the merchant behind the
 //! LSP is offline, so the LSP fails the phone's HTLC back (and LDK's own retries then find no
-//! route: `RouteNotFound`); once the merchant is back, the app sends the same invoice again. Both attempts are in the payment's attempts, in order, with
-//! their outcomes, and the history holds the payment once, succeeded.
+//! route: `RouteNotFound`); once the merchant is back, the app sends the same invoice again.
+//! Both attempts are in the payment's attempts, in order, with their outcomes, and the history
+//! holds the payment once, succeeded.
 
 use doze_core::{PaymentDirection, PaymentStatus, WalletEventKind};
 use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};

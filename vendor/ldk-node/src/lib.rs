@@ -174,6 +174,9 @@ use crate::scoring::setup_background_pathfinding_scores_sync;
 // second waiter on the manager's persistence future could take a wake-up the background
 // processor needs; a check is two uncontended mutexes.
 const PROMPT_FORWARDING_CHECK: Duration = Duration::from_millis(2);
+// Doze's patch: when a node with prompt forwarding starts checking, after start (LDK's
+// `INIT_FWD_DELAY`).
+const PROMPT_FORWARDING_START: Duration = Duration::from_secs(2);
 
 #[cfg(feature = "uniffi")]
 uniffi::include_scaffolding!("ldk_node");
@@ -661,7 +664,10 @@ impl Node {
 			let forwarding_manager = Arc::clone(&self.channel_manager);
 			let mut stop_forwarding = self.stop_sender.subscribe();
 			self.runtime.spawn_background_task(async move {
-				let mut check = tokio::time::interval(PROMPT_FORWARDING_CHECK);
+				// As LDK's own first batch: HTLCs held across a restart wait for their peers
+				// to reconnect rather than fail at once.
+				let first = tokio::time::Instant::now() + PROMPT_FORWARDING_START;
+				let mut check = tokio::time::interval_at(first, PROMPT_FORWARDING_CHECK);
 				check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 				loop {
 					tokio::select! {
