@@ -89,7 +89,7 @@ impl BackupServer {
         format!("http://127.0.0.1:{}/vss", self.vss_port)
     }
 
-    /// The server's loopback address (to put a [`crate::latency_proxy::LatencyProxy`] in
+    /// The server's loopback address (to put doze-testkit's `LatencyProxy` in
     /// front of it).
     pub fn addr(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.vss_port))
