@@ -57,11 +57,12 @@ impl Journal {
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut request);
         Journal { request, changes }
     }
+}
 
-    /// Whether `last_request`, the server's [`last_request_object`], names this request.
-    pub(crate) fn committed(&self, last_request: Option<&[u8]>) -> bool {
-        last_request == Some(&self.request[..])
-    }
+/// Whether `last_request`, the server's [`last_request_object`], names the request `request`:
+/// the server committed it.
+pub(crate) fn committed(request: &[u8; 16], last_request: Option<&[u8]>) -> bool {
+    last_request == Some(&request[..])
 }
 
 /// What [`resolve`] found.
@@ -173,7 +174,8 @@ pub(crate) fn keep(local: &dyn KVStoreSync, journal: &Journal) -> io::Result<()>
     KVStoreSync::write(local, LOCAL_NAMESPACE, "", JOURNAL_KEY, journal.encode())
 }
 
-/// Removes the record: its request is applied on the phone, or never committed.
+/// Removes the record (if any): its request is applied on the phone, never committed, or moot
+/// (the phone uploads its whole copy).
 pub(crate) fn clear(local: &dyn KVStoreSync) -> io::Result<()> {
     KVStoreSync::remove(local, LOCAL_NAMESPACE, "", JOURNAL_KEY, false)
 }
@@ -209,7 +211,7 @@ pub(crate) fn resolve(
     journal: &Journal,
     last_request: Option<&[u8]>,
 ) -> io::Result<Resolution> {
-    let resolution = if journal.committed(last_request) {
+    let resolution = if committed(&journal.request, last_request) {
         apply(local, &journal.changes)?;
         Resolution::RolledForward { objects: journal.changes.len() }
     } else {
@@ -217,15 +219,6 @@ pub(crate) fn resolve(
     };
     clear(local)?;
     Ok(resolution)
-}
-
-/// Drops any record without looking at the server: when the phone uploads its whole copy
-/// anyway (a first backup, or a server that lost it).
-pub(crate) fn discard(local: &dyn KVStoreSync) -> io::Result<()> {
-    match read(local) {
-        Ok(None) => Ok(()),
-        Ok(Some(_)) | Err(_) => clear(local),
-    }
 }
 
 #[cfg(test)]
@@ -304,7 +297,7 @@ mod tests {
         assert_eq!(read(&local).ok(), Some(None));
 
         keep(&local, &journal).unwrap_or_else(|e| panic!("{e}"));
-        discard(&local).unwrap_or_else(|e| panic!("{e}"));
+        clear(&local).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read(&local).ok(), Some(None));
     }
 }

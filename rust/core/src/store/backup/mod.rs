@@ -135,7 +135,7 @@ pub(crate) fn open(
             // keyspace shows no holder either, and must not be written to as if it were ours.
             run(&runtime, Arc::clone(&remote).list_owned())?;
             // Everything the phone holds goes up now: a request it may have sent before is moot.
-            journal::discard(&local)
+            journal::clear(&local)
                 .map_err(|e| WalletError::Storage(format!("cannot read the node store: {e}")))?;
             let uploads = local_objects(node_dir)?;
             let count = uploads.len();

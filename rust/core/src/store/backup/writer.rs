@@ -2,8 +2,8 @@
 //! newest change per key, each request recorded in the journal before it leaves (`journal.rs`)
 //! and applied to the phone's copy once the server has it. Writes that arrive while a request is
 //! on its way go together in the next (a group commit). A request whose answer is lost is
-//! settled by asking the server where its global version is; a device that is no longer the
-//! wallet's latest writer is refused ([`MOVED`]).
+//! settled by reading back the id of the last request the server committed; a device that is no
+//! longer the wallet's latest writer is refused ([`MOVED`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +21,9 @@ pub(super) fn other(message: impl std::fmt::Display) -> io::Error {
 }
 
 /// The message of a write refused because another device took the wallet over.
-pub(crate) const MOVED: &str = "this wallet now runs on another device";
+const MOVED: &str = "this wallet now runs on another device";
 /// The message of a write refused because the app's session closed the store.
-pub(super) const CLOSED: &str = "the wallet's store is closed";
+const CLOSED: &str = "the wallet's store is closed";
 
 /// The serialized writer: the server's global version this device expects, and the newest
 /// write applied per key.
@@ -221,9 +221,11 @@ impl Shared {
         let record = Journal::new(changes);
         journal::keep(&self.local, &record)
             .map_err(|e| RemoteError::Failed(self.local_failed(e)))?;
-        let mut puts = vec![(journal::last_request_object(), record.request.to_vec())];
+        // Recorded: the values move on into the request, no second copy.
+        let Journal { request, changes } = record;
+        let mut puts = vec![(journal::last_request_object(), request.to_vec())];
         let mut deletes = Vec::new();
-        for (name, value) in record.changes.iter().cloned() {
+        for (name, value) in changes {
             match value {
                 Some(value) => puts.push((name, value)),
                 None => deletes.push(name),
@@ -232,7 +234,7 @@ impl Shared {
         let sent = self.remote.put(writer.global_version, puts, &deletes).await;
         let committed = match &sent {
             Ok(()) => true,
-            Err(_) => self.committed_anyway(writer, &record).await,
+            Err(_) => self.committed_anyway(writer, &request).await,
         };
         if committed {
             writer.global_version += 1;
@@ -244,9 +246,9 @@ impl Shared {
     /// After a request failed: whether the server has it all the same (it names the request as
     /// its last). If the server cannot say, the outcome stays open: the journal keeps the
     /// request, and the next request, or the next open, settles it first.
-    async fn committed_anyway(&self, writer: &mut Writer, record: &Journal) -> bool {
+    async fn committed_anyway(&self, writer: &mut Writer, request: &[u8; 16]) -> bool {
         match self.remote.get_quick(&journal::last_request_object()).await {
-            Ok(last) => record.committed(last.as_deref()),
+            Ok(last) => journal::committed(request, last.as_deref()),
             Err(e) => {
                 log::warn!("backup: a write's outcome is unknown ({e}); settled at the next one");
                 writer.unresolved = true;
