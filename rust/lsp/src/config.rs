@@ -18,6 +18,7 @@
 //! [push]
 //! gateway_url = "https://push-gateway.example.com/v1/send" # optional; for APNs/FCM targets
 //! min_interval_secs = 60
+//! postgres_url = "postgres://doze@127.0.0.1:5432/doze_push" # optional; shared by LSP nodes
 //!
 //! [http]
 //! operator_token = "…"                # needed for the operator endpoints off loopback
@@ -223,6 +224,12 @@ pub struct PushConfig {
     /// Registrations one phone may make within `timestamp_window_secs` (each keeps its nonce
     /// that long); one more is answered 429.
     pub max_registrations_per_window: u32,
+    /// Keep registrations, nonces and the delivery log in this PostgreSQL database instead of
+    /// `push.sqlite3` in `storage_dir`, e.g. `postgres://doze@db.internal:5432/doze_push`.
+    /// Several LSP nodes may share one: each keeps its own phones (see
+    /// [`crate::push::store`]). Plain TCP: keep the database on loopback or a private network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_url: Option<String>,
 }
 
 impl Default for PushConfig {
@@ -239,6 +246,7 @@ impl Default for PushConfig {
             queue_capacity: 256,
             request_timeout_secs: 10,
             max_registrations_per_window: 10,
+            postgres_url: None,
         }
     }
 }
@@ -250,6 +258,25 @@ impl PushConfig {
                 return Err(ConfigError::Invalid {
                     field: "push.gateway_url",
                     reason: format!("`{url}` is not an http:// or https:// URL"),
+                });
+            }
+        }
+        if let Some(url) = &self.postgres_url {
+            // The reason never repeats the URL: it may hold the database password.
+            let parsed =
+                url.parse::<tokio_postgres::Config>().map_err(|e| ConfigError::Invalid {
+                    field: "push.postgres_url",
+                    reason: format!(
+                        "not a PostgreSQL URL or connection string ({e}); e.g. \
+                     postgres://user:password@127.0.0.1:5432/doze_push"
+                    ),
+                })?;
+            if parsed.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+                return Err(ConfigError::Invalid {
+                    field: "push.postgres_url",
+                    reason: "sslmode=require: the LSP connects to PostgreSQL without TLS; keep \
+                             it on loopback or a private network and drop sslmode"
+                        .into(),
                 });
             }
         }

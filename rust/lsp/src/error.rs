@@ -26,12 +26,16 @@ pub enum LspError {
         source: std::io::Error,
     },
     /// The push database could not be opened.
-    #[error("cannot open the push database in {}: {source}", path.display())]
+    #[error(
+        "cannot open the push database ({location}): {source} (check `storage_dir`, or \
+         `push.postgres_url` and that PostgreSQL runs)"
+    )]
     PushStore {
-        /// The storage directory.
-        path: PathBuf,
-        /// What SQLite said.
-        source: rusqlite::Error,
+        /// Where it was looked for: the SQLite file, or PostgreSQL's host and database (never
+        /// the password).
+        location: String,
+        /// What the database said.
+        source: crate::push::DbError,
     },
     /// The operator API's address could not be bound.
     #[error(

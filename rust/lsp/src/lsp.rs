@@ -23,7 +23,7 @@ use crate::error::LspError;
 use crate::events::{EventHub, EventLoop};
 use crate::http::{self, HttpServer, HttpStats};
 use crate::log_hooks::LogHub;
-use crate::push::{PushService, PushStats};
+use crate::push::{PushService, PushStats, PushStore};
 
 /// The file under `storage_dir` holding the node's key material.
 pub const SEED_FILE: &str = "lsp_seed";
@@ -91,8 +91,15 @@ impl Lsp {
         let listener = TcpListener::bind(config.http_listen)
             .map_err(|source| LspError::HttpBind { addr: config.http_listen, source })?;
         // Before the runtime: failing here must not drop a runtime inside the caller's.
-        let push = PushService::open(&config.push, &config.storage_dir)
-            .map_err(|source| LspError::PushStore { path: config.storage_dir.clone(), source })?;
+        let push = PushService::open(&config.push, &config.storage_dir).map_err(|source| {
+            LspError::PushStore {
+                location: PushStore::location(
+                    config.push.postgres_url.as_deref(),
+                    &config.storage_dir,
+                ),
+                source,
+            }
+        })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("lsp-node")
@@ -114,7 +121,7 @@ impl Lsp {
         };
         let signing_node = Arc::clone(&node);
         if let Err(e) =
-            push.start(Arc::new(move |message: &[u8]| signing_node.sign_message(message)))
+            push.start(node.node_id(), Arc::new(move |m: &[u8]| signing_node.sign_message(m)))
         {
             logs.unsubscribe(push_observer);
             stop_node(&node);

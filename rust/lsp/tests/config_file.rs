@@ -35,6 +35,7 @@ fn a_config_round_trips_through_a_toml_file() {
     config.lsps2.channel_opening_fee_ppm = 2_500;
     config.push.gateway_url = Some("https://push.example.com/send".into());
     config.push.min_interval_secs = 5;
+    config.push.postgres_url = Some("postgres://doze:pw@db.internal:5432/doze_push".into());
     assert_eq!(config.esplora_url, "http://127.0.0.1:3002", "trailing slash dropped");
 
     let path = write(dir.path(), &config.to_toml());
@@ -155,6 +156,20 @@ fn bad_addresses_networks_and_values_are_typed_errors() {
     assert!(matches!(error, ConfigError::Invalid { field: "push.gateway_url", .. }), "{error:?}");
     let error = parse_error(&format!("{MINIMAL}[push]\nmax_attempts = 0\n"));
     assert!(matches!(error, ConfigError::Invalid { field: "push.max_attempts", .. }), "{error:?}");
+
+    // A bad PostgreSQL URL is named, and its password is never repeated.
+    for url in ["postgres://doze:hunter2@db:notaport/push", "postgres://doze:hunter2@db/p?x=1"] {
+        let error = parse_error(&format!("{MINIMAL}[push]\npostgres_url = \"{url}\"\n"));
+        assert!(
+            matches!(error, ConfigError::Invalid { field: "push.postgres_url", .. }),
+            "{error:?}"
+        );
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+    let error = parse_error(&format!(
+        "{MINIMAL}[push]\npostgres_url = \"postgres://doze@db/push?sslmode=require\"\n"
+    ));
+    assert!(error.to_string().contains("without TLS"), "{error}");
 
     let error = parse_error(&format!(
         "{MINIMAL}[lsps2]\nmin_payment_size_msat = 5\nmax_payment_size_msat = 4\n"

@@ -14,6 +14,7 @@
 //! - [`backup_server`]: PostgreSQL and LDK's `vss-server` on loopback; [`latency_proxy`]: a
 //!   TCP proxy that makes it look far away (a fixed delay each way); [`hostile_backup`]: an
 //!   HTTP proxy that makes it slow, garbled, damaging or another wallet's on demand.
+//! - [`postgres`]: PostgreSQL alone on loopback (the LSPs' shared push store).
 //! - [`http_server`]: the local HTTP server those stand-ins (and the [`webhook`] receiver) run.
 //! - [`chaos`]: the seeded chaos run (the app and its wakes killed at random, invariants
 //!   checked after every start).
@@ -46,7 +47,7 @@ pub mod register;
 pub mod scene;
 pub mod webhook;
 
-pub use doze_test_servers::{backup_server, hostile_backup, http_server};
+pub use doze_test_servers::{backup_server, hostile_backup, http_server, postgres};
 
 pub use async_scene::AsyncScene;
 pub use phone::{PhoneScene, Recorder};

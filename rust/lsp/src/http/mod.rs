@@ -321,7 +321,7 @@ impl ListQuery {
 /// Runs a push-database query off the async workers.
 async fn push_query<T: Send + 'static>(
     push: Arc<PushService>,
-    f: impl FnOnce(&PushService) -> Result<T, rusqlite::Error> + Send + 'static,
+    f: impl FnOnce(&PushService) -> Result<T, crate::push::DbError> + Send + 'static,
 ) -> Result<T, Failure> {
     tokio::task::spawn_blocking(move || f(&push))
         .await

@@ -3,8 +3,9 @@
 //!
 //! - **Registration** ([`registration`]): `POST /v1/push/register`, signed with the phone's
 //!   node key; the LSP checks the signature, a ±`timestamp_window_secs` window, nonce reuse
-//!   and that it has a channel with the phone (bLIP-55 asks for prior activity), stores it in
-//!   SQLite ([`store`]) and answers the phone's blinded paths to this static-invoice server.
+//!   and that it has a channel with the phone (bLIP-55 asks for prior activity), stores it
+//!   ([`store`]: SQLite, or PostgreSQL shared by several LSP nodes) and answers the phone's
+//!   blinded paths to this static-invoice server.
 //! - **Signal** ([`intercept`]): ldk-node 0.7.1 only *logs* that its onion messenger
 //!   intercepted a message for an offline peer; an observer on the LSP's [`crate::LogHub`]
 //!   matches that record and queues the peer (a bounded queue; when full, the signal is
@@ -39,7 +40,9 @@ pub use registration::{
     RegistrationInfo, RegistrationPage, TargetKind, REGISTER_PATH, REGISTRATIONS_PATH,
     REGISTRATION_PATH,
 };
-pub use store::{Outcome, PushLogEntry, PushStore, Registration, RegistrationWindow, StoreError};
+pub use store::{
+    DbError, Outcome, PushLogEntry, PushStore, Registration, RegistrationWindow, StoreError,
+};
 
 use crate::config::PushConfig;
 
@@ -63,12 +66,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PushService {
-    /// Opens the push database in `storage_dir`; signals queue up until [`Self::start`].
-    pub fn open(
-        config: &PushConfig,
-        storage_dir: &Path,
-    ) -> Result<Arc<PushService>, rusqlite::Error> {
-        Ok(Self::with_store(config, PushStore::open(storage_dir)?))
+    /// Opens the push database: PostgreSQL at `push.postgres_url` if set, else SQLite in
+    /// `storage_dir`. Signals queue up until [`Self::start`].
+    pub fn open(config: &PushConfig, storage_dir: &Path) -> Result<Arc<PushService>, DbError> {
+        let store = match &config.postgres_url {
+            Some(url) => PushStore::postgres(url)?,
+            None => PushStore::open(storage_dir)?,
+        };
+        Ok(Self::with_store(config, store))
     }
 
     /// A service over `store`.
@@ -97,9 +102,11 @@ impl PushService {
         }
     }
 
-    /// Starts the dispatcher, signing with `sign` (the node's `sign_message`). Starting twice
-    /// does nothing.
-    pub fn start(&self, sign: Signer) -> std::io::Result<()> {
+    /// Starts the dispatcher for the LSP node `lsp` (whose registrations a shared store holds
+    /// apart from other nodes'), signing with `sign` (the node's `sign_message`). Starting
+    /// twice does nothing.
+    pub fn start(&self, lsp: PublicKey, sign: Signer) -> std::io::Result<()> {
+        self.store.bind(lsp);
         let Some(queue) = lock(&self.queue).take() else {
             return Ok(());
         };
@@ -139,15 +146,12 @@ impl PushService {
     }
 
     /// The stored registration of `node_id`.
-    pub fn registration(
-        &self,
-        node_id: &PublicKey,
-    ) -> Result<Option<Registration>, rusqlite::Error> {
+    pub fn registration(&self, node_id: &PublicKey) -> Result<Option<Registration>, DbError> {
         self.store.registration(node_id)
     }
 
     /// The latest `limit` delivery outcomes, newest first.
-    pub fn push_log(&self, limit: u32) -> Result<Vec<PushLogEntry>, rusqlite::Error> {
+    pub fn push_log(&self, limit: u32) -> Result<Vec<PushLogEntry>, DbError> {
         self.store.push_log(limit)
     }
 
@@ -235,7 +239,7 @@ impl PushService {
                     ),
                 ));
             }
-            Err(StoreError::Sqlite(e)) => return Err(internal(&e)),
+            Err(StoreError::Database(e)) => return Err(internal(&e)),
         }
         // A new target has not been pushed to yet.
         lock(&self.last_push).remove(&request.node_id);
@@ -257,7 +261,7 @@ impl PushService {
     pub fn registration_info(
         &self,
         node_id: &PublicKey,
-    ) -> Result<Option<RegistrationInfo>, rusqlite::Error> {
+    ) -> Result<Option<RegistrationInfo>, DbError> {
         Ok(self.store.registration(node_id)?.map(RegistrationInfo::of))
     }
 
@@ -266,7 +270,7 @@ impl PushService {
         &self,
         after: Option<&PublicKey>,
         limit: u32,
-    ) -> Result<Vec<RegistrationInfo>, rusqlite::Error> {
+    ) -> Result<Vec<RegistrationInfo>, DbError> {
         Ok(self.store.registrations(after, limit)?.into_iter().map(RegistrationInfo::of).collect())
     }
 }
@@ -324,7 +328,7 @@ mod tests {
         push.store()
             .register(&request, 1, RegistrationWindow { since: 0, max: 1 })
             .expect("stored");
-        push.start(Arc::new(|_: &[u8]| String::from("sig"))).expect("dispatcher");
+        push.start(peer(9), Arc::new(|_: &[u8]| String::from("sig"))).expect("dispatcher");
     }
 
     #[test]
