@@ -13,13 +13,18 @@
 //! # rpc_password = "…"
 //! ```
 //!
-//! With `[bitcoind_rpc]`, ldk-node polls bitcoind every 2 s whatever `background_sync` says
+//! With `[bitcoind_rpc]`, the LSP checks at start that bitcoind takes the login and follows the
+//! configured network ([`check_bitcoind`]); ldk-node then polls it every 2 s whatever
+//! `background_sync` says
 //! (its bitcoind chain source has no manual mode). The calls it makes and what bitcoind needs
 //! for them (no `-txindex`) are in the README's "Running the LSP against your own bitcoind".
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use ldk_node::bitcoin::Network;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::config::ConfigError;
 use crate::error::LspError;
@@ -276,4 +281,63 @@ impl ChainSource {
             }
         }
     }
+}
+
+/// bitcoind's name of `network` (`getblockchaininfo`'s `chain`).
+fn bitcoind_chain(network: Network) -> &'static str {
+    match network {
+        Network::Bitcoin => "main",
+        Network::Testnet => "test",
+        Network::Testnet4 => "testnet4",
+        Network::Signet => "signet",
+        Network::Regtest => "regtest",
+    }
+}
+
+/// Asks bitcoind at `host:port` for `getblockchaininfo` with `login` and checks that it follows
+/// `network`. ldk-node would start anyway on a refused login or another chain (on regtest,
+/// signet and testnet it falls back to default fees) and only log errors every 2 s; this makes
+/// either a typed error at start. Blocking: call it outside an async runtime.
+pub(crate) fn check_bitcoind(
+    host: &str,
+    port: u16,
+    (user, password): (&str, &str),
+    network: Network,
+) -> Result<(), LspError> {
+    let source = format!("bitcoind's RPC at {host}:{port}");
+    let fail = |reason: String| LspError::BitcoindRpc { chain_source: source.clone(), reason };
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| fail(format!("no HTTP client: {e}")))?;
+    let request = json!({ "method": "getblockchaininfo", "params": [], "id": "doze-lsp" });
+    let response = client
+        .post(format!("http://{host}:{port}/"))
+        .basic_auth(user, Some(password))
+        .json(&request)
+        .send()
+        .map_err(|e| fail(format!("cannot reach it: {e}")))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(fail(format!(
+            "it refused the login (HTTP {}): check `bitcoind_rpc.cookie_file`, or `rpc_user` \
+             and `rpc_password`",
+            status.as_u16()
+        )));
+    }
+    let answer: Value = response
+        .json()
+        .map_err(|e| fail(format!("not a JSON-RPC answer (HTTP {}): {e}", status.as_u16())))?;
+    if let Some(error) = answer.get("error").filter(|e| !e.is_null()) {
+        return Err(fail(format!("getblockchaininfo failed: {error}")));
+    }
+    let chain = answer["result"]["chain"].as_str().unwrap_or("an unknown chain");
+    let expected = bitcoind_chain(network);
+    if chain != expected {
+        return Err(fail(format!(
+            "it follows `{chain}`, and the config says network = \"{network}\" (bitcoind's \
+             `{expected}`)"
+        )));
+    }
+    Ok(())
 }

@@ -74,6 +74,15 @@ pub enum LspError {
         /// The configured chain source, e.g. "the Esplora API at http://127.0.0.1:3002".
         chain_source: String,
     },
+    /// bitcoind's RPC refused the login, could not be reached or follows another network
+    /// than the config's (checked at start).
+    #[error("cannot use {chain_source}: {reason}")]
+    BitcoindRpc {
+        /// Where it is, e.g. "bitcoind's RPC at 127.0.0.1:8332".
+        chain_source: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// bitcoind's RPC cookie file (`[bitcoind_rpc] cookie_file`) could not be used. The
     /// message names the file, never what is in it.
     #[error(

@@ -20,7 +20,7 @@ use ldk_node::logger::{LogRecord, LogWriter};
 use ldk_node::{Builder, Event, Node, NodeError};
 use tokio::runtime::Runtime;
 
-use crate::chain_source::ChainSource;
+use crate::chain_source::{check_bitcoind, ChainSource};
 use crate::config::LspConfig;
 use crate::error::LspError;
 use crate::events::{EventHub, EventLoop};
@@ -91,9 +91,15 @@ impl Lsp {
     pub fn start_with_observers(config: LspConfig, observers: Observers) -> Result<Lsp, LspError> {
         std::fs::create_dir_all(&config.storage_dir)
             .map_err(|source| LspError::Storage { path: config.storage_dir.clone(), source })?;
-        // bitcoind writes a new cookie each time it starts: read it now, before anything runs.
+        // bitcoind writes a new cookie each time it starts: read it now, before anything runs,
+        // and check that bitcoind takes it and follows the configured network.
         let rpc_login = match &config.chain_source {
-            ChainSource::BitcoindRpc { auth, .. } => Some(auth.login()?),
+            ChainSource::BitcoindRpc { host, port, auth } => {
+                let (user, password) = auth.login()?;
+                let login = (user.as_str(), password.as_str());
+                outside_tokio(|| check_bitcoind(host, *port, login, config.network))?;
+                Some((user, password))
+            }
             _ => None,
         };
         let listener = TcpListener::bind(config.http_listen)

@@ -60,6 +60,26 @@ fn the_example_file_parses_with_the_defaults_and_a_storage_dir_next_to_it() {
     assert_eq!(config.push, PushConfig::default());
     assert_eq!(config.p2p_listen.to_string(), "0.0.0.0:9735");
     assert_eq!(config.http_listen.to_string(), "127.0.0.1:9736");
+
+    // Its commented-out [bitcoind_rpc] table, switched on instead of esplora_url, parses too.
+    let text = std::fs::read_to_string(&path).expect("the example");
+    let switched: String = text
+        .lines()
+        .filter(|line| !line.starts_with("esplora_url"))
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if ["[bitcoind_rpc]", "host", "port", "cookie_file"]
+                    .iter()
+                    .any(|key| rest.starts_with(key)) =>
+            {
+                rest
+            }
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = LspConfig::from_toml_str(&switched).expect("the bitcoind example parses");
+    assert!(matches!(config.chain_source, ChainSource::BitcoindRpc { port: 18443, .. }));
 }
 
 #[test]
