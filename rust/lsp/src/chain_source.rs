@@ -14,10 +14,10 @@
 //! ```
 //!
 //! With `[bitcoind_rpc]`, the LSP checks at start that bitcoind takes the login and follows the
-//! configured network ([`check_bitcoind`]); ldk-node then polls it every 2 s whatever
-//! `background_sync` says
-//! (its bitcoind chain source has no manual mode). The calls it makes and what bitcoind needs
-//! for them (no `-txindex`) are in the README's "Running the LSP against your own bitcoind".
+//! configured network (a `getblockchaininfo`); ldk-node then polls it every 2 s whatever
+//! `background_sync` says (its bitcoind chain source has no manual mode). The calls it makes and
+//! what bitcoind needs for them (no `-txindex`) are in the README's "Running the LSP against your
+//! own bitcoind".
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -130,11 +130,11 @@ fn jit_channel_over(devnet: &Devnet, source: ChainSource) {
     lsp.sync().expect("LSP sync");
     expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelReady { .. }));
     let payer_id = payer.node_id();
-    expect_lsp_event(
-        &lsp_events,
-        DEFAULT_WAIT,
-        |e| matches!(e, Event::ChannelReady { counterparty_node_id: Some(id), .. } if *id == payer_id),
-    );
+    let ready_with_payer = |e: &Event| match e {
+        Event::ChannelReady { counterparty_node_id, .. } => *counterparty_node_id == Some(payer_id),
+        _ => false,
+    };
+    expect_lsp_event(&lsp_events, DEFAULT_WAIT, ready_with_payer);
     assert!(lsp_confirmations(&lsp, payer_id).is_some_and(|c| c >= 6), "six blocks deep");
 
     // A client without a channel is paid through a JIT channel the LSP opens.
