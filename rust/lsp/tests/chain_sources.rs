@@ -7,18 +7,18 @@
 
 mod common;
 
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-use common::{expect_lsp_event, expect_node_event, init_logs, start_client};
-use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
+use common::{
+    expect_lsp_event, expect_node_event, init_logs, jit_invoice, payer_with_channel,
+    recording_observers, start_client, Recorded,
+};
+use doze_devnet::nodes::{wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
-use doze_lsp::{devnet_config_with, ChainSource, Lsp, LspError, Observers, RpcAuth};
+use doze_lsp::{devnet_config_with, ChainSource, Lsp, LspError, RpcAuth};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::Amount;
 use ldk_node::bitcoin::Network;
-use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
-use ldk_node::logger::LogLevel;
 use ldk_node::Event;
 
 const LSP_FUNDS: u64 = 1_000_000;
@@ -94,19 +94,8 @@ fn jit_channel_over(devnet: &Devnet, source: ChainSource) {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = devnet_config_with(source.clone(), dir.path());
-    let (events_tx, lsp_events) = mpsc::channel::<Event>();
-    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = Arc::clone(&errors);
-    let observers = Observers::new()
-        .on_event(move |event| {
-            let _ = events_tx.send(event.clone());
-        })
-        .on_log(move |record| {
-            let text = format!("{} {}", record.module_path, record.args);
-            if record.level == LogLevel::Error && !is_late_rebroadcast(&text) {
-                seen.lock().unwrap().push(text);
-            }
-        });
+    let (observers, Recorded { events: lsp_events, errors }) =
+        recording_observers(is_late_rebroadcast);
     let lsp = Lsp::start_with_observers(config, observers).expect("the LSP starts");
 
     // Its on-chain wallet sees a confirmed payment through the source.
@@ -118,33 +107,13 @@ fn jit_channel_over(devnet: &Devnet, source: ChainSource) {
     eprintln!("{source:?}: funds seen after {:?}", started.elapsed());
 
     // A payer opens a channel to it; the LSP sees the funding confirm through the source.
-    let payer = devnet.start_node("payer");
-    devnet.fund_node(&payer, Amount::from_sat(2 * PAYER_CHANNEL));
-    let mempool_before = devnet.mempool_len();
-    payer
-        .open_channel(lsp.node_id(), lsp.p2p_address(), PAYER_CHANNEL, None, None)
-        .expect("payer opens a channel to the LSP");
-    assert!(devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "funding broadcast");
-    devnet.mine(6);
-    payer.sync_wallets().expect("payer sync");
-    lsp.sync().expect("LSP sync");
-    expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelReady { .. }));
+    let payer = payer_with_channel(devnet, &lsp, &lsp_events, PAYER_CHANNEL);
     let payer_id = payer.node_id();
-    let ready_with_payer = |e: &Event| match e {
-        Event::ChannelReady { counterparty_node_id, .. } => *counterparty_node_id == Some(payer_id),
-        _ => false,
-    };
-    expect_lsp_event(&lsp_events, DEFAULT_WAIT, ready_with_payer);
     assert!(lsp_confirmations(&lsp, payer_id).is_some_and(|c| c >= 6), "six blocks deep");
 
     // A client without a channel is paid through a JIT channel the LSP opens.
     let (client, _client_dir) = start_client(devnet, &lsp);
-    let description =
-        Bolt11InvoiceDescription::Direct(Description::new("jit".into()).expect("description"));
-    let invoice = client
-        .bolt11_payment()
-        .receive_via_jit_channel(JIT_AMOUNT_MSAT, &description, 3600, None)
-        .expect("JIT invoice from the LSP");
+    let invoice = jit_invoice(&client, JIT_AMOUNT_MSAT);
     let mempool_before = devnet.mempool_len();
     payer.bolt11_payment().send(&invoice, None).expect("payer sends");
     let received = expect_node_event("client", &client, DEFAULT_WAIT, |e| {
