@@ -304,7 +304,10 @@ pub(crate) fn check_bitcoind(
     (user, password): (&str, &str),
     network: Network,
 ) -> Result<(), LspError> {
-    let source = format!("bitcoind's RPC at {host}:{port}");
+    // An IPv6 address goes in brackets in a URL.
+    let authority =
+        if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let source = format!("bitcoind's RPC at {authority}");
     let fail = |reason: String| LspError::BitcoindRpc { chain_source: source.clone(), reason };
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -312,7 +315,7 @@ pub(crate) fn check_bitcoind(
         .map_err(|e| fail(format!("no HTTP client: {e}")))?;
     let request = json!({ "method": "getblockchaininfo", "params": [], "id": "doze-lsp" });
     let response = client
-        .post(format!("http://{host}:{port}/"))
+        .post(format!("http://{authority}/"))
         .basic_auth(user, Some(password))
         .json(&request)
         .send()
