@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use bitcoin::blockdata::constants::genesis_block;
-use bitcoin::hashes::{sha256, Hash};
+use bitcoin::hashes::{sha256, sha256d, Hash};
 use bitcoin::{Amount, Block, BlockHash, Network, OutPoint, Script, Transaction, TxOut, Txid};
 
 use crate::mempool::Mempool;
@@ -67,6 +67,29 @@ pub fn script_hash(script: &Script) -> sha256::Hash {
     sha256::Hash::hash(script.as_bytes())
 }
 
+/// The sibling hashes from leaf `pos` (below `txids.len()`) up to the root, deepest first:
+/// Esplora's and Electrum's `merkle`.
+pub fn merkle_branch(txids: &[Txid], mut pos: usize) -> Vec<Txid> {
+    let mut level: Vec<sha256d::Hash> = txids.iter().map(|t| t.to_raw_hash()).collect();
+    let mut branch = Vec::new();
+    while level.len() > 1 {
+        if level.len() % 2 == 1 {
+            level.push(level[level.len() - 1]);
+        }
+        branch.push(Txid::from_raw_hash(level[pos ^ 1]));
+        level = level
+            .chunks(2)
+            .map(|pair| {
+                let mut data = pair[0].to_byte_array().to_vec();
+                data.extend_from_slice(&pair[1].to_byte_array());
+                sha256d::Hash::hash(&data)
+            })
+            .collect();
+        pos /= 2;
+    }
+    branch
+}
+
 /// The block subsidy at `height` on regtest.
 pub fn subsidy(height: u32) -> Amount {
     let halvings = height / SUBSIDY_HALVING_INTERVAL;
@@ -108,6 +131,11 @@ impl Chain {
     /// The block at `height` on the best chain.
     pub fn block_at(&self, height: u32) -> Option<&BlockRecord> {
         self.best.get(height as usize).and_then(|h| self.blocks.get(h))
+    }
+
+    /// A transaction confirmed on the best chain or waiting in the mempool.
+    pub fn find_tx(&self, txid: &Txid) -> Option<&Transaction> {
+        self.txs.get(txid).map(|c| &c.tx).or_else(|| self.mempool.get(txid).map(|e| &e.tx))
     }
 
     /// Whether `hash` is on the best chain.

@@ -17,7 +17,7 @@ use bitcoin::hashes::sha256;
 use bitcoin::{Address, BlockHash, MerkleBlock, Network, OutPoint, Transaction, TxOut, Txid};
 use serde_json::{json, Value};
 
-use crate::chain::{Chain, ConfirmedTx};
+use crate::chain::{merkle_branch, Chain, ConfirmedTx};
 use crate::state::{DevnetState, FEE_TARGETS};
 
 /// Confirmed transactions per page of `/scripthash/:hash/txs[/chain/:last]`, as electrs.
@@ -267,14 +267,6 @@ fn any_tx_json(chain: &Chain, txid: &Txid) -> Option<Value> {
     Some(tx_json(chain, &entry.tx, &entry.prevouts, entry.fee.to_sat()))
 }
 
-fn find_tx(chain: &Chain, txid: &Txid) -> Option<Transaction> {
-    chain
-        .txs
-        .get(txid)
-        .map(|c| c.tx.clone())
-        .or_else(|| chain.mempool.get(txid).map(|e| e.tx.clone()))
-}
-
 fn with_txid(txid: &str, f: impl FnOnce(Txid) -> Response) -> Response {
     match parse::<Txid>(txid, "transaction id") {
         Ok(txid) => f(txid),
@@ -290,15 +282,15 @@ async fn tx_info(State(s): Shared, Path(txid): Path<String>) -> Response {
 }
 
 async fn tx_raw(State(s): Shared, Path(txid): Path<String>) -> Response {
-    with_txid(&txid, |txid| match find_tx(&s.chain(), &txid) {
-        Some(tx) => octets(serialize(&tx)),
+    with_txid(&txid, |txid| match s.chain().find_tx(&txid) {
+        Some(tx) => octets(serialize(tx)),
         None => not_found("Transaction"),
     })
 }
 
 async fn tx_hex(State(s): Shared, Path(txid): Path<String>) -> Response {
-    with_txid(&txid, |txid| match find_tx(&s.chain(), &txid) {
-        Some(tx) => serialize_hex(&tx).into_response(),
+    with_txid(&txid, |txid| match s.chain().find_tx(&txid) {
+        Some(tx) => serialize_hex(tx).into_response(),
         None => not_found("Transaction"),
     })
 }
@@ -339,29 +331,6 @@ async fn merkle_proof(State(s): Shared, Path(txid): Path<String>) -> Response {
     })
 }
 
-/// The sibling hashes from leaf `pos` up to the root, deepest first (Esplora's `merkle`).
-fn merkle_branch(txids: &[Txid], mut pos: usize) -> Vec<Txid> {
-    use bitcoin::hashes::{sha256d, Hash};
-    let mut level: Vec<sha256d::Hash> = txids.iter().map(|t| t.to_raw_hash()).collect();
-    let mut branch = Vec::new();
-    while level.len() > 1 {
-        if level.len() % 2 == 1 {
-            level.push(level[level.len() - 1]);
-        }
-        branch.push(Txid::from_raw_hash(level[pos ^ 1]));
-        level = level
-            .chunks(2)
-            .map(|pair| {
-                let mut data = pair[0].to_byte_array().to_vec();
-                data.extend_from_slice(&pair[1].to_byte_array());
-                sha256d::Hash::hash(&data)
-            })
-            .collect();
-        pos /= 2;
-    }
-    branch
-}
-
 fn outspend_json(chain: &Chain, outpoint: &OutPoint) -> Value {
     let spender = chain.spends.get(outpoint).copied().or_else(|| chain.mempool.spender(outpoint));
     match spender {
@@ -378,7 +347,7 @@ fn outspend_json(chain: &Chain, outpoint: &OutPoint) -> Value {
 async fn outspend(State(s): Shared, Path((txid, vout)): Path<(String, u32)>) -> Response {
     with_txid(&txid, |txid| {
         let chain = s.chain();
-        match find_tx(&chain, &txid) {
+        match chain.find_tx(&txid) {
             Some(tx) if (vout as usize) < tx.output.len() => {
                 Json(outspend_json(&chain, &OutPoint { txid, vout })).into_response()
             }
@@ -390,7 +359,7 @@ async fn outspend(State(s): Shared, Path((txid, vout)): Path<(String, u32)>) -> 
 async fn outspends(State(s): Shared, Path(txid): Path<String>) -> Response {
     with_txid(&txid, |txid| {
         let chain = s.chain();
-        let Some(tx) = find_tx(&chain, &txid) else { return not_found("Transaction") };
+        let Some(tx) = chain.find_tx(&txid) else { return not_found("Transaction") };
         let all: Vec<Value> = (0..tx.output.len() as u32)
             .map(|vout| outspend_json(&chain, &OutPoint { txid, vout }))
             .collect();

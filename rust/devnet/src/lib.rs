@@ -1,5 +1,6 @@
-//! `doze-devnet`: a real local regtest chain behind an Esplora HTTP API, so that ldk-node's
-//! Esplora chain source, BDK's wallet sync and LDK's transaction sync run against it unmodified.
+//! `doze-devnet`: a real local regtest chain behind an Esplora HTTP API, bitcoind's JSON-RPC
+//! ([`bitcoind_rpc`]) and the Electrum protocol, so that ldk-node's three chain sources, BDK's
+//! wallet sync and LDK's transaction sync run against it unmodified.
 //!
 //! No bitcoind is available where Doze is built and tested; this crate is its regtest. Blocks
 //! are real (BIP34 coinbase, witness commitment, merkle root, regtest proof of work), the
@@ -9,14 +10,18 @@
 //! ```no_run
 //! let devnet = doze_devnet::Devnet::start().unwrap();
 //! println!("Esplora at {}", devnet.esplora_url());
+//! println!("bitcoind RPC at {}", devnet.bitcoind_rpc().url());
+//! println!("Electrum at {}", devnet.electrum_url());
 //! devnet.mine(1);
 //! ```
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod bitcoind_rpc;
 mod chain;
 pub mod control;
+mod electrum;
 pub mod esplora;
 mod faucet;
 mod mempool;
@@ -34,6 +39,7 @@ use std::time::Duration;
 use bitcoin::{Address, Amount, BlockHash, OutPoint, Transaction, TxOut, Txid};
 use tokio::sync::oneshot;
 
+pub use bitcoind_rpc::BitcoindRpc;
 pub use chain::{Chain, Coin, COINBASE_MATURITY};
 pub use faucet::{Faucet, FundError};
 pub use mempool::Rejection;
@@ -42,7 +48,7 @@ pub use state::{DevnetState, INITIAL_BLOCKS};
 /// Why the devnet could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
-    /// The HTTP listener could not be bound.
+    /// A listener could not be bound.
     #[error("could not listen on {addr}: {source}")]
     Bind {
         /// The address asked for.
@@ -53,29 +59,75 @@ pub enum DevnetError {
     /// The server's runtime could not be created.
     #[error("could not start the devnet's runtime: {0}")]
     Runtime(std::io::Error),
+    /// The devnet's directory or its RPC cookie file could not be written.
+    #[error("could not write the devnet's directory (the bitcoind RPC cookie): {0}")]
+    Dir(std::io::Error),
 }
 
-/// A running devnet: the chain and its HTTP server (Esplora + control API) on loopback.
-/// Dropping it stops the server.
+/// Where a devnet's servers listen (port 0: one the OS picks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    /// The HTTP server: Esplora and the control API.
+    pub esplora: SocketAddr,
+    /// bitcoind's JSON-RPC ([`bitcoind_rpc`]).
+    pub bitcoind_rpc: SocketAddr,
+    /// The Electrum protocol over TCP.
+    pub electrum: SocketAddr,
+}
+
+impl Listen {
+    /// Every server on a loopback port the OS picks.
+    pub fn loopback() -> Listen {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Listen { esplora: any, bitcoind_rpc: any, electrum: any }
+    }
+}
+
+/// A running devnet: the chain and its servers (Esplora + control API over HTTP, bitcoind's
+/// JSON-RPC, Electrum over TCP) on loopback. Dropping it stops them.
 pub struct Devnet {
     state: Arc<DevnetState>,
     addr: SocketAddr,
+    rpc: BitcoindRpc,
+    electrum_addr: SocketAddr,
+    // Holds the RPC cookie, as bitcoind's data directory does; removed with the devnet.
+    _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
 
+fn bind(addr: SocketAddr) -> Result<TcpListener, DevnetError> {
+    let bound = TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|()| l));
+    bound.map_err(|source| DevnetError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, DevnetError> {
+    listener.local_addr().map_err(|source| DevnetError::Bind { addr: asked, source })
+}
+
 impl Devnet {
-    /// Starts a devnet on a random loopback port.
+    /// Starts a devnet with every server on a random loopback port.
     pub fn start() -> Result<Devnet, DevnetError> {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+        Self::start_with(Listen::loopback())
     }
 
-    /// Starts a devnet listening on `addr`.
+    /// Starts a devnet whose Esplora API listens on `addr` (the other servers on random
+    /// loopback ports).
     pub fn start_on(addr: SocketAddr) -> Result<Devnet, DevnetError> {
-        let listener =
-            TcpListener::bind(addr).map_err(|source| DevnetError::Bind { addr, source })?;
-        listener.set_nonblocking(true).map_err(|source| DevnetError::Bind { addr, source })?;
-        let addr = listener.local_addr().map_err(|source| DevnetError::Bind { addr, source })?;
+        Self::start_with(Listen { esplora: addr, ..Listen::loopback() })
+    }
+
+    /// Starts a devnet with its servers where `listen` says.
+    pub fn start_with(listen: Listen) -> Result<Devnet, DevnetError> {
+        let http = bind(listen.esplora)?;
+        let rpc_listener = bind(listen.bitcoind_rpc)?;
+        let electrum = bind(listen.electrum)?;
+        let addr = local_addr(&http, listen.esplora)?;
+        let rpc_addr = local_addr(&rpc_listener, listen.bitcoind_rpc)?;
+        let electrum_addr = local_addr(&electrum, listen.electrum)?;
+        let dir =
+            tempfile::Builder::new().prefix("doze-devnet-").tempdir().map_err(DevnetError::Dir)?;
+        let (rpc, logins) = bitcoind_rpc::logins(dir.path(), rpc_addr).map_err(DevnetError::Dir)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("devnet-http")
@@ -84,14 +136,21 @@ impl Devnet {
             .map_err(DevnetError::Runtime)?;
         let state = Arc::new(DevnetState::new());
         let app = esplora::routes().merge(control::routes()).with_state(Arc::clone(&state));
+        let rpc_app = bitcoind_rpc::router(Arc::clone(&state), logins);
+        let electrum_state = Arc::clone(&state);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = std::thread::Builder::new()
             .name("devnet".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
+                    let listeners = (
+                        tokio::net::TcpListener::from_std(http),
+                        tokio::net::TcpListener::from_std(rpc_listener),
+                        tokio::net::TcpListener::from_std(electrum),
+                    );
+                    let (http, rpc_listener, electrum) = match listeners {
+                        (Ok(h), Ok(r), Ok(e)) => (h, r, e),
+                        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
                             log::error!("devnet: cannot serve: {e}");
                             return;
                         }
@@ -99,19 +158,37 @@ impl Devnet {
                     // Not a graceful shutdown: keep-alive clients (nodes still polling) must
                     // not keep a dropped devnet alive.
                     tokio::select! {
-                        result = axum::serve(listener, app) => {
+                        result = axum::serve(http, app) => {
                             if let Err(e) = result {
                                 log::error!("devnet: server stopped: {e}");
                             }
                         }
+                        result = axum::serve(rpc_listener, rpc_app) => {
+                            if let Err(e) = result {
+                                log::error!("devnet: bitcoind RPC server stopped: {e}");
+                            }
+                        }
+                        () = electrum::serve(electrum, electrum_state) => {}
                         _ = stopped => {}
                     }
                 });
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(DevnetError::Runtime)?;
-        log::info!("devnet: Esplora API at http://{addr}");
-        Ok(Devnet { state, addr, shutdown: Some(shutdown), server: Some(server) })
+        log::info!(
+            "devnet: Esplora API at http://{addr}, bitcoind RPC at {}, Electrum at \
+             tcp://{electrum_addr}",
+            rpc.url()
+        );
+        Ok(Devnet {
+            state,
+            addr,
+            rpc,
+            electrum_addr,
+            _dir: dir,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        })
     }
 
     /// The base URL to give ldk-node's `set_chain_source_esplora`.
@@ -122,6 +199,17 @@ impl Devnet {
     /// The address the HTTP server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How to reach bitcoind's JSON-RPC (for ldk-node's `set_chain_source_bitcoind_rpc`):
+    /// host, port, a user and password, and the cookie file.
+    pub fn bitcoind_rpc(&self) -> &BitcoindRpc {
+        &self.rpc
+    }
+
+    /// The URL to give ldk-node's `set_chain_source_electrum`: `tcp://127.0.0.1:PORT`.
+    pub fn electrum_url(&self) -> String {
+        format!("tcp://{}", self.electrum_addr)
     }
 
     /// The shared chain state, for assertions and hand-made transactions.

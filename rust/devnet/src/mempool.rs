@@ -44,6 +44,11 @@ pub struct MempoolEntry {
     /// The virtual size bitcoind charges fees on: weight / 4 rounded up, or 20 vbytes per
     /// sigop if that is more (`GetVirtualTransactionSize`).
     pub vsize: u64,
+    /// When it entered the mempool (unix seconds): bitcoind's `getmempoolentry` `time`, which
+    /// ldk-node's bitcoind chain source uses to emit each mempool transaction once.
+    pub time: u64,
+    /// The tip's height when it entered (`getmempoolentry` `height`).
+    pub height: u32,
 }
 
 impl MempoolEntry {
@@ -229,7 +234,10 @@ impl Chain {
             )));
         }
 
-        let entry = MempoolEntry { tx, prevouts, fee, vsize };
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let entry = MempoolEntry { tx, prevouts, fee, vsize, time, height: self.tip_height() };
         if !conflicts.is_empty() {
             self.check_replacement(&entry, &conflicts)?;
         }

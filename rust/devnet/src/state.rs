@@ -60,6 +60,18 @@ impl DevnetState {
         self.chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A receiver that sees every change to the chain or the mempool (the Electrum server's
+    /// notifications wait on it).
+    pub(crate) fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// How many changes the chain and the mempool have seen (bitcoind's `mempool_sequence`,
+    /// roughly: it grows with every change).
+    pub(crate) fn changes_seen(&self) -> u64 {
+        *self.version.borrow()
+    }
+
     /// Runs `f` on the chain and wakes everyone waiting for a change.
     fn modify<R>(&self, f: impl FnOnce(&mut Chain) -> R) -> R {
         let result = f(&mut self.chain());

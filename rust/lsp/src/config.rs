@@ -3,7 +3,7 @@
 //! ```toml
 //! network = "regtest"
 //! storage_dir = "lsp-data"            # relative paths are relative to the config file
-//! esplora_url = "http://127.0.0.1:3002"
+//! esplora_url = "http://127.0.0.1:3002" # or electrum_url, or a [bitcoind_rpc] table
 //! alias = "doze-lsp"
 //! p2p_listen = "0.0.0.0:9735"
 //! p2p_announce = "lsp.example.com:9735" # optional; what clients are told to dial
@@ -26,7 +26,8 @@
 //! ```
 //!
 //! Every `[lsps2]`, `[push]` and `[http]` key has a default (see [`Lsps2Config::default`],
-//! [`PushConfig::default`] and [`HttpConfig::default`]).
+//! [`PushConfig::default`] and [`HttpConfig::default`]). The chain source is exactly one of
+//! `esplora_url`, `electrum_url` and `[bitcoind_rpc]` (see [`crate::chain_source`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ use ldk_node::liquidity::LSPS2ServiceConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::api::OpeningFeeTerms;
+use crate::chain_source::{BitcoindRpcTable, ChainSource, ChainSourceKeys};
 pub use crate::http::HttpConfig;
 
 /// The longest node alias ldk-node accepts, in bytes.
@@ -88,6 +90,19 @@ pub enum ConfigError {
     Network {
         /// The value found.
         value: String,
+    },
+    /// Not exactly one chain source is set.
+    #[error(
+        "{}: set exactly one of `esplora_url`, `electrum_url` and a `[bitcoind_rpc]` table",
+        if found.is_empty() {
+            "no chain source".to_string()
+        } else {
+            format!("more than one chain source ({})", found.join(", "))
+        }
+    )]
+    ChainSource {
+        /// The chain-source keys found (none, or more than one).
+        found: Vec<&'static str>,
     },
     /// A value parses but is not acceptable.
     #[error("invalid value for `{field}`: {reason}")]
@@ -302,8 +317,9 @@ pub struct LspConfig {
     pub network: Network,
     /// Where the node keeps its key (`lsp_seed`), channels and wallet.
     pub storage_dir: PathBuf,
-    /// The Esplora HTTP API the node syncs from, e.g. `http://127.0.0.1:3002`.
-    pub esplora_url: String,
+    /// Where the node reads the chain and broadcasts: an Esplora API, a bitcoind's RPC or an
+    /// Electrum server.
+    pub chain_source: ChainSource,
     /// The node alias announced to the network (at most 32 bytes; required for the
     /// async-payments server role).
     pub alias: String,
@@ -335,7 +351,12 @@ pub struct LspConfig {
 struct FileConfig {
     network: String,
     storage_dir: PathBuf,
-    esplora_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    esplora_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    electrum_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bitcoind_rpc: Option<BitcoindRpcTable>,
     #[serde(default = "default_alias")]
     alias: String,
     #[serde(default = "default_p2p_listen")]
@@ -377,10 +398,11 @@ impl LspConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config = Self::parse(&text, &path.display().to_string())?;
+        let base = path.parent().unwrap_or_else(|| Path::new(""));
         if config.storage_dir.is_relative() {
-            let base = path.parent().unwrap_or_else(|| Path::new(""));
             config.storage_dir = base.join(&config.storage_dir);
         }
+        config.chain_source.resolve_paths(base);
         Ok(config)
     }
 
@@ -392,10 +414,14 @@ impl LspConfig {
     /// Writes this configuration as a TOML document that [`LspConfig::from_toml_str`] reads
     /// back to an equal value.
     pub fn to_toml(&self) -> String {
+        let ChainSourceKeys { esplora_url, electrum_url, bitcoind_rpc } =
+            self.chain_source.to_keys();
         let file = FileConfig {
             network: self.network.to_string(),
             storage_dir: self.storage_dir.clone(),
-            esplora_url: self.esplora_url.clone(),
+            esplora_url,
+            electrum_url,
+            bitcoind_rpc,
             alias: self.alias.clone(),
             p2p_listen: self.p2p_listen.to_string(),
             p2p_announce: self.p2p_announce.as_ref().map(ToString::to_string),
@@ -430,12 +456,12 @@ impl FileConfig {
                 reason: "must name a directory".into(),
             });
         }
-        if !(self.esplora_url.starts_with("http://") || self.esplora_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid {
-                field: "esplora_url",
-                reason: format!("`{}` is not an http:// or https:// URL", self.esplora_url),
-            });
+        let chain_source = ChainSourceKeys {
+            esplora_url: self.esplora_url,
+            electrum_url: self.electrum_url,
+            bitcoind_rpc: self.bitcoind_rpc,
         }
+        .validate()?;
         if self.alias.is_empty() || self.alias.len() > MAX_ALIAS_BYTES {
             return Err(ConfigError::Invalid {
                 field: "alias",
@@ -473,7 +499,7 @@ impl FileConfig {
         Ok(LspConfig {
             network,
             storage_dir: self.storage_dir,
-            esplora_url: self.esplora_url.trim_end_matches('/').to_string(),
+            chain_source,
             alias: self.alias,
             p2p_listen,
             p2p_announce,

@@ -6,6 +6,7 @@ use std::path::Path;
 use ldk_node::bitcoin::Network;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 
+use crate::chain_source::ChainSource;
 use crate::config::{HttpConfig, LspConfig, Lsps2Config, PushConfig};
 
 /// A regtest LSP on loopback: P2P on a free port, the operator API on a port the OS picks,
@@ -14,10 +15,17 @@ use crate::config::{HttpConfig, LspConfig, Lsps2Config, PushConfig};
 /// channel opened for a payment leaves as much again of inbound capacity for the next one.
 /// Push: no gateway, the default one push per peer per minute, retries 100 ms and 200 ms apart.
 pub fn devnet_config(esplora_url: &str, storage_dir: &Path) -> LspConfig {
+    let url = esplora_url.trim_end_matches('/').to_string();
+    devnet_config_with(ChainSource::Esplora { url }, storage_dir)
+}
+
+/// [`devnet_config`] reading the chain from `chain_source`: the devnet's bitcoind RPC or
+/// Electrum server (`doze_devnet::Devnet::bitcoind_rpc`, `electrum_url`) as well as Esplora.
+pub fn devnet_config_with(chain_source: ChainSource, storage_dir: &Path) -> LspConfig {
     LspConfig {
         network: Network::Regtest,
         storage_dir: storage_dir.to_path_buf(),
-        esplora_url: esplora_url.trim_end_matches('/').to_string(),
+        chain_source,
         alias: "doze-lsp".into(),
         p2p_listen: SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: free_loopback_port() },
         p2p_announce: None,

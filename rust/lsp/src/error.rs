@@ -56,14 +56,14 @@ pub enum LspError {
     Build(BuildError),
     /// The node was built but did not start.
     #[error(
-        "ldk-node could not start: {source} (is the Esplora API at {esplora_url} reachable, \
-         and is {p2p_listen} free?)"
+        "ldk-node could not start: {source} (is {chain_source} reachable, and is {p2p_listen} \
+         free?)"
     )]
     Start {
         /// ldk-node's error.
         source: NodeError,
-        /// The configured chain source.
-        esplora_url: String,
+        /// The configured chain source, e.g. "bitcoind's RPC at 127.0.0.1:8332".
+        chain_source: String,
         /// The configured P2P address.
         p2p_listen: String,
     },
@@ -71,12 +71,35 @@ pub enum LspError {
     #[error("cannot start the LSP's threads: {0}")]
     Runtime(std::io::Error),
     /// Syncing the wallets with the chain failed.
-    #[error("wallet sync failed: {source} (is the Esplora API at {esplora_url} reachable?)")]
+    #[error("wallet sync failed: {source} (is {chain_source} reachable?)")]
     Sync {
         /// ldk-node's error.
         source: NodeError,
-        /// The configured chain source.
-        esplora_url: String,
+        /// The configured chain source, e.g. "the Esplora API at http://127.0.0.1:3002".
+        chain_source: String,
+    },
+    /// bitcoind's RPC refused the login, could not be reached or follows another network
+    /// than the config's (checked at start).
+    #[error("cannot use {chain_source}: {reason}")]
+    BitcoindRpc {
+        /// Where it is, e.g. "bitcoind's RPC at 127.0.0.1:8332".
+        chain_source: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// bitcoind's RPC cookie file (`[bitcoind_rpc] cookie_file`) could not be used. The
+    /// message names the file, never what is in it.
+    #[error(
+        "cannot log in to bitcoind's RPC with the cookie file {}: {reason} (check \
+         `bitcoind_rpc.cookie_file`, that bitcoind is running, and that the LSP may read its \
+         data directory)",
+        path.display()
+    )]
+    RpcCookie {
+        /// The cookie file.
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
     },
     /// The on-chain wallet failed.
     #[error("the on-chain wallet failed: {0}")]

@@ -12,12 +12,15 @@ use std::time::Duration;
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::Address;
-use ldk_node::config::{AsyncPaymentsRole, BackgroundSyncConfig, EsploraSyncConfig};
+use ldk_node::config::{
+    AsyncPaymentsRole, BackgroundSyncConfig, ElectrumSyncConfig, EsploraSyncConfig,
+};
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::logger::{LogRecord, LogWriter};
 use ldk_node::{Builder, Event, Node, NodeError};
 use tokio::runtime::Runtime;
 
+use crate::chain_source::{check_bitcoind, ChainSource};
 use crate::config::LspConfig;
 use crate::error::LspError;
 use crate::events::{EventHub, EventLoop};
@@ -88,6 +91,17 @@ impl Lsp {
     pub fn start_with_observers(config: LspConfig, observers: Observers) -> Result<Lsp, LspError> {
         std::fs::create_dir_all(&config.storage_dir)
             .map_err(|source| LspError::Storage { path: config.storage_dir.clone(), source })?;
+        // bitcoind writes a new cookie each time it starts: read it now, before anything runs,
+        // and check that bitcoind takes it and follows the configured network.
+        let rpc_login = match &config.chain_source {
+            ChainSource::BitcoindRpc { host, port, auth } => {
+                let (user, password) = auth.login()?;
+                let login = (user.as_str(), password.as_str());
+                outside_tokio(|| check_bitcoind(host, *port, login, config.network))?;
+                Some((user, password))
+            }
+            _ => None,
+        };
         let listener = TcpListener::bind(config.http_listen)
             .map_err(|source| LspError::HttpBind { addr: config.http_listen, source })?;
         // Before the runtime: failing here must not drop a runtime inside the caller's.
@@ -111,7 +125,7 @@ impl Lsp {
         // queues (never blocks ldk-node's thread); the dispatcher thread does the rest.
         let push_observer = logs.subscribe(push.log_observer());
 
-        let node = match outside_tokio(|| build_and_start(&config, &logs, &runtime)) {
+        let node = match outside_tokio(|| build_and_start(&config, rpc_login, &logs, &runtime)) {
             Ok(node) => node,
             Err(e) => {
                 logs.unsubscribe(push_observer);
@@ -240,7 +254,7 @@ impl Lsp {
         let node = &self.node;
         outside_tokio(|| node.sync_wallets()).map_err(|source| LspError::Sync {
             source,
-            esplora_url: self.config.esplora_url.clone(),
+            chain_source: self.config.chain_source.to_string(),
         })
     }
 
@@ -285,8 +299,10 @@ impl Drop for Lsp {
     }
 }
 
+/// `rpc_login`: bitcoind's RPC user and password, for a `BitcoindRpc` chain source.
 fn build_and_start(
     config: &LspConfig,
+    rpc_login: Option<(String, String)>,
     logs: &Arc<LogHub>,
     runtime: &Runtime,
 ) -> Result<Arc<Node>, LspError> {
@@ -296,10 +312,28 @@ fn build_and_start(
     builder
         .set_entropy_seed_path(config.storage_dir.join(SEED_FILE).to_string_lossy().into_owned());
     let background_sync_config = config.background_sync.then(BackgroundSyncConfig::default);
-    builder.set_chain_source_esplora(
-        config.esplora_url.clone(),
-        Some(EsploraSyncConfig { background_sync_config }),
-    );
+    match (&config.chain_source, rpc_login) {
+        (ChainSource::Esplora { url }, _) => {
+            builder.set_chain_source_esplora(
+                url.clone(),
+                Some(EsploraSyncConfig { background_sync_config }),
+            );
+        }
+        (ChainSource::Electrum { url }, _) => {
+            builder.set_chain_source_electrum(
+                url.clone(),
+                Some(ElectrumSyncConfig { background_sync_config }),
+            );
+        }
+        // ldk-node polls bitcoind continuously whatever `background_sync` says.
+        (ChainSource::BitcoindRpc { host, port, auth }, login) => {
+            let (user, password) = match login {
+                Some(login) => login,
+                None => auth.login()?,
+            };
+            builder.set_chain_source_bitcoind_rpc(host.clone(), *port, user, password);
+        }
+    }
     builder.set_listening_addresses(vec![config.p2p_listen.clone()]).map_err(LspError::Build)?;
     if let Some(announce) = &config.p2p_announce {
         builder.set_announcement_addresses(vec![announce.clone()]).map_err(LspError::Build)?;
@@ -317,7 +351,7 @@ fn build_and_start(
     let node = Arc::new(builder.build().map_err(LspError::Build)?);
     node.start().map_err(|source| LspError::Start {
         source,
-        esplora_url: config.esplora_url.clone(),
+        chain_source: config.chain_source.to_string(),
         p2p_listen: config.p2p_listen.to_string(),
     })?;
     Ok(node)

@@ -6,17 +6,18 @@
 
 mod common;
 
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-use common::{expect_lsp_event, expect_node_event, get_json, init_logs, start_client};
+use common::{
+    expect_lsp_event, expect_node_event, get_json, init_logs, jit_invoice, payer_with_channel,
+    recording_observers, start_client, Recorded,
+};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_devnet::Devnet;
 use doze_lsp::api::{ChannelList, NodeInfo};
-use doze_lsp::{devnet_config, Lsp, Observers};
+use doze_lsp::{devnet_config, Lsp};
 use ldk_node::bitcoin::Amount;
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
-use ldk_node::logger::LogLevel;
 use ldk_node::Event;
 
 const LSP_FUNDS: u64 = 1_000_000;
@@ -32,18 +33,7 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = devnet_config(&devnet.esplora_url(), dir.path());
     config.lsps2.channel_opening_fee_ppm = FEE_PPM;
-    let (events_tx, lsp_events) = mpsc::channel::<Event>();
-    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = Arc::clone(&errors);
-    let observers = Observers::new()
-        .on_event(move |event| {
-            let _ = events_tx.send(event.clone());
-        })
-        .on_log(move |record| {
-            if record.level == LogLevel::Error {
-                seen.lock().unwrap().push(format!("{} {}", record.module_path, record.args));
-            }
-        });
+    let (observers, Recorded { events: lsp_events, errors }) = recording_observers(|_| false);
     let lsp = Lsp::start_with_observers(config, observers).expect("the LSP starts");
     let url = lsp.http_url();
 
@@ -57,25 +47,7 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
     assert_eq!(info.onchain.total_sats, LSP_FUNDS);
 
     // A payer with a confirmed channel to the LSP.
-    let payer = devnet.start_node("payer");
-    devnet.fund_node(&payer, Amount::from_sat(2 * PAYER_CHANNEL));
-    let mempool_before = devnet.mempool_len();
-    payer
-        .open_channel(lsp.node_id(), lsp.p2p_address(), PAYER_CHANNEL, None, None)
-        .expect("payer opens a channel to the LSP");
-    expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
-    expect_lsp_event(&lsp_events, DEFAULT_WAIT, |e| {
-        matches!(
-            e,
-            Event::ChannelPending { counterparty_node_id, .. }
-                if *counterparty_node_id == payer.node_id()
-        )
-    });
-    assert!(devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "funding broadcast");
-    devnet.mine(6);
-    payer.sync_wallets().expect("payer sync");
-    lsp.sync().expect("LSP sync");
-    expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelReady { .. }));
+    let payer = payer_with_channel(&devnet, &lsp, &lsp_events, PAYER_CHANNEL);
     wait_until("the payer's channel is usable at the LSP", DEFAULT_WAIT, || {
         let channels: ChannelList = get_json(&url, "/v1/channels", 200);
         channels
@@ -87,12 +59,7 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
 
     // A client (a phone) with no channel and no on-chain funds asks for a JIT invoice.
     let (client, _client_dir) = start_client(&devnet, &lsp);
-    let description =
-        Bolt11InvoiceDescription::Direct(Description::new("jit".into()).expect("description"));
-    let invoice = client
-        .bolt11_payment()
-        .receive_via_jit_channel(JIT_AMOUNT_MSAT, &description, 3600, None)
-        .expect("JIT invoice from the LSP");
+    let invoice = jit_invoice(&client, JIT_AMOUNT_MSAT);
     let jit_started = Instant::now();
     let payment_id = payer.bolt11_payment().send(&invoice, None).expect("payer sends");
 
@@ -146,6 +113,8 @@ fn a_payment_to_a_client_without_a_channel_opens_a_jit_channel() {
     assert_eq!(jit.confirmations_required, Some(0), "a zero-conf JIT channel");
 
     // The spare capacity takes a second payment without a new channel.
+    let description =
+        Bolt11InvoiceDescription::Direct(Description::new("more".into()).expect("description"));
     let invoice = client.bolt11_payment().receive(20_000_000, &description, 3600).expect("invoice");
     payer.bolt11_payment().send(&invoice, None).expect("second payment");
     let received = expect_node_event("client", &client, DEFAULT_WAIT, |e| {

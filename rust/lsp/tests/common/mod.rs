@@ -1,15 +1,17 @@
 //! Helpers shared by the LSP's integration tests.
 #![allow(dead_code)]
 
-use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use doze_devnet::nodes::try_expect_event;
+use doze_devnet::nodes::{expect_event, try_expect_event, TestNode, DEFAULT_WAIT};
 use doze_devnet::Devnet;
-use doze_lsp::Lsp;
-use ldk_node::bitcoin::Network;
+use doze_lsp::{Lsp, Observers};
+use ldk_node::bitcoin::{Amount, Network};
 use ldk_node::config::{Config, EsploraSyncConfig};
+use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use ldk_node::logger::LogLevel;
 use ldk_node::{Builder, Event, Node};
 use serde::de::DeserializeOwned;
 use tempfile::TempDir;
@@ -98,4 +100,70 @@ pub fn expect_lsp_event(
             return event;
         }
     }
+}
+
+/// What an LSP started with [`recording_observers`] emitted and logged.
+pub struct Recorded {
+    /// Every event, in order.
+    pub events: Receiver<Event>,
+    /// Its error records (module and message) that the test does not excuse.
+    pub errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// Observers that forward every event into [`Recorded::events`] and keep every error record
+/// for which `excused` is false.
+pub fn recording_observers(excused: fn(&str) -> bool) -> (Observers, Recorded) {
+    let (events_tx, events) = mpsc::channel::<Event>();
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&errors);
+    let observers = Observers::new()
+        .on_event(move |event| {
+            let _ = events_tx.send(event.clone());
+        })
+        .on_log(move |record| {
+            let text = format!("{} {}", record.module_path, record.args);
+            if record.level == LogLevel::Error && !excused(&text) {
+                seen.lock().unwrap().push(text);
+            }
+        });
+    (observers, Recorded { events, errors })
+}
+
+/// A stock node, "payer", funded with twice `amount_sat`, whose channel of `amount_sat` to
+/// `lsp` is confirmed six blocks deep and ready at both ends (the LSP's `ChannelReady` taken
+/// from `lsp_events`).
+pub fn payer_with_channel(
+    devnet: &Devnet,
+    lsp: &Lsp,
+    lsp_events: &Receiver<Event>,
+    amount_sat: u64,
+) -> TestNode {
+    let payer = devnet.start_node("payer");
+    devnet.fund_node(&payer, Amount::from_sat(2 * amount_sat));
+    let mempool_before = devnet.mempool_len();
+    payer
+        .open_channel(lsp.node_id(), lsp.p2p_address(), amount_sat, None, None)
+        .expect("payer opens a channel to the LSP");
+    expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelPending { .. }));
+    assert!(devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "funding broadcast");
+    devnet.mine(6);
+    payer.sync_wallets().expect("payer sync");
+    lsp.sync().expect("LSP sync");
+    expect_event(&payer, DEFAULT_WAIT, |e| matches!(e, Event::ChannelReady { .. }));
+    let payer_id = payer.node_id();
+    expect_lsp_event(lsp_events, DEFAULT_WAIT, |e| match e {
+        Event::ChannelReady { counterparty_node_id, .. } => *counterparty_node_id == Some(payer_id),
+        _ => false,
+    });
+    payer
+}
+
+/// An invoice of `client` for `amount_msat` that its LSP pays through a JIT channel (LSPS2).
+pub fn jit_invoice(client: &Node, amount_msat: u64) -> Bolt11Invoice {
+    let description =
+        Bolt11InvoiceDescription::Direct(Description::new("jit".into()).expect("description"));
+    client
+        .bolt11_payment()
+        .receive_via_jit_channel(amount_msat, &description, 3600, None)
+        .expect("JIT invoice from the LSP")
 }
