@@ -63,6 +63,7 @@ pub use pay::quote::{
     default_fee_cap, SendBlocker, SendQuote, DEFAULT_FEE_FLOOR_MSAT, DEFAULT_FEE_PPM,
 };
 pub use pay::receive::ReceiveInvoice;
+pub use pay::refund::RefundClaim;
 pub use store::address_book::refresh_address_book;
 pub use store::backup::BackupAuth;
 pub use store::history::{PaymentFilter, PaymentPage, SendAttempt};

@@ -256,6 +256,10 @@ pub enum ReceiveError {
     /// The amount or the invoice's expiry or description is not acceptable.
     #[error("{0}")]
     InvalidAmount(String),
+    /// The text given to claim is not a usable request: not a BOLT 12 refund, malformed,
+    /// expired, or for another network. Nothing was sent.
+    #[error("{0}")]
+    InvalidRequest(String),
     /// Receiving needs a new channel and no LSP is configured.
     #[error("{0}")]
     NoLsp(String),
@@ -291,6 +295,10 @@ impl From<CoreError> for ReceiveError {
         let message = e.to_string();
         match e {
             CoreError::InvalidAmount(_) => ReceiveError::InvalidAmount(message),
+            CoreError::InvalidRequest(_)
+            | CoreError::InvalidInvoice(_)
+            | CoreError::WrongNetwork { .. }
+            | CoreError::InvoiceExpired { .. } => ReceiveError::InvalidRequest(message),
             CoreError::NoLsp => ReceiveError::NoLsp(message),
             CoreError::LspUnavailable(_) => ReceiveError::LspUnavailable(message),
             CoreError::JitFeeTooHigh { .. } => ReceiveError::JitFeeTooHigh(message),

@@ -10,7 +10,7 @@ use crate::errors::{PushError, ReceiveError, SendError, WalletError};
 use doze_core::{
     Balances, ChannelInfo, JitFeeTerms, LifecycleState, OnchainFee, OnchainFeeEstimates,
     PaymentFilter, PaymentInfo, PaymentPage, PushRegistration, PushTarget, ReceiveInvoice,
-    SendAttempt, SendQuote, WakeOutcome, WalletConfig,
+    RefundClaim, SendAttempt, SendQuote, WakeOutcome, WalletConfig,
 };
 
 /// A Lightning wallet for a phone: created from the recovery phrase the app holds, started
@@ -219,6 +219,15 @@ impl Wallet {
     /// A new on-chain address of this wallet. Needs a running wallet.
     pub fn new_onchain_address(&self) -> Result<String, ReceiveError> {
         Ok(self.inner.new_onchain_address()?)
+    }
+
+    /// Claims a BOLT 12 refund (`lnr1…`, as pasted or scanned): sends its issuer an invoice
+    /// for the refund's amount over this wallet's channels. The money arrives as a
+    /// `PaymentReceived` event once the issuer pays. Throws `InvalidRequest` for a text that
+    /// is not a usable refund (expired, another network), and `InvalidAmount` when no channel
+    /// can take the amount; nothing is sent then.
+    pub async fn claim_refund(&self, refund: String) -> Result<RefundClaim, ReceiveError> {
+        Ok(self.inner.claim_refund(&refund).await?)
     }
 
     /// Pays a BOLT11 invoice (with or without `lightning:`). `amount_msat` is required for an
