@@ -64,12 +64,7 @@ impl Wallet {
         let existing = self
             .blocking(move |inner| {
                 let node = inner.node()?;
-                let best_inbound_msat = node
-                    .list_channels()
-                    .iter()
-                    .filter(|c| c.is_usable)
-                    .map(|c| c.inbound_capacity_msat)
-                    .max();
+                let best_inbound_msat = largest_inbound_msat(&node);
                 let fits = match (amount_msat, best_inbound_msat) {
                     (_, None) => false,
                     (None, Some(inbound)) => inbound > 0,
@@ -112,4 +107,10 @@ impl Wallet {
         let address = node.onchain_payment().new_address().map_err(WalletError::from);
         Ok(node.settle(address)?.to_string())
     }
+}
+
+/// The most one usable channel can receive now, in msat (`None` without a usable channel): a
+/// payment in one part must fit it.
+pub(crate) fn largest_inbound_msat(node: &ldk_node::Node) -> Option<u64> {
+    node.list_channels().iter().filter(|c| c.is_usable).map(|c| c.inbound_capacity_msat).max()
 }

@@ -9,6 +9,7 @@ use ldk_node::lightning::offers::refund::Refund;
 
 use crate::error::WalletError;
 use crate::pay::parse::{parse, PaymentRequest};
+use crate::pay::receive::largest_inbound_msat;
 use crate::wallet::Wallet;
 
 /// The invoice the wallet sent in answer to a refund: what it is owed, and how to find the
@@ -45,13 +46,7 @@ impl Wallet {
         })?;
         self.blocking(move |inner| {
             let node = inner.node()?;
-            let inbound_msat = node
-                .list_channels()
-                .iter()
-                .filter(|c| c.is_usable)
-                .map(|c| c.inbound_capacity_msat)
-                .max()
-                .unwrap_or(0);
+            let inbound_msat = largest_inbound_msat(&node).unwrap_or(0);
             // A refund is paid in one go over the invoice's paths: one channel must take it.
             // (No just-in-time channel: LSPS2 serves BOLT 11 invoices only.)
             if amount_msat > inbound_msat {
