@@ -3,8 +3,9 @@
 //! The LSP opens real channels on the devnet to the few phones (several per phone; LDK takes
 //! at most `MAX_UNFUNDED_CHANS_PER_PEER` = 4 unconfirmed inbound channels per peer, so they go
 //! in rounds of 4 per phone, a block mined after each round). At each step:
-//! - **size**: the `manager` row of ldk-node's SQLite store (`ldk_data.sqlite`, table
-//!   `ldk_data`, empty namespaces, key `manager`), and the monitors' rows beside it;
+//! - **size**: the `manager` row of ldk-node's SQLite store (`ldk_node_data.sqlite`, table
+//!   `ldk_node_data`: `io::sqlite_store::{SQLITE_DB_FILE_NAME, KV_TABLE_NAME}` in ldk-node
+//!   0.7.1; empty namespaces, key `manager`), and the monitors' rows beside it;
 //! - **encode**: the background processor logs "Persisting ChannelManager..." and then "Done
 //!   persisting ChannelManager." at trace level around `ChannelManager::encode()` and the start
 //!   of the store's write. With Doze's kill-safe persistence (which the LSP runs), the write is
@@ -12,7 +13,7 @@
 //!   bracket is the encode (the processor's own bytes, which the round then encodes again and
 //!   writes); it is timed from the LSP's log hub, with no change to the LSP;
 //! - **write**: the manager's bytes written, the way ldk-node writes them (`INSERT OR REPLACE`
-//!   into `ldk_data`, SQLite's default rollback journal, synchronous writes), to a copy of the
+//!   into its table, SQLite's default rollback journal, synchronous writes), to a copy of the
 //!   LSP's store file in the same directory.
 //!
 //! Each step mines blocks (a connected block changes the manager: its best block) and keeps
@@ -36,6 +37,9 @@ const CHANNEL_SATS: u64 = 100_000;
 
 /// Inbound channels a peer takes unconfirmed (LDK's `MAX_UNFUNDED_CHANS_PER_PEER`).
 const UNCONFIRMED_PER_PEER: usize = 4;
+
+/// ldk-node's store file in its storage directory (its table is `ldk_node_data`).
+const LDK_DB: &str = "ldk_node_data.sqlite";
 
 /// Persists sampled per step.
 const SAMPLES: usize = 7;
@@ -158,14 +162,14 @@ pub fn grow(scene: &Scene, targets: &[usize]) -> Vec<ChannelStep> {
 /// The manager's bytes and the monitors' total size in ldk-node's store under `dir`.
 fn stored_sizes(dir: &Path) -> (Vec<u8>, u64) {
     let db = Connection::open_with_flags(
-        dir.join("ldk_data.sqlite"),
+        dir.join(LDK_DB),
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .expect("ldk-node's store opens");
     db.busy_timeout(Duration::from_secs(5)).expect("a busy timeout");
     let manager: Vec<u8> = db
         .query_row(
-            "SELECT value FROM ldk_data WHERE primary_namespace = '' \
+            "SELECT value FROM ldk_node_data WHERE primary_namespace = '' \
              AND secondary_namespace = '' AND key = 'manager'",
             [],
             |row| row.get(0),
@@ -173,7 +177,7 @@ fn stored_sizes(dir: &Path) -> (Vec<u8>, u64) {
         .expect("the manager row");
     let monitors: i64 = db
         .query_row(
-            "SELECT COALESCE(SUM(LENGTH(value)), 0) FROM ldk_data \
+            "SELECT COALESCE(SUM(LENGTH(value)), 0) FROM ldk_node_data \
              WHERE primary_namespace = 'monitors'",
             [],
             |row| row.get(0),
@@ -188,7 +192,7 @@ fn write_time(dir: &Path, manager: &[u8]) -> f64 {
     let copy = dir.join("bench-manager-write.sqlite");
     let _ = std::fs::remove_file(&copy);
     {
-        let source = Connection::open(dir.join("ldk_data.sqlite")).expect("ldk-node's store");
+        let source = Connection::open(dir.join(LDK_DB)).expect("ldk-node's store");
         source.busy_timeout(Duration::from_secs(5)).expect("a busy timeout");
         source
             .execute("VACUUM INTO ?1", params![copy.to_string_lossy()])
@@ -199,7 +203,7 @@ fn write_time(dir: &Path, manager: &[u8]) -> f64 {
     for _ in 0..SAMPLES {
         let t = Instant::now();
         db.execute(
-            "INSERT OR REPLACE INTO ldk_data (primary_namespace, secondary_namespace, key, value) \
+            "INSERT OR REPLACE INTO ldk_node_data (primary_namespace, secondary_namespace, key, value) \
              VALUES ('', '', 'manager', ?1)",
             params![manager],
         )

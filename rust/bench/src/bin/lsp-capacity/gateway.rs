@@ -1,5 +1,6 @@
 //! The loopback push gateway the LSP POSTs `apns`/`fcm` notifications to: it answers 200 at
-//! once (or 503 to the first attempt of every `fail_every`-th phone, so that the LSP retries),
+//! once (or 503 to the first attempt of every `fail_every`-th phone, so that the LSP retries;
+//! or after a delay, as a gateway across the Internet would),
 //! and notes when each phone's notification arrived, for the latency from the interception
 //! signal to the gateway. It does not check signatures (a real gateway would, on other
 //! machines); the bench checks the first one it kept.
@@ -7,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -22,6 +23,7 @@ struct Shared {
     refused: AtomicU64,
     /// 0: never refuse.
     fail_every: AtomicU64,
+    delay_ms: AtomicU64,
     refused_tokens: Mutex<HashSet<String>>,
     arrivals: Mutex<HashMap<String, Instant>>,
     first: Mutex<Option<GatewayRequest>>,
@@ -50,10 +52,11 @@ impl Gateway {
         format!("http://{}/push", self.server.addr())
     }
 
-    /// From now on, the first attempt for every `every`-th phone (by token index) gets a 503;
-    /// 0 turns it off. Forgets the arrivals noted so far.
-    pub fn reset(&self, every: u64) {
+    /// From now on, the first attempt for every `every`-th phone (by token index) gets a 503
+    /// (0: none), and every answer waits `delay_ms`. Forgets the arrivals noted so far.
+    pub fn reset(&self, every: u64, delay_ms: u64) {
         self.shared.fail_every.store(every, Ordering::Relaxed);
+        self.shared.delay_ms.store(delay_ms, Ordering::Relaxed);
         lock(&self.shared.refused_tokens).clear();
         lock(&self.shared.arrivals).clear();
     }
@@ -88,6 +91,10 @@ async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
     {
         shared.refused.fetch_add(1, Ordering::Relaxed);
         return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let delay = shared.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     lock(&shared.arrivals).insert(request.device_token.clone(), at);
     let mut first = lock(&shared.first);

@@ -9,8 +9,8 @@
 //!    devnet with that many synthetic phones registered, each signalled as an interception
 //!    would, delivering LSPS5-signed notifications to a loopback gateway: all answered 200;
 //!    every 10th phone's first attempt refused (retries); the same phones again within
-//!    `min_interval_secs` (rate-limited); and a burst of `--burst` (2000) at once against the
-//!    queue. On the SQLite store, then on PostgreSQL (the same node restarted) ([`push`]).
+//!    `min_interval_secs` (rate-limited); a burst of `--burst` (2000) at once against the
+//!    queue; and `--burst` phones through a gateway that answers in 50 ms. On the SQLite store, then on PostgreSQL (the same node restarted) ([`push`]).
 //! 3. **Registration latency under that load**: `--phones` (3) stock ldk-node phones with a
 //!    channel from the LSP register over HTTP, idle and while part 2's first variant runs.
 //! 4. **ChannelManager size and persist time vs channels** (`--channels`, 10,50,100,200): the
@@ -45,6 +45,9 @@ use report::HttpLatency;
 
 const USAGE: &str = "usage: lsp-capacity [--parts store,push,channels] [--sizes N,N..] \
                      [--push N] [--burst N] [--phones N] [--channels N,N..] [--json FILE]";
+
+/// The slow gateway's answer time: one across the Internet.
+const GATEWAY_RTT_MS: u64 = 50;
 
 /// How long the phones register with no push load, for the baseline.
 const IDLE_REGISTRATION: Duration = Duration::from_secs(3);
@@ -126,41 +129,36 @@ fn part_push(
 ) -> (Vec<push::PushRun>, Vec<HttpLatency>) {
     let lsp = scene.lsp();
     assert_eq!(lsp.push().store().kind(), kind);
-    let (steady, retried, burst) = (
+    let (steady, retried, burst, far) = (
         stores::phones(&format!("{kind}-steady"), args.push),
         stores::phones(&format!("{kind}-retried"), args.push),
         stores::phones(&format!("{kind}-burst"), args.burst),
+        stores::phones(&format!("{kind}-far"), args.burst),
     );
     let t = Instant::now();
-    for set in [&steady, &retried, &burst] {
+    for set in [&steady, &retried, &burst, &far] {
         push::register_synthetic(lsp, set);
     }
-    eprintln!("push: {} synthetic phones stored in {:?}", 2 * args.push + args.burst, t.elapsed());
+    let count = 2 * args.push + 2 * args.burst;
+    eprintln!("push: {count} synthetic phones stored in {:?}", t.elapsed());
     let phones: Vec<_> = scene.phones.iter().collect();
     let registrars = push::Registrars::start(&lsp.http_url(), &phones);
     std::thread::sleep(IDLE_REGISTRATION);
     let idle = push::latency(registrars.stop());
     let registrars = push::Registrars::start(&lsp.http_url(), &phones);
-    let mut runs = vec![push::run(lsp, gateway, (kind, "200 at once"), &steady, push::paced(), 0)];
+    let run = |variant, phones: &[stores::Phone], window, answers| {
+        push::run(lsp, gateway, (kind, variant), phones, window, answers)
+    };
+    let at_once = push::Answers::default();
+    let mut runs = vec![run("200 at once", &steady, push::paced(), at_once)];
     let loaded = push::latency(registrars.stop());
     push::check_signed(lsp, gateway);
-    runs.push(push::run(
-        lsp,
-        gateway,
-        (kind, "1st attempt of every 10th refused"),
-        &retried,
-        push::paced(),
-        10,
-    ));
-    runs.push(push::run(
-        lsp,
-        gateway,
-        (kind, "again within min_interval"),
-        &steady,
-        push::paced(),
-        0,
-    ));
-    runs.push(push::run(lsp, gateway, (kind, "burst, no pacing"), &burst, None, 0));
+    let refusing = push::Answers { fail_every: 10, delay_ms: 0 };
+    runs.push(run("1st attempt of every 10th refused", &retried, push::paced(), refusing));
+    runs.push(run("again within min_interval", &steady, push::paced(), at_once));
+    runs.push(run("burst, no pacing", &burst, None, at_once));
+    let slow = push::Answers { fail_every: 0, delay_ms: GATEWAY_RTT_MS };
+    runs.push(run("gateway answers in 50 ms", &far, push::paced(), slow));
     let http = [("idle", idle), ("during 200-at-once", loaded)]
         .into_iter()
         .map(|(load, (p50_ms, p99_ms, registrations))| HttpLatency {

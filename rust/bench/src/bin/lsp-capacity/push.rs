@@ -93,17 +93,26 @@ fn diff(after: PushStats, before: PushStats) -> PushStats {
     }
 }
 
+/// How the gateway answers in a variant.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Answers {
+    /// Refuse the first attempt of every this-many-th phone (0: none).
+    pub fail_every: u64,
+    /// Answer after this long.
+    pub delay_ms: u64,
+}
+
 /// Signals every phone (at most `window` unanswered at once) and waits until each signal is
-/// answered; `fail_every` makes the gateway refuse some first attempts.
+/// answered, the gateway answering as `answers` says.
 pub fn run(
     lsp: &Lsp,
     gateway: &Gateway,
     (store, variant): (&'static str, &'static str),
     phones: &[Phone],
     window: Option<u64>,
-    fail_every: u64,
+    answers: Answers,
 ) -> PushRun {
-    gateway.reset(fail_every);
+    gateway.reset(answers.fail_every, answers.delay_ms);
     let (_, refused_before) = gateway.counts();
     let before = lsp.push_stats();
     let mut sent_at = Vec::with_capacity(phones.len());
