@@ -96,12 +96,16 @@ impl PersistProbe {
 /// One step's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelStep {
+    /// The LSP's channels.
     pub channels: usize,
+    /// The stored manager, and all monitors together.
     pub manager_bytes: u64,
     pub monitors_bytes: u64,
+    /// The background processor's persist bracket (the encode): median, worst, how many.
     pub encode_p50_ms: f64,
     pub encode_max_ms: f64,
     pub encode_samples: usize,
+    /// Writing the manager's bytes as ldk-node does, median.
     pub write_p50_ms: f64,
     /// Seconds it took to open this step's channels and see them usable.
     pub open_secs: f64,
@@ -203,8 +207,8 @@ fn write_time(dir: &Path, manager: &[u8]) -> f64 {
     for _ in 0..SAMPLES {
         let t = Instant::now();
         db.execute(
-            "INSERT OR REPLACE INTO ldk_node_data (primary_namespace, secondary_namespace, key, value) \
-             VALUES ('', '', 'manager', ?1)",
+            "INSERT OR REPLACE INTO ldk_node_data \
+             (primary_namespace, secondary_namespace, key, value) VALUES ('', '', 'manager', ?1)",
             params![manager],
         )
         .expect("the manager is written");

@@ -10,7 +10,8 @@
 //!    would, delivering LSPS5-signed notifications to a loopback gateway: all answered 200;
 //!    every 10th phone's first attempt refused (retries); the same phones again within
 //!    `min_interval_secs` (rate-limited); a burst of `--burst` (2000) at once against the
-//!    queue; and `--burst` phones through a gateway that answers in 50 ms. On the SQLite store, then on PostgreSQL (the same node restarted) ([`push`]).
+//!    queue; and `--burst` phones through a gateway that answers in 50 ms. On the SQLite
+//!    store, then on PostgreSQL (the same node restarted) ([`push`]).
 //! 3. **Registration latency under that load**: `--phones` (3) stock ldk-node phones with a
 //!    channel from the LSP register over HTTP, idle and while part 2's first variant runs.
 //! 4. **ChannelManager size and persist time vs channels** (`--channels`, 10,50,100,200): the

@@ -36,14 +36,19 @@ const VARIANT_TIMEOUT: Duration = Duration::from_secs(300);
 /// One variant's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct PushRun {
+    /// `sqlite` or `postgres`.
     pub store: &'static str,
+    /// How the signals and the gateway went.
     pub variant: &'static str,
+    /// Signals the LSP saw, and how long until each was answered.
     pub signals: u64,
     pub secs: f64,
     /// Signals handled per second (delivered, rate-limited or dropped, as the variant goes).
     pub handled_per_sec: f64,
+    /// Notifications the gateway accepted, in all and per second.
     pub delivered: u64,
     pub delivered_per_sec: f64,
+    /// HTTP attempts, 503s from the gateway, and the dispatcher's other outcomes.
     pub attempts: u64,
     pub gateway_refused: u64,
     pub rate_limited: u64,

@@ -9,8 +9,11 @@ use crate::stores::SizeStep;
 /// Registration latency over HTTP from real phones, idle and under push load.
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpLatency {
+    /// `sqlite` or `postgres`.
     pub store: &'static str,
+    /// `idle`, or the push variant running meanwhile.
     pub load: &'static str,
+    /// Latency of one registration, median and p99, and how many were made.
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub registrations: usize,
@@ -19,9 +22,12 @@ pub struct HttpLatency {
 /// The lines fitted through part 4's steps.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trend {
+    /// The manager's size: per channel and fixed.
     pub manager_bytes_per_channel: f64,
     pub manager_bytes_fixed: f64,
+    /// The monitors' size per channel.
     pub monitor_bytes_per_channel: f64,
+    /// Encode and write time per 1000 channels.
     pub encode_ms_per_1000_channels: f64,
     pub write_ms_per_1000_channels: f64,
     /// Channels at which one persist (encode + write) would take 100 ms, on this line.

@@ -31,10 +31,15 @@ pub const PHONE_CHANNEL_SATS: u64 = 200_000;
 
 /// The devnet, the LSP and its phones. Fields drop in order: the LSP before its directory.
 pub struct Scene {
+    /// The LSP (`None` only while it restarts).
     pub lsp: Option<Lsp>,
+    /// The stock ldk-node phones with channels from the LSP.
     pub phones: Vec<TestNode>,
+    /// The chain.
     pub devnet: Devnet,
+    /// The LSP's storage directory.
     pub dir: TempDir,
+    /// The manager-persist probe on the LSP's log hub (part 4).
     pub probe: Arc<PersistProbe>,
     gateway_url: String,
 }

@@ -24,8 +24,11 @@ const LOOKUPS: usize = 2_000;
 
 /// A synthetic phone: a node key and the device token it registers.
 pub struct Phone {
+    /// Its node key.
     pub secret: SecretKey,
+    /// Its node id.
     pub node_id: PublicKey,
+    /// The device token it registers.
     pub token: String,
 }
 
@@ -65,16 +68,22 @@ pub fn signed_body(phone: &Phone, now: u64) -> Vec<u8> {
 /// What one size step measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct SizeStep {
+    /// `sqlite` or `postgres`.
     pub store: &'static str,
+    /// Registrations stored so far.
     pub registrations: usize,
     /// Registrations per second over this step (verify + store, one at a time).
     pub per_sec: f64,
+    /// The LSP's checks of the signed body (JSON, signature, window), median.
     pub verify_p50_us: f64,
+    /// `PushStore::register`, one transaction: median, p99 and worst.
     pub store_p50_ms: f64,
     pub store_p99_ms: f64,
     pub store_max_ms: f64,
+    /// The store's files (SQLite and its WAL) or tables (PostgreSQL), and per registration.
     pub bytes_on_disk: u64,
     pub bytes_per_registration: f64,
+    /// `PushStore::registration` of a registered phone, median and p99.
     pub lookup_p50_us: f64,
     pub lookup_p99_us: f64,
 }
