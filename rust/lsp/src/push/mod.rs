@@ -16,6 +16,7 @@
 //!   push gateway for `apns`/`fcm` targets, retries with a doubling pause, and records the
 //!   outcome ([`PushStats`], and the `push_log` table).
 
+pub mod config;
 pub mod intercept;
 pub mod notify;
 pub mod registration;
@@ -44,7 +45,7 @@ pub use store::{
     DbError, Outcome, PushLogEntry, PushStore, Registration, RegistrationWindow, StoreError,
 };
 
-use crate::config::PushConfig;
+use config::PushConfig;
 
 /// Registrations, the interception signal's queue and the dispatcher of one LSP.
 pub struct PushService {
