@@ -27,8 +27,8 @@ use super::registration::{PushTarget, VerifiedRequest};
 
 pub use sqlite::PUSH_DB_FILE;
 
-/// How many `push_log` rows each LSP node keeps.
-const PUSH_LOG_ROWS: i64 = 10_000;
+/// How many `push_log` rows each LSP node keeps (a few in unit tests, to see the trim).
+const PUSH_LOG_ROWS: i64 = if cfg!(test) { 5 } else { 10_000 };
 
 /// A stored registration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The push store in PostgreSQL, shared by LSP nodes (see the parent module for what sharing
-//! means). One connection per store, reopened when it breaks; every call runs on the store's
-//! own single-thread runtime and the caller blocks on a channel, which is safe from any thread,
+//! means). A few connections per store, each reopened when it breaks; every call runs on the
+//! store's own runtime and the caller blocks on a channel, which is safe from any thread,
 //! a tokio worker of another runtime included (the call never enters that runtime).
 //!
 //! No TLS: the connection is for loopback or a private network (`sslmode=require` is refused
@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -61,21 +62,27 @@ const SCHEMA: &str = "
 /// The key of the advisory lock the schema is created under (any constant: "dozepush").
 const SCHEMA_LOCK: i64 = 0x646f_7a65_7075_7368;
 
-/// The connection, reopened on the next call after it broke.
+/// How many connections a store keeps: registrations (HTTP), the dispatcher's lookups and its
+/// delivery log then wait on each other only when all are busy.
+const CONNECTIONS: usize = 4;
+
+/// The store's connections, each reopened on its next call after it broke.
 struct Connection {
     config: Config,
-    client: Mutex<Option<Client>>,
+    clients: Vec<Mutex<Option<Client>>>,
+    next: AtomicUsize,
 }
 
 impl Connection {
-    /// The open client (opened again if the last one closed), held for one call.
+    /// An open client (the next in turn, opened again if it closed), held for one call.
     async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, DbError> {
-        let mut client = self.client.lock().await;
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        let mut client = self.clients[turn].lock().await;
         if client.as_ref().is_none_or(Client::is_closed) {
             let (opened, connection) = self.config.connect(NoTls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
-                    log::warn!(target: "doze_lsp::push", "the PostgreSQL connection broke: {e}");
+                    log::warn!(target: "doze_lsp::push", "a PostgreSQL connection broke: {e}");
                 }
             });
             *client = Some(opened);
@@ -105,7 +112,11 @@ impl PostgresStore {
             .map_err(|_| DbError::Closed)?;
         let store = PostgresStore {
             runtime: Some(runtime),
-            connection: Arc::new(Connection { config, client: Mutex::new(None) }),
+            connection: Arc::new(Connection {
+                config,
+                clients: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
+                next: AtomicUsize::new(0),
+            }),
             lsp: OnceLock::new(),
         };
         store.call(|connection| async move {
@@ -335,10 +346,15 @@ impl PostgresStore {
         self.call(|connection| async move {
             let guard = connection.client().await?;
             let client = guard.as_ref().ok_or(DbError::Closed)?;
+            // One statement, one round trip: the insert, and the trim to this node's newest
+            // rows (the trim does not see the row being inserted, so it keeps one fewer).
             client
                 .execute(
-                    "INSERT INTO push_log (lsp_id, node_id, at, outcome, attempts, detail)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "WITH added AS (
+                         INSERT INTO push_log (lsp_id, node_id, at, outcome, attempts, detail)
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)
+                     DELETE FROM push_log WHERE lsp_id = $1 AND id < (SELECT id FROM push_log
+                         WHERE lsp_id = $1 ORDER BY id DESC OFFSET $7 LIMIT 1)",
                     &[
                         &lsp,
                         &node_id,
@@ -346,14 +362,8 @@ impl PostgresStore {
                         &outcome.as_str(),
                         &i64::from(attempts),
                         &detail,
+                        &(PUSH_LOG_ROWS - 2),
                     ],
-                )
-                .await?;
-            client
-                .execute(
-                    "DELETE FROM push_log WHERE lsp_id = $1 AND id < (SELECT id FROM push_log
-                         WHERE lsp_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1)",
-                    &[&lsp, &(PUSH_LOG_ROWS - 1)],
                 )
                 .await?;
             Ok(())

@@ -156,6 +156,13 @@ fn the_push_log_keeps_the_latest_rows() {
         assert_eq!(log[0].outcome, Outcome::Delivered);
         assert_eq!(log[1].attempts, 3);
         assert_eq!(log[1].node_id, node.to_string());
+        // The log keeps its newest `PUSH_LOG_ROWS` (5 in tests).
+        for at in 7..15 {
+            store.log_outcome(&node, at, Outcome::Delivered, 1, "200").expect("log");
+        }
+        let log = store.push_log(100).expect("read");
+        let kept: Vec<u64> = log.iter().map(|entry| entry.at).collect();
+        assert_eq!(kept, vec![14, 13, 12, 11, 10]);
     });
 }
 
