@@ -64,7 +64,13 @@ struct Args {
 }
 
 fn list(value: &str) -> Vec<usize> {
-    value.split(',').map(|v| v.trim().parse().expect(USAGE)).collect()
+    value.split(',').map(|v| v.trim().parse().unwrap_or_else(|_| usage())).collect()
+}
+
+/// Prints the usage and exits 2 (a bad or missing flag, or `--help`).
+fn usage() -> ! {
+    eprintln!("{USAGE}");
+    std::process::exit(2)
 }
 
 fn args() -> Args {
@@ -79,16 +85,17 @@ fn args() -> Args {
     };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
-        let value = given.next().unwrap_or_else(|| panic!("{USAGE}"));
+        let Some(value) = given.next() else { usage() };
+        let number = |value: &str| value.parse().unwrap_or_else(|_| usage());
         match flag.as_str() {
             "--parts" => args.parts = value.split(',').map(str::to_string).collect(),
             "--sizes" => args.sizes = list(&value),
-            "--push" => args.push = value.parse().expect(USAGE),
-            "--burst" => args.burst = value.parse().expect(USAGE),
-            "--phones" => args.phones = value.parse().expect(USAGE),
+            "--push" => args.push = number(&value),
+            "--burst" => args.burst = number(&value),
+            "--phones" => args.phones = number(&value),
             "--channels" => args.channels = list(&value),
             "--json" => args.json = Some(value),
-            _ => panic!("{USAGE}"),
+            _ => usage(),
         }
     }
     args
