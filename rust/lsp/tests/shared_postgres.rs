@@ -55,14 +55,19 @@ fn listed(lsp: &Lsp) -> Vec<String> {
 }
 
 /// Signals `lsp` that a message waits for `phone` and checks that `hook` receives exactly one
-/// more push, signed by `lsp`.
+/// more push, signed by `lsp`, and that `lsp` counted it delivered (which it does once the
+/// delivery log has the row).
 fn pushed_by(lsp: &Lsp, phone: PublicKey, hook: &WebhookReceiver) {
     let before = hook.received().len();
+    let delivered = lsp.push_stats().delivered;
     assert!(lsp.push().notify(phone));
     let received = hook.wait_for(before + 1, DEFAULT_WAIT);
     received[before]
         .validate(lsp.node_id(), &LSPS5Validator::new())
         .unwrap_or_else(|e| panic!("the push is not signed by the LSP that sent it: {e}"));
+    wait_until("the delivery is recorded", DEFAULT_WAIT, || {
+        lsp.push_stats().delivered == delivered + 1
+    });
 }
 
 #[test]
