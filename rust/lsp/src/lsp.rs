@@ -91,17 +91,6 @@ impl Lsp {
     pub fn start_with_observers(config: LspConfig, observers: Observers) -> Result<Lsp, LspError> {
         std::fs::create_dir_all(&config.storage_dir)
             .map_err(|source| LspError::Storage { path: config.storage_dir.clone(), source })?;
-        // bitcoind writes a new cookie each time it starts: read it now, before anything runs,
-        // and check that bitcoind takes it and follows the configured network.
-        let rpc_login = match &config.chain_source {
-            ChainSource::BitcoindRpc { host, port, auth } => {
-                let (user, password) = auth.login()?;
-                let login = (user.as_str(), password.as_str());
-                outside_tokio(|| check_bitcoind(host, *port, login, config.network))?;
-                Some((user, password))
-            }
-            _ => None,
-        };
         let listener = TcpListener::bind(config.http_listen)
             .map_err(|source| LspError::HttpBind { addr: config.http_listen, source })?;
         // Before the runtime: failing here must not drop a runtime inside the caller's.
@@ -125,7 +114,7 @@ impl Lsp {
         // queues (never blocks ldk-node's thread); the dispatcher thread does the rest.
         let push_observer = logs.subscribe(push.log_observer());
 
-        let node = match outside_tokio(|| build_and_start(&config, rpc_login, &logs, &runtime)) {
+        let node = match outside_tokio(|| build_and_start(&config, &logs, &runtime)) {
             Ok(node) => node,
             Err(e) => {
                 logs.unsubscribe(push_observer);
@@ -299,10 +288,8 @@ impl Drop for Lsp {
     }
 }
 
-/// `rpc_login`: bitcoind's RPC user and password, for a `BitcoindRpc` chain source.
 fn build_and_start(
     config: &LspConfig,
-    rpc_login: Option<(String, String)>,
     logs: &Arc<LogHub>,
     runtime: &Runtime,
 ) -> Result<Arc<Node>, LspError> {
@@ -312,25 +299,25 @@ fn build_and_start(
     builder
         .set_entropy_seed_path(config.storage_dir.join(SEED_FILE).to_string_lossy().into_owned());
     let background_sync_config = config.background_sync.then(BackgroundSyncConfig::default);
-    match (&config.chain_source, rpc_login) {
-        (ChainSource::Esplora { url }, _) => {
+    match &config.chain_source {
+        ChainSource::Esplora { url } => {
             builder.set_chain_source_esplora(
                 url.clone(),
                 Some(EsploraSyncConfig { background_sync_config }),
             );
         }
-        (ChainSource::Electrum { url }, _) => {
+        ChainSource::Electrum { url } => {
             builder.set_chain_source_electrum(
                 url.clone(),
                 Some(ElectrumSyncConfig { background_sync_config }),
             );
         }
+        // bitcoind writes a new cookie each time it starts: read it now, and check that
+        // bitcoind takes it and follows the configured network before the node is built on it.
         // ldk-node polls bitcoind continuously whatever `background_sync` says.
-        (ChainSource::BitcoindRpc { host, port, auth }, login) => {
-            let (user, password) = match login {
-                Some(login) => login,
-                None => auth.login()?,
-            };
+        ChainSource::BitcoindRpc { host, port, auth } => {
+            let (user, password) = auth.login()?;
+            check_bitcoind(host, *port, (&user, &password), config.network)?;
             builder.set_chain_source_bitcoind_rpc(host.clone(), *port, user, password);
         }
     }
