@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use tokio::runtime::Runtime;
-use tokio::sync::Mutex;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use tokio_postgres::{Client, Config, NoTls, Row};
 
 use super::{
@@ -75,7 +75,7 @@ struct Connection {
 
 impl Connection {
     /// An open client (the next in turn, opened again if it closed), held for one call.
-    async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, DbError> {
+    async fn client(&self) -> Result<MappedMutexGuard<'_, Client>, DbError> {
         let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
         let mut client = self.clients[turn].lock().await;
         if client.as_ref().is_none_or(Client::is_closed) {
@@ -87,7 +87,8 @@ impl Connection {
             });
             *client = Some(opened);
         }
-        Ok(client)
+        // Always `Some` here: set just above if it was not.
+        MutexGuard::try_map(client, Option::as_mut).map_err(|_| DbError::Closed)
     }
 }
 
@@ -120,8 +121,7 @@ impl PostgresStore {
             lsp: OnceLock::new(),
         };
         store.call(|connection| async move {
-            let mut guard = connection.client().await?;
-            let client = guard.as_mut().ok_or(DbError::Closed)?;
+            let mut client = connection.client().await?;
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
             tx.batch_execute(SCHEMA).await?;
@@ -165,8 +165,7 @@ impl PostgresStore {
     pub(super) fn nonce_seen(&self, node_id: &PublicKey, nonce: &str) -> Result<bool, DbError> {
         let (node_id, nonce) = (node_id.to_string(), nonce.to_string());
         self.call(|connection| async move {
-            let guard = connection.client().await?;
-            let client = guard.as_ref().ok_or(DbError::Closed)?;
+            let client = connection.client().await?;
             let row = client
                 .query_opt(
                     "SELECT 1 FROM push_nonces WHERE node_id = $1 AND nonce = $2",
@@ -185,9 +184,8 @@ impl PostgresStore {
     ) -> Result<(u64, Option<u64>), DbError> {
         let node_id = node_id.to_string();
         self.call(|connection| async move {
-            let guard = connection.client().await?;
-            let client = guard.as_ref().ok_or(DbError::Closed)?;
-            Ok(signed_since(client, &node_id, since, "").await?)
+            let client = connection.client().await?;
+            Ok(signed_since(&*client, &node_id, since, "").await?)
         })
     }
 
@@ -203,8 +201,7 @@ impl PostgresStore {
         let lsp = self.lsp()?;
         let request = request.clone();
         self.call(|connection| async move {
-            let mut guard = connection.client().await?;
-            let client = guard.as_mut().ok_or(DbError::Closed)?;
+            let mut client = connection.client().await?;
             let node_id = request.node_id.to_string();
             let signed_at = sql_time(request.timestamp);
             // Any refusal below drops `tx`, which rolls the nonce's insert back.
@@ -269,8 +266,7 @@ impl PostgresStore {
     ) -> Result<Option<Registration>, DbError> {
         let (lsp, node_id) = (self.lsp()?, node_id.to_string());
         self.call(|connection| async move {
-            let guard = connection.client().await?;
-            let client = guard.as_ref().ok_or(DbError::Closed)?;
+            let client = connection.client().await?;
             let row = client
                 .query_opt(
                     &format!(
@@ -296,8 +292,7 @@ impl PostgresStore {
         let lsp = self.lsp()?;
         let after = after.map(|n| n.to_string()).unwrap_or_default();
         self.call(|connection| async move {
-            let guard = connection.client().await?;
-            let client = guard.as_ref().ok_or(DbError::Closed)?;
+            let client = connection.client().await?;
             let rows = client
                 .query(
                     &format!(
@@ -319,8 +314,7 @@ impl PostgresStore {
     pub(super) fn counts(&self) -> Result<(u64, u64), DbError> {
         let lsp = self.lsp()?;
         self.call(|connection| async move {
-            let guard = connection.client().await?;
-            let client = guard.as_ref().ok_or(DbError::Closed)?;
+            let client = connection.client().await?;
             let row = client
                 .query_one(
                     "SELECT (SELECT COUNT(*) FROM push_registrations WHERE lsp_id = $1),
@@ -344,8 +338,7 @@ impl PostgresStore {
     ) -> Result<(), DbError> {
         let (lsp, node_id, detail) = (self.lsp()?, node_id.to_string(), detail.to_string());
         self.call(|connection| async move {
-            let guard = connection.client().await?;
-            let client = guard.as_ref().ok_or(DbError::Closed)?;
+            let client = connection.client().await?;
             // One statement, one round trip: the insert, and the trim to this node's newest
             // rows (the trim does not see the row being inserted, so it keeps one fewer).
             client
@@ -374,8 +367,7 @@ impl PostgresStore {
     pub(super) fn push_log(&self, limit: u32) -> Result<Vec<PushLogEntry>, DbError> {
         let lsp = self.lsp()?;
         self.call(|connection| async move {
-            let guard = connection.client().await?;
-            let client = guard.as_ref().ok_or(DbError::Closed)?;
+            let client = connection.client().await?;
             let rows = client
                 .query(
                     "SELECT node_id, at, outcome, attempts, detail FROM push_log
