@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 
 use lightning::io;
+use lightning::util::async_poll::AsyncResult;
 use lightning::util::persist::KVStoreSync;
 
 use crate::lock;
@@ -169,6 +170,53 @@ where
     /// The store's keys, without this round's collected changes (nothing in a round lists).
     fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
         self.inner.list(primary, secondary)
+    }
+}
+
+/// The same store to LDK's async callers, so that it fits where ldk-node takes a store with
+/// both faces (`DynStore`: the wake engine builds ldk-node's own monitor persister over it).
+/// Each call runs at once on the caller's thread, where a round collects, and returns a
+/// ready future; the monitor persister itself only makes the sync calls.
+// Named in full: in scope, `KVStore` would make every `store.write(..)` call ambiguous.
+impl<S: Deref> lightning::util::persist::KVStore for BatchedStore<S>
+where
+    S::Target: KVStoreSync + WriteAll,
+{
+    fn read(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+    ) -> AsyncResult<'static, Vec<u8>, io::Error> {
+        let result = KVStoreSync::read(self, primary, secondary, key);
+        Box::pin(async move { result })
+    }
+
+    fn write(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        buf: Vec<u8>,
+    ) -> AsyncResult<'static, (), io::Error> {
+        let result = KVStoreSync::write(self, primary, secondary, key, buf);
+        Box::pin(async move { result })
+    }
+
+    fn remove(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        lazy: bool,
+    ) -> AsyncResult<'static, (), io::Error> {
+        let result = KVStoreSync::remove(self, primary, secondary, key, lazy);
+        Box::pin(async move { result })
+    }
+
+    fn list(&self, primary: &str, secondary: &str) -> AsyncResult<'static, Vec<String>, io::Error> {
+        let result = KVStoreSync::list(self, primary, secondary);
+        Box::pin(async move { result })
     }
 }
 

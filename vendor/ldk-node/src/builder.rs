@@ -1492,13 +1492,14 @@ fn build_with_store_internal(
 	}
 
 	let scoring_fee_params = ProbabilisticScoringFeeParameters::default();
-	let router = Arc::new(DefaultRouter::new(
+	// Doze's patch: the graph-based router behind the type the wake engine shares.
+	let router = Arc::new(crate::types::Router::new(Arc::new(DefaultRouter::new(
 		Arc::clone(&network_graph),
 		Arc::clone(&logger),
 		Arc::clone(&keys_manager),
 		Arc::clone(&scorer),
 		scoring_fee_params,
-	));
+	))));
 
 	let mut user_config = default_user_config(&config);
 
@@ -1526,8 +1527,13 @@ fn build_with_store_internal(
 		}
 	}
 
-	let message_router =
-		Arc::new(MessageRouter::new(Arc::clone(&network_graph), Arc::clone(&keys_manager)));
+	// Doze's patch: the graph-based router behind the type the wake engine shares.
+	let message_router = Arc::new(MessageRouter::new(Arc::new(
+		lightning::onion_message::messenger::DefaultMessageRouter::new(
+			Arc::clone(&network_graph),
+			Arc::clone(&keys_manager),
+		),
+	)));
 
 	// Initialize the ChannelManager
 	let channel_manager = {
@@ -1611,8 +1617,8 @@ fn build_with_store_internal(
 				Arc::clone(&logger),
 				Arc::clone(&channel_manager),
 				message_router,
-				Arc::clone(&channel_manager),
-				Arc::clone(&channel_manager),
+				Arc::clone(&channel_manager) as _,
+				Arc::clone(&channel_manager) as _,
 				IgnoringMessageHandler {},
 				IgnoringMessageHandler {},
 			))
@@ -1623,8 +1629,8 @@ fn build_with_store_internal(
 				Arc::clone(&logger),
 				Arc::clone(&channel_manager),
 				message_router,
-				Arc::clone(&channel_manager),
-				Arc::clone(&channel_manager),
+				Arc::clone(&channel_manager) as _,
+				Arc::clone(&channel_manager) as _,
 				IgnoringMessageHandler {},
 				IgnoringMessageHandler {},
 			))

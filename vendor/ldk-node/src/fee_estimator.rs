@@ -34,12 +34,15 @@ impl From<LdkConfirmationTarget> for ConfirmationTarget {
 	}
 }
 
-pub(crate) struct OnchainFeeEstimator {
+/// The node's fee estimator: rates fetched from the chain source, ldk-node's fallback rates
+/// until then (Doze's patch: public for the wake engine).
+pub struct OnchainFeeEstimator {
 	fee_rate_cache: RwLock<HashMap<ConfirmationTarget, FeeRate>>,
 }
 
 impl OnchainFeeEstimator {
-	pub(crate) fn new() -> Self {
+	/// An estimator with no rates fetched yet: every target gets its fallback rate.
+	pub fn new() -> Self {
 		let fee_rate_cache = RwLock::new(HashMap::new());
 		Self { fee_rate_cache }
 	}

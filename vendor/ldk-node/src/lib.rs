@@ -83,6 +83,7 @@ mod chain;
 pub mod config;
 mod connection;
 mod data_store;
+pub mod doze_stack;
 mod error;
 mod event;
 mod fee_estimator;

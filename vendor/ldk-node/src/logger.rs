@@ -171,7 +171,8 @@ impl LogWriter for Writer {
 	}
 }
 
-pub(crate) struct Logger {
+/// The node's logger (Doze's patch: public for the wake engine).
+pub struct Logger {
 	/// Specifies the logger's writer.
 	writer: Writer,
 }
@@ -195,10 +196,12 @@ impl Logger {
 		Ok(Self { writer: Writer::FileWriter { file_path, max_log_level } })
 	}
 
+	/// A logger into the `log` facade.
 	pub fn new_log_facade() -> Self {
 		Self { writer: Writer::LogFacadeWriter }
 	}
 
+	/// A logger into `log_writer`.
 	pub fn new_custom_writer(log_writer: Arc<dyn LogWriter>) -> Self {
 		Self { writer: Writer::CustomWriter(log_writer) }
 	}

@@ -18,12 +18,20 @@ use lightning_types::features::{InitFeatures, NodeFeatures};
 
 use crate::liquidity::LiquiditySource;
 
-pub(crate) enum NodeCustomMessageHandler<L: Deref>
+/// The node's custom-message handler: LSPS messages, or none (Doze's patch: public for the
+/// wake engine, which handles none).
+pub enum NodeCustomMessageHandler<L: Deref>
 where
 	L::Target: Logger,
 {
+	/// Ignores custom messages.
 	Ignoring,
-	Liquidity { liquidity_source: Arc<LiquiditySource<L>> },
+	/// Hands LSPS messages to the liquidity source.
+	#[allow(private_interfaces)]
+	Liquidity {
+		/// The node's liquidity source.
+		liquidity_source: Arc<LiquiditySource<L>>,
+	},
 }
 
 impl<L: Deref> NodeCustomMessageHandler<L>
@@ -34,7 +42,8 @@ where
 		Self::Liquidity { liquidity_source }
 	}
 
-	pub(crate) fn new_ignoring() -> Self {
+	/// A handler that ignores every custom message.
+	pub fn new_ignoring() -> Self {
 		Self::Ignoring
 	}
 }

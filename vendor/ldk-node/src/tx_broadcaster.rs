@@ -15,7 +15,9 @@ use crate::logger::{log_error, LdkLogger};
 
 const BCAST_PACKAGE_QUEUE_SIZE: usize = 50;
 
-pub(crate) struct TransactionBroadcaster<L: Deref>
+/// Queues the transactions LDK broadcasts for the chain source to send (Doze's patch: public
+/// for the wake engine, which sends them itself).
+pub struct TransactionBroadcaster<L: Deref>
 where
 	L::Target: LdkLogger,
 {
@@ -28,12 +30,14 @@ impl<L: Deref> TransactionBroadcaster<L>
 where
 	L::Target: LdkLogger,
 {
-	pub(crate) fn new(logger: L) -> Self {
+	/// An empty queue.
+	pub fn new(logger: L) -> Self {
 		let (queue_sender, queue_receiver) = mpsc::channel(BCAST_PACKAGE_QUEUE_SIZE);
 		Self { queue_sender, queue_receiver: Mutex::new(queue_receiver), logger }
 	}
 
-	pub(crate) async fn get_broadcast_queue(
+	/// The queue's receiving end.
+	pub async fn get_broadcast_queue(
 		&self,
 	) -> MutexGuard<'_, mpsc::Receiver<Vec<Transaction>>> {
 		self.queue_receiver.lock().await

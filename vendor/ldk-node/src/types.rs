@@ -6,7 +6,7 @@
 // accordance with one or both of these licenses.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::OutPoint;
@@ -17,8 +17,7 @@ use lightning::ln::msgs::{RoutingMessageHandler, SocketAddress};
 use lightning::ln::peer_handler::IgnoringMessageHandler;
 use lightning::ln::types::ChannelId;
 use lightning::routing::gossip;
-use lightning::routing::router::DefaultRouter;
-use lightning::routing::scoring::{CombinedScorer, ProbabilisticScoringFeeParameters};
+use lightning::routing::scoring::CombinedScorer;
 use lightning::sign::InMemorySigner;
 use lightning::util::persist::{KVStore, KVStoreSync, MonitorUpdatingPersister};
 use lightning::util::ser::{Readable, Writeable, Writer};
@@ -78,6 +77,7 @@ where
 /// A type alias for [`SyncAndAsyncKVStore`] with `Sync`/`Send` markers;
 pub type DynStore = dyn SyncAndAsyncKVStore + Sync + Send;
 
+/// The monitor persister (Doze's patch: documented, as `doze_stack` makes it public).
 pub type Persister = MonitorUpdatingPersister<
 	Arc<DynStore>,
 	Arc<Logger>,
@@ -89,9 +89,11 @@ pub type Persister = MonitorUpdatingPersister<
 
 // Doze's patch (DOZE-PATCH.md): monitor writes ordered after the manager's when the node is
 // built with kill-safe persistence, passed straight through otherwise.
-pub(crate) type OrderedPersister = doze_ordered_persist::OrderedPersister<Arc<Persister>>;
+/// Doze's patch: public for the wake engine (`doze_stack`).
+pub type OrderedPersister = doze_ordered_persist::OrderedPersister<Arc<Persister>>;
 
-pub(crate) type ChainMonitor = chainmonitor::ChainMonitor<
+/// Doze's patch: public for the wake engine (`doze_stack`).
+pub type ChainMonitor = chainmonitor::ChainMonitor<
 	InMemorySigner,
 	Arc<ChainSource>,
 	Arc<Broadcaster>,
@@ -101,7 +103,8 @@ pub(crate) type ChainMonitor = chainmonitor::ChainMonitor<
 	Arc<KeysManager>,
 >;
 
-pub(crate) type PeerManager = lightning::ln::peer_handler::PeerManager<
+/// Doze's patch: public for the wake engine (`doze_stack`).
+pub type PeerManager = lightning::ln::peer_handler::PeerManager<
 	SocketDescriptor,
 	Arc<ChannelManager>,
 	Arc<dyn RoutingMessageHandler + Send + Sync>,
@@ -122,7 +125,8 @@ pub(crate) type LiquidityManager = lightning_liquidity::LiquidityManager<
 	Arc<Broadcaster>,
 >;
 
-pub(crate) type ChannelManager = lightning::ln::channelmanager::ChannelManager<
+/// Doze's patch: public for the wake engine (`doze_stack`).
+pub type ChannelManager = lightning::ln::channelmanager::ChannelManager<
 	Arc<ChainMonitor>,
 	Arc<Broadcaster>,
 	Arc<KeysManager>,
@@ -134,19 +138,15 @@ pub(crate) type ChannelManager = lightning::ln::channelmanager::ChannelManager<
 	Arc<Logger>,
 >;
 
-pub(crate) type Broadcaster = crate::tx_broadcaster::TransactionBroadcaster<Arc<Logger>>;
+/// Doze's patch: public for the wake engine (`doze_stack`).
+pub type Broadcaster = crate::tx_broadcaster::TransactionBroadcaster<Arc<Logger>>;
 
 pub(crate) type Wallet = crate::wallet::Wallet;
-pub(crate) type KeysManager = crate::wallet::WalletKeysManager;
+/// Doze's patch: public for the wake engine (`doze_stack`).
+pub type KeysManager = crate::wallet::WalletKeysManager;
 
-pub(crate) type Router = DefaultRouter<
-	Arc<Graph>,
-	Arc<Logger>,
-	Arc<KeysManager>,
-	Arc<Mutex<Scorer>>,
-	ProbabilisticScoringFeeParameters,
-	Scorer,
->;
+/// Doze's patch: the payment router behind the type the wake engine shares (`doze_stack`).
+pub type Router = crate::doze_stack::NodeRouter;
 pub(crate) type Scorer = CombinedScorer<Arc<Graph>, Arc<Logger>>;
 
 pub(crate) type Graph = gossip::NetworkGraph<Arc<Logger>>;
@@ -166,23 +166,21 @@ pub(crate) type GossipSync = lightning_background_processor::GossipSync<
 	Arc<Logger>,
 >;
 
-pub(crate) type OnionMessenger = lightning::onion_message::messenger::OnionMessenger<
+/// Doze's patch: public for the wake engine (`doze_stack`).
+pub type OnionMessenger = lightning::onion_message::messenger::OnionMessenger<
 	Arc<KeysManager>,
 	Arc<KeysManager>,
 	Arc<Logger>,
 	Arc<ChannelManager>,
 	Arc<MessageRouter>,
-	Arc<ChannelManager>,
-	Arc<ChannelManager>,
+	Arc<dyn lightning::onion_message::offers::OffersMessageHandler + Send + Sync>,
+	Arc<dyn lightning::onion_message::async_payments::AsyncPaymentsMessageHandler + Send + Sync>,
 	IgnoringMessageHandler,
 	IgnoringMessageHandler,
 >;
 
-pub(crate) type MessageRouter = lightning::onion_message::messenger::DefaultMessageRouter<
-	Arc<Graph>,
-	Arc<Logger>,
-	Arc<KeysManager>,
->;
+/// Doze's patch: public for the wake engine (`doze_stack`).
+pub type MessageRouter = crate::doze_stack::NodeMessageRouter;
 
 pub(crate) type Sweeper = OutputSweeper<
 	Arc<Broadcaster>,

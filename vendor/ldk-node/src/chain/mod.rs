@@ -84,7 +84,9 @@ impl WalletSyncStatus {
 	}
 }
 
-pub(crate) struct ChainSource {
+/// Where the node learns about the chain and broadcasts (Doze's patch: public as a type
+/// parameter of [`crate::doze_stack::ChainMonitor`]).
+pub struct ChainSource {
 	kind: ChainSourceKind,
 	tx_broadcaster: Arc<Broadcaster>,
 	logger: Arc<Logger>,

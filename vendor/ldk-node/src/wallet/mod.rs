@@ -980,9 +980,14 @@ impl WalletSource for Wallet {
 
 /// Similar to [`KeysManager`], but overrides the destination and shutdown scripts so they are
 /// directly spendable by the BDK wallet.
-pub(crate) struct WalletKeysManager {
+///
+/// Doze's patch: the wallet is optional. Doze's wake engine runs LDK over the node's store
+/// without loading the BDK wallet, and builds its stack from these same types so that LDK is
+/// compiled once for both (DOZE-PATCH.md). Without a wallet it names no on-chain destination:
+/// LDK then opens no channel and agrees to no cooperative close, which the app finishes later.
+pub struct WalletKeysManager {
 	inner: KeysManager,
-	wallet: Arc<Wallet>,
+	wallet: Option<Arc<Wallet>>,
 	logger: Arc<Logger>,
 }
 
@@ -991,22 +996,39 @@ impl WalletKeysManager {
 	///
 	/// See [`KeysManager::new`] for more information on `seed`, `starting_time_secs`, and
 	/// `starting_time_nanos`.
-	pub fn new(
+	pub(crate) fn new(
 		seed: &[u8; 32], starting_time_secs: u64, starting_time_nanos: u32, wallet: Arc<Wallet>,
 		logger: Arc<Logger>,
 	) -> Self {
 		let inner = KeysManager::new(seed, starting_time_secs, starting_time_nanos, true);
-		Self { inner, wallet, logger }
+		Self { inner, wallet: Some(wallet), logger }
 	}
 
+	/// Doze's patch: the same keys without a wallet (see the type's docs).
+	pub fn without_wallet(
+		seed: &[u8; 32], starting_time_secs: u64, starting_time_nanos: u32, logger: Arc<Logger>,
+	) -> Self {
+		let inner = KeysManager::new(seed, starting_time_secs, starting_time_nanos, true);
+		Self { inner, wallet: None, logger }
+	}
+
+	fn wallet(&self) -> Result<&Arc<Wallet>, ()> {
+		self.wallet.as_ref().ok_or_else(|| {
+			log_info!(self.logger, "No on-chain wallet loaded: refusing an on-chain destination");
+		})
+	}
+
+	/// Signs `msg` with the node's key (LN message signing).
 	pub fn sign_message(&self, msg: &[u8]) -> String {
 		message_signing::sign(msg, &self.inner.get_node_secret_key())
 	}
 
+	/// The node's secret key.
 	pub fn get_node_secret_key(&self) -> SecretKey {
 		self.inner.get_node_secret_key()
 	}
 
+	/// Whether `sig` is `pkey`'s signature of `msg`.
 	pub fn verify_signature(&self, msg: &[u8], sig: &str, pkey: &PublicKey) -> bool {
 		message_signing::verify(msg, sig, pkey)
 	}
@@ -1091,14 +1113,14 @@ impl SignerProvider for WalletKeysManager {
 	}
 
 	fn get_destination_script(&self, _channel_keys_id: [u8; 32]) -> Result<ScriptBuf, ()> {
-		let address = self.wallet.get_new_address().map_err(|e| {
+		let address = self.wallet()?.get_new_address().map_err(|e| {
 			log_error!(self.logger, "Failed to retrieve new address from wallet: {}", e);
 		})?;
 		Ok(address.script_pubkey())
 	}
 
 	fn get_shutdown_scriptpubkey(&self) -> Result<ShutdownScript, ()> {
-		let address = self.wallet.get_new_address().map_err(|e| {
+		let address = self.wallet()?.get_new_address().map_err(|e| {
 			log_error!(self.logger, "Failed to retrieve new address from wallet: {}", e);
 		})?;
 
@@ -1121,10 +1143,10 @@ impl ChangeDestinationSource for WalletKeysManager {
 	fn get_change_destination_script<'a>(
 		&'a self,
 	) -> Pin<Box<dyn Future<Output = Result<ScriptBuf, ()>> + Send + 'a>> {
-		let wallet = Arc::clone(&self.wallet);
+		let wallet = self.wallet().map(Arc::clone);
 		let logger = Arc::clone(&self.logger);
 		Box::pin(async move {
-			wallet
+			wallet?
 				.get_new_internal_address()
 				.map_err(|e| {
 					log_error!(logger, "Failed to retrieve new address from wallet: {}", e);

@@ -182,9 +182,10 @@ impl WakeEngine {
         !self.inbound_hashes().is_disjoint(hashes)
     }
 
-    /// A channel state the wake leaves to the app, if any.
+    /// A channel state the wake leaves to the app, if any. Sends what LDK queued for
+    /// broadcast on the way (a closing channel's transactions).
     fn channel_needs_app(&self) -> Option<String> {
-        if self.stack.broadcaster.broadcast_count() > 0 {
+        if self.stack.broadcaster.flush() > 0 {
             return Some("a channel is being closed".into());
         }
         self.stack.manager.list_channels().iter().find_map(|c| match c.channel_shutdown_state {

@@ -16,12 +16,8 @@ use ldk_node::lightning::io;
 use ldk_node::lightning::util::persist::{KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY};
 use ldk_node::DynStore;
 
-use super::stack::Persister;
 use crate::kill_points::{self, points};
 use crate::store::backup::BackedUpStore;
-
-/// The wake's monitor persister: every write deferred until a round has written the manager.
-pub(crate) type OrderedPersister = doze_ordered_persist::OrderedPersister<Arc<Persister>>;
 
 /// The node store as a round writes it: the monitor persister and the round's manager write
 /// go through it, and a round's writes reach the node store at its commit.

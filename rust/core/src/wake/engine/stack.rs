@@ -1,9 +1,9 @@
 //! The wake's LDK stack, assembled over the wallet's ldk-node store the way ldk-node 0.7.1's
 //! `builder.rs` assembles its own, minus everything a wake does not need (graph, scorer, chain
 //! sync, on-chain wallet, gossip, liquidity, sweeper). What must be the same is the same: the
-//! store and its keys, the LDK seed, the `UserConfig`, the monitor persister's parameters, and
-//! the LDK crates themselves (taken through ldk-node's re-exports, so their versions cannot
-//! drift from the node's).
+//! store and its keys, the LDK seed, the `UserConfig`, the monitor persister's parameters, the
+//! LDK crates themselves (taken through ldk-node's re-exports, so their versions cannot drift
+//! from the node's), and the very types the node instantiates LDK with (`doze_stack`).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,30 +11,35 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ldk_node::bip39::Mnemonic;
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::BlockHash;
+use ldk_node::doze_stack::{
+    ChainSource, KeysManager, Logger, NodeCustomMessageHandler, NodeMessageRouter, NodeRouter,
+    OnchainFeeEstimator, TransactionBroadcaster,
+};
 use ldk_node::io::sqlite_store::{SqliteStore, KV_TABLE_NAME, SQLITE_DB_FILE_NAME};
-use ldk_node::lightning::chain::{chainmonitor, ChannelMonitorUpdateStatus, Filter};
-use ldk_node::lightning::ln::channelmanager::{self, ChannelManagerReadArgs};
-use ldk_node::lightning::ln::peer_handler::{self, IgnoringMessageHandler, MessageHandler};
-use ldk_node::lightning::onion_message::messenger;
-use ldk_node::lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner};
+use ldk_node::lightning::chain::ChannelMonitorUpdateStatus;
+use ldk_node::lightning::io::Cursor;
+use ldk_node::lightning::ln::channelmanager::ChannelManagerReadArgs;
+use ldk_node::lightning::ln::msgs::RoutingMessageHandler;
+use ldk_node::lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
+use ldk_node::lightning::sign::{EntropySource, NodeSigner};
 use ldk_node::lightning::util::config::{
     ChannelHandshakeConfig, ChannelHandshakeLimits, UserConfig,
 };
 use ldk_node::lightning::util::persist::{
-    KVStoreSync, MonitorUpdatingPersister, CHANNEL_MANAGER_PERSISTENCE_KEY,
-    CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+    KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY, CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+    CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 use ldk_node::lightning::util::ser::{ReadableArgs, Writeable};
 use ldk_node::DynStore;
-use lightning_net_tokio::SocketDescriptor;
 
 use super::message_router::AddressBookRouter;
 use super::observer::{Milestones, ObservedAsyncPayments};
 use super::offers::NoInvoicesDuringAWake;
-use super::persist::{OrderedPersister, RoundStore, RoundTarget};
-use super::plumbing::{ChainBroadcaster, EngineLogger, FallbackFees, NoRoutes, WakeSigners};
+use super::persist::{RoundStore, RoundTarget};
+use super::plumbing::{ChainBroadcaster, NoRoutes};
 use crate::error::WalletError;
 use crate::kill_points::{self, points};
+use crate::logging::LdkLogForwarder;
 use crate::store::address_book::AddressBook;
 use crate::store::WalletDb;
 use doze_ordered_persist::RoundError;
@@ -44,65 +49,12 @@ use doze_ordered_persist::RoundError;
 /// wake would consolidate at different points.
 const PERSISTER_MAX_PENDING_UPDATES: u64 = 100;
 
-/// The monitor persister, as ldk-node's.
-pub(crate) type Persister = MonitorUpdatingPersister<
-    Arc<RoundStore>,
-    Arc<EngineLogger>,
-    Arc<KeysManager>,
-    Arc<KeysManager>,
-    Arc<ChainBroadcaster>,
-    Arc<FallbackFees>,
->;
-
-/// The chain monitor, with no chain source (a wake watches no chain), its writes ordered
-/// after the manager's (see `persist.rs`).
-pub(crate) type ChainMonitor = chainmonitor::ChainMonitor<
-    InMemorySigner,
-    Arc<dyn Filter + Send + Sync>,
-    Arc<ChainBroadcaster>,
-    Arc<FallbackFees>,
-    Arc<EngineLogger>,
-    Arc<OrderedPersister>,
-    Arc<KeysManager>,
->;
-
-/// The channel manager.
-pub(crate) type ChannelManager = channelmanager::ChannelManager<
-    Arc<ChainMonitor>,
-    Arc<ChainBroadcaster>,
-    Arc<KeysManager>,
-    Arc<KeysManager>,
-    Arc<WakeSigners>,
-    Arc<FallbackFees>,
-    Arc<NoRoutes>,
-    Arc<AddressBookRouter>,
-    Arc<EngineLogger>,
->;
-
-/// The onion messenger, its async-payments messages observed.
-pub(crate) type OnionMessenger = messenger::OnionMessenger<
-    Arc<KeysManager>,
-    Arc<KeysManager>,
-    Arc<EngineLogger>,
-    Arc<ChannelManager>,
-    Arc<AddressBookRouter>,
-    Arc<NoInvoicesDuringAWake<ChannelManager>>,
-    Arc<ObservedAsyncPayments<ChannelManager>>,
-    IgnoringMessageHandler,
-    IgnoringMessageHandler,
->;
-
-/// The peer manager: channel and onion messages, no gossip, no custom messages.
-pub(crate) type PeerManager = peer_handler::PeerManager<
-    SocketDescriptor,
-    Arc<ChannelManager>,
-    IgnoringMessageHandler,
-    Arc<OnionMessenger>,
-    Arc<EngineLogger>,
-    IgnoringMessageHandler,
-    Arc<KeysManager>,
-    Arc<ChainMonitor>,
->;
+// The wake's LDK stack is ldk-node's own types: LDK's generic manager, monitor, messenger and
+// peer handler are then compiled once in the phone's library, not once for the node and again
+// for the wake (ldk-node's `doze_stack`, DOZE-PATCH.md).
+pub(crate) use ldk_node::doze_stack::{
+    ChainMonitor, ChannelManager, OnionMessenger, OrderedPersister, PeerManager, Persister,
+};
 
 /// What the wake needs to know about the wallet to open its stack.
 pub(crate) struct StackConfig<'a> {
@@ -216,20 +168,30 @@ pub(crate) fn open(
     };
     let store = target.store();
     let round_store = Arc::new(RoundStore::new(Arc::new(target)));
-    let logger = Arc::new(EngineLogger);
-    let fees = Arc::new(FallbackFees);
-    let broadcaster = Arc::new(ChainBroadcaster::new(config.esplora_url.clone(), runtime));
+    let logger = Arc::new(Logger::new_custom_writer(Arc::new(LdkLogForwarder)));
+    let fees = Arc::new(OnchainFeeEstimator::new());
+    let queue = Arc::new(TransactionBroadcaster::new(Arc::clone(&logger)));
+    let broadcaster =
+        Arc::new(ChainBroadcaster::new(Arc::clone(&queue), config.esplora_url.clone(), runtime));
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let seed = ldk_seed(config.mnemonic, config.passphrase, config.network.to_bitcoin())?;
-    let keys = Arc::new(KeysManager::new(&seed, now.as_secs(), now.subsec_nanos(), true));
+    // ldk-node's keys without its BDK wallet, which a wake does not load: asked for an
+    // on-chain destination, they answer "no", so LDK opens no channel and agrees to no
+    // cooperative close during a wake (the app finishes those).
+    let keys = Arc::new(KeysManager::without_wallet(
+        &seed,
+        now.as_secs(),
+        now.subsec_nanos(),
+        Arc::clone(&logger),
+    ));
 
     let persister = Arc::new(Persister::new(
-        Arc::clone(&round_store),
+        Arc::clone(&round_store) as Arc<DynStore>,
         Arc::clone(&logger),
         PERSISTER_MAX_PENDING_UPDATES,
         Arc::clone(&keys),
         Arc::clone(&keys),
-        Arc::clone(&broadcaster),
+        Arc::clone(&queue),
         Arc::clone(&fees),
     ));
     let monitors = persister
@@ -237,8 +199,8 @@ pub(crate) fn open(
         .map_err(|e| read_failed("channel monitors", e))?;
     let ordered = Arc::new(OrderedPersister::new(persister));
     let chain_monitor = Arc::new(ChainMonitor::new(
-        None,
-        Arc::clone(&broadcaster),
+        None::<Arc<ChainSource>>,
+        Arc::clone(&queue),
         Arc::clone(&logger),
         Arc::clone(&fees),
         Arc::clone(&ordered),
@@ -249,7 +211,8 @@ pub(crate) fn open(
     let book = AddressBook::open(config.storage_dir)
         .map_err(|e| log::warn!("wake: no address book ({e}); onion messages go through the LSP"))
         .ok();
-    let message_router = Arc::new(AddressBookRouter::new(book, config.lsp));
+    let message_router =
+        Arc::new(NodeMessageRouter::new(Arc::new(AddressBookRouter::new(book, config.lsp))));
     let manager_bytes = KVStoreSync::read(
         &*store,
         CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
@@ -260,18 +223,19 @@ pub(crate) fn open(
     let read_args = ChannelManagerReadArgs::new(
         Arc::clone(&keys),
         Arc::clone(&keys),
-        Arc::new(WakeSigners::new(Arc::clone(&keys))),
+        Arc::clone(&keys),
         Arc::clone(&fees),
         Arc::clone(&chain_monitor),
-        Arc::clone(&broadcaster),
-        Arc::new(NoRoutes),
+        Arc::clone(&queue),
+        Arc::new(NodeRouter::new(Arc::new(NoRoutes))),
         Arc::clone(&message_router),
         Arc::clone(&logger),
         user_config(),
         monitors.iter().map(|(_, monitor)| monitor).collect(),
     );
+    // Read as ldk-node reads it (a `Cursor`): each reader type compiles LDK's decoders again.
     let (_best_block, manager) =
-        <(BlockHash, ChannelManager)>::read(&mut &manager_bytes[..], read_args)
+        <(BlockHash, ChannelManager)>::read(&mut Cursor::new(manager_bytes), read_args)
             .map_err(|e| read_failed("channel manager", format!("{e:?}")))?;
     let manager = Arc::new(manager);
     let count = monitors.len();
@@ -306,11 +270,13 @@ pub(crate) fn open(
         IgnoringMessageHandler {},
         IgnoringMessageHandler {},
     ));
+    let no_gossip: Arc<dyn RoutingMessageHandler + Send + Sync> =
+        Arc::new(IgnoringMessageHandler {});
     let handlers = MessageHandler {
         chan_handler: Arc::clone(&manager),
-        route_handler: IgnoringMessageHandler {},
+        route_handler: no_gossip,
         onion_message_handler: Arc::clone(&messenger),
-        custom_message_handler: IgnoringMessageHandler {},
+        custom_message_handler: Arc::new(NodeCustomMessageHandler::new_ignoring()),
         send_only_message_handler: Arc::clone(&chain_monitor),
     };
     let ephemeral = keys.get_secure_random_bytes();
