@@ -92,6 +92,7 @@ enum ChainDataSourceConfig {
 		server_url: String,
 		sync_config: Option<ElectrumSyncConfig>,
 	},
+	#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 	Bitcoind {
 		rpc_host: String,
 		rpc_port: u16,
@@ -389,6 +390,7 @@ impl NodeBuilder {
 		self
 	}
 
+	#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 	/// Configures the [`Node`] instance to connect to a Bitcoin Core node via RPC.
 	///
 	/// This method establishes an RPC connection that enables all essential chain operations including
@@ -410,6 +412,7 @@ impl NodeBuilder {
 		self
 	}
 
+	#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 	/// Configures the [`Node`] instance to synchronize chain data from a Bitcoin Core REST endpoint.
 	///
 	/// This method enables chain data synchronization via Bitcoin Core's REST interface. We pass
@@ -911,6 +914,7 @@ impl ArcedNodeBuilder {
 		self.inner.write().unwrap().set_chain_source_electrum(server_url, sync_config);
 	}
 
+	#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 	/// Configures the [`Node`] instance to connect to a Bitcoin Core node via RPC.
 	///
 	/// This method establishes an RPC connection that enables all essential chain operations including
@@ -930,6 +934,7 @@ impl ArcedNodeBuilder {
 		);
 	}
 
+	#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 	/// Configures the [`Node`] instance to synchronize chain data from a Bitcoin Core REST endpoint.
 	///
 	/// This method enables chain data synchronization via Bitcoin Core's REST interface. We pass
@@ -1252,6 +1257,7 @@ fn build_with_store_internal(
 				Arc::clone(&node_metrics),
 			)
 		},
+		#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 		Some(ChainDataSourceConfig::Bitcoind {
 			rpc_host,
 			rpc_port,

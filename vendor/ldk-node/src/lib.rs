@@ -71,6 +71,9 @@
 //! [`open_channel`]: Node::open_channel
 //! [`send`]: Bolt11Payment::send
 #![cfg_attr(not(feature = "uniffi"), deny(missing_docs))]
+// Doze's patch: without the `bitcoind` feature, what only the bitcoind chain source uses is
+// unused (and left to the linker to drop).
+#![cfg_attr(not(feature = "bitcoind"), allow(dead_code, unused_imports, unused_variables))]
 #![deny(rustdoc::broken_intra_doc_links)]
 #![deny(rustdoc::private_intra_doc_links)]
 #![allow(bare_trait_objects)]

@@ -5,6 +5,7 @@
 // http://opensource.org/licenses/MIT>, at your option. You may not use this file except in
 // accordance with one or both of these licenses.
 
+#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 mod bitcoind;
 mod electrum;
 mod esplora;
@@ -17,11 +18,12 @@ use bitcoin::{Script, Txid};
 use lightning::chain::{BestBlock, Filter};
 use lightning_block_sync::gossip::UtxoSource;
 
+#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 use crate::chain::bitcoind::BitcoindChainSource;
 use crate::chain::electrum::ElectrumChainSource;
 use crate::chain::esplora::EsploraChainSource;
 use crate::config::{
-	BackgroundSyncConfig, BitcoindRestClientConfig, Config, ElectrumSyncConfig, EsploraSyncConfig,
+	BackgroundSyncConfig, Config, ElectrumSyncConfig, EsploraSyncConfig,
 	RESOLVED_CHANNEL_MONITOR_ARCHIVAL_INTERVAL, WALLET_SYNC_INTERVAL_MINIMUM_SECS,
 };
 use crate::fee_estimator::OnchainFeeEstimator;
@@ -95,6 +97,7 @@ pub struct ChainSource {
 enum ChainSourceKind {
 	Esplora(EsploraChainSource),
 	Electrum(ElectrumChainSource),
+	#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 	Bitcoind(BitcoindChainSource),
 }
 
@@ -138,6 +141,7 @@ impl ChainSource {
 		(Self { kind, tx_broadcaster, logger }, None)
 	}
 
+	#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 	pub(crate) async fn new_bitcoind_rpc(
 		rpc_host: String, rpc_port: u16, rpc_user: String, rpc_password: String,
 		fee_estimator: Arc<OnchainFeeEstimator>, tx_broadcaster: Arc<Broadcaster>,
@@ -160,10 +164,11 @@ impl ChainSource {
 		(Self { kind, tx_broadcaster, logger }, best_block)
 	}
 
+	#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 	pub(crate) async fn new_bitcoind_rest(
 		rpc_host: String, rpc_port: u16, rpc_user: String, rpc_password: String,
 		fee_estimator: Arc<OnchainFeeEstimator>, tx_broadcaster: Arc<Broadcaster>,
-		kv_store: Arc<DynStore>, config: Arc<Config>, rest_client_config: BitcoindRestClientConfig,
+		kv_store: Arc<DynStore>, config: Arc<Config>, rest_client_config: crate::config::BitcoindRestClientConfig,
 		logger: Arc<Logger>, node_metrics: Arc<RwLock<NodeMetrics>>,
 	) -> (Self, Option<BestBlock>) {
 		let bitcoind_chain_source = BitcoindChainSource::new_rest(
@@ -206,6 +211,7 @@ impl ChainSource {
 
 	pub(crate) fn as_utxo_source(&self) -> Option<Arc<dyn UtxoSource>> {
 		match &self.kind {
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind(bitcoind_chain_source) => {
 				Some(bitcoind_chain_source.as_utxo_source())
 			},
@@ -217,6 +223,7 @@ impl ChainSource {
 		match &self.kind {
 			ChainSourceKind::Esplora(_) => true,
 			ChainSourceKind::Electrum { .. } => true,
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind { .. } => false,
 		}
 	}
@@ -273,6 +280,7 @@ impl ChainSource {
 					return;
 				}
 			},
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind(bitcoind_chain_source) => {
 				bitcoind_chain_source
 					.continuously_sync_wallets(
@@ -358,6 +366,7 @@ impl ChainSource {
 			ChainSourceKind::Electrum(electrum_chain_source) => {
 				electrum_chain_source.sync_onchain_wallet(onchain_wallet).await
 			},
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind { .. } => {
 				// In BitcoindRpc mode we sync lightning and onchain wallet in one go via
 				// `ChainPoller`. So nothing to do here.
@@ -383,6 +392,7 @@ impl ChainSource {
 					.sync_lightning_wallet(channel_manager, chain_monitor, output_sweeper)
 					.await
 			},
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind { .. } => {
 				// In BitcoindRpc mode we sync lightning and onchain wallet in one go via
 				// `ChainPoller`. So nothing to do here.
@@ -406,6 +416,7 @@ impl ChainSource {
 				// `sync_onchain_wallet` and `sync_lightning_wallet`. So nothing to do here.
 				unreachable!("Listeners will be synced via transction-based syncing")
 			},
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind(bitcoind_chain_source) => {
 				bitcoind_chain_source
 					.poll_and_update_listeners(
@@ -427,6 +438,7 @@ impl ChainSource {
 			ChainSourceKind::Electrum(electrum_chain_source) => {
 				electrum_chain_source.update_fee_rate_estimates().await
 			},
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind(bitcoind_chain_source) => {
 				bitcoind_chain_source.update_fee_rate_estimates().await
 			},
@@ -455,6 +467,7 @@ impl ChainSource {
 						ChainSourceKind::Electrum(electrum_chain_source) => {
 							electrum_chain_source.process_broadcast_package(next_package).await
 						},
+						#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 						ChainSourceKind::Bitcoind(bitcoind_chain_source) => {
 							bitcoind_chain_source.process_broadcast_package(next_package).await
 						},
@@ -474,6 +487,7 @@ impl Filter for ChainSource {
 			ChainSourceKind::Electrum(electrum_chain_source) => {
 				electrum_chain_source.register_tx(txid, script_pubkey)
 			},
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind { .. } => (),
 		}
 	}
@@ -485,6 +499,7 @@ impl Filter for ChainSource {
 			ChainSourceKind::Electrum(electrum_chain_source) => {
 				electrum_chain_source.register_output(output)
 			},
+			#[cfg(feature = "bitcoind")] // Doze's patch: the phone library has no bitcoind source.
 			ChainSourceKind::Bitcoind { .. } => (),
 		}
 	}

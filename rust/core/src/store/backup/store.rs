@@ -196,9 +196,12 @@ pub(crate) fn block_on<T: Send + 'static>(
     future: impl Future<Output = T> + Send + 'static,
 ) -> io::Result<T> {
     let (done, result) = std::sync::mpsc::sync_channel(1);
-    runtime.spawn(async move {
+    // Boxed: one task type for every caller, instead of tokio's task machinery compiled again
+    // for each future (this is called with about fifteen; the phone library's size).
+    let task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
         let _ = done.send(future.await);
     });
+    runtime.spawn(task);
     let wait = move || result.recv().map_err(|_| other("store closed"));
     match tokio::runtime::Handle::try_current() {
         // Let the caller's runtime move its other tasks off this thread meanwhile.
