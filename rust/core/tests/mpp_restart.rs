@@ -319,4 +319,13 @@ fn a_payment_in_parts_is_claimed_whole_after_the_phone_is_killed_mid_set() {
     assert_eq!(inbound, 1);
     assert_eq!(again.balances().unwrap().lightning_sat, lightning_before + AMOUNT_MSAT / 1000);
     rt.block_on(again.stop()).unwrap();
+    // The payer heard of its payment's outcome once.
+    while let Some(event) = payer.next_event() {
+        if let Event::PaymentSuccessful { payment_id: Some(id), .. }
+        | Event::PaymentFailed { payment_id: Some(id), .. } = &event
+        {
+            assert_ne!(*id, payment_id, "a second outcome: {event:?}");
+        }
+        payer.event_handled().unwrap();
+    }
 }
