@@ -122,6 +122,52 @@ pub fn backup_request_unsettled(storage_dir: &Path) -> bool {
     count > 0
 }
 
+/// The channel manager the wallet's node last wrote to its store (`<storage>/node`), if any.
+/// Safe to call while the node runs in another process: a read-only connection, which waits
+/// out a write in progress (rusqlite's busy timeout).
+pub fn stored_manager(storage_dir: &Path) -> Option<Vec<u8>> {
+    use ldk_node::lightning::util::persist::{
+        CHANNEL_MANAGER_PERSISTENCE_KEY, CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+        CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+    };
+    let sql = format!(
+        "SELECT value FROM {} WHERE primary_namespace = ?1 AND secondary_namespace = ?2 \
+         AND key = ?3",
+        ldk_node::io::sqlite_store::KV_TABLE_NAME
+    );
+    let params = [
+        CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+        CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+        CHANNEL_MANAGER_PERSISTENCE_KEY,
+    ];
+    match node_store(storage_dir).query_row(&sql, params, |row| row.get(0)) {
+        Ok(manager) => Some(manager),
+        Err(rusqlite::Error::QueryReturnedNoRows) => None,
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+/// The preimage ldk-node recorded for the BOLT11 invoice with `payment_hash` (hex) that the
+/// wallet in `storage_dir` issued (LDK derives it from the invoice's secret and ldk-node keeps
+/// it in the payment's record), read from the node's store.
+pub fn invoice_preimage(storage_dir: &Path, payment_hash: &str) -> [u8; 32] {
+    use ldk_node::lightning::util::ser::Readable;
+    use ldk_node::payment::{PaymentDetails, PaymentKind};
+    let sql = format!(
+        "SELECT value FROM {} WHERE primary_namespace = 'payments' AND key = ?1",
+        ldk_node::io::sqlite_store::KV_TABLE_NAME
+    );
+    let record: Vec<u8> = node_store(storage_dir)
+        .query_row(&sql, [payment_hash], |row| row.get(0))
+        .unwrap_or_else(|e| panic!("the record of payment {payment_hash}: {e}"));
+    let details = PaymentDetails::read(&mut &record[..])
+        .unwrap_or_else(|e| panic!("the record of payment {payment_hash}: {e:?}"));
+    match details.kind {
+        PaymentKind::Bolt11 { preimage: Some(preimage), .. } => preimage.0,
+        other => panic!("payment {payment_hash} is no invoice with a known preimage: {other:?}"),
+    }
+}
+
 fn node_store(storage_dir: &Path) -> rusqlite::Connection {
     let path = storage_dir.join("node").join(ldk_node::io::sqlite_store::SQLITE_DB_FILE_NAME);
     rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)

@@ -14,6 +14,7 @@
 //! - [`backup_server`]: PostgreSQL and LDK's `vss-server` on loopback; [`latency_proxy`]: a
 //!   TCP proxy that makes it look far away (a fixed delay each way); [`hostile_backup`]: an
 //!   HTTP proxy that makes it slow, garbled, damaging or another wallet's on demand.
+//! - [`link`]: a TCP relay a test can freeze (connections stay open, nothing crosses) or cut.
 //! - [`postgres`]: PostgreSQL alone on loopback (the LSPs' shared push store).
 //! - [`http_server`]: the local HTTP server those stand-ins (and the [`webhook`] receiver) run.
 //! - [`chaos`]: the seeded chaos run (the app and its wakes killed at random, invariants
@@ -40,6 +41,7 @@ pub mod invoice;
 pub mod kills;
 pub mod latency_proxy;
 pub mod ledger;
+pub mod link;
 pub mod lsp;
 mod offline;
 pub mod phone;
