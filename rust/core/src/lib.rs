@@ -61,7 +61,9 @@ pub use funds::channels::{ChannelInfo, ChannelState};
 pub use logging::{init_logging, LogEntry, LogLevel, LogListener};
 pub use mnemonic::{generate_mnemonic, parse_mnemonic, Mnemonic, WordCount};
 pub use pay::fees::{FeeTarget, JitFeeTerms, OnchainFee, OnchainFeeEstimates};
-pub use pay::names::{NameResolver, Resolution, ResolutionMethod, ResolvedRecipient};
+pub use pay::names::{
+    verify_bip353, NameResolver, Resolution, ResolutionMethod, ResolvedRecipient,
+};
 pub use pay::parse::{parse, PaymentRequest};
 pub use pay::quote::{
     default_fee_cap, SendBlocker, SendQuote, DEFAULT_FEE_FLOOR_MSAT, DEFAULT_FEE_PPM,

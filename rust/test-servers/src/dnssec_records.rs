@@ -15,6 +15,15 @@ pub const VALID_AT: u64 = 1_786_200_000;
 /// The name whose records these are, as BIP 353 writes it.
 pub const NAME: &str = "matt@mattcorallo.com";
 
+/// The records as one RFC 9102 proof (what a proof builder collects), for a verifier.
+pub fn proof(tampered: bool) -> Vec<u8> {
+    let mut proof = Vec::new();
+    for record in all(tampered) {
+        dnssec_prover::ser::write_rr(&record, 3600, &mut proof);
+    }
+    proof
+}
+
 fn b64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     base64::engine::general_purpose::STANDARD.decode(text)
 }
@@ -56,14 +65,23 @@ fn root_dnskey() -> (Vec<DnsKey>, Vec<RR>) {
         expiration: 1787270400, inception: 1785456000, key_tag: 20326, key_name: ".".try_into().expect("recorded"),
         signature: b64("kKpaPEyKDhNNs9rizpyOEcK2Nwg04lOQEeUgL175fR1W7zTzCo96Lpf5xuMeN9vZKHq362Yi6pX11BeCL5JejRJ0q4OflNu2jkjZpqW4JWNeim0gaJxd2fg8MMh7qg9gZnMfFLzK8y2Hudve+JF3LD/MjIPpdPd/GEISqynmOLYxNmol2eKMdiDJ3RNxVTfzmEo8QqXGGDEozWf5pM9XvTa22LLJ37NHblwT0eeHnhxKwt5q4RH7YabmC2NlUge5R/GoCQD0WJdmi139O7DyyRDa1YEHSPigdLDRjXuAmw1acBrLbmvS7F9j1Zbc2Mm1MO924z6z9L3GXPlaSV1NJw==").expect("recorded"),
     };
-    let rrs = vec![dnskeys[0].clone().into(), dnskeys[1].clone().into(), dnskeys[2].clone().into(), dnskey_rrsig.into()];
+    let rrs = vec![
+        dnskeys[0].clone().into(),
+        dnskeys[1].clone().into(),
+        dnskeys[2].clone().into(),
+        dnskey_rrsig.into(),
+    ];
     (dnskeys, rrs)
 }
 
 fn com_dnskey() -> (Vec<DnsKey>, Vec<RR>) {
     let mut com_ds = vec![DS {
-        name: "com.".try_into().expect("recorded"), key_tag: 19718, alg: 13, digest_type: 2,
-        digest: hexd("8ACBB0CD28F41250A80A491389424D341522D946B0DA0C0291F2D3D771D7805A").expect("recorded"),
+        name: "com.".try_into().expect("recorded"),
+        key_tag: 19718,
+        alg: 13,
+        digest_type: 2,
+        digest: hexd("8ACBB0CD28F41250A80A491389424D341522D946B0DA0C0291F2D3D771D7805A")
+            .expect("recorded"),
     }];
     let ds_rrsig = RRSig {
         name: "com.".try_into().expect("recorded"), ty: 43, alg: 8, labels: 1, orig_ttl: 86400,
@@ -82,19 +100,35 @@ fn com_dnskey() -> (Vec<DnsKey>, Vec<RR>) {
         expiration: 1787234555, inception: 1785938255, key_tag: 19718, key_name: "com.".try_into().expect("recorded"),
         signature: b64("+mh5ldazL68oULmaud6VQrHXYpcjbUZ8sJLBlc8HWf4jaB7TXCSsnUCQhxpZ9wtemVxj7TptSGsAhHXEvrgpvw==").expect("recorded"),
     };
-    let rrs = vec![com_ds.pop().expect("recorded").into(), ds_rrsig.into(),
-        dnskeys[0].clone().into(), dnskeys[1].clone().into(), dnskey_rrsig.into()];
+    let rrs = vec![
+        com_ds.pop().expect("recorded").into(),
+        ds_rrsig.into(),
+        dnskeys[0].clone().into(),
+        dnskeys[1].clone().into(),
+        dnskey_rrsig.into(),
+    ];
     (dnskeys, rrs)
 }
 
 fn mattcorallo_dnskey() -> (Vec<DnsKey>, Vec<RR>) {
-    let mattcorallo_ds = vec![DS {
-        name: "mattcorallo.com.".try_into().expect("recorded"), key_tag: 9033, alg: 13, digest_type: 2,
-        digest: hexd("282511C1378832188575A172F29A89C09AC28C826FC4FE78534D4C6DF5EED2F0").expect("recorded"),
-    }, DS {
-        name: "mattcorallo.com.".try_into().expect("recorded"), key_tag: 58101, alg: 13, digest_type: 2,
-        digest: hexd("F0E161567D468087FF27B051ABC94476178A7CB635DA1AA705E05C77CA81DE52").expect("recorded"),
-    }];
+    let mattcorallo_ds = vec![
+        DS {
+            name: "mattcorallo.com.".try_into().expect("recorded"),
+            key_tag: 9033,
+            alg: 13,
+            digest_type: 2,
+            digest: hexd("282511C1378832188575A172F29A89C09AC28C826FC4FE78534D4C6DF5EED2F0")
+                .expect("recorded"),
+        },
+        DS {
+            name: "mattcorallo.com.".try_into().expect("recorded"),
+            key_tag: 58101,
+            alg: 13,
+            digest_type: 2,
+            digest: hexd("F0E161567D468087FF27B051ABC94476178A7CB635DA1AA705E05C77CA81DE52")
+                .expect("recorded"),
+        },
+    ];
     let ds_rrsig = RRSig {
         name: "mattcorallo.com.".try_into().expect("recorded"), ty: 43, alg: 13, labels: 2, orig_ttl: 86400,
         expiration: 1786415920, inception: 1785806920, key_tag: 41446, key_name: "com.".try_into().expect("recorded"),
@@ -115,10 +149,15 @@ fn mattcorallo_dnskey() -> (Vec<DnsKey>, Vec<RR>) {
         expiration: 1787071850, inception: 1785856850, key_tag: 9033, key_name: "mattcorallo.com.".try_into().expect("recorded"),
         signature: b64("njvuObzGh/mdUjX5mmJKI+hw7ByPlKe6OKI5m/zhQloLXEg9DUxgS2ShV+twWZuuun5x7RXs1FzEIHxf8W6ikQ==").expect("recorded"),
     };
-    let rrs = vec![mattcorallo_ds[0].clone().into(), mattcorallo_ds[1].clone().into(),
+    let rrs = vec![
+        mattcorallo_ds[0].clone().into(),
+        mattcorallo_ds[1].clone().into(),
         ds_rrsig.into(),
-        dnskeys[0].clone().into(), dnskeys[1].clone().into(), dnskeys[2].clone().into(),
-        dnskey_rrsig.into()];
+        dnskeys[0].clone().into(),
+        dnskeys[1].clone().into(),
+        dnskeys[2].clone().into(),
+        dnskey_rrsig.into(),
+    ];
     (dnskeys, rrs)
 }
 

@@ -36,8 +36,7 @@ impl DohServer {
     /// Starts the server on a free loopback port.
     pub fn start() -> DohServer {
         let shared = Arc::new(Shared::default());
-        let router =
-            Router::new().route("/dns-query", get(answer)).with_state(Arc::clone(&shared));
+        let router = Router::new().route("/dns-query", get(answer)).with_state(Arc::clone(&shared));
         DohServer { shared, server: LocalServer::start("doh-server", router) }
     }
 

@@ -90,8 +90,7 @@ impl LnurlServer {
     pub fn lnurl(&self, user: &str) -> String {
         let url = format!("{}/.well-known/lnurlp/{user}", self.shared.base);
         let hrp = Hrp::parse("lnurl").unwrap_or_else(|e| panic!("the lnurl prefix: {e}"));
-        bech32::encode::<Bech32>(hrp, url.as_bytes())
-            .unwrap_or_else(|e| panic!("an LNURL: {e}"))
+        bech32::encode::<Bech32>(hrp, url.as_bytes()).unwrap_or_else(|e| panic!("an LNURL: {e}"))
     }
 
     /// Changes how it behaves from the next request on.

@@ -283,6 +283,44 @@ impl NameResolver {
     }
 }
 
+/// Verifies a BIP 353 proof (an RFC 9102 chain of DNSSEC records, as a resolution or a PSBT
+/// carries) for `name` (`user@domain`, with or without `₿`) at `now_secs`, and reads the
+/// payment record it proves for a wallet on `network`. Nothing is fetched: for re-checking a
+/// stored proof, or a proof obtained elsewhere.
+pub fn verify_bip353(
+    name: &str,
+    proof: &[u8],
+    now_secs: u64,
+    network: Network,
+) -> Result<Resolution, ParseError> {
+    let hrn = HumanReadableName::from_encoded(name.trim()).map_err(|()| {
+        ParseError::NameResolution { name: name.into(), reason: "it is not a valid name".into() }
+    })?;
+    let (user, domain) = (hrn.user().to_ascii_lowercase(), hrn.domain().to_ascii_lowercase());
+    let name = format!("{user}@{domain}");
+    let dns_name =
+        dnssec_prover::rr::Name::try_from(format!("{user}.user._bitcoin-payment.{domain}."))
+            .map_err(|()| ParseError::NameResolution {
+                name: name.clone(),
+                reason: "it is too long for a DNS name".into(),
+            })?;
+    let Some(uri) = dnssec::verify(&name, &dns_name, proof, now_secs)? else {
+        return Err(ParseError::NameResolution {
+            name,
+            reason: "the proof holds no payment record for it".into(),
+        });
+    };
+    let request = parse(&uri, network)?;
+    let recipient = ResolvedRecipient {
+        name,
+        method: ResolutionMethod::Bip353,
+        min_sendable_msat: None,
+        max_sendable_msat: None,
+        description: description_of(&request),
+    };
+    Ok(Resolution { request, recipient: Some(recipient) })
+}
+
 /// The request for the crate's LNURL-pay resolution.
 fn from_lnurl_resolution(
     resolution: HrnResolution,
