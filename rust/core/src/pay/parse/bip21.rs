@@ -50,7 +50,7 @@ const RETRIES: [Without; 6] = [
 pub(super) fn parse_uri(body: &str, network: Network) -> Result<PaymentRequest, ParseError> {
     let uri = split_uri(body)?;
     let first = match crate_parse(&format!("bitcoin:{body}"), network) {
-        Err(unresolved) => return Ok(unresolved),
+        Err(unresolved) => return Ok(*unresolved),
         Ok(Ok(instructions)) => return finish(to_request(&instructions, network, &[body]), &uri),
         Ok(Err(e)) => e,
     };
@@ -83,9 +83,7 @@ pub(super) fn parse_uri(body: &str, network: Network) -> Result<PaymentRequest, 
     }
     // Nothing usable: the Lightning part's error is the one to act on, then the address's.
     for part in [&uri.lno, &uri.lightning].into_iter().flatten() {
-        if let Err(e) = parse_plain(part, network) {
-            return Err(e);
-        }
+        parse_plain(part, network)?;
     }
     if !uri.address.is_empty() {
         parse_address(&uri.address, network)?;

@@ -73,17 +73,18 @@ fn run_now<F: Future>(future: F) -> Option<F::Output> {
     }
 }
 
-/// Reads `text` (no `lightning:` / `bitcoin:` prefix handled by Doze) with the crate.
+/// Reads `text` with the crate: what it read or refused, or (`Err`) the name or LNURL it
+/// recognised.
 pub(super) fn crate_parse(
     text: &str,
     network: Network,
-) -> Result<Result<PaymentInstructions, CrateError>, PaymentRequest> {
+) -> Result<Result<PaymentInstructions, CrateError>, Box<PaymentRequest>> {
     let recognise = Recognise::default();
     let parsed = run_now(PaymentInstructions::parse(text, network.to_bitcoin(), &recognise, false))
         .unwrap_or(Err(CrateError::UnknownPaymentInstructions));
     if let Ok(mut seen) = recognise.seen.lock() {
         if let Some(request) = seen.take() {
-            return Err(request);
+            return Err(Box::new(request));
         }
     }
     Ok(parsed)
@@ -92,7 +93,7 @@ pub(super) fn crate_parse(
 /// A string that is not a `bitcoin:` URI: an invoice, an offer, an address, a name, an LNURL.
 pub(super) fn parse_plain(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
     match crate_parse(text, network) {
-        Err(unresolved) => Ok(unresolved),
+        Err(unresolved) => Ok(*unresolved),
         Ok(Ok(instructions)) => to_request(&instructions, network, &[]),
         Ok(Err(e)) => Err(explain(e, text, network)),
     }
