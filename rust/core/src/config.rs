@@ -157,7 +157,8 @@ pub struct NameResolutionConfig {
     /// (DNSSEC, from the root key down): it can refuse to answer, not forge one.
     #[cfg_attr(feature = "uniffi", uniffi(default = "https://cloudflare-dns.com/dns-query"))]
     pub doh_url: String,
-    /// How long each lookup step may take, in seconds (1 to 120).
+    /// How long each request of a lookup may take, in seconds (1 to 120); a whole step (a
+    /// name's records and terms, or an invoice) may take twice that.
     #[cfg_attr(feature = "uniffi", uniffi(default = 10))]
     pub timeout_secs: u32,
     /// Domains whose Lightning Address server is reached at another base URL, like curl's

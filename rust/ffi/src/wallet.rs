@@ -248,7 +248,7 @@ impl Wallet {
     /// without an amount, `fee_limit_msat` to override the default routing fee cap (1 % with a
     /// 10 sat floor). The quote says what can be sent and, in `blocker`, why not; for a name or
     /// LNURL, `recipient` says who it resolved to and the limits. A name or LNURL is looked up
-    /// over the network first (each step bounded by `NameResolutionConfig.timeout_secs`; call
+    /// over the network first (each request bounded by `NameResolutionConfig.timeout_secs`; call
     /// this off the main thread); failures are `NameResolution`, `NameNotVerified` or
     /// `LnurlServer`. Needs a running wallet.
     #[uniffi::method(default(amount_msat = None, fee_limit_msat = None))]

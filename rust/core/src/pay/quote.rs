@@ -311,10 +311,11 @@ impl Wallet {
     /// the default fee cap (1 % with a 10 sat floor).
     ///
     /// A name (`₿alice@example.com`, `alice@example.com`) or an LNURL is looked up first
-    /// (`pay/names/`), which takes network round trips (each step bounded by
-    /// `NameResolutionConfig.timeout_secs`): call it off the UI thread. A Lightning Address or
-    /// LNURL without `amount_msat` quotes its terms (`quote.recipient` has the limits, the
-    /// blocker is `AmountRequired`); with one, the server's invoice for that amount.
+    /// (`pay/names/`), which takes network round trips (each request bounded by
+    /// `NameResolutionConfig.timeout_secs`, each step by twice that): call it off the UI
+    /// thread. A Lightning Address or LNURL without `amount_msat` quotes its terms
+    /// (`quote.recipient` has the limits, the blocker is `AmountRequired`); with one, the
+    /// server's invoice for that amount.
     pub fn prepare_send(
         &self,
         input: &str,
@@ -350,8 +351,8 @@ impl Wallet {
         self.runtime_handle()?.spawn(async move {
             let _ = sender.send(resolver.resolve(request, amount_msat).await);
         });
-        // Two steps (a lookup, an invoice) of at most the timeout each, and a margin.
-        let bound = std::time::Duration::from_secs(2 * u64::from(config.timeout_secs) + 5);
+        // Two steps (a lookup, an invoice) of at most twice the timeout each, and a margin.
+        let bound = std::time::Duration::from_secs(4 * u64::from(config.timeout_secs) + 5);
         match answer.recv_timeout(bound) {
             Ok(resolution) => Ok(resolution?),
             Err(_) => Err(WalletError::InvalidRequest(ParseError::NameResolution {

@@ -6,9 +6,9 @@
 //! resolver the app configures and verified on the phone with DNSSEC ([`dnssec`]). Without
 //! one it is tried as a Lightning Address: LNURL-pay at
 //! `https://<domain>/.well-known/lnurlp/<user>` ([`lnurl`]), whose invoice is fetched once an
-//! amount is chosen and checked against it. Each step is bounded by the configured timeout and
-//! each answer by a size; whatever a server does, the result is a typed [`ParseError`], never
-//! a hang or a panic.
+//! amount is chosen and checked against it. Each request is bounded by the configured
+//! timeout, each step (a lookup, an invoice) by twice that, and each answer by a size;
+//! whatever a server does, the result is a typed [`ParseError`], never a hang or a panic.
 //!
 //! Who learns what: the DoH resolver sees the names looked up (not the amount); an LNURL
 //! server sees the phone's IP address and the amount; a BIP 353 answer is proven by DNSSEC,
@@ -129,13 +129,13 @@ impl NameResolver {
         let (request, recipient) = match request {
             PaymentRequest::Name { name } => {
                 let lookup = self.name(&name);
-                tokio::time::timeout(self.timeout, lookup).await.unwrap_or_else(|_| {
+                tokio::time::timeout(self.step_bound(), lookup).await.unwrap_or_else(|_| {
                     Err(ParseError::NameResolution { name, reason: self.too_slow() })
                 })?
             }
             PaymentRequest::Lnurl { url } => {
                 let lookup = self.lnurl(&url);
-                tokio::time::timeout(self.timeout, lookup).await.unwrap_or_else(|_| {
+                tokio::time::timeout(self.step_bound(), lookup).await.unwrap_or_else(|_| {
                     let domain = lnurl::domain_of(&url);
                     Err(ParseError::LnurlServer { domain, reason: self.too_slow() })
                 })?
@@ -153,10 +153,17 @@ impl NameResolver {
         Ok(Resolution { request, recipient })
     }
 
+    /// What one step (a name's lookup: several DoH queries and maybe the LNURL terms; or an
+    /// invoice) may take in all. Each request has `timeout` and says so when it runs out
+    /// (naming the server); this bound catches a chain of requests each just in time.
+    fn step_bound(&self) -> Duration {
+        self.timeout * 2
+    }
+
     fn too_slow(&self) -> String {
         format!(
-            "no answer within {} s; check the connection and try again later",
-            self.timeout.as_secs()
+            "no complete answer within {} s; check the connection and try again later",
+            self.step_bound().as_secs()
         )
     }
 
@@ -245,9 +252,10 @@ impl NameResolver {
             )));
         }
         let fetch = lnurl::invoice(self, callback, amount_msat, metadata_hash);
-        let invoice = tokio::time::timeout(self.timeout, fetch).await.unwrap_or_else(|_| {
-            Err(ParseError::LnurlServer { domain: domain.clone(), reason: self.too_slow() })
-        })?;
+        let invoice =
+            tokio::time::timeout(self.step_bound(), fetch).await.unwrap_or_else(|_| {
+                Err(ParseError::LnurlServer { domain: domain.clone(), reason: self.too_slow() })
+            })?;
         parse(&invoice.to_string(), self.network)
     }
 
