@@ -371,6 +371,10 @@ impl Wallet {
     ) -> Result<SendQuote, WalletError> {
         let request = parse(input, self.inner.config.network)?;
         let node = self.inner.node()?;
-        quote(&node, request, None, fee_limit_msat, true)
+        // A BIP 353 name can be emptied into like what it holds; LNURL-pay needs an amount.
+        let Resolution { request, recipient } = self.look_up(request, None)?;
+        let mut quote = quote(&node, request, None, fee_limit_msat, true)?;
+        quote.recipient = recipient;
+        Ok(quote)
     }
 }
