@@ -75,6 +75,18 @@ class SceneClient:
             max_jit_fee_msat=max_jit_fee_msat,
             rgs_url=None,
             background_sync=False,
+            name_resolution=self.name_resolution(doze),
+        )
+
+    def name_resolution(self, doze):
+        """The scene's DoH server, and `shop.test`'s Lightning Addresses at its LNURL server
+        (plain http to loopback: allowed on regtest only)."""
+        if "lnurl_base_url" not in self.info:
+            return None
+        return doze.NameResolutionConfig(
+            doh_url=self.info["doh_url"],
+            timeout_secs=10,
+            domain_routes=[doze.DomainRoute(domain="shop.test", base_url=self.info["lnurl_base_url"])],
         )
 
     def esplora(self, path: str) -> dict:

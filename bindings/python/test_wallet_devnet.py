@@ -212,6 +212,30 @@ def test_parse_and_quote_then_send(doze, scene, phone):
     wait_until("the merchant has it", lambda: scene.merchant_status(invoice["payment_hash"]) == "succeeded")
 
 
+def test_a_lightning_address_is_quoted_then_paid(doze, scene, phone):
+    wallet, recorder, _ = phone
+    assert doze.parse("₿alice@shop.test", doze.Network.REGTEST).is_name()
+    terms = wallet.prepare_send("alice@shop.test", None, None)
+    assert terms.blocker is not None and terms.blocker.is_amount_required()
+    assert terms.request.is_lnurl_pay()
+    recipient = terms.recipient
+    assert recipient.name == "alice@shop.test"
+    assert recipient.method == doze.ResolutionMethod.LIGHTNING_ADDRESS
+    assert (recipient.min_sendable_msat, recipient.max_sendable_msat) == (1_000, 100_000_000)
+    assert recipient.description == "Pay alice at the test shop"
+
+    quote = wallet.prepare_send("₿alice@shop.test", 3_000_000, None)
+    assert quote.blocker is None and quote.amount_msat == 3_000_000
+    assert quote.request.is_bolt11() and quote.recipient.name == "alice@shop.test"
+    payment_id = asyncio.run(wallet.send(quote))
+    recorder.wait_for(lambda e: e.kind.is_payment_sent() and e.kind.payment_id == payment_id)
+    wait_until("the merchant has it", lambda: scene.merchant_status(quote.request.payment_hash) == "succeeded")
+
+    with pytest.raises(doze.SendError.NameResolution) as raised:
+        wallet.prepare_send("nobody@shop.test", 3_000_000, None)
+    assert "no payment record" in str(raised.value)
+
+
 def test_a_push_while_the_app_holds_the_wallet_returns_at_once(doze, scene, phone):
     wallet, _, storage = phone
     extension = doze.Wallet(scene.config(doze, str(storage)), MNEMONIC)

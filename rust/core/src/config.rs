@@ -134,6 +134,111 @@ pub struct WalletConfig {
     /// on the server before it counts.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub backup: Option<BackupConfig>,
+    /// How names (`₿alice@example.com`, `alice@example.com`) and LNURLs are looked up. `None`:
+    /// the defaults of [`NameResolutionConfig`] (a public DNS-over-HTTPS resolver, 10 s).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub name_resolution: Option<NameResolutionConfig>,
+}
+
+/// The DNS-over-HTTPS resolver names are looked up with unless the app sets another: it sees
+/// which names the wallet looks up (not what is paid), so an app may prefer its own.
+pub const DEFAULT_DOH_URL: &str = "https://cloudflare-dns.com/dns-query";
+
+/// How long one lookup step (a name's records, an LNURL server's terms, its invoice) may take
+/// unless the app sets another limit.
+pub const DEFAULT_NAME_TIMEOUT_SECS: u32 = 10;
+
+/// How the wallet looks up names and LNURLs (`pay/names/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct NameResolutionConfig {
+    /// The DNS-over-HTTPS (RFC 8484) resolver BIP 353 names are asked of, e.g.
+    /// `https://cloudflare-dns.com/dns-query`. Whatever it answers is verified on the phone
+    /// (DNSSEC, from the root key down): it can refuse to answer, not forge one.
+    #[cfg_attr(feature = "uniffi", uniffi(default = "https://cloudflare-dns.com/dns-query"))]
+    pub doh_url: String,
+    /// How long each request of a lookup may take, in seconds (1 to 120); a whole step (a
+    /// name's records and terms, or an invoice) may take twice that.
+    #[cfg_attr(feature = "uniffi", uniffi(default = 10))]
+    pub timeout_secs: u32,
+    /// Domains whose Lightning Address server is reached at another base URL, like curl's
+    /// `--resolve`: `alice@shop.test` asks `{base_url}/.well-known/lnurlp/alice`. For test
+    /// networks and private deployments; each base URL must be `https`, or plain `http` to
+    /// this device (`127.0.0.1`, `[::1]`, `localhost`) on a network other than mainnet.
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
+    pub domain_routes: Vec<DomainRoute>,
+}
+
+impl Default for NameResolutionConfig {
+    fn default() -> Self {
+        NameResolutionConfig {
+            doh_url: DEFAULT_DOH_URL.into(),
+            timeout_secs: DEFAULT_NAME_TIMEOUT_SECS,
+            domain_routes: Vec::new(),
+        }
+    }
+}
+
+impl NameResolutionConfig {
+    /// Checks the URLs against [`allowed_url`] and the timeout's range.
+    pub(crate) fn check(&self, network: Network) -> Result<(), WalletError> {
+        let bad = |field: &str, why: String| {
+            WalletError::InvalidConfig(format!("name_resolution.{field}: {why}"))
+        };
+        allowed_url(self.doh_url.trim(), network).map_err(|why| bad("doh_url", why))?;
+        if !(1..=120).contains(&self.timeout_secs) {
+            return Err(bad("timeout_secs", format!("{} is not 1 to 120", self.timeout_secs)));
+        }
+        for (i, route) in self.domain_routes.iter().enumerate() {
+            let field = format!("domain_routes[{i}]");
+            if route.domain.trim().is_empty() || route.domain.contains('/') {
+                return Err(bad(&field, format!("{:?} is not a domain", route.domain)));
+            }
+            allowed_url(route.base_url.trim(), network).map_err(|why| bad(&field, why))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the wallet may fetch `url` (a DoH resolver, an LNURL server) on `network`: `https`
+/// always; plain `http` only to this device and never on mainnet, where anyone on the path
+/// could rewrite the answer (the payee's invoice). Loopback cannot be intercepted, and the
+/// devnet's servers and the bindings' tests live there. Returns the URL parsed, or why not.
+pub(crate) fn allowed_url(url: &str, network: Network) -> Result<reqwest::Url, String> {
+    let clipped = doze_redact::clip(url, 60);
+    let parsed = reqwest::Url::parse(url).map_err(|_| format!("{clipped:?} is not a URL"))?;
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" => {
+            let loopback = parsed.host_str().is_some_and(|host| {
+                host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            });
+            if loopback && network != Network::Bitcoin {
+                Ok(parsed)
+            } else {
+                Err(format!(
+                    "{clipped:?} is plain http: only https is allowed (http only to this device, \
+                     and not on mainnet)"
+                ))
+            }
+        }
+        _ => Err(format!("{clipped:?} is not an https URL")),
+    }
+}
+
+/// One entry of [`NameResolutionConfig::domain_routes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DomainRoute {
+    /// The domain of the names it applies to, e.g. `shop.test`.
+    pub domain: String,
+    /// Where that domain's LNURL-pay server is, e.g. `http://127.0.0.1:8080`.
+    pub base_url: String,
 }
 
 /// An [`LspConfig`] checked and parsed.
@@ -207,6 +312,9 @@ impl WalletConfig {
             if !seen.insert(id) {
                 return Err(WalletError::InvalidConfig(format!("the LSP {id} is listed twice")));
             }
+        }
+        if let Some(names) = &self.name_resolution {
+            names.check(self.network)?;
         }
         Ok(ParsedLsps { primary, additional })
     }

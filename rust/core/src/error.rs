@@ -191,7 +191,7 @@ pub enum ParseError {
     /// Not any kind of payment request this wallet reads.
     #[error(
         "this is not a payment request: expected a Lightning invoice or offer, a bitcoin \
-         address or bitcoin: link, or a node public key"
+         address or bitcoin: link, a name like alice@example.com, an LNURL, or a node public key"
     )]
     UnknownFormat,
     /// The request belongs to another network.
@@ -223,6 +223,37 @@ pub enum ParseError {
     /// A `bitcoin:` URI is malformed or requires something this wallet does not understand.
     #[error("invalid bitcoin: link: {0}")]
     InvalidUri(String),
+    /// An LNURL (`lnurl1…`) that is malformed or points somewhere this wallet will not fetch
+    /// (plain `http` to anything but this device on a test network).
+    #[error("invalid LNURL: {0}")]
+    InvalidLnurl(String),
+    /// A name (`₿alice@example.com`, `alice@example.com`) could not be looked up: no record, no
+    /// answer in time, or an answer that makes no sense. Nothing was paid.
+    #[error("could not look up {name}: {reason}")]
+    NameResolution {
+        /// The name, as `user@domain`.
+        name: String,
+        /// Why, in words a person can act on.
+        reason: String,
+    },
+    /// A BIP 353 name's DNSSEC proof was refused: forged, tampered with, expired or not yet
+    /// valid (check the phone's clock). Nothing was paid.
+    #[error("the payment details for {name} could not be verified: {reason}")]
+    NameNotVerified {
+        /// The name, as `user@domain`.
+        name: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// An LNURL-pay server (a Lightning Address's or an LNURL's) answered badly, too slowly or
+    /// not at all, or gave an invoice that does not match what was asked. Nothing was paid.
+    #[error("the payment server {domain} failed: {reason}")]
+    LnurlServer {
+        /// The server's host name.
+        domain: String,
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// The message of [`WalletError::JitFeeTooHigh`].

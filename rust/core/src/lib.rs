@@ -50,7 +50,10 @@ pub mod fuzz;
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExample;
 
-pub use config::{BackupConfig, ChainSource, LspConfig, Network, WalletConfig};
+pub use config::{
+    BackupConfig, ChainSource, DomainRoute, LspConfig, NameResolutionConfig, Network, WalletConfig,
+    DEFAULT_DOH_URL, DEFAULT_NAME_TIMEOUT_SECS,
+};
 pub use error::{MnemonicError, ParseError, WalletError};
 pub use events::{ChannelCloseKind, EventListener, WalletEvent, WalletEventKind};
 pub use funds::balances::Balances;
@@ -58,6 +61,9 @@ pub use funds::channels::{ChannelInfo, ChannelState};
 pub use logging::{init_logging, LogEntry, LogLevel, LogListener};
 pub use mnemonic::{generate_mnemonic, parse_mnemonic, Mnemonic, WordCount};
 pub use pay::fees::{FeeTarget, JitFeeTerms, OnchainFee, OnchainFeeEstimates};
+pub use pay::names::{
+    verify_bip353, NameResolver, Resolution, ResolutionMethod, ResolvedRecipient,
+};
 pub use pay::parse::{parse, PaymentRequest};
 pub use pay::quote::{
     default_fee_cap, SendBlocker, SendQuote, DEFAULT_FEE_FLOOR_MSAT, DEFAULT_FEE_PPM,

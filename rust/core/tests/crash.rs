@@ -29,6 +29,7 @@ fn child_phone() {
         background_sync: false,
         additional_lsps: Vec::new(),
         backup: None,
+        name_resolution: None,
     };
     let rt = runtime();
     let wallet = Wallet::new(config, MNEMONIC, None).unwrap();

@@ -301,7 +301,7 @@ fn bip21_with_lightning() {
 #[test]
 fn bip21_with_lno() {
     let address = segwit_address(BtcNetwork::Regtest);
-    let text = offer(&[BtcNetwork::Regtest], None, None);
+    let text = offer(&[BtcNetwork::Regtest], Some(10_000_000), None);
     let request =
         parse(&format!("bitcoin:{address}?lno={text}&amount=0.0001"), REGTEST).expect("parses");
     assert_eq!(
@@ -311,16 +311,22 @@ fn bip21_with_lno() {
             amount_msat: Some(10_000_000),
             description: Some("tea".into()),
             issuer: Some("Tea Shop".into()),
-            onchain_fallback: Some(address),
+            onchain_fallback: Some(address.clone()),
             bolt11_fallback: None,
-        },
-        "an offer without an amount takes the URI's"
+        }
     );
-    let offer_only = parse(&format!("bitcoin:?lno={text}"), REGTEST);
+    let open = offer(&[BtcNetwork::Regtest], None, None);
+    let offer_only = parse(&format!("bitcoin:?lno={open}"), REGTEST);
     assert!(
         matches!(offer_only, Ok(PaymentRequest::Bolt12Offer { onchain_fallback: None, .. })),
         "BIP321: no address"
     );
+    // An offer without an amount beside the URI's `amount` used to take the URI's. The parser
+    // (bitcoin-payment-instructions) refuses it: the offer's issuer did not fix the amount,
+    // and a link that fixes it for the on-chain part only is ambiguous; refusing it is the
+    // safer reading, so Doze adopts it.
+    let ambiguous = parse(&format!("bitcoin:{address}?lno={open}&amount=0.0001"), REGTEST);
+    assert!(matches!(ambiguous, Err(ParseError::InvalidAmount(_))), "{ambiguous:?}");
 }
 
 #[test]
@@ -405,14 +411,20 @@ fn bip21_amount_disagreeing_with_invoice_is_refused() {
 }
 
 #[test]
-fn bip21_amountless_invoice_takes_the_uri_amount() {
+fn bip21_amountless_invoice_beside_an_amount_is_refused() {
+    // This used to pay the URI's amount through the amountless invoice. The parser
+    // (bitcoin-payment-instructions) refuses the link as inconsistent: the invoice's issuer
+    // left the amount open and only the on-chain part fixes one. Refusing is the safer reading
+    // (nobody can tell which was meant), so Doze adopts it; the message says what to do.
     let address = segwit_address(BtcNetwork::Regtest);
     let inv = regtest_invoice(None);
     let request = parse(&format!("bitcoin:{address}?amount=0.00002&lightning={inv}"), REGTEST);
-    assert!(
-        matches!(request, Ok(PaymentRequest::Bolt11 { amount_msat: Some(2_000_000), .. })),
-        "{request:?}"
-    );
+    match request {
+        Err(ParseError::InvalidAmount(message)) => {
+            assert!(message.contains("2000 sat") && message.contains("ask"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -599,7 +611,8 @@ fn garbage_is_unknown_format() {
         "lnurl1dp68gurn8ghj7um9",
         "💸",
         "bc1",
-        "user@example.com",
+        "user@",
+        "@example.com",
         "lni1qqqq",
     ] {
         assert_eq!(parse(text, REGTEST), Err(ParseError::UnknownFormat), "{text}");
@@ -629,6 +642,64 @@ fn errors_never_echo_long_input() {
         let err = parse(&text, REGTEST).expect_err("refused");
         let message = err.to_string();
         assert!(message.len() < 300, "{} chars: {message}", message.len());
+    }
+}
+
+// --- Names and LNURLs: recognised here, looked up by prepare_send ---
+
+/// LUD-01's example LNURL: `https://service.com/api?q=3fc3645b…`.
+const LNURL: &str = concat!(
+    "LNURL1DP68GURN8GHJ7UM9WFMXJCM99E3K7MF0V9CXJ0M385EKVCENXC6R2C",
+    "35XVUKXEFCV5MKVV34X5EKZD3EV56NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9",
+    "NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS"
+);
+
+#[test]
+fn names_with_and_without_the_bitcoin_sign() {
+    let alice = PaymentRequest::Name { name: "alice@example.com".into() };
+    for text in ["₿alice@example.com", "alice@example.com", "  ₿Alice@Example.COM \n"] {
+        assert_eq!(parse(text, REGTEST), Ok(alice.clone()), "{text:?}");
+        assert_eq!(parse(text, Network::Bitcoin), Ok(alice.clone()), "any network: {text:?}");
+    }
+    for text in ["alice@", "@example.com", "al ice@example.com", "alice@exa mple.com"] {
+        assert_eq!(parse(text, REGTEST), Err(ParseError::UnknownFormat), "{text:?}");
+    }
+}
+
+#[test]
+fn lnurl_bech32_bare_and_in_lightning_uris() {
+    for text in [
+        LNURL.to_string(),
+        LNURL.to_lowercase(),
+        format!("lightning:{LNURL}"),
+        format!("LIGHTNING:{}", LNURL.to_lowercase()),
+    ] {
+        match parse(&text, REGTEST) {
+            Ok(PaymentRequest::Lnurl { url }) => {
+                assert!(url.starts_with("https://service.com/api?q=3fc3645b"), "{url}")
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    // An LNURL for plain http to somewhere else is refused before anything is fetched.
+    use ldk_node::bitcoin::bech32::{self, Bech32, Hrp};
+    let http =
+        bech32::encode::<Bech32>(Hrp::parse("lnurl").unwrap(), b"http://example.com/pay").unwrap();
+    assert!(matches!(parse(&http, REGTEST), Err(ParseError::InvalidLnurl(_))), "{http}");
+}
+
+#[test]
+fn bip21_with_only_lno() {
+    let text = offer(&[BtcNetwork::Regtest], Some(7_000), None);
+    for uri in [format!("bitcoin:?lno={text}"), format!("BITCOIN:?LNO={}", text.to_uppercase())] {
+        assert!(
+            matches!(
+                parse(&uri, REGTEST),
+                Ok(PaymentRequest::Bolt12Offer { ref offer, amount_msat: Some(7_000), .. })
+                    if *offer == text
+            ),
+            "{uri}"
+        );
     }
 }
 
@@ -700,6 +771,13 @@ mod fuzz {
         "lno1",
         "lnr1",
         "lnurl",
+        concat!(
+            "lnurl1dp68gurn8ghj7um9wfmxjcm99e3k7mf0v9cxj0m385ekvcenxc6r2c",
+            "35xvukxefcv5mkvv34x5ekzd3e"
+        ),
+        "@",
+        "₿",
+        "alice@example.com",
         "bc1q",
         "bcrt1q",
         "tb1q",
@@ -792,6 +870,10 @@ mod fuzz {
                         PaymentRequest::Bolt12Refund { refund, .. } => parse(refund, network),
                         PaymentRequest::OnChain { address, .. } => parse(address, network),
                         PaymentRequest::Keysend { node_id } => parse(node_id, network),
+                        PaymentRequest::Name { name } => parse(name, network),
+                        PaymentRequest::Lnurl { .. } | PaymentRequest::LnurlPay { .. } => {
+                            return Ok(())
+                        }
                     };
                     let again = again.expect("canonical form parses");
                     prop_assert_eq!(

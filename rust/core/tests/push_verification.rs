@@ -37,6 +37,7 @@ fn wallet(dir: &std::path::Path) -> Wallet {
         background_sync: false,
         additional_lsps: Vec::new(),
         backup: None,
+        name_resolution: None,
     };
     Wallet::new(config, MNEMONIC, None).unwrap()
 }

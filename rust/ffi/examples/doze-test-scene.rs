@@ -19,11 +19,15 @@
 //! `AsyncHost`).
 //!
 //! The plain scene also runs the reference backup server (PostgreSQL and LDK's `vss-server` on
-//! loopback; scripts/install-backup-server installs them).
+//! loopback; scripts/install-backup-server installs them), an LNURL-pay server whose invoices
+//! the merchant issues (a wallet pays `alice@shop.test` with a `DomainRoute` from `shop.test`
+//! to `lnurl_base_url`), and a DoH server (`doh_url`) that knows no `shop.test` name, so
+//! that a name falls back to its Lightning Address.
 //!
 //! Prints one JSON line on stdout once everything is ready:
 //! `{"esplora_url", "lsp_node_id", "lsp_address", "lsp_api_url", "merchant_node_id",
-//! "jit_fee_ppm", "jit_min_fee_msat", "backup_url" (plain scene only), "control_url"}`, then
+//! "jit_fee_ppm", "jit_min_fee_msat", "backup_url", "lnurl_base_url", "doh_url" (the last three
+//! plain scene only), "control_url"}`, then
 //! serves a small HTTP control API on loopback until its standard input closes (the test
 //! process exiting closes it), and then stops everything:
 //!
@@ -51,6 +55,8 @@ use doze_devnet::Devnet;
 use doze_lsp::Observers;
 use doze_testkit::async_scene::Interceptions;
 use doze_testkit::backup_server::BackupServer;
+use doze_testkit::doh_server::DohServer;
+use doze_testkit::lnurl_server::LnurlServer;
 use doze_testkit::{AsyncScene, ReceivedPush, Scene, WebhookReceiver};
 use ldk_node::bitcoin::hex::DisplayHex;
 use ldk_node::bitcoin::{Address, Amount};
@@ -195,13 +201,18 @@ fn main() {
     let async_mode = std::env::args().any(|a| a == "--async");
     let lsp_fees = std::env::args().any(|a| a == "--lsp-fees");
     // A scene that cannot be built panics with what failed (exit status 101).
+    let mut names = None;
     let scene: Box<dyn Served> = match (async_mode, lsp_fees) {
         (true, _) => Box::new(AsyncHost::start()),
         (false, true) => Box::new(Scene::with_lsp(|c| {
             c.lsps2.channel_opening_fee_ppm = 10_000;
             c.lsps2.min_channel_opening_fee_msat = 1_000_000;
         })),
-        (false, false) => Box::new(Scene::new()),
+        (false, false) => {
+            let scene = Scene::new();
+            names = Some(name_servers(&scene));
+            Box::new(scene)
+        }
     };
     let backup = (!async_mode && !lsp_fees).then(BackupServer::start);
     let listener =
@@ -217,6 +228,10 @@ fn main() {
     ready["control_url"] = json!(format!("http://{addr}"));
     if let Some(backup) = &backup {
         ready["backup_url"] = json!(backup.url());
+    }
+    if let Some((lnurl, doh)) = &names {
+        ready["lnurl_base_url"] = json!(lnurl.base_url());
+        ready["doh_url"] = json!(doh.url());
     }
     println!("{ready}");
     let _ = std::io::stdout().flush();
@@ -260,6 +275,23 @@ fn main() {
     }
     scene.stop();
     drop(scene);
+}
+
+/// An LNURL-pay server issuing the merchant's invoices, and a DoH server beside it.
+fn name_servers(scene: &Scene) -> (LnurlServer, DohServer) {
+    let merchant = Arc::clone(&scene.merchant.node);
+    let lnurl = LnurlServer::start(Arc::new(move |amount_msat, hash| {
+        use ldk_node::bitcoin::hashes::{sha256, Hash};
+        use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Sha256};
+        let description =
+            Bolt11InvoiceDescription::Hash(Sha256(sha256::Hash::from_byte_array(hash)));
+        merchant
+            .bolt11_payment()
+            .receive(amount_msat, &description, 600)
+            .map(|invoice| invoice.to_string())
+            .map_err(|e| e.to_string())
+    }));
+    (lnurl, DohServer::start())
 }
 
 // ---------------------------------------------------------------------------------------------

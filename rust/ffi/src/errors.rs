@@ -65,6 +65,9 @@ pub enum ParseError {
     /// A `bitcoin:` URI is malformed or requires something this wallet does not understand.
     #[error("{0}")]
     InvalidUri(String),
+    /// An LNURL that is malformed or points somewhere this wallet will not fetch.
+    #[error("{0}")]
+    InvalidLnurl(String),
 }
 
 impl From<CoreParseError> for ParseError {
@@ -80,6 +83,11 @@ impl From<CoreParseError> for ParseError {
             CoreParseError::InvalidAddress(_) => ParseError::InvalidAddress(message),
             CoreParseError::InvalidAmount(_) => ParseError::InvalidAmount(message),
             CoreParseError::InvalidUri(_) => ParseError::InvalidUri(message),
+            CoreParseError::InvalidLnurl(_) => ParseError::InvalidLnurl(message),
+            // `parse` never looks anything up; these come from `prepare_send` (a SendError).
+            CoreParseError::NameResolution { .. }
+            | CoreParseError::NameNotVerified { .. }
+            | CoreParseError::LnurlServer { .. } => ParseError::UnknownFormat(message),
         }
     }
 }
@@ -220,6 +228,18 @@ pub enum SendError {
     /// The chain source could not be reached (on-chain sends).
     #[error("{0}")]
     ChainSync(String),
+    /// A name (`alice@example.com`) or LNURL could not be looked up: no record, no answer in
+    /// time, or an answer that makes no sense; the message says which. Nothing was paid.
+    #[error("{0}")]
+    NameResolution(String),
+    /// A BIP 353 name's DNSSEC proof was refused (forged, tampered with, expired, or the
+    /// phone's clock is wrong). Nothing was paid.
+    #[error("{0}")]
+    NameNotVerified(String),
+    /// A Lightning Address's or LNURL's payment server answered badly or too slowly, or gave
+    /// an invoice that does not match what was asked. Nothing was paid.
+    #[error("{0}")]
+    LnurlServer(String),
     /// Any other failure of the wallet or its node.
     #[error("{0}")]
     Node(String),
@@ -229,6 +249,15 @@ impl From<CoreError> for SendError {
     fn from(e: CoreError) -> Self {
         let message = e.to_string();
         match e {
+            CoreError::InvalidRequest(
+                CoreParseError::NameResolution { .. } | CoreParseError::InvalidLnurl(_),
+            ) => SendError::NameResolution(message),
+            CoreError::InvalidRequest(CoreParseError::NameNotVerified { .. }) => {
+                SendError::NameNotVerified(message)
+            }
+            CoreError::InvalidRequest(CoreParseError::LnurlServer { .. }) => {
+                SendError::LnurlServer(message)
+            }
             CoreError::InvalidInvoice(_) => SendError::InvalidInvoice(message),
             CoreError::InvalidAddress(_) => SendError::InvalidAddress(message),
             CoreError::WrongNetwork { .. } => SendError::WrongNetwork(message),

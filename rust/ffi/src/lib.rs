@@ -38,10 +38,11 @@ pub use errors::{MnemonicError, ParseError, PushError, ReceiveError, SendError, 
 // The types of this crate's API, for Rust callers of it; uniffi takes them from doze-core.
 pub use doze_core::{
     Balances, ChainSource, ChainTipCheck, ChainTipStatus, ChannelCloseKind, ChannelInfo,
-    ChannelState, LifecycleState, LogEntry, LogLevel, LspConfig, Network, PaymentDirection,
-    PaymentFilter, PaymentInfo, PaymentKind, PaymentPage, PaymentRequest, PaymentStatus,
-    PushRegistration, PushTarget, ReceiveInvoice, SendAttempt, SendBlocker, SendQuote, WakeEnd,
-    WakeOutcome, WakePayment, WakeTimings, WalletConfig, WalletEvent, WalletEventKind, WordCount,
+    ChannelState, DomainRoute, LifecycleState, LogEntry, LogLevel, LspConfig, NameResolutionConfig,
+    Network, PaymentDirection, PaymentFilter, PaymentInfo, PaymentKind, PaymentPage,
+    PaymentRequest, PaymentStatus, PushRegistration, PushTarget, ReceiveInvoice, ResolutionMethod,
+    ResolvedRecipient, SendAttempt, SendBlocker, SendQuote, WakeEnd, WakeOutcome, WakePayment,
+    WakeTimings, WalletConfig, WalletEvent, WalletEventKind, WordCount,
 };
 pub use wallet::Wallet;
 

@@ -243,10 +243,14 @@ impl Wallet {
         Ok(self.inner.pay_bolt11(&invoice, amount_msat).await?)
     }
 
-    /// Reads `input` (invoice, offer, `bitcoin:` URI, address, node id) and prices paying it:
-    /// `amount_msat` for requests without an amount, `fee_limit_msat` to override the default
-    /// routing fee cap (1 % with a 10 sat floor). The quote says what can be sent and, in
-    /// `blocker`, why not. Needs a running wallet.
+    /// Reads `input` (invoice, offer, `bitcoin:` URI, address, node id, `₿alice@example.com`
+    /// or `alice@example.com`, `lnurl1…`) and prices paying it: `amount_msat` for requests
+    /// without an amount, `fee_limit_msat` to override the default routing fee cap (1 % with a
+    /// 10 sat floor). The quote says what can be sent and, in `blocker`, why not; for a name or
+    /// LNURL, `recipient` says who it resolved to and the limits. A name or LNURL is looked up
+    /// over the network first (each request bounded by `NameResolutionConfig.timeout_secs`; call
+    /// this off the main thread); failures are `NameResolution`, `NameNotVerified` or
+    /// `LnurlServer`. Needs a running wallet.
     #[uniffi::method(default(amount_msat = None, fee_limit_msat = None))]
     pub fn prepare_send(
         &self,

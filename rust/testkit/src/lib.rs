@@ -49,7 +49,9 @@ pub mod register;
 pub mod scene;
 pub mod webhook;
 
-pub use doze_test_servers::{backup_server, hostile_backup, http_server, postgres};
+pub use doze_test_servers::{
+    backup_server, dnssec_records, doh_server, hostile_backup, http_server, lnurl_server, postgres,
+};
 
 pub use async_scene::AsyncScene;
 pub use phone::{PhoneScene, Recorder};

@@ -55,6 +55,7 @@ pub fn config_without_lsp(esplora_url: &str, storage_dir: &Path) -> WalletConfig
         background_sync: false,
         additional_lsps: Vec::new(),
         backup: None,
+        name_resolution: None,
     }
 }
 

@@ -113,6 +113,7 @@ pub fn run(options: Options) -> ExitCode {
         background_sync: false,
         additional_lsps: Vec::new(),
         backup: options.backup_url.map(|url| BackupConfig { url }),
+        name_resolution: None,
     };
     let wallet = match Wallet::new(config, &mnemonic, None) {
         Ok(w) => w,

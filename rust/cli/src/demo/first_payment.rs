@@ -70,6 +70,7 @@ pub fn start_phone(rt: &Runtime, scene: &Scene, dir: &Path) -> Result<Phone, Fai
                 background_sync: false,
                 additional_lsps: Vec::new(),
                 backup: None,
+                name_resolution: None,
             };
             Phone::open(rt, config, generate_mnemonic(WordCount::Words12).to_string())
         },

@@ -9,7 +9,8 @@ use ldk_node::{ChannelDetails, Node};
 
 use crate::error::WalletError;
 use crate::pay::fees::{expected_routing_fee, OnchainFee};
-use crate::pay::parse::{parse, PaymentRequest, MAX_MSAT};
+use crate::pay::names::{NameResolver, Resolution, ResolvedRecipient};
+use crate::pay::parse::{parse, ParseError, PaymentRequest, MAX_MSAT};
 use crate::wallet::Wallet;
 
 /// Default routing fee cap: 1 % of the amount...
@@ -100,6 +101,9 @@ pub struct SendQuote {
     pub max_sendable_msat: u64,
     /// Whether this quote empties the balance ("send max").
     pub send_max: bool,
+    /// Who a name or LNURL led to (the name, how it was found, the recipient's limits and
+    /// description), to show beside the amount; `None` for an invoice, offer or address.
+    pub recipient: Option<ResolvedRecipient>,
 }
 
 impl SendQuote {
@@ -156,7 +160,11 @@ fn request_amount(request: &PaymentRequest) -> Option<u64> {
         PaymentRequest::Bolt11 { amount_msat, .. }
         | PaymentRequest::Bolt12Offer { amount_msat, .. } => *amount_msat,
         PaymentRequest::OnChain { amount_sat, .. } => amount_sat.map(|s| s.saturating_mul(1000)),
-        PaymentRequest::Bolt12Refund { .. } | PaymentRequest::Keysend { .. } => None,
+        PaymentRequest::Bolt12Refund { .. }
+        | PaymentRequest::Keysend { .. }
+        | PaymentRequest::Name { .. }
+        | PaymentRequest::Lnurl { .. }
+        | PaymentRequest::LnurlPay { .. } => None,
     }
 }
 
@@ -176,6 +184,19 @@ fn quote(
     fee_limit_msat: Option<u64>,
     send_max: bool,
 ) -> Result<SendQuote, WalletError> {
+    if let PaymentRequest::Name { .. } | PaymentRequest::Lnurl { .. } = request {
+        return Err(WalletError::InvalidRequest(ParseError::NameResolution {
+            name: "this request".into(),
+            reason: "it was not looked up; pass the text to prepare_send".into(),
+        }));
+    }
+    if let PaymentRequest::LnurlPay { .. } = request {
+        if send_max {
+            return Err(WalletError::InvalidAmount(
+                "send max cannot pay an LNURL or Lightning Address: enter an amount".into(),
+            ));
+        }
+    }
     if let PaymentRequest::Bolt12Refund { .. } = request {
         return Err(WalletError::InvalidAmount(
             "this is a BOLT 12 refund: it pays you, it is not something to send to".into(),
@@ -225,6 +246,7 @@ fn quote(
             blocker,
             max_sendable_msat: available,
             send_max,
+            recipient: None,
         });
     }
 
@@ -268,6 +290,7 @@ fn quote(
         blocker,
         max_sendable_msat: max_sendable,
         send_max,
+        recipient: None,
     })
 }
 
@@ -283,9 +306,16 @@ pub(super) fn route_params(fee_cap_msat: u64, max_path_count: u32) -> RouteParam
 }
 
 impl Wallet {
-    /// Parses `input` (invoice, offer, BIP21 URI, address, node id) and prices paying it:
-    /// `amount_msat` for requests without an amount, `fee_limit_msat` to override the default
-    /// fee cap (1 % with a 10 sat floor).
+    /// Parses `input` (invoice, offer, BIP21 URI, address, node id, name, LNURL) and prices
+    /// paying it: `amount_msat` for requests without an amount, `fee_limit_msat` to override
+    /// the default fee cap (1 % with a 10 sat floor).
+    ///
+    /// A name (`₿alice@example.com`, `alice@example.com`) or an LNURL is looked up first
+    /// (`pay/names/`), which takes network round trips (each request bounded by
+    /// `NameResolutionConfig.timeout_secs`, each step by twice that): call it off the UI
+    /// thread. A Lightning Address or LNURL without `amount_msat` quotes its terms
+    /// (`quote.recipient` has the limits, the blocker is `AmountRequired`); with one, the
+    /// server's invoice for that amount.
     pub fn prepare_send(
         &self,
         input: &str,
@@ -294,7 +324,42 @@ impl Wallet {
     ) -> Result<SendQuote, WalletError> {
         let request = parse(input, self.inner.config.network)?;
         let node = self.inner.node()?;
-        quote(&node, request, amount_msat, fee_limit_msat, false)
+        let Resolution { request, recipient } = self.look_up(request, amount_msat)?;
+        let mut quote = quote(&node, request, amount_msat, fee_limit_msat, false)?;
+        quote.recipient = recipient;
+        Ok(quote)
+    }
+
+    /// Looks up a name or LNURL on the wallet's runtime and waits for it (bounded: each step
+    /// has its timeout); other requests return at once.
+    fn look_up(
+        &self,
+        request: PaymentRequest,
+        amount_msat: Option<u64>,
+    ) -> Result<Resolution, WalletError> {
+        if !matches!(
+            request,
+            PaymentRequest::Name { .. }
+                | PaymentRequest::Lnurl { .. }
+                | PaymentRequest::LnurlPay { .. }
+        ) {
+            return Ok(Resolution { request, recipient: None });
+        }
+        let config = self.inner.config.name_resolution.clone().unwrap_or_default();
+        let resolver = NameResolver::new(&config, self.inner.config.network)?;
+        let (sender, answer) = std::sync::mpsc::channel();
+        self.runtime_handle()?.spawn(async move {
+            let _ = sender.send(resolver.resolve(request, amount_msat).await);
+        });
+        // Two steps (a lookup, an invoice) of at most twice the timeout each, and a margin.
+        let bound = std::time::Duration::from_secs(4 * u64::from(config.timeout_secs) + 5);
+        match answer.recv_timeout(bound) {
+            Ok(resolution) => Ok(resolution?),
+            Err(_) => Err(WalletError::InvalidRequest(ParseError::NameResolution {
+                name: "the recipient".into(),
+                reason: "the lookup did not finish in time; try again".into(),
+            })),
+        }
     }
 
     /// Prices sending everything the channels can carry to `input` (which must not fix an
@@ -306,6 +371,10 @@ impl Wallet {
     ) -> Result<SendQuote, WalletError> {
         let request = parse(input, self.inner.config.network)?;
         let node = self.inner.node()?;
-        quote(&node, request, None, fee_limit_msat, true)
+        // A BIP 353 name can be emptied into like what it holds; LNURL-pay needs an amount.
+        let Resolution { request, recipient } = self.look_up(request, None)?;
+        let mut quote = quote(&node, request, None, fee_limit_msat, true)?;
+        quote.recipient = recipient;
+        Ok(quote)
     }
 }

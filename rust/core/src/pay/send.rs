@@ -107,9 +107,13 @@ fn send_lightning(
             let node_id = PublicKey::from_str(node_id).map_err(|_| NodeError::InvalidNodeId)?;
             node.spontaneous_payment().send(amount_msat, node_id, params)?
         }
-        PaymentRequest::OnChain { .. } | PaymentRequest::Bolt12Refund { .. } => {
-            return Err(NodeError::InvalidAmount)
-        }
+        // LNURL-pay terms are quoted as the server's invoice once an amount is chosen; a name
+        // or LNURL is looked up by `prepare_send`: none of these reaches a send as it is.
+        PaymentRequest::OnChain { .. }
+        | PaymentRequest::Bolt12Refund { .. }
+        | PaymentRequest::Name { .. }
+        | PaymentRequest::Lnurl { .. }
+        | PaymentRequest::LnurlPay { .. } => return Err(NodeError::InvalidAmount),
     };
     Ok(id.0.to_lower_hex_string())
 }
@@ -121,6 +125,9 @@ fn request_text(request: &PaymentRequest) -> String {
         PaymentRequest::Bolt12Refund { refund, .. } => refund.clone(),
         PaymentRequest::OnChain { address, .. } => address.clone(),
         PaymentRequest::Keysend { node_id } => node_id.clone(),
+        PaymentRequest::Name { name } => name.clone(),
+        PaymentRequest::Lnurl { url } => url.clone(),
+        PaymentRequest::LnurlPay { callback, .. } => callback.clone(),
     }
 }
 

@@ -70,6 +70,7 @@ impl AppArgs {
             background_sync: false,
             additional_lsps: Vec::new(),
             backup: self.backup_url.clone().map(|url| BackupConfig { url }),
+            name_resolution: None,
         }
     }
 }

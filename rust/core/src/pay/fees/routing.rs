@@ -261,7 +261,7 @@ fn legs(request: &PaymentRequest, graph: &NetworkGraph, hops: &[FirstHop]) -> Ve
         PaymentRequest::Keysend { node_id } => PublicKey::from_str(node_id)
             .map(|entry| vec![Leg { entry, tail: Vec::new() }])
             .unwrap_or_default(),
-        PaymentRequest::OnChain { .. } | PaymentRequest::Bolt12Refund { .. } => Vec::new(),
+        _ => Vec::new(),
     }
 }
 

@@ -1,8 +1,12 @@
-//! `bitcoin:` URIs (BIP21, with BIP321's `lightning=` and `lno=`): the address, the query
-//! parameters (keys in any case, values percent-decoded), and the choice between Lightning and
-//! on-chain described in the module docs of [`super`].
+//! `bitcoin:` URIs (BIP21, with BIP321's `lightning=` and `lno=`). The crate reads them; Doze
+//! checks the parameters first (so that a bad amount, a duplicate or an unknown `req-`
+//! parameter is named in the error), keeps the label and message (the crate drops them), and
+//! falls back as the module docs of [`super`] describe when a part is unusable: the crate
+//! refuses a whole URI for one bad part, Doze retries without it.
 
-use super::lightning::{parse_bolt11, parse_lightning, parse_offer};
+use bitcoin_payment_instructions::ParseError as CrateError;
+
+use super::instructions::{crate_parse, explain, parse_plain, to_request};
 use super::onchain::parse_address;
 use super::{snippet, ParseError, PaymentRequest};
 use crate::config::Network;
@@ -23,98 +27,109 @@ struct Uri {
     lno: Option<String>,
 }
 
+/// Which parts of the URI a retry leaves out.
+#[derive(Clone, Copy)]
+struct Without {
+    address: bool,
+    lno: bool,
+    lightning: bool,
+}
+
+/// The retries, best first: each keeps as much of the preferred Lightning part as it can
+/// (offer, then invoice), then the address.
+const RETRIES: [Without; 6] = [
+    Without { address: true, lno: false, lightning: false },
+    Without { address: false, lno: true, lightning: false },
+    Without { address: true, lno: true, lightning: false },
+    Without { address: false, lno: false, lightning: true },
+    Without { address: true, lno: false, lightning: true },
+    Without { address: false, lno: true, lightning: true },
+];
+
 /// Reads what follows `bitcoin:` into a Lightning or on-chain request for `network`.
 pub(super) fn parse_uri(body: &str, network: Network) -> Result<PaymentRequest, ParseError> {
     let uri = split_uri(body)?;
-    let address = (!uri.address.is_empty()).then(|| parse_address(&uri.address, network));
-
-    // Candidates in order of preference within each kind: `lno=` before `lightning=`.
-    let mut candidates = Vec::new();
-    if let Some(lno) = &uri.lno {
-        candidates.push(parse_offer(lno, network));
-    }
-    if let Some(lightning) = &uri.lightning {
-        candidates.push(match parse_lightning(lightning, network) {
-            Ok(Some(request)) => Ok(request),
-            Ok(None) => parse_bolt11(lightning, network),
-            Err(e) => Err(e),
-        });
-    }
-    let mut first_error = None;
-    let mut usable = Vec::new();
-    for candidate in candidates {
-        match candidate {
-            Ok(request) => usable.push(request),
-            Err(e) => {
-                first_error.get_or_insert(e);
+    let first = match crate_parse(&format!("bitcoin:{body}"), network) {
+        Err(unresolved) => return Ok(*unresolved),
+        Ok(Ok(instructions)) => return finish(to_request(&instructions, network, &[body]), &uri),
+        Ok(Err(e)) => e,
+    };
+    // A part the crate refused (a bad, expired or foreign invoice, offer or address) is
+    // skipped; an inconsistency or an unknown requirement refuses the whole link.
+    let skippable = matches!(
+        first,
+        CrateError::InvalidBolt11(_)
+            | CrateError::InvalidBolt12(_)
+            | CrateError::InvalidOnChain(_)
+            | CrateError::WrongNetwork
+            | CrateError::InstructionsExpired
+            | CrateError::InvalidInstructions(_)
+    );
+    if skippable {
+        for without in RETRIES {
+            if (without.address && uri.address.is_empty())
+                || (without.lno && uri.lno.is_none())
+                || (without.lightning && uri.lightning.is_none())
+            {
+                continue;
+            }
+            let retry = format!("bitcoin:{}", rebuild(body, without));
+            if let Ok(Ok(instructions)) = crate_parse(&retry, network) {
+                if let Ok(request) = to_request(&instructions, network, &[body]) {
+                    return finish(Ok(request), &uri);
+                }
             }
         }
     }
-    if let Some(uri_sat) = uri.amount_sat {
-        for request in &usable {
-            check_same_amount(request, uri_sat)?;
-        }
+    // Nothing usable: the Lightning part's error is the one to act on, then the address's.
+    for part in [&uri.lno, &uri.lightning].into_iter().flatten() {
+        parse_plain(part, network)?;
     }
-    let is_offer = |r: &&PaymentRequest| matches!(r, PaymentRequest::Bolt12Offer { .. });
-    let bolt11 = usable.iter().find_map(|r| match r {
-        PaymentRequest::Bolt11 { invoice, .. } => Some(invoice.clone()),
-        _ => None,
-    });
-    let chosen = usable.iter().find(is_offer).or_else(|| usable.first()).cloned();
-    let fallback = address.as_ref().and_then(|a| a.as_ref().ok()).cloned();
-    let uri_msat = uri.amount_sat.map(|sat| sat * 1000);
-
-    match (chosen, address) {
-        (Some(mut request), _) => {
-            match &mut request {
-                PaymentRequest::Bolt11 { amount_msat, onchain_fallback, .. } => {
-                    *amount_msat = amount_msat.or(uri_msat);
-                    *onchain_fallback = fallback;
-                }
-                PaymentRequest::Bolt12Offer {
-                    amount_msat,
-                    onchain_fallback,
-                    bolt11_fallback,
-                    ..
-                } => {
-                    *amount_msat = amount_msat.or(uri_msat);
-                    *onchain_fallback = fallback;
-                    *bolt11_fallback = bolt11;
-                }
-                _ => {}
-            }
-            Ok(request)
-        }
-        (None, Some(Ok(address))) => Ok(PaymentRequest::OnChain {
-            address,
-            amount_sat: uri.amount_sat,
-            label: uri.label,
-            message: uri.message,
-        }),
-        (None, address) => match (first_error, address) {
-            (Some(lightning_error), _) => Err(lightning_error),
-            (None, Some(Err(address_error))) => Err(address_error),
-            (None, _) => Err(ParseError::InvalidUri(
-                "it has neither an address nor a Lightning invoice or offer".into(),
+    if !uri.address.is_empty() {
+        parse_address(&uri.address, network)?;
+    }
+    Err(match first {
+        CrateError::InconsistentInstructions(_) => match uri.amount_sat {
+            Some(sat) => ParseError::InvalidAmount(format!(
+                "the link asks for {sat} sat but its invoice or offer for another amount, or \
+                 none; ask the recipient which is right"
             )),
+            None => explain(first, body, network),
         },
-    }
+        CrateError::UnknownPaymentInstructions => ParseError::InvalidUri(
+            "it has neither an address nor a Lightning invoice or offer".into(),
+        ),
+        other => explain(other, body, network),
+    })
 }
 
-/// Refuses a URI whose `amount` and whose invoice's or offer's own amount differ by a sat or more.
-fn check_same_amount(request: &PaymentRequest, uri_sat: u64) -> Result<(), ParseError> {
-    let (own, what) = match request {
-        PaymentRequest::Bolt11 { amount_msat: Some(own), .. } => (*own, "invoice"),
-        PaymentRequest::Bolt12Offer { amount_msat: Some(own), .. } => (*own, "offer"),
-        _ => return Ok(()),
-    };
-    if own.abs_diff(uri_sat * 1000) < 1000 {
-        return Ok(());
+/// The request with what Doze keeps of the URI that the crate does not: label and message.
+fn finish(
+    request: Result<PaymentRequest, ParseError>,
+    uri: &Uri,
+) -> Result<PaymentRequest, ParseError> {
+    let mut request = request?;
+    if let PaymentRequest::OnChain { amount_sat, label, message, .. } = &mut request {
+        *amount_sat = uri.amount_sat;
+        label.clone_from(&uri.label);
+        message.clone_from(&uri.message);
     }
-    Err(ParseError::InvalidAmount(format!(
-        "the link asks for {uri_sat} sat but its {what} for {own} msat; ask the recipient \
-         which is right"
-    )))
+    Ok(request)
+}
+
+/// `body` without the parts `without` names.
+fn rebuild(body: &str, without: Without) -> String {
+    let (address, query) = body.split_once('?').unwrap_or((body, ""));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|param| {
+            let key = param.split_once('=').map_or(*param, |(k, _)| k);
+            !(without.lno && key.eq_ignore_ascii_case("lno")
+                || without.lightning && key.eq_ignore_ascii_case("lightning"))
+        })
+        .collect();
+    let address = if without.address { "" } else { address };
+    format!("{address}?{}", kept.join("&"))
 }
 
 /// Splits the URI into its parts; checks the syntax and the amount, not the network.

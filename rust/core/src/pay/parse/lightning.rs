@@ -1,5 +1,6 @@
-//! BOLT11 invoices, BOLT12 offers and refunds, and node ids, each checked against the wallet's
-//! network, the clock and the amount range.
+//! Lightning requests: what the crate read turned into Doze's requests (BOLT11 invoices, BOLT12
+//! offers, with sane amounts), what it does not read (BOLT12 refunds, node ids), and why an
+//! invoice or offer cannot be paid, in words (its network, how long ago it expired).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,26 +25,60 @@ pub(super) fn starts_with_ci(text: &str, prefix: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
-/// Reads `text` as a BOLT11 invoice, BOLT12 offer or BOLT12 refund, chosen by its prefix.
-/// `Ok(None)` when it has none of those prefixes.
-pub(super) fn parse_lightning(
+/// Whether `text` starts like a BOLT11 invoice (`lnbc`, `lntb`, `lnsb`, any case).
+pub(super) fn looks_like_bolt11(text: &str) -> bool {
+    ["lnbc", "lntb", "lnsb"].iter().any(|p| starts_with_ci(text, p))
+}
+
+/// What Doze reads itself because the crate does not: a BOLT12 refund (`lnr1…`) or a node id.
+/// `None` when `text` is neither.
+pub(super) fn parse_doze_only(
     text: &str,
     network: Network,
-) -> Result<Option<PaymentRequest>, ParseError> {
-    if starts_with_ci(text, "lno1") {
-        return parse_offer(text, network).map(Some);
-    }
+) -> Option<Result<PaymentRequest, ParseError>> {
     if starts_with_ci(text, "lnr1") {
-        return parse_refund(text, network).map(Some);
+        return Some(parse_refund(text, network));
     }
-    if starts_with_ci(text, "lnurl") {
-        // LNURL needs an HTTP round trip this wallet does not make.
-        return Err(ParseError::UnknownFormat);
+    parse_node_id(text).map(Ok)
+}
+
+/// Why `text` (an invoice, offer or address) cannot be paid on `network` now: the network it
+/// is for, or how long ago it expired. `None` if it can be, or is none of those.
+pub(super) fn network_or_expiry(text: &str, network: Network) -> Option<ParseError> {
+    if let Ok(invoice) = Bolt11Invoice::from_str(text) {
+        if invoice.currency() != Currency::from(network.to_bitcoin()) {
+            return Some(wrong_network(network, currency_name(invoice.currency())));
+        }
+        return invoice.is_expired().then(|| expired(invoice.expires_at()));
     }
-    if ["lnbc", "lntb", "lnsb"].iter().any(|p| starts_with_ci(text, p)) {
-        return parse_bolt11(text, network).map(Some);
+    if let Ok(offer) = Offer::from_str(text) {
+        let chains = offer.chains();
+        if !chains.contains(&ChainHash::using_genesis_block(network.to_bitcoin())) {
+            let mut names: Vec<&str> = chains.iter().map(chain_name).collect();
+            names.dedup();
+            return Some(wrong_network(network, names.join(" or ")));
+        }
+        return offer.is_expired().then(|| expired(offer.absolute_expiry()));
     }
-    Ok(None)
+    super::onchain::parse_address(text, network).err()
+}
+
+/// A BOLT11 invoice the crate refused, in words.
+pub(super) fn invalid_bolt11(text: &str, why: &str) -> ParseError {
+    ParseError::InvalidInvoice(format!(
+        "{} is not a valid BOLT11 invoice ({})",
+        snippet(text),
+        cap(why)
+    ))
+}
+
+/// A BOLT12 offer the crate or LDK refused, in words.
+pub(super) fn invalid_offer(text: &str, e: &Bolt12ParseError) -> ParseError {
+    ParseError::InvalidOffer(format!(
+        "{} is not a valid offer: {}",
+        snippet(text),
+        bolt12_reason(e)
+    ))
 }
 
 fn currency_name(currency: Currency) -> &'static str {
@@ -75,24 +110,11 @@ fn expired(expires_at: Option<Duration>) -> ParseError {
     ParseError::Expired { seconds_ago: now_secs().saturating_sub(at) }
 }
 
-/// A BOLT11 invoice, for `network`, with a sane amount, not expired.
-pub(super) fn parse_bolt11(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
-    let invoice = Bolt11Invoice::from_str(text).map_err(|e| {
-        ParseError::InvalidInvoice(format!(
-            "{} is not a valid BOLT11 invoice ({})",
-            snippet(text),
-            cap(&e.to_string())
-        ))
-    })?;
-    let expected = Currency::from(network.to_bitcoin());
-    if invoice.currency() != expected {
-        return Err(wrong_network(network, currency_name(invoice.currency())));
-    }
+/// The request for an invoice the crate read (network and expiry checked there), with a sane
+/// amount.
+pub(super) fn invoice_request(invoice: &Bolt11Invoice) -> Result<PaymentRequest, ParseError> {
     let amount_msat =
         invoice.amount_milli_satoshis().map(|a| check_msat(a, "invoice")).transpose()?;
-    if invoice.is_expired() {
-        return Err(expired(invoice.expires_at()));
-    }
     let description = match invoice.description() {
         Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
         Bolt11InvoiceDescriptionRef::Hash(_) => None,
@@ -143,21 +165,12 @@ fn chain_name(chain: &ChainHash) -> &'static str {
     .unwrap_or("an unknown chain")
 }
 
-/// A BOLT12 offer for `network` (an offer naming no chain is for mainnet), priced in bitcoin if
-/// at all, not expired.
-pub(super) fn parse_offer(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
-    let offer = Offer::from_str(text).map_err(|e| {
-        ParseError::InvalidOffer(format!(
-            "{} is not a valid offer: {}",
-            snippet(text),
-            bolt12_reason(&e)
-        ))
-    })?;
-    let chains = offer.chains();
-    if !chains.contains(&ChainHash::using_genesis_block(network.to_bitcoin())) {
-        let mut names: Vec<&str> = chains.iter().map(chain_name).collect();
-        names.dedup();
-        return Err(wrong_network(network, names.join(" or ")));
+/// The request for an offer the crate read (chain and expiry checked there), priced in
+/// bitcoin if at all, with a sane amount.
+pub(super) fn offer_request(offer: &Offer, network: Network) -> Result<PaymentRequest, ParseError> {
+    // The crate checked the chain too; a second look costs nothing and keeps the rule here.
+    if !offer.chains().contains(&ChainHash::using_genesis_block(network.to_bitcoin())) {
+        return Err(wrong_network(network, "another network"));
     }
     let amount_msat = match offer.amount() {
         None => None,
@@ -169,9 +182,6 @@ pub(super) fn parse_offer(text: &str, network: Network) -> Result<PaymentRequest
             )))
         }
     };
-    if offer.is_expired() {
-        return Err(expired(offer.absolute_expiry()));
-    }
     Ok(PaymentRequest::Bolt12Offer {
         offer: offer.to_string(),
         amount_msat,
@@ -183,7 +193,7 @@ pub(super) fn parse_offer(text: &str, network: Network) -> Result<PaymentRequest
 }
 
 /// A BOLT12 refund for `network`, with a sane amount, not expired.
-pub(super) fn parse_refund(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
+fn parse_refund(text: &str, network: Network) -> Result<PaymentRequest, ParseError> {
     let refund = Refund::from_str(text).map_err(|e| {
         ParseError::InvalidOffer(format!(
             "{} is not a valid refund: {}",
@@ -207,7 +217,7 @@ pub(super) fn parse_refund(text: &str, network: Network) -> Result<PaymentReques
 }
 
 /// A node public key (66 hex digits), for keysend. `None` when `text` is not one.
-pub(super) fn parse_node_id(text: &str) -> Option<PaymentRequest> {
+fn parse_node_id(text: &str) -> Option<PaymentRequest> {
     if text.len() != 66 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }

@@ -1,4 +1,4 @@
-//! Plain on-chain addresses: segwit (bech32, either case) and legacy (base58).
+//! On-chain addresses: which network one is for, and refusals in words (the crate reads them).
 
 use std::str::FromStr;
 
@@ -21,15 +21,15 @@ pub(super) fn looks_like_address(text: &str) -> bool {
     bech32 || base58
 }
 
+/// An address the crate or rust-bitcoin refused, in words.
+pub(super) fn invalid_address(text: &str, why: &str) -> ParseError {
+    ParseError::InvalidAddress(format!("{} is not a bitcoin address ({})", snippet(text), cap(why)))
+}
+
 /// An address valid on `network`, canonical (segwit in lower case).
 pub(super) fn parse_address(text: &str, network: Network) -> Result<String, ParseError> {
-    let unchecked = Address::<NetworkUnchecked>::from_str(text).map_err(|e| {
-        ParseError::InvalidAddress(format!(
-            "{} is not a bitcoin address ({})",
-            snippet(text),
-            cap(&e.to_string())
-        ))
-    })?;
+    let unchecked = Address::<NetworkUnchecked>::from_str(text)
+        .map_err(|e| invalid_address(text, &e.to_string()))?;
     if unchecked.is_valid_for_network(network.to_bitcoin()) {
         return Ok(unchecked.assume_checked().to_string());
     }
