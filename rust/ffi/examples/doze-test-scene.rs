@@ -273,6 +273,9 @@ fn main() {
             Err(e) => respond(&stream, "400 Bad Request", &json!({"error": e})),
         }
     }
+    // The name servers first: the LNURL server holds the merchant's node, and must not drop
+    // its last handle (which ends the node's runtime) on its own async thread.
+    drop(names);
     scene.stop();
     drop(scene);
 }

@@ -8,7 +8,9 @@ import java.net.http.HttpResponse
 import java.time.Duration
 import java.util.concurrent.TimeUnit
 import org.doze.core.ChainSource
+import org.doze.core.DomainRoute
 import org.doze.core.LspConfig
+import org.doze.core.NameResolutionConfig
 import org.doze.core.Network
 import org.doze.core.WalletConfig
 
@@ -80,7 +82,21 @@ class Scene private constructor(private val process: Process, val info: Map<Stri
         ),
         maxJitFeeMsat = maxJitFeeMsat,
         backgroundSync = false,
+        nameResolution = nameResolution(),
     )
+
+    /**
+     * The scene's DoH server, and `shop.test`'s Lightning Addresses at its LNURL server (plain
+     * http to loopback: allowed on regtest only); `null` for scenes without them.
+     */
+    fun nameResolution(): NameResolutionConfig? {
+        val lnurlBaseUrl = info["lnurl_base_url"] ?: return null
+        return NameResolutionConfig(
+            dohUrl = info.getValue("doh_url"),
+            timeoutSecs = 10u,
+            domainRoutes = listOf(DomainRoute(domain = "shop.test", baseUrl = lnurlBaseUrl)),
+        )
+    }
 
     /** A GET of the devnet's Esplora API (e.g. `/tx/<txid>`): the body. */
     fun esplora(path: String): String {

@@ -16,6 +16,7 @@ import org.doze.LogListener
 import org.doze.core.Network
 import org.doze.ParseException
 import org.doze.core.PaymentRequest
+import org.doze.core.ResolutionMethod
 import org.doze.core.SendBlocker
 import org.doze.core.WakeEnd
 import org.doze.parse
@@ -206,6 +207,40 @@ class WalletTest {
     }
 
     @Test @Order(8)
+    fun `a Lightning Address is quoted then paid`() = runBlocking<Unit> {
+        assertTrue(parse("₿alice@shop.test", Network.REGTEST) is PaymentRequest.Name)
+        val terms = wallet.prepareSend("alice@shop.test")
+        assertTrue(terms.blocker is SendBlocker.AmountRequired, terms.blocker.toString())
+        assertTrue(terms.request is PaymentRequest.LnurlPay, terms.request.toString())
+        val recipient = terms.recipient!!
+        assertEquals("alice@shop.test", recipient.name)
+        assertEquals(ResolutionMethod.LIGHTNING_ADDRESS, recipient.method)
+        assertEquals(1_000uL to 100_000_000uL, recipient.minSendableMsat to recipient.maxSendableMsat)
+        assertEquals("Pay alice at the test shop", recipient.description)
+
+        val quote = wallet.prepareSend("₿alice@shop.test", 3_000_000uL)
+        assertNull(quote.blocker)
+        assertEquals(3_000_000uL, quote.amountMsat)
+        assertTrue(quote.request is PaymentRequest.Bolt11, quote.request.toString())
+        val invoice = quote.request as PaymentRequest.Bolt11
+        assertEquals("alice@shop.test", quote.recipient?.name)
+        val paymentId = wallet.send(quote)
+        recorder.waitFor { (it.kind as? WalletEventKind.PaymentSent)?.paymentId == paymentId }
+        waitUntil("the merchant has it") { scene.merchantStatus(invoice.paymentHash) == "succeeded" }
+        waitUntil("the history has it", describe = { wallet.listPayments().toString() }) {
+            wallet.listPayments().any { it.id == paymentId && it.status == PaymentStatus.SUCCEEDED }
+        }
+        val paid = wallet.listPayments().single { it.id == paymentId }
+        assertEquals(PaymentDirection.OUTBOUND to 3_000_000uL, paid.direction to paid.amountMsat)
+        assertEquals(invoice.paymentHash, paid.paymentHash)
+
+        val unknown = assertThrows(SendException.NameResolution::class.java) {
+            wallet.prepareSend("nobody@shop.test", 3_000_000uL)
+        }
+        assertTrue(unknown.message!!.contains("no payment record"), unknown.message)
+    }
+
+    @Test @Order(9)
     fun `a push while the app holds the wallet returns at once`() {
         Wallet(scene.config(storage), MNEMONIC).use { extension ->
             val (payload, headers) = scene.lspPush()
@@ -215,7 +250,7 @@ class WalletTest {
         }
     }
 
-    @Test @Order(9)
+    @Test @Order(10)
     fun `pause lets go of the wallet and resume brings it back`() = runBlocking<Unit> {
         // onStop / onStart: a paused wallet holds no lock and no open database.
         val before = wallet.listPayments()
@@ -240,7 +275,7 @@ class WalletTest {
         assertEquals(LifecycleState.RUNNING, wallet.state())
     }
 
-    @Test @Order(10)
+    @Test @Order(11)
     fun `stops and restarts with the blocking variants`() = runBlocking<Unit> {
         val before = wallet.listPayments()
         wallet.stop()
@@ -253,7 +288,7 @@ class WalletTest {
         assertFalse(wallet.cachedOffer() != null)
     }
 
-    @Test @Order(11)
+    @Test @Order(12)
     fun `a signed push wakes the stopped wallet and a replay is refused`() = runBlocking<Unit> {
         assertEquals(LifecycleState.STOPPED, wallet.state())
         Wallet(scene.config(storage), MNEMONIC).use { extension ->
@@ -267,7 +302,7 @@ class WalletTest {
         }
     }
 
-    @Test @Order(12)
+    @Test @Order(13)
     fun `lists its channel and closes it cooperatively, the balance back on-chain`() = runBlocking<Unit> {
         wallet.startBlocking()
         waitUntil("the channel is usable") { wallet.listChannels().any { it.state is ChannelState.Usable } }
@@ -296,7 +331,7 @@ class WalletTest {
         wallet.stopBlocking()
     }
 
-    @Test @Order(13)
+    @Test @Order(14)
     fun `a restore on a new phone has the same node id and on-chain funds`() = runBlocking<Unit> {
         wallet.startBlocking()
         val nodeId = wallet.nodeId()
@@ -314,7 +349,7 @@ class WalletTest {
         }
     }
 
-    @Test @Order(14)
+    @Test @Order(15)
     fun `a backed-up wallet is restored with its channel and the old phone is refused`() = runBlocking<Unit> {
         // Its own phrase: its own node and its own keyspace on the backup server.
         val phrase = "legal winner thank year wave sausage worth useful legal winner thank yellow"
