@@ -99,10 +99,10 @@ fn report(m: &Measured) -> Value {
     json!({
         "stripped_bytes": m.stripped_bytes,
         "stripped_mb": mb(m.stripped_bytes),
-        "sections_kb": sections.iter().take(8)
-            .map(|(name, size)| json!([name, **size / 1000])).collect::<Vec<_>>(),
-        "code_kb_by_crate": crates.iter().take(15)
-            .map(|(name, size)| json!([name, **size / 1000])).collect::<Vec<_>>(),
+        "sections": sections.iter().take(8)
+            .map(|(name, size)| format!("{name}: {} kB", **size / 1000)).collect::<Vec<_>>(),
+        "code_by_crate": crates.iter().take(15)
+            .map(|(name, size)| format!("{name}: {} kB", **size / 1000)).collect::<Vec<_>>(),
         "code_kb": m.code_by_crate.values().sum::<u64>() / 1000,
     })
 }
@@ -142,8 +142,8 @@ fn main() {
         "stock_ldk_node_uniffi": report(&ldk),
         "libdoze_over_ldk_node": (doze.stripped_bytes as f64 / ldk.stripped_bytes as f64 * 1000.0)
             .round() / 1000.0,
-        "code_kb_difference_by_crate": diff.iter().take(15)
-            .map(|(name, d)| json!([name, d / 1000])).collect::<Vec<_>>(),
+        "code_difference_by_crate": diff.iter().take(15)
+            .map(|(name, d)| format!("{name}: {:+} kB", d / 1000)).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
 }
