@@ -31,6 +31,7 @@ pub mod kill_points;
 mod logging;
 mod mnemonic;
 mod mutex;
+mod tasks;
 
 // By area, bottom first: net, store, wallet, pay, funds, wake; each imports only from the
 // vocabulary and the areas below it (`tests/layout.rs` checks every `crate::` path).

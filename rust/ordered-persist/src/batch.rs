@@ -15,7 +15,6 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 
 use lightning::io;
-use lightning::util::async_poll::AsyncResult;
 use lightning::util::persist::KVStoreSync;
 
 use crate::lock;
@@ -177,48 +176,9 @@ where
 /// both faces (`DynStore`: the wake engine builds ldk-node's own monitor persister over it).
 /// Each call runs at once on the caller's thread, where a round collects, and returns a
 /// ready future; the monitor persister itself only makes the sync calls.
-// Named in full: in scope, `KVStore` would make every `store.write(..)` call ambiguous.
-impl<S: Deref> lightning::util::persist::KVStore for BatchedStore<S>
-where
-    S::Target: KVStoreSync + WriteAll,
-{
-    fn read(
-        &self,
-        primary: &str,
-        secondary: &str,
-        key: &str,
-    ) -> AsyncResult<'static, Vec<u8>, io::Error> {
-        let result = KVStoreSync::read(self, primary, secondary, key);
-        Box::pin(async move { result })
-    }
-
-    fn write(
-        &self,
-        primary: &str,
-        secondary: &str,
-        key: &str,
-        buf: Vec<u8>,
-    ) -> AsyncResult<'static, (), io::Error> {
-        let result = KVStoreSync::write(self, primary, secondary, key, buf);
-        Box::pin(async move { result })
-    }
-
-    fn remove(
-        &self,
-        primary: &str,
-        secondary: &str,
-        key: &str,
-        lazy: bool,
-    ) -> AsyncResult<'static, (), io::Error> {
-        let result = KVStoreSync::remove(self, primary, secondary, key, lazy);
-        Box::pin(async move { result })
-    }
-
-    fn list(&self, primary: &str, secondary: &str) -> AsyncResult<'static, Vec<String>, io::Error> {
-        let result = KVStoreSync::list(self, primary, secondary);
-        Box::pin(async move { result })
-    }
-}
+crate::kv_store_via_sync!(
+    impl [S: Deref] for BatchedStore<S> where [S::Target: KVStoreSync + WriteAll]
+);
 
 #[cfg(test)]
 mod tests {

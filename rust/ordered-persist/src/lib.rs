@@ -65,8 +65,13 @@ use lightning::util::logger::Logger;
 use lightning::util::persist::MonitorName;
 
 mod batch;
+mod sync_kv;
 
 pub use batch::{BatchedStore, RoundBatch, StoreChange, WriteAll};
+
+/// The LDK crate [`kv_store_via_sync!`] names its paths through.
+#[doc(hidden)]
+pub use lightning as __lightning;
 
 /// A channel monitor as LDK and ldk-node keep it.
 pub type Monitor = ChannelMonitor<InMemorySigner>;

@@ -26,7 +26,7 @@ pub(crate) fn connect_alongside(
 ) -> Option<Receiver<()>> {
     let (node, lsp) = (Arc::clone(node), lsp.clone());
     let (done, ended) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new().name("doze-connect-lsp".into()).spawn(move || {
+    let spawned = crate::tasks::thread("doze-connect-lsp", move || {
         if let Err(e) = node.connect(lsp.node_id, lsp.address.clone(), persist) {
             log::log!(failure_level, "could not connect to the LSP {}: {e}", lsp.node_id);
         }

@@ -116,7 +116,7 @@ pub(crate) fn start(
         TcpListener::from_std(listener).map_err(failed)?
     };
     let upstream = upstream.to_string();
-    runtime.spawn(serve(listener, upstream, node_id, fence, ended));
+    crate::tasks::spawn(runtime, serve(listener, upstream, node_id, fence, ended));
     Ok(LspRelay { node_id, local: SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port } })
 }
 
@@ -138,7 +138,7 @@ async fn serve(
                 let carry = carry(local, upstream.clone(), node_id, Arc::clone(&fence));
                 let ended = ended.clone();
                 let fence = Arc::clone(&fence);
-                tokio::spawn(async move {
+                crate::tasks::spawn_here(async move {
                     let lasted = carry.await;
                     if !fence.is_cut() {
                         let _ = ended.send((node_id, lasted));

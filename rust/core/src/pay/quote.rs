@@ -347,19 +347,21 @@ impl Wallet {
         }
         let config = self.inner.config.name_resolution.clone().unwrap_or_default();
         let resolver = NameResolver::new(&config, self.inner.config.network)?;
-        let (sender, answer) = std::sync::mpsc::channel();
-        self.runtime_handle()?.spawn(async move {
-            let _ = sender.send(resolver.resolve(request, amount_msat).await);
+        let (answer, awaited) = crate::tasks::answer();
+        crate::tasks::spawn(&self.runtime_handle()?, async move {
+            answer.give(resolver.resolve(request, amount_msat).await);
         });
         // Two steps (a lookup, an invoice) of at most twice the timeout each, and a margin.
         let bound = std::time::Duration::from_secs(4 * u64::from(config.timeout_secs) + 5);
-        match answer.recv_timeout(bound) {
-            Ok(resolution) => Ok(resolution?),
-            Err(_) => Err(WalletError::InvalidRequest(ParseError::NameResolution {
-                name: "the recipient".into(),
-                reason: "the lookup did not finish in time; try again".into(),
-            })),
-        }
+        let reason = match awaited.wait_for(bound) {
+            Ok(resolution) => return Ok(resolution?),
+            Err(crate::tasks::NoAnswer::TimedOut) => "the lookup did not finish in time",
+            Err(crate::tasks::NoAnswer::Stopped) => "the lookup stopped before it finished",
+        };
+        Err(WalletError::InvalidRequest(ParseError::NameResolution {
+            name: "the recipient".into(),
+            reason: format!("{reason}; try again"),
+        }))
     }
 
     /// Prices sending everything the channels can carry to `input` (which must not fix an

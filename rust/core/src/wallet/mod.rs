@@ -203,8 +203,7 @@ impl Wallet {
     ) -> Result<R, WalletError> {
         let inner = Arc::clone(&self.inner);
         let handle = self.runtime_handle()?;
-        handle
-            .spawn_blocking(move || work(&inner))
+        crate::tasks::run_blocking(&handle, move || work(&inner))
             .await
             .map_err(|e| WalletError::Node(format!("wallet task failed: {e}")))?
     }
@@ -216,8 +215,7 @@ impl Wallet {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.runtime_handle()?
-            .spawn(future)
+        crate::tasks::run(&self.runtime_handle()?, future)
             .await
             .map_err(|e| WalletError::Node(format!("wallet task failed: {e}")))
     }

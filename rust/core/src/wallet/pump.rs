@@ -38,8 +38,8 @@ impl EventPump {
         let (done, finished) = std::sync::mpsc::channel();
         let db = WalletDb::open(&inner.storage_dir());
         let history = History::open(&inner.storage_dir());
-        let task =
-            runtime.spawn(pump_events(node, listener, db, history, Arc::clone(&shutdown), done));
+        let pump = pump_events(node, listener, db, history, Arc::clone(&shutdown), done);
+        let task = crate::tasks::spawn(runtime, pump);
         EventPump { task, shutdown, finished }
     }
 
@@ -93,7 +93,7 @@ async fn pump_events(
         let id = event.id.clone();
         if !db.as_ref().is_some_and(|db| db.was_delivered(&id).unwrap_or(false)) {
             let listener = Arc::clone(&listener);
-            if tokio::task::spawn_blocking(move || listener.on_event(event)).await.is_err() {
+            if crate::tasks::run_blocking_here(move || listener.on_event(event)).await.is_err() {
                 log::error!("the event listener panicked; the event will be delivered again");
                 return;
             }
@@ -143,7 +143,7 @@ async fn pump_events(
                 log::debug!("skipping event {id}: already delivered");
             } else {
                 let listener = Arc::clone(&listener);
-                if tokio::task::spawn_blocking(move || listener.on_event(wallet_event))
+                if crate::tasks::run_blocking_here(move || listener.on_event(wallet_event))
                     .await
                     .is_err()
                 {

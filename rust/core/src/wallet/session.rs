@@ -227,10 +227,11 @@ impl Session {
         // The address book is rewritten in the background, as an operation a pause waits for.
         if let Ok(operation) = activity.enter(Kind::Other) {
             let (dir, graph_node) = (inner.storage_dir(), Arc::clone(&node));
-            runtime.spawn_blocking(move || {
+            let refresh: crate::tasks::BlockingWork = Box::new(move || {
                 let _operation = operation;
                 crate::store::address_book::refresh_from_node(&dir, &graph_node);
             });
+            runtime.spawn_blocking(refresh);
         }
         crate::net::connect::connect_lsps(&node, primary.as_ref(), &additional);
         if !inner.config.background_sync {
@@ -244,15 +245,17 @@ impl Session {
             .listener()
             .map(|listener| EventPump::start(inner, Arc::clone(&node), listener, runtime));
         let lsps: Vec<ParsedLsp> = primary.iter().chain(&additional).cloned().collect();
-        runtime.spawn(crate::net::connect::keep_connected(
-            Arc::clone(&node),
-            lsps,
-            ended,
-            Arc::clone(&fence),
-        ));
-        runtime.spawn(stop_after_failure(store.failures(), Arc::downgrade(inner), id));
+        crate::tasks::spawn(
+            runtime,
+            crate::net::connect::keep_connected(Arc::clone(&node), lsps, ended, Arc::clone(&fence)),
+        );
+        crate::tasks::spawn(
+            runtime,
+            stop_after_failure(store.failures(), Arc::downgrade(inner), id),
+        );
         if let Some(backup) = &backup {
-            runtime.spawn(watch_holder(Arc::clone(backup), store.clone(), Arc::clone(&fence)));
+            let watch = watch_holder(Arc::clone(backup), store.clone(), Arc::clone(&fence));
+            crate::tasks::spawn(runtime, watch);
         }
         cut_on_failure.disarm();
         log::info!(
@@ -333,11 +336,9 @@ impl Session {
 /// peers were cut off before the stop, and its background processor has written the channel
 /// manager after every update it saw).
 fn stop_node(node: &Arc<Node>, timeout: Duration) {
-    let (stopped, result) = std::sync::mpsc::channel();
+    let (stopped, result) = crate::tasks::answer();
     let stopping = Arc::clone(node);
-    let spawned = std::thread::Builder::new().name("doze-node-stop".into()).spawn(move || {
-        let _ = stopped.send(stopping.stop());
-    });
+    let spawned = crate::tasks::thread("doze-node-stop", move || stopped.give(stopping.stop()));
     if let Err(e) = spawned {
         log::warn!("cannot stop the node on a thread of its own ({e}); stopping it here");
         if let Err(e) = node.stop() {
@@ -345,10 +346,11 @@ fn stop_node(node: &Arc<Node>, timeout: Duration) {
         }
         return;
     }
-    match result.recv_timeout(timeout) {
+    match result.wait_for(timeout) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => log::warn!("the node did not stop cleanly: {e}"),
-        Err(_) => log::warn!(
+        Err(crate::tasks::NoAnswer::Stopped) => log::warn!("the node's stop panicked"),
+        Err(crate::tasks::NoAnswer::TimedOut) => log::warn!(
             "the node did not stop within {} ms; closing its store while it finishes",
             timeout.as_millis()
         ),
@@ -419,7 +421,7 @@ async fn stop_after_failure(
     }
     if let Some(inner) = inner.upgrade() {
         // Stopping blocks (ldk-node's stop): off the runtime's workers.
-        let _ = tokio::task::spawn_blocking(move || inner.end_after_failure(id)).await;
+        let _ = crate::tasks::run_blocking_here(move || inner.end_after_failure(id)).await;
     }
 }
 
@@ -438,7 +440,8 @@ async fn watch_holder(backup: Arc<BackedUpStore>, store: NodeStore, fence: Arc<F
             _ = fence.wait() => return,
         }
         let asked = Arc::clone(&backup);
-        match tokio::task::spawn_blocking(move || crate::store::backup::check_holder(&asked)).await
+        match crate::tasks::run_blocking_here(move || crate::store::backup::check_holder(&asked))
+            .await
         {
             Ok(Err(WalletError::WalletMoved)) => {
                 store.fail(WalletError::WalletMoved);

@@ -5,8 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use ldk_node::io::sqlite_store::SqliteStore;
 use ldk_node::lightning::io;
-use ldk_node::lightning::util::async_poll::AsyncResult;
-use ldk_node::lightning::util::persist::{KVStore, KVStoreSync};
+use ldk_node::lightning::util::persist::KVStoreSync;
 
 /// ldk-node's own SQLite store (what `Builder::build` opens), counting every write and remove
 /// by object: what the node asks of its store, which a backed-up store sends to the server
@@ -45,41 +44,4 @@ impl KVStoreSync for CountingStore {
     }
 }
 
-impl KVStore for CountingStore {
-    fn read(
-        &self,
-        primary: &str,
-        secondary: &str,
-        key: &str,
-    ) -> AsyncResult<'static, Vec<u8>, io::Error> {
-        let result = KVStoreSync::read(self, primary, secondary, key);
-        Box::pin(async move { result })
-    }
-
-    fn write(
-        &self,
-        primary: &str,
-        secondary: &str,
-        key: &str,
-        buf: Vec<u8>,
-    ) -> AsyncResult<'static, (), io::Error> {
-        let result = KVStoreSync::write(self, primary, secondary, key, buf);
-        Box::pin(async move { result })
-    }
-
-    fn remove(
-        &self,
-        primary: &str,
-        secondary: &str,
-        key: &str,
-        lazy: bool,
-    ) -> AsyncResult<'static, (), io::Error> {
-        let result = KVStoreSync::remove(self, primary, secondary, key, lazy);
-        Box::pin(async move { result })
-    }
-
-    fn list(&self, primary: &str, secondary: &str) -> AsyncResult<'static, Vec<String>, io::Error> {
-        let result = KVStoreSync::list(self, primary, secondary);
-        Box::pin(async move { result })
-    }
-}
+doze_ordered_persist::kv_store_via_sync!(impl [] for CountingStore);

@@ -128,7 +128,7 @@ impl BackedUpStore {
     fn remove_lazily(&self, name: ObjectName) -> io::Result<()> {
         let runtime = self.runtime.as_ref().ok_or_else(|| other("store closed"))?;
         let change = self.change(name, None);
-        runtime.spawn(async move {
+        crate::tasks::spawn(runtime.handle(), async move {
             if let Err(e) = change.await {
                 log::warn!("backup: a lazy remove failed: {e}");
             }
@@ -156,8 +156,7 @@ impl BackedUpStore {
         let handle = self.runtime.as_ref().map(|r| r.handle().clone());
         async move {
             let handle = handle.ok_or_else(|| other("store closed"))?;
-            handle
-                .spawn(async move { shared.apply(changes).await })
+            crate::tasks::run(&handle, async move { shared.apply(changes).await })
                 .await
                 .map_err(|e| other(format!("backup write stopped: {e}")))?
         }
@@ -195,14 +194,9 @@ pub(crate) fn block_on<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
     future: impl Future<Output = T> + Send + 'static,
 ) -> io::Result<T> {
-    let (done, result) = std::sync::mpsc::sync_channel(1);
-    // Boxed: one task type for every caller, instead of tokio's task machinery compiled again
-    // for each future (this is called with about fifteen; the phone library's size).
-    let task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-        let _ = done.send(future.await);
-    });
-    runtime.spawn(task);
-    let wait = move || result.recv().map_err(|_| other("store closed"));
+    let (answer, awaited) = crate::tasks::answer();
+    crate::tasks::spawn(runtime.handle(), async move { answer.give(future.await) });
+    let wait = move || awaited.wait().map_err(|_| other("store closed"));
     match tokio::runtime::Handle::try_current() {
         // Let the caller's runtime move its other tasks off this thread meanwhile.
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {

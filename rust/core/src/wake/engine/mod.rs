@@ -295,7 +295,7 @@ impl WakeEngine {
             let (progress, left_to_app) = {
                 let mut state = self.events.state();
                 for (node, addresses) in std::mem::take(&mut state.connections_needed) {
-                    tokio::spawn(net::connect_peer(
+                    crate::tasks::spawn_here(net::connect_peer(
                         Arc::clone(&self.stack.peers),
                         node,
                         addresses,

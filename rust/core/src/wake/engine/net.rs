@@ -67,7 +67,7 @@ async fn handshake(
     stream: TcpStream,
     deadline: Instant,
 ) -> bool {
-    tokio::spawn(lightning_net_tokio::setup_outbound(Arc::clone(peers), node, stream));
+    crate::tasks::spawn_here(lightning_net_tokio::setup_outbound(Arc::clone(peers), node, stream));
     let handshake_by = deadline.min(Instant::now() + HANDSHAKE_WAIT);
     while Instant::now() < handshake_by {
         if peers.peer_by_node_id(&node).is_some() {

@@ -53,7 +53,7 @@ impl ChainBroadcaster {
             for tx in txs {
                 let (url, body, txid) =
                     (format!("{url}/tx"), serialize_hex(&tx), tx.compute_txid());
-                self.runtime.spawn(async move {
+                crate::tasks::spawn(&self.runtime, async move {
                     let client = reqwest::Client::new();
                     match client.post(url).body(body).send().await {
                         Ok(r) if r.status().is_success() => log::info!("wake: broadcast {txid}"),

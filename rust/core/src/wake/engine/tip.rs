@@ -156,7 +156,7 @@ impl TipLookup {
             Some(base) => {
                 let (send, receive) = oneshot::channel();
                 let (base, timeout) = (base.to_string(), deadline.saturating_duration_since(now));
-                let task = tokio::spawn(async move {
+                let task = crate::tasks::spawn_here(async move {
                     let tip = fetch(base, timeout).await;
                     let _ = send.send((tip, Instant::now()));
                 });
