@@ -172,10 +172,10 @@ where
     }
 }
 
-/// The same store to LDK's async callers, so that it fits where ldk-node takes a store with
-/// both faces (`DynStore`: the wake engine builds ldk-node's own monitor persister over it).
-/// Each call runs at once on the caller's thread, where a round collects, and returns a
-/// ready future; the monitor persister itself only makes the sync calls.
+// The same store to LDK's async callers, so that it fits where ldk-node takes a store with
+// both faces (`DynStore`: the wake engine builds ldk-node's own monitor persister over it).
+// Each call runs at once on the caller's thread, where a round collects, and returns a
+// ready future; the monitor persister itself only makes the sync calls.
 crate::kv_store_via_sync!(
     impl [S: Deref] for BatchedStore<S> where [S::Target: KVStoreSync + WriteAll]
 );
