@@ -316,11 +316,6 @@ impl Wallet {
     /// Registers this wallet for push notifications with its LSP (needs `LspConfig.api_url`, a
     /// running wallet and a channel with the LSP). Afterwards `receive_offer` yields an offer
     /// that stays payable while the phone sleeps. Registering again replaces the target.
-    //
-    // doze-core builds this call's HTTP request (with its timeout timer) before handing it to
-    // the wallet's runtime, which needs a tokio context while it is polled: uniffi's tokio
-    // wrapper provides one, whatever executor the app awaits on.
-    #[uniffi::method(async_runtime = "tokio")]
     pub async fn register_for_push(
         &self,
         app_name: String,

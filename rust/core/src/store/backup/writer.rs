@@ -129,7 +129,7 @@ impl Shared {
     /// [`MAX_OBJECTS_PER_REQUEST`] objects, each then applied to the local store; every
     /// change's caller gets its result.
     async fn send(&self, writer: &mut Writer, mut batch: Vec<Pending>) {
-        batch.sort_by_key(|p| p.sequence);
+        in_sequence(&mut batch);
         let mut newest: HashMap<ObjectName, Pending> = HashMap::new();
         for change in batch {
             // An older change than one already applied, or than a later one in this batch,
@@ -143,7 +143,7 @@ impl Shared {
             }
         }
         let mut changes: Vec<Pending> = newest.into_values().collect();
-        changes.sort_by_key(|p| p.sequence);
+        in_sequence(&mut changes);
         // The server holds what the phone holds: a delete of an object the phone does not
         // have needs no request (LDK deletes ranges of monitor updates, some never written).
         let (changes, absent): (Vec<_>, Vec<_>) =
@@ -332,4 +332,10 @@ impl Shared {
         log::error!("backup: the phone's copy failed a write ({e}); the store is closed");
         format!("the phone's store failed a write: {e}")
     }
+}
+
+/// Orders changes as their callers made them. One function for both sorts in `send`: each
+/// sort closure compiles the whole sorting algorithm again (the phone library's size).
+fn in_sequence(changes: &mut [Pending]) {
+    changes.sort_by_key(|p| p.sequence);
 }
