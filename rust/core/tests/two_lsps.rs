@@ -1,13 +1,17 @@
 //! One balance over two LSPs: a phone with a JIT channel from its LSP and a channel from a
 //! second LSP (configured in `additional_lsps`) pays one invoice larger than either channel,
 //! and the payment leaves through both; after a restart the phone is back with both LSPs. An
-//! additional LSP that never answers does not hold up the start.
+//! additional LSP that never answers does not hold up the start. A channel from the second LSP
+//! receives at most a tenth of its size at once: an invoice for more comes through a JIT
+//! channel from the phone's LSP.
 
-use doze_core::{LspConfig, Wallet, WalletConfig};
+use doze_core::{ChannelInfo, ChannelState, LspConfig, Wallet, WalletConfig, WalletEventKind};
 use doze_devnet::nodes::{expect_event, wait_until, DEFAULT_WAIT};
 use doze_lsp::Lsp;
-use doze_testkit::lsp::{fund_lsp, is_connected, start_lsp};
-use doze_testkit::phone::{assert_paid, largest_channel_msat, start_wallet};
+use doze_testkit::lsp::{
+    fund_lsp, has_usable_channel, is_connected, open_channel_to_lsp, start_lsp,
+};
+use doze_testkit::phone::{assert_paid, largest_channel_msat, start_wallet, Recorder};
 use doze_testkit::{runtime, Scene, MNEMONIC};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::Amount;
@@ -114,6 +118,125 @@ fn channels_to_two_lsps_carry_one_payment() {
     wait_until("reconnected to both LSPs", DEFAULT_WAIT, || {
         is_connected(&scene.lsp.node(), phone_id) && is_connected(&lsp2.node(), phone_id)
     });
+    rt.block_on(phone.stop()).unwrap();
+}
+
+/// The amounts of the `PaymentReceived` events of `hash` recorded so far.
+fn received(recorder: &Recorder, hash: &str) -> Vec<u64> {
+    recorder
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            WalletEventKind::PaymentReceived { payment_hash, amount_msat, .. }
+                if payment_hash == hash =>
+            {
+                Some(amount_msat)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits until the phone received the invoice `hash` and its channels settled; returns what
+/// arrived, once per `PaymentReceived`.
+fn wait_received(phone: &Wallet, recorder: &Recorder, hash: &str) -> Vec<u64> {
+    recorder.wait_for(DEFAULT_WAIT, |e| {
+        matches!(&e.kind, WalletEventKind::PaymentReceived { payment_hash, .. }
+            if payment_hash == hash)
+    });
+    wait_until("the phone's channels settle", DEFAULT_WAIT, || {
+        phone.balances().is_ok_and(|b| b.pending_sat == 0)
+    });
+    received(recorder, hash)
+}
+
+/// The phone's only channel is from a second LSP, which it accepts with LDK's default limit on
+/// HTLCs in flight to it: a tenth of the channel (only its LSPS2 LSP's channels get all of it).
+/// An invoice for more than that but less than the channel's inbound capacity cannot come over
+/// it (the LSP forwards nothing above the limit, and the invoice's route hint says so), so it
+/// must be made for a JIT channel from the phone's LSP; one under the limit uses the channel.
+#[test]
+fn an_invoice_above_a_channels_in_flight_limit_comes_through_a_jit_channel() {
+    /// The second LSP's channel to the phone, all of it on the LSP's side.
+    const CHANNEL_SAT: u64 = 600_000;
+    /// What the phone accepts in flight on it: 10 % (LDK's default).
+    const IN_FLIGHT_SAT: u64 = CHANNEL_SAT / 10;
+    const UNDER_MSAT: u64 = 40_000_000;
+    const OVER_MSAT: u64 = 100_000_000;
+
+    let scene = Scene::new();
+    let lsp2_dir = tempfile::tempdir().unwrap();
+    let lsp2 = start_lsp(&scene.devnet, lsp2_dir.path(), doze_lsp::Observers::default(), |_| {});
+    fund_lsp(&scene.devnet, &lsp2, Amount::from_sat(1_000_000));
+    // The merchant reaches the second LSP's channel to the phone through its own channel to
+    // that LSP (unannounced: the phone's invoice names the LSP in its route hint).
+    open_channel_to_lsp(&scene.devnet, &scene.merchant, &lsp2, 200_000, 0, false, DEFAULT_WAIT)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalletConfig {
+        additional_lsps: vec![LspConfig {
+            node_id: lsp2.node_id().to_string(),
+            address: lsp2.p2p_address().to_string(),
+            token: None,
+            api_url: None,
+        }],
+        ..scene.phone_config(dir.path())
+    };
+    let (phone, recorder) = start_wallet(config, &rt);
+    let phone_id: PublicKey = phone.node_id().unwrap().parse().unwrap();
+    wait_until("the phone is connected to the second LSP", DEFAULT_WAIT, || {
+        is_connected(&lsp2.node(), phone_id)
+    });
+    // Already connected: the address is unused.
+    let connected =
+        ldk_node::lightning::ln::msgs::SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port: 9 };
+    let mempool_before = scene.devnet.mempool_len();
+    lsp2.node()
+        .open_channel(phone_id, connected, CHANNEL_SAT, None, None)
+        .expect("the second LSP opens a channel to the phone");
+    assert!(scene.devnet.wait_for_mempool_len(mempool_before + 1, DEFAULT_WAIT), "funding");
+    scene.devnet.mine(6);
+    wait_until("the second LSP's channel is usable", DEFAULT_WAIT, || {
+        lsp2.sync().is_ok()
+            && rt.block_on(phone.sync()).is_ok()
+            && phone.list_channels().unwrap().iter().any(|c| c.state == ChannelState::Usable)
+            && has_usable_channel(&lsp2.node(), phone_id)
+    });
+    let channel = phone.list_channels().unwrap().remove(0);
+    assert!(channel.inbound_sat * 1000 > OVER_MSAT, "room for either amount: {channel:?}");
+    let balances = phone.balances().unwrap();
+    assert_eq!(balances.lightning_inbound_sat, IN_FLIGHT_SAT, "{balances:?}");
+
+    // Under the limit: over the existing channel.
+    let under = rt.block_on(phone.receive_bolt11(Some(UNDER_MSAT), "under".into(), 3600)).unwrap();
+    assert!(!under.via_jit_channel, "{under:?}");
+    assert!(scene.merchant_pays(&under.bolt11), "the merchant pays the invoice under the limit");
+    assert_eq!(wait_received(&phone, &recorder, &under.payment_hash), vec![UNDER_MSAT]);
+    assert_eq!(phone.list_channels().unwrap().len(), 1, "no new channel");
+    // The phone's side of the second LSP's channel, its reserve included (the LSP pays the
+    // channel's fees: only payments move it).
+    let lsp2_id = lsp2.node_id().to_string();
+    let phone_side_sat = |channels: &[ChannelInfo]| {
+        channels.iter().find(|c| c.peer_node_id == lsp2_id).map(|c| c.outbound_sat + c.reserve_sat)
+    };
+    wait_until("the payment is the phone's on the second LSP's channel", DEFAULT_WAIT, || {
+        phone_side_sat(&phone.list_channels().unwrap()) == Some(UNDER_MSAT / 1000)
+    });
+
+    // Above it (and under the channel's inbound capacity): through a JIT channel, whole (the
+    // devnet LSP charges nothing to open it).
+    let over = rt.block_on(phone.receive_bolt11(Some(OVER_MSAT), "over".into(), 3600)).unwrap();
+    assert!(over.via_jit_channel, "{over:?}");
+    assert_eq!(over.lsp_fee_msat, Some(0), "{over:?}");
+    assert!(scene.merchant_pays(&over.bolt11), "the merchant pays the invoice above the limit");
+    assert_eq!(wait_received(&phone, &recorder, &over.payment_hash), vec![OVER_MSAT]);
+    let channels = phone.list_channels().unwrap();
+    assert_eq!(channels.len(), 2, "the JIT channel: {channels:?}");
+    assert!(channels.iter().any(|c| c.peer_node_id == scene.lsp.node_id().to_string()));
+    let lsp2_side = phone_side_sat(&channels);
+    assert_eq!(lsp2_side, Some(UNDER_MSAT / 1000), "all of it came over the JIT channel");
     rt.block_on(phone.stop()).unwrap();
 }
 

@@ -21,6 +21,7 @@ use ldk_node::payment::{ConfirmationStatus, PaymentDirection, PaymentKind};
 use ldk_node::{LightningBalance, Node, PendingSweepBalance};
 
 use crate::error::WalletError;
+use crate::pay::receive::receivable_msat;
 use crate::store::history::History;
 use crate::wallet::Wallet;
 
@@ -38,7 +39,10 @@ pub struct Balances {
     pub lightning_sat: u64,
     /// What can be sent over Lightning now: outbound capacity of usable channels.
     pub lightning_spendable_sat: u64,
-    /// What can be received over existing channels now (more arrives through a JIT channel).
+    /// What can be received over existing channels now (more arrives through a JIT channel):
+    /// over each usable channel, its inbound capacity up to the value the wallet accepts in
+    /// flight on it at once (a tenth of a channel from an additional LSP), summed. One BOLT 11
+    /// invoice of [`Wallet::receive_bolt11`] uses one channel: the largest of these terms.
     pub lightning_inbound_sat: u64,
     /// The largest single payment the channels can carry now, split over all of them, before
     /// routing fees.
@@ -66,7 +70,9 @@ impl Wallet {
         let channels = node.list_channels();
         let usable: Vec<_> = channels.iter().filter(|c| c.is_usable).collect();
         let lightning_spendable_msat: u64 = usable.iter().map(|c| c.outbound_capacity_msat).sum();
-        let inbound_msat: u64 = usable.iter().map(|c| c.inbound_capacity_msat).sum();
+        // Not the inbound capacity alone: a payment over a channel is bounded by the wallet's
+        // in-flight limit on it as well (see `receivable_msat`).
+        let inbound_msat: u64 = usable.iter().map(|c| receivable_msat(c)).sum();
         let sendable_msat: u64 = usable.iter().map(|c| c.next_outbound_htlc_limit_msat).sum();
         let open: HashSet<ChannelId> = channels.iter().map(|c| c.channel_id).collect();
         let storage_dir = self.inner.storage_dir();

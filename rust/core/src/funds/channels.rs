@@ -40,7 +40,10 @@ pub struct ChannelInfo {
     pub capacity_sat: u64,
     /// What the wallet can send over it now.
     pub outbound_sat: u64,
-    /// What the wallet can receive over it now.
+    /// Its inbound capacity: what the peer's side holds beyond the reserve, all the wallet can
+    /// receive over it. One payment brings in less if that is above the value the wallet
+    /// accepts in flight on the channel at once (a tenth of a channel from an additional LSP);
+    /// [`Balances::lightning_inbound_sat`](crate::Balances::lightning_inbound_sat) counts that.
     pub inbound_sat: u64,
     /// The part of the wallet's balance it cannot spend (the channel reserve); it comes back
     /// when the channel closes.

@@ -1,7 +1,9 @@
-//! Receiving: BOLT11 invoices, over an existing channel when it has room, otherwise through an
-//! LSPS2 just-in-time channel the LSP opens when the payment arrives; and on-chain addresses.
+//! Receiving: BOLT11 invoices, over an existing channel when it has room for the whole payment
+//! at once, otherwise through an LSPS2 just-in-time channel the LSP opens when the payment
+//! arrives; and on-chain addresses.
 
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
+use ldk_node::ChannelDetails;
 
 use crate::error::WalletError;
 use crate::wallet::Wallet;
@@ -34,9 +36,12 @@ pub struct ReceiveInvoice {
 
 impl Wallet {
     /// Creates a BOLT11 invoice for `amount_msat` (or any amount when `None`). Uses an existing
-    /// channel when one can take the whole amount, otherwise asks the LSP for a JIT channel,
-    /// whose fee the invoice reports ([`ReceiveInvoice::lsp_fee_msat`]); a fee above
-    /// `WalletConfig::max_jit_fee_msat` is [`WalletError::JitFeeTooHigh`] and creates nothing.
+    /// channel when one can take the whole amount at once (its inbound capacity, up to the value
+    /// the wallet accepts in flight on it: a tenth of a channel from an additional LSP, as
+    /// [`Balances::lightning_inbound_sat`](crate::Balances::lightning_inbound_sat) counts it),
+    /// otherwise asks the LSP for a JIT channel, whose fee the invoice reports
+    /// ([`ReceiveInvoice::lsp_fee_msat`]); a fee above `WalletConfig::max_jit_fee_msat` is
+    /// [`WalletError::JitFeeTooHigh`] and creates nothing.
     /// Through a new channel, an open amount works only with an LSP that charges nothing
     /// (otherwise [`WalletError::InvalidAmount`]: ask for an amount), which the wallet reads
     /// from the LSP's API when `LspConfig::api_url` is set ([`WalletError::LspUnavailable`]
@@ -109,8 +114,34 @@ impl Wallet {
     }
 }
 
-/// The most one usable channel can receive now, in msat (`None` without a usable channel): a
-/// payment in one part must fit it.
+/// The most one payment can bring in over one usable channel now, in msat (`None` without a
+/// usable channel): a payment in one part must fit it.
 pub(crate) fn largest_inbound_msat(node: &ldk_node::Node) -> Option<u64> {
-    node.list_channels().iter().filter(|c| c.is_usable).map(|c| c.inbound_capacity_msat).max()
+    node.list_channels().iter().filter(|c| c.is_usable).map(receivable_msat).max()
+}
+
+/// The most one payment can bring in over `channel` now, in msat: its inbound capacity, up to
+/// the value of HTLCs the wallet accepts in flight on it.
+///
+/// Why not the inbound capacity alone (LDK's `inbound_capacity_msat`: the peer's balance less
+/// the reserve the wallet asks of it, `get_available_balances_for_scope` in `ln/channel.rs`):
+/// the wallet also refuses, closing the channel, an `update_add_htlc` that would take the
+/// HTLCs in flight to it above `holder_max_htlc_value_in_flight_msat` (`update_add_htlc`, "over
+/// our max HTLC value"). The peer learnt that limit at the channel's opening and forwards
+/// nothing above it (its `next_outbound_htlc_limit_msat` is capped by it). It is
+/// `max_inbound_htlc_value_in_flight_percent_of_channel` of the channel's value
+/// (`get_holder_max_htlc_value_in_flight_msat`): LDK's default 10 %, which ldk-node raises to
+/// 100 % only for channels from its LSPS2 LSP (`Event::OpenChannelRequest` in its `event.rs`),
+/// so a channel from an additional LSP takes at most a tenth of its size at once. Every part of
+/// a payment stays in flight until the last one arrives, so the limit bounds the whole payment
+/// over the channel, not only each part. LDK reports it as `inbound_htlc_maximum_msat`
+/// (`get_holder_htlc_maximum_msat`: the limit, or the channel's value less both reserves if
+/// smaller) and writes that figure into the invoice's route hint as its `htlc_maximum_msat`
+/// (`ln/invoice_utils.rs`): a payer routes no more through it. `None` only before the peer's
+/// `open_channel`/`accept_channel`, never for a usable channel: nothing is promised then. The
+/// figure does not deduct HTLCs already in flight to the wallet on the channel (ldk-node does
+/// not report them): payments arriving at the same time share the limit.
+pub(crate) fn receivable_msat(channel: &ChannelDetails) -> u64 {
+    let max_in_flight_msat = channel.inbound_htlc_maximum_msat.unwrap_or(0);
+    channel.inbound_capacity_msat.min(max_in_flight_msat)
 }

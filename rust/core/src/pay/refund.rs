@@ -31,8 +31,9 @@ impl Wallet {
     /// that a channel can take its amount, then sends its issuer an invoice for it. Returns
     /// what was claimed; the money arrives as a `PaymentReceived` event once the issuer pays
     /// (it may be offline: the invoice stays valid for two hours). A text that is not a
-    /// refund is [`WalletError::InvalidInvoice`]; a refund larger than the wallet's inbound
-    /// capacity is [`WalletError::InvalidAmount`], and nothing is sent.
+    /// refund is [`WalletError::InvalidInvoice`]; a refund larger than one channel can take at
+    /// once (its inbound capacity, up to the value the wallet accepts in flight on it) is
+    /// [`WalletError::InvalidAmount`], and nothing is sent.
     pub async fn claim_refund(&self, refund: &str) -> Result<RefundClaim, WalletError> {
         let PaymentRequest::Bolt12Refund { refund, amount_msat, description } =
             parse(refund, self.inner.config.network)?
