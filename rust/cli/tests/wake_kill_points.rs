@@ -50,9 +50,9 @@ fn wake_killed_at(phone: &PhoneScene, push: &ReceivedPush, kill_at: &str) -> (bo
 }
 
 /// How long the app, started after a kill, waits for the killed wake's payment to end. An
-/// online phone ends one in seconds; a payment whose held HTLC the killed wake never released
-/// stays held at the payer's LSP until another wake releases it, and waiting longer for it
-/// would only spend the test's time.
+/// online phone ends one in seconds (a release the killed wake kept, the app's start sends); a
+/// payment whose held HTLC the killed wake neither released nor kept stays held at the payer's
+/// LSP until it times out, and waiting longer for it would only spend the test's time.
 const PAYMENT_END_WAIT: Duration = Duration::from_secs(20);
 
 /// The sender's word on `id` now.

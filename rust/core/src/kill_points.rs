@@ -23,6 +23,9 @@ pub mod points {
     /// The wake engine's claim of a payment completed (its preimage is in the monitor on
     /// disk and on its way to the LSP); the payment is not recorded yet.
     pub const CLAIM_UNRECORDED: &str = "claim-unrecorded";
+    /// The wake engine kept a release in `doze.sqlite` (`store/releases.rs`) and has not sent
+    /// it yet: it leaves when the async-payments handler returns it to the onion messenger.
+    pub const RELEASE_KEPT: &str = "release-kept";
     /// A backed-up store applied one change of a request the server accepted to the phone's
     /// copy, and has more of that request to apply: the server is ahead of the phone.
     pub const BACKUP_PART_APPLIED: &str = "backup-part-applied";

@@ -168,6 +168,17 @@ pub fn invoice_preimage(storage_dir: &Path, payment_hash: &str) -> [u8; 32] {
     }
 }
 
+/// How many releases the wallet in `storage_dir` keeps for the next start or wake to send
+/// again (doze-core's `store/releases.rs`), read from its `doze.sqlite`.
+pub fn kept_releases(storage_dir: &Path) -> u64 {
+    let path = storage_dir.join("doze.sqlite");
+    let db =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let sql = "SELECT COUNT(*) FROM held_releases";
+    db.query_row(sql, [], |row| row.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 fn node_store(storage_dir: &Path) -> rusqlite::Connection {
     let path = storage_dir.join("node").join(ldk_node::io::sqlite_store::SQLITE_DB_FILE_NAME);
     rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)

@@ -222,3 +222,18 @@ impl Router for NodeRouter {
 		)
 	}
 }
+
+impl crate::Node {
+	/// The node's onion messenger, to send an onion message ldk-node has no call for (Doze's
+	/// patch, DOZE-PATCH.md): Doze's app sends a `release_held_htlc` that a killed wake kept,
+	/// along the reply path the wake kept, through the node it runs.
+	///
+	/// The messenger is the node's own, running with it: a message sent here goes out as the
+	/// node's own messages do (the background processor hands it to the peer's connection, and
+	/// ldk-node's event handler connects a first hop that is not a peer on
+	/// `Event::ConnectionNeeded`). Sending after [`Node::stop`](crate::Node::stop) queues a
+	/// message that never leaves.
+	pub fn onion_messenger(&self) -> Arc<OnionMessenger> {
+		Arc::clone(&self.onion_messenger)
+	}
+}

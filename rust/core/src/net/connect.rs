@@ -10,6 +10,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::Node;
 
 use crate::config::ParsedLsp;
@@ -146,12 +147,14 @@ const LAST_RECONNECT: Duration = Duration::from_secs(30);
 
 /// Reconnects an LSP whose relayed connection ended, after a pause that doubles while
 /// connections keep failing (an LSP that still holds an earlier connection of this node
-/// refuses the new one until that one is gone). Ends when the session's fence is cut.
+/// refuses the new one until that one is gone); `on_ended` hears of each end first. Ends when
+/// the session's fence is cut.
 pub(crate) async fn keep_connected(
     node: Arc<Node>,
     lsps: Vec<ParsedLsp>,
     mut ended: tokio::sync::mpsc::UnboundedReceiver<crate::net::relay::Ended>,
     fence: Arc<crate::net::relay::Fence>,
+    on_ended: impl Fn(PublicKey) + Send + 'static,
 ) {
     let mut pauses = std::collections::HashMap::new();
     loop {
@@ -162,6 +165,7 @@ pub(crate) async fn keep_connected(
             },
             _ = fence.wait() => return,
         };
+        on_ended(node_id);
         let pause = pauses.entry(node_id).or_insert(FIRST_RECONNECT);
         if lasted >= STABLE_CONNECTION {
             *pause = FIRST_RECONNECT;

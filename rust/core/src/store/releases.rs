@@ -1,10 +1,20 @@
-//! Releases a wake sent, kept until a wake ends cleanly after sending them. The payer's LSP
-//! sends `held_htlc_available` once, and the phone's LSP hands it over once (its mailbox is
+//! Releases a wake answered, kept until a start that sent them saw them leave. The payer's
+//! LSP sends `held_htlc_available` once, and the phone's LSP hands it over once (its mailbox is
 //! flushed on connection): a wake killed after receiving it but before its
 //! `release_held_htlc` left the phone would strand the payment at the payer's LSP until the
 //! HTLC times out, hours later. So the wake writes the reply path before it answers, and the
-//! next wake sends the release again. A release that arrives twice is ignored by the payer's
-//! LSP (it no longer holds that HTLC).
+//! next start sends the release again: the next wake (`wake/engine`), or the app's session if
+//! the user opens the app first (`wallet/releases.rs`). A release that arrives twice is ignored
+//! by the payer's LSP (it no longer holds that HTLC), so a release is kept whenever it is not
+//! known to have left:
+//! - a wake forgets the releases it sent (its own, and earlier ones sent again) when it ends
+//!   cleanly, paid or with nothing pending: its connections were up until then;
+//! - the app forgets those its session sent again at a clean stop or pause, if it saw them
+//!   leave: queued a second or more before, their first hop connected, and the primary LSP
+//!   connected on the connection it had when they were queued. A killed app, or a session that
+//!   ends too soon or after a connection dropped, keeps them for the next start;
+//! - any release is dropped after [`RETENTION_SECS`], when its HTLC has long timed out, so
+//!   that one that never leaves is not sent at every start for ever.
 
 use rusqlite::params;
 
@@ -55,8 +65,8 @@ impl WalletDb {
         rows.collect::<Result<_, _>>().map_err(storage_error)
     }
 
-    /// Forgets the kept reply paths in `sent` (their releases went out in a wake that ended
-    /// cleanly).
+    /// Forgets the kept reply paths in `sent` (their releases went out: sent by a wake that
+    /// ended cleanly, or seen leaving by the app's session; see the module docs).
     pub(crate) fn forget_releases(&self, sent: &[Vec<u8>]) -> Result<(), WalletError> {
         for reply_path in sent {
             self.conn

@@ -10,6 +10,7 @@
 pub(crate) mod activity;
 mod node;
 pub(crate) mod pump;
+pub(crate) mod releases;
 pub(crate) mod session;
 pub(crate) mod storage_lock;
 

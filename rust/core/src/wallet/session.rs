@@ -26,6 +26,7 @@ use crate::store::backup::{BackedUpStore, Opener};
 use crate::store::node_store::NodeStore;
 use crate::wallet::activity::{Activity, Kind, Operation};
 use crate::wallet::pump::EventPump;
+use crate::wallet::releases::SessionReleases;
 use crate::wallet::storage_lock::StorageLock;
 use crate::wallet::Inner;
 
@@ -138,6 +139,8 @@ pub(crate) struct Session {
     primary_lsp: Option<ParsedLsp>,
     activity: Arc<Activity>,
     pump: Option<EventPump>,
+    /// The releases a killed wake kept, sent again by this session.
+    releases: Arc<SessionReleases>,
     lock: StorageLock,
     storage_dir: std::path::PathBuf,
 }
@@ -244,10 +247,27 @@ impl Session {
         let pump = inner
             .listener()
             .map(|listener| EventPump::start(inner, Arc::clone(&node), listener, runtime));
+        // Releases a killed wake kept: their payments wait at the payer's LSP until someone
+        // sends them (`wallet/releases.rs`). After the LSP connection, and after the first sync
+        // of a wallet that syncs on demand: the HTLCs they free need a usable channel, and LDK
+        // fails an HTLC whose expiry looks too far ahead of a height weeks old.
+        let releases =
+            SessionReleases::read(&inner.storage_dir(), primary.as_ref().map(|l| l.node_id));
+        if releases.has_unsent() {
+            let send = Arc::clone(&releases).send_when_ready(Arc::clone(&node), Arc::clone(&fence));
+            crate::tasks::spawn(runtime, send);
+        }
         let lsps: Vec<ParsedLsp> = primary.iter().chain(&additional).cloned().collect();
+        let ends = Arc::clone(&releases);
         crate::tasks::spawn(
             runtime,
-            crate::net::connect::keep_connected(Arc::clone(&node), lsps, ended, Arc::clone(&fence)),
+            crate::net::connect::keep_connected(
+                Arc::clone(&node),
+                lsps,
+                ended,
+                Arc::clone(&fence),
+                move |lsp| ends.connection_ended(lsp),
+            ),
         );
         crate::tasks::spawn(
             runtime,
@@ -277,6 +297,7 @@ impl Session {
             primary_lsp: primary,
             activity,
             pump,
+            releases,
             lock: storage_lock,
             storage_dir: inner.storage_dir(),
         })
@@ -289,7 +310,9 @@ impl Session {
     /// one (the caller then reports it rather than the state it asked for).
     pub(crate) fn end(self, why: WalletError, budget: Budget) -> Option<WalletError> {
         let started = Instant::now();
-        let Session { node, store, backup, fence, activity, pump, lock, storage_dir, .. } = self;
+        let Session {
+            node, store, backup, fence, activity, pump, releases, lock, storage_dir, ..
+        } = self;
         if let Some(pump) = &pump {
             pump.ask_to_stop();
         }
@@ -300,6 +323,11 @@ impl Session {
             log::warn!("{running} operations on the node still running; not waiting for them");
         }
         let drained = started.elapsed();
+        // Judged while the connections are up; only at a clean end (a session whose store
+        // failed is stopping on an error, and keeps them for the next start).
+        if store.failure().is_none() {
+            releases.forget_those_sent(&node);
+        }
         // From here on the LSPs hear nothing from this node, and a connection that completes
         // on another thread cannot outlive the node.
         fence.cut();

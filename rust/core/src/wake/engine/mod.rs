@@ -34,9 +34,6 @@ use std::time::{Duration, Instant};
 
 use ldk_node::lightning::events::EventsProvider;
 use ldk_node::lightning::ln::channel_state::{ChannelShutdownState, InboundHTLCStateDetails};
-use ldk_node::lightning::onion_message::async_payments::{AsyncPaymentsMessage, ReleaseHeldHtlc};
-use ldk_node::lightning::onion_message::messenger::{MessageSendInstructions, Responder};
-use ldk_node::lightning::util::ser::Readable;
 use ldk_node::lightning_types::payment::PaymentHash;
 
 pub(crate) use observer::Milestones;
@@ -45,6 +42,7 @@ pub(crate) use stack::StackConfig;
 use crate::config::ParsedLsp;
 use crate::error::WalletError;
 use crate::events::EventListener;
+use crate::net::release::{send_release, NotSent};
 use crate::store::history::History;
 use crate::store::WalletDb;
 use crate::wake::outcome::{ChainTipCheck, WakeEnd, WakePayment};
@@ -367,23 +365,18 @@ impl WakeEngine {
     fn send_kept_releases(&self, kept: Vec<Vec<u8>>) -> usize {
         let mut sent = 0;
         for reply_path in kept {
-            let responder = match Responder::read(&mut &reply_path[..]) {
-                Ok(responder) => responder,
-                Err(e) => {
-                    log::warn!("wake: a kept release is unreadable: {e:?}");
-                    continue;
-                }
-            };
-            let message = AsyncPaymentsMessage::ReleaseHeldHtlc(ReleaseHeldHtlc {});
-            let instructions =
-                MessageSendInstructions::ForReply { instructions: responder.respond() };
-            match self.stack.messenger.send_onion_message(message, instructions) {
+            match send_release(&self.stack.messenger, &reply_path) {
                 Ok(_) => {
                     log::info!("wake: sending again a release an earlier wake kept");
                     self.milestones.resent(reply_path);
                     sent += 1;
                 }
-                Err(e) => log::info!("wake: a kept release could not be sent: {e:?}"),
+                Err(NotSent::Unreadable(e)) => {
+                    log::warn!("wake: a kept release is unreadable: {e:?}")
+                }
+                Err(NotSent::Refused(e)) => {
+                    log::info!("wake: a kept release could not be sent: {e:?}")
+                }
             }
         }
         sent

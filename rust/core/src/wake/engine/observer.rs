@@ -22,6 +22,7 @@ use ldk_node::lightning::onion_message::messenger::{
 use ldk_node::lightning::util::ser::Writeable;
 use tokio::sync::Notify;
 
+use crate::kill_points::{self, points};
 use crate::store::WalletDb;
 
 /// Milestones of one wake: what was announced and released, and when first.
@@ -217,12 +218,12 @@ impl<H: AsyncPaymentsMessageHandler> AsyncPaymentsMessageHandler for ObservedAsy
             (Some(_), Some(reply_path)) => {
                 // Kept before the release can leave: it leaves when this returns.
                 if let Some(keeper) = &self.keeper {
-                    if let Err(e) =
-                        keeper.lock().unwrap_or_else(|p| p.into_inner()).keep_release(&reply_path)
+                    match keeper.lock().unwrap_or_else(|p| p.into_inner()).keep_release(&reply_path)
                     {
-                        log::warn!(
+                        Ok(()) => kill_points::reached(points::RELEASE_KEPT),
+                        Err(e) => log::warn!(
                             "wake: release not kept ({e}); a kill now would strand the payment"
-                        );
+                        ),
                     }
                 }
                 self.milestones
