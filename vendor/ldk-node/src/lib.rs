@@ -793,6 +793,13 @@ impl Node {
 		// Finally, wait until background processing stopped, at least until a timeout is reached.
 		self.runtime.wait_on_background_processor_task();
 
+		// Doze's patch (DOZE-PATCH.md): the background processor handled events until it stopped,
+		// and a `ConnectionNeeded` among them connects after the disconnect above; such a
+		// connection would outlive the node, and the peer refuses the next connection from this
+		// node id (a woken extension's) while it counts that one as open.
+		self.runtime.abort_late_cancellable_background_tasks();
+		self.peer_manager.disconnect_all_peers();
+
 		// Doze's patch (DOZE-PATCH.md): the background processor's last manager write was a
 		// round; stop the flusher, then flush what was deferred since.
 		if let Some(flusher) = self.persistence_flusher.lock().unwrap().take() {

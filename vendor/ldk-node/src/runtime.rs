@@ -126,6 +126,14 @@ impl Runtime {
 		self.block_on(async { while let Some(_) = tasks.join_next().await {} })
 	}
 
+	/// Doze's patch (DOZE-PATCH.md): aborts the cancellable tasks spawned after
+	/// [`Self::abort_cancellable_background_tasks`] (there may be none), once nothing spawns more.
+	pub fn abort_late_cancellable_background_tasks(&self) {
+		let mut tasks = core::mem::take(&mut *self.cancellable_background_tasks.lock().unwrap());
+		tasks.abort_all();
+		self.block_on(async { while let Some(_) = tasks.join_next().await {} })
+	}
+
 	pub fn wait_on_background_tasks(&self) {
 		let mut tasks = core::mem::take(&mut *self.background_tasks.lock().unwrap());
 		debug_assert!(tasks.len() > 0, "Expected some background_tasks");
