@@ -4,7 +4,8 @@
 //! `release-kept`): the phone's LSP has handed the announcement over and will not again, and the
 //! HTLC stays held at the sender's LSP. Then the user opens the app instead of waiting for
 //! another push: the app's start sends the kept release, the payment arrives (event, history,
-//! balance), the sender sees it succeed and no channel closes. After that clean stop nothing is
+//! balance), the sender sees it succeed and no channel closes. The stop closes the connection
+//! the app's node made to the payer's LSP for the release. After that clean stop nothing is
 //! kept, and a second start sends nothing again.
 
 use std::path::Path;
@@ -20,7 +21,8 @@ use doze_core::{
 use doze_devnet::nodes::{wait_for_state, DEFAULT_WAIT};
 use doze_lsp::Observers;
 use doze_testkit::kills::{app_start_and_stop, kept_releases, poll_state, AppState};
-use doze_testkit::{PhoneScene, Recorder, MNEMONIC};
+use doze_testkit::lsp::is_connected;
+use doze_testkit::{AsyncScene, PhoneScene, Recorder, MNEMONIC};
 use ldk_node::payment::PaymentStatus as NodeStatus;
 
 /// What the sender pays: within the phone channel's in-flight limit (10 % of 200 000 sat) and
@@ -133,7 +135,17 @@ fn a_release_kept_by_a_killed_wake_is_sent_by_the_app() {
     );
     assert_eq!(received_amounts(&app), vec![AMOUNT_MSAT], "the history has the payment once");
     assert_eq!(resent.count(), 1, "the app sent the kept release once");
+    let phone_id = app
+        .node_id()
+        .ok()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the app has a node id"));
+    // The release reached the payer's LSP over a connection the app's node made for it.
+    assert!(is_connected(&scene.lsp_b.node(), phone_id), "the app is connected to the payer's LSP");
     rt.block_on(app.stop()).unwrap_or_else(|e| panic!("the app stops: {e}"));
+    // No connection outlives the stop (with the runtime still up): the payer's LSP would refuse
+    // a wake's connection from the same node id while it counts this one as open.
+    AsyncScene::wait_until_offline_at(&scene.lsp_b, phone_id, DEFAULT_WAIT);
     drop(app);
     assert_eq!(kept_releases(storage), 0, "a clean stop after the release went out forgets it");
 
